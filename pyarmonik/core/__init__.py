@@ -1,0 +1,1 @@
+"""Domain of the grid: ids, statuses, models, errors, filters. No I/O here."""

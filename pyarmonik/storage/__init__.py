@@ -1,0 +1,1 @@
+"""Storage ports (``ports``) and their adapters (memory, redis, objects)."""

@@ -1,0 +1,221 @@
+"""The four storage ports of the grid.
+
+Each port is a small protocol with use-case names. Adapters provide atomic
+primitives; the decisions (what a failure means, what a cancel aborts) live
+in ``pyarmonik.lifecycle`` and are shared by every adapter. Every adapter of
+a port passes the same contract suite in ``tests/contract``.
+
+The state store emits the events of each transition itself (to the event bus
+it was built with) so that a Redis adapter can write state and events in one
+atomic script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from pyarmonik.core import filters
+from pyarmonik.core.models import Event, Partition, Result, Session, Task
+from pyarmonik.core.statuses import SessionStatus, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """Data of a result that is now stored: its object key and size."""
+
+    result_id: str
+    size: int
+    opaque_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTask:
+    """What a partition queue holds: enough to order and to find the task."""
+
+    task_id: str
+    session_id: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A task popped by an agent. It returns to the queue unless acked in time."""
+
+    item: QueuedTask
+    partition_id: str
+    agent_id: str
+    expires_at: float
+
+
+class StateStore(Protocol):
+    # -- partitions ---------------------------------------------------------
+    async def put_partitions(self, partitions: Sequence[Partition]) -> None: ...
+
+    async def get_partition(self, partition_id: str) -> Partition:
+        """Raises ``errors.NotFound``."""
+        ...
+
+    async def list_partitions(self, *, query: filters.ListQuery) -> filters.Page[Partition]: ...
+
+    # -- sessions -----------------------------------------------------------
+    async def create_session(self, session: Session) -> None: ...
+
+    async def get_session(self, session_id: str) -> Session:
+        """Raises ``errors.NotFound``."""
+        ...
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        allowed_from: frozenset[SessionStatus],
+        status: SessionStatus | None = None,
+        client_submission: bool | None = None,
+        worker_submission: bool | None = None,
+        at: float,
+    ) -> Session:
+        """Compare-and-set of a session's status and submission flags.
+
+        Raises ``errors.NotFound`` for an unknown session and
+        ``errors.FailedPrecondition`` when its status is not in
+        ``allowed_from``; the timestamp matching ``status`` is set to ``at``.
+        """
+        ...
+
+    async def list_sessions(self, *, query: filters.ListQuery) -> filters.Page[Session]: ...
+
+    async def delete_session(self, session_id: str) -> None:
+        """Removes the session and every task and result of it."""
+        ...
+
+    # -- results ------------------------------------------------------------
+    async def create_results(self, results: Sequence[Result]) -> None: ...
+
+    async def get_results(self, result_ids: Sequence[str], *, session_id: str | None = None) -> list[Result]:
+        """Results in the order asked. Raises ``errors.NotFound`` naming every
+        id that is missing (or belongs to another session when one is given)."""
+        ...
+
+    async def list_results(self, *, query: filters.ListQuery) -> filters.Page[Result]: ...
+
+    async def complete_results(
+        self, session_id: str, completions: Sequence[Completion], *, completed_by: str, at: float
+    ) -> list[Task]:
+        """Results CREATED -> COMPLETED with their data, atomically.
+
+        Raises ``errors.FailedPrecondition`` (and changes nothing) when one is
+        not CREATED. Returns the tasks that no longer wait on anything, already
+        set SUBMITTED (PAUSED when the session is paused): the caller queues them.
+        """
+        ...
+
+    async def delete_results_data(self, session_id: str, result_ids: Sequence[str], *, at: float) -> list[Result]:
+        """Results -> DELETED, except ``manual_deletion`` ones, which are left
+        as they are. Returns the results that were set DELETED."""
+        ...
+
+    # -- tasks --------------------------------------------------------------
+    async def create_tasks(self, session_id: str, tasks: Sequence[Task], *, at: float) -> list[Task]:
+        """Inserts a batch of tasks, atomically.
+
+        Checks first, writing nothing on failure: every dependency (payload
+        included) and expected output exists in the session (else
+        ``NotFound``); no dependency is ABORTED/DELETED and no output is
+        already COMPLETED/ABORTED/DELETED (else ``FailedPrecondition``).
+        Outputs without an owner get their task as owner. Tasks are PENDING
+        while waiting; the ready ones are returned SUBMITTED (PAUSED in a
+        paused session) for the caller to queue.
+        """
+        ...
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> list[Task]:
+        """Tasks in the order asked; ``errors.NotFound`` names missing ids."""
+        ...
+
+    async def list_tasks(self, *, query: filters.ListQuery) -> filters.Page[Task]: ...
+
+    async def count_tasks_by_status(self, *, where: filters.Filters) -> Mapping[TaskStatus, int]: ...
+
+    async def cancel_tasks(self, task_ids: Sequence[str], *, at: float, reason: str) -> list[Task]:
+        """Non-final tasks are cancelled: those an agent holds (DISPATCHED,
+        PROCESSING) become CANCELLING, the others CANCELLED at once. Their
+        CREATED outputs are ABORTED and the tasks waiting on those fail
+        (ERROR), recursively. Returns the tasks as they are now."""
+        ...
+
+    async def cancel_session(self, session_id: str, *, at: float) -> None:
+        """Every non-final task of the session cancelled as by ``cancel_tasks``
+        and every CREATED result ABORTED."""
+        ...
+
+    async def pause_session_tasks(self, session_id: str, *, at: float) -> None:
+        """SUBMITTED tasks of the session -> PAUSED."""
+        ...
+
+    async def resume_session_tasks(self, session_id: str, *, at: float) -> list[Task]:
+        """PAUSED tasks of the session -> SUBMITTED; returned for queuing."""
+        ...
+
+
+class TaskQueue(Protocol):
+    """Per-partition queues: higher priority first, FIFO inside a priority,
+    at-least-once (a leased item comes back when its lease expires)."""
+
+    async def push(self, partition_id: str, items: Sequence[QueuedTask]) -> None: ...
+
+    async def pop(self, partition_id: str, *, agent_id: str, lease_seconds: float, timeout: float) -> Lease | None:
+        """Waits up to ``timeout`` seconds for an item and leases it."""
+        ...
+
+    async def renew(self, lease: Lease, *, lease_seconds: float) -> Lease | None:
+        """Extends a lease; ``None`` when it was lost (expired and reaped)."""
+        ...
+
+    async def ack(self, lease: Lease) -> bool:
+        """Removes a leased item for good; ``False`` when the lease was lost."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Gives a leased item back to its queue at once."""
+        ...
+
+    async def reap_expired(self, *, now: float) -> list[Lease]:
+        """Removes expired leases and returns them; the caller decides what
+        becomes of their tasks (retry path)."""
+        ...
+
+    async def depth(self, partition_id: str) -> int: ...
+
+
+class ObjectStore(Protocol):
+    """Result data by key. Keys are opaque to callers (ArmoniK's opaque_id)."""
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Stores the streamed data under ``key``; returns its size."""
+        ...
+
+    async def put_bytes(self, key: str, data: bytes) -> int: ...
+
+    def get(self, key: str, *, chunk_size: int) -> AsyncIterator[bytes]:
+        """Streams the data in chunks of at most ``chunk_size``; the iterator
+        raises ``errors.NotFound`` when the key does not exist."""
+        ...
+
+    async def size(self, key: str) -> int | None:
+        """Size of the object, ``None`` when it does not exist."""
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Deletes objects; missing keys are ignored."""
+        ...
+
+
+class EventBus(Protocol):
+    def publish(self, events: Sequence[Event]) -> None: ...
+
+    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """Events of the session published from now on, until the context exits."""
+        ...
