@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pyarmonik.core import filters
-from pyarmonik.core.models import Event, Partition, Result, Session, Task
+from pyarmonik.core.models import Application, Event, Partition, Result, Session, Task
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 
 
@@ -48,6 +48,15 @@ class Lease:
     partition_id: str
     agent_id: str
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCommit:
+    """Everything a successful Process call produced, committed in one step."""
+
+    new_results: Sequence[Result] = ()
+    completions: Sequence[Completion] = ()
+    children: Sequence[Task] = ()
 
 
 class StateStore(Protocol):
@@ -151,6 +160,12 @@ class StateStore(Protocol):
         and every CREATED result ABORTED."""
         ...
 
+    async def session_results(self, session_id: str) -> list[Result]: ...
+
+    async def owners_of(self, session_id: str, result_ids: Sequence[str]) -> dict[str, str]: ...
+
+    async def list_applications(self, *, query: filters.ListQuery) -> filters.Page[Application]: ...
+
     async def pause_session_tasks(self, session_id: str, *, at: float) -> None:
         """SUBMITTED tasks of the session -> PAUSED."""
         ...
@@ -158,6 +173,31 @@ class StateStore(Protocol):
     async def resume_session_tasks(self, session_id: str, *, at: float) -> list[Task]:
         """PAUSED tasks of the session -> SUBMITTED; returned for queuing."""
         ...
+
+
+    # -- agent side: every write checks the agent still holds the task -------
+    async def acquire_task(self, task_id: str, *, agent_id: str, hostname: str, at: float) -> Task | None:
+        """SUBMITTED -> DISPATCHED; ``None`` when the task is not SUBMITTED."""
+        ...
+
+    async def start_task(self, task_id: str, *, agent_id: str, at: float) -> Task: ...
+
+    async def park_task(self, task_id: str, *, at: float) -> bool:
+        """SUBMITTED -> PAUSED if its session is paused."""
+        ...
+
+    async def finish_cancellation(self, task_id: str, *, at: float) -> None: ...
+
+    async def commit_task(self, task_id: str, *, agent_id: str, commit: TaskCommit, at: float) -> list[Task]:
+        """Raises ``errors.FailedPrecondition`` when the agent no longer holds
+        the task (a late agent); returns the tasks made ready."""
+        ...
+
+    async def fail_task(self, task_id: str, *, agent_id: str, status: TaskStatus, message: str, at: float) -> Task: ...
+
+    async def retry_task(self, task_id: str, *, agent_id: str, message: str, at: float) -> Task: ...
+
+    async def release_task(self, task_id: str, *, agent_id: str, at: float) -> Task: ...
 
 
 class TaskQueue(Protocol):

@@ -1,0 +1,145 @@
+"""Results: metadata, data upload/download/import/deletion.
+
+Data is always written to the object store before the metadata says
+COMPLETED, so a result is never COMPLETED without data; tasks released by a
+completion are queued right after.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from pyarmonik.core import errors, filters, ids
+from pyarmonik.core.models import Result, Session
+from pyarmonik.core.statuses import ResultStatus, SessionStatus
+from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.storage import ports
+
+_ENDED = frozenset({SessionStatus.CANCELLED, SessionStatus.PURGED, SessionStatus.DELETED})
+
+
+@dataclass(frozen=True, slots=True)
+class NewResult:
+    name: str
+    manual_deletion: bool = False
+    data: bytes | None = None
+
+
+async def _open_session(grid: Grid, session_id: str) -> Session:
+    session = await grid.state.get_session(session_id)
+    if session.status in _ENDED:
+        raise errors.FailedPrecondition(f"session {session_id} is {session.status.name}")
+    return session
+
+
+def object_key(result_id: str) -> str:
+    """A fresh key for each write of a result's data: two writers of the same
+    result (a late agent and its retry) never overwrite each other."""
+    return f"{result_id}.{secrets.token_hex(6)}"
+
+
+async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, created_by: str = "") -> list[Result]:
+    """Creates results; those given data are stored and COMPLETED at once."""
+    await _open_session(grid, session_id)
+    at = grid.clock()
+    results = []
+    for item in new:
+        result = Result(
+            session_id=session_id,
+            result_id=ids.new_id(),
+            name=item.name,
+            status=ResultStatus.CREATED,
+            created_at=at,
+            created_by=created_by,
+            manual_deletion=item.manual_deletion,
+        )
+        if item.data is not None:
+            key = object_key(result.result_id)
+            result.size = await grid.objects.put_bytes(key, item.data)
+            result.opaque_id = key.encode()
+            result.status = ResultStatus.COMPLETED
+            result.completed_at = at
+            result.owner_task_id = created_by or session_id
+        results.append(result)
+    await grid.state.create_results(results)
+    return results
+
+
+async def upload(grid: Grid, session_id: str, result_id: str, chunks: AsyncIterable[bytes]) -> Result:
+    await _open_session(grid, session_id)
+    [result] = await grid.state.get_results([result_id], session_id=session_id)
+    if result.status is not ResultStatus.CREATED:
+        raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, not waiting for data")
+    key = object_key(result_id)
+    size = await grid.objects.put(key, chunks)
+    try:
+        await complete(grid, session_id, [ports.Completion(result_id, size, key.encode())], completed_by="")
+    except errors.PyArmoniKError:
+        await grid.objects.delete([key])
+        raise
+    [result] = await grid.state.get_results([result_id])
+    return result
+
+
+async def complete(grid: Grid, session_id: str, completions: Sequence[ports.Completion], *, completed_by: str) -> None:
+    ready = await grid.state.complete_results(session_id, completions, completed_by=completed_by, at=grid.clock())
+    await grid.enqueue(ready)
+
+
+async def download(grid: Grid, session_id: str, result_id: str) -> AsyncIterator[bytes]:
+    [result] = await grid.state.get_results([result_id], session_id=session_id)
+    if result.status is not ResultStatus.COMPLETED:
+        raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, its data is not available")
+    return grid.objects.get(result.opaque_id.decode(), chunk_size=grid.data_chunk_max_size)
+
+
+async def delete_data(grid: Grid, session_id: str, result_ids: Sequence[str]) -> list[str]:
+    """Results -> DELETED and their data removed, except ``manual_deletion`` ones."""
+    await grid.state.get_session(session_id)
+    deleted = await grid.state.delete_results_data(session_id, result_ids, at=grid.clock())
+    await grid.objects.delete([r.opaque_id.decode() for r in deleted if r.opaque_id])
+    return [r.result_id for r in deleted]
+
+
+async def import_data(grid: Grid, session_id: str, opaque_ids: Sequence[tuple[str, bytes]]) -> list[Result]:
+    """Completes CREATED results with objects already in the store."""
+    await _open_session(grid, session_id)
+    results = await grid.state.get_results([rid for rid, _ in opaque_ids], session_id=session_id)
+    not_created = [r.result_id for r in results if r.status is not ResultStatus.CREATED]
+    if not_created:
+        raise errors.FailedPrecondition(f"results are not CREATED: {', '.join(not_created)}")
+    completions = []
+    for result_id, opaque_id in opaque_ids:
+        key = _decode_key(opaque_id)
+        size = await grid.objects.size(key)
+        if size is None:
+            raise errors.NotFound(f"object {key!r} (for result {result_id}) is not in the object store")
+        completions.append(ports.Completion(result_id, size, key.encode()))
+    await complete(grid, session_id, completions, completed_by="")
+    return await grid.state.get_results([rid for rid, _ in opaque_ids])
+
+
+def _decode_key(opaque_id: bytes) -> str:
+    try:
+        key = opaque_id.decode()
+    except UnicodeDecodeError as exc:
+        raise errors.InvalidArgument(f"opaque id {opaque_id!r} is not a valid object key") from exc
+    if not key:
+        raise errors.InvalidArgument("opaque id is empty")
+    return key
+
+
+async def get(grid: Grid, result_id: str) -> Result:
+    [result] = await grid.state.get_results([result_id])
+    return result
+
+
+async def owners(grid: Grid, session_id: str, result_ids: Sequence[str]) -> dict[str, str]:
+    await grid.state.get_session(session_id)
+    return await grid.state.owners_of(session_id, result_ids)
+
+
+async def list_results(grid: Grid, query: filters.ListQuery) -> filters.Page[Result]:
+    return await grid.state.list_results(query=query)

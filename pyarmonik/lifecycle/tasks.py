@@ -1,0 +1,114 @@
+"""Task submission and the task use cases of the client API.
+
+Submission validates the whole batch before writing anything: options
+merged over the session defaults, partition one of the session's (an
+unknown partition is rejected, never left queued), submission open. The
+store then checks dependencies and outputs atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pyarmonik.core import errors, filters, ids
+from pyarmonik.core.models import Session, Task, TaskOptions
+from pyarmonik.core.statuses import SessionStatus, TaskStatus
+from pyarmonik.lifecycle.grid import Grid
+
+_SUBMITTABLE = frozenset({SessionStatus.RUNNING, SessionStatus.PAUSED})
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    payload_id: str
+    expected_output_ids: list[str]
+    data_dependencies: list[str] = field(default_factory=list)
+    options: TaskOptions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """Who submits: a client (``parent`` is None) or a running task."""
+
+    parent: Task | None = None
+
+    @property
+    def created_by(self) -> str:
+        return self.parent.task_id if self.parent else ""
+
+    def may_submit(self, session: Session) -> bool:
+        flag = session.worker_submission if self.parent else session.client_submission
+        return flag and session.status in _SUBMITTABLE
+
+
+CLIENT = Submitter()
+
+
+def build_tasks(
+    session: Session, new: Sequence[NewTask], *, batch_options: TaskOptions | None, submitter: Submitter, at: float
+) -> list[Task]:
+    """Domain tasks for a batch, validated; raises before anything is written."""
+    if not submitter.may_submit(session):
+        raise errors.FailedPrecondition(f"Submission for the session {session.session_id} is closed")
+    defaults = batch_options.merged_over(session.options) if batch_options else session.options
+    parents = [*submitter.parent.parent_task_ids, submitter.parent.task_id] if submitter.parent else []
+    tasks = []
+    for index, item in enumerate(new):
+        if not item.payload_id:
+            raise errors.InvalidArgument(f"task creation {index}: payload_id is required")
+        options = item.options.merged_over(defaults) if item.options else defaults
+        if options.partition_id not in session.partition_ids:
+            raise errors.InvalidArgument(
+                f"task creation {index}: partition {options.partition_id!r} is not one of the session's "
+                f"partitions {session.partition_ids}"
+            )
+        task_id = ids.new_id()
+        tasks.append(
+            Task(
+                task_id=task_id,
+                session_id=session.session_id,
+                status=TaskStatus.CREATING,
+                options=options,
+                created_at=at,
+                payload_id=item.payload_id,
+                data_dependencies=list(item.data_dependencies),
+                expected_output_ids=list(item.expected_output_ids),
+                parent_task_ids=parents,
+                initial_task_id=task_id,
+                created_by=submitter.created_by,
+            )
+        )
+    return tasks
+
+
+async def submit(
+    grid: Grid, session_id: str, new: Sequence[NewTask], *, batch_options: TaskOptions | None = None
+) -> list[Task]:
+    session = await grid.state.get_session(session_id)
+    at = grid.clock()
+    tasks = build_tasks(session, new, batch_options=batch_options, submitter=CLIENT, at=at)
+    ready = await grid.state.create_tasks(session_id, tasks, at=at)
+    await grid.enqueue(ready)
+    return tasks
+
+
+async def get(grid: Grid, task_id: str) -> Task:
+    [task] = await grid.state.get_tasks([task_id])
+    return task
+
+
+async def list_tasks(grid: Grid, query: filters.ListQuery) -> filters.Page[Task]:
+    return await grid.state.list_tasks(query=query)
+
+
+async def cancel(grid: Grid, task_ids: Sequence[str]) -> list[Task]:
+    return await grid.state.cancel_tasks(task_ids, at=grid.clock(), reason="cancelled by the client")
+
+
+async def result_ids(grid: Grid, task_ids: Sequence[str]) -> dict[str, list[str]]:
+    return {t.task_id: t.expected_output_ids for t in await grid.state.get_tasks(task_ids)}
+
+
+async def count_by_status(grid: Grid, where: filters.Filters) -> Mapping[TaskStatus, int]:
+    return await grid.state.count_tasks_by_status(where=where)

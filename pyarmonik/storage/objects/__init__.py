@@ -1,0 +1,1 @@
+"""Object store adapters: where result data (payloads, outputs) is kept."""
