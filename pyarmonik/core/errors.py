@@ -35,6 +35,11 @@ class FailedPrecondition(PyArmoniKError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class NotHeld(FailedPrecondition):
+    """An agent wrote to a task it no longer holds (its lease was reaped and
+    the task retried or released): the write is refused."""
+
+
 class AlreadyExists(PyArmoniKError):
     code = grpc.StatusCode.ALREADY_EXISTS
 

@@ -202,6 +202,8 @@ def _compile_ordered(get: Getter, condition: Condition) -> Predicate:
         test = _time_op(condition.op, float(condition.value))  # type: ignore[arg-type]
     else:
         compare, value = _ORDER_OPS[condition.op], int(condition.value)  # type: ignore[call-overload]
+        if condition.op in (Op.EQ, Op.NE):  # None == value is already False, None != value True
+            return lambda record: compare(get(record), value)
         test = lambda v: compare(v, value)  # noqa: E731
     missing = condition.op is Op.NE
 

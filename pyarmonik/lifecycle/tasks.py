@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyarmonik.core import errors, filters, ids
-from pyarmonik.core.models import Session, Task, TaskOptions
+from pyarmonik.core.models import Application, Session, Task, TaskOptions
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 from pyarmonik.lifecycle.grid import Grid
 
@@ -112,3 +112,8 @@ async def result_ids(grid: Grid, task_ids: Sequence[str]) -> dict[str, list[str]
 
 async def count_by_status(grid: Grid, where: filters.Filters) -> Mapping[TaskStatus, int]:
     return await grid.state.count_tasks_by_status(where=where)
+
+
+async def list_applications(grid: Grid, query: filters.ListQuery) -> filters.Page[Application]:
+    """Applications named in task options, as ArmoniK lists them."""
+    return await grid.state.list_applications(query=query)

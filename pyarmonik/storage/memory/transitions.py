@@ -124,7 +124,7 @@ class Tables:
         """
         [task] = self.tasks_of([task_id])
         if task.owner_pod_id != agent_id or task.status not in statuses:
-            raise errors.FailedPrecondition(
+            raise errors.NotHeld(
                 f"task {task_id} is {task.status.name} and held by {task.owner_pod_id or 'no agent'}, "
                 f"not by agent {agent_id}"
             )

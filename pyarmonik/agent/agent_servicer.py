@@ -1,0 +1,120 @@
+"""The Agent gRPC service a worker calls back during Process.
+
+Every call is checked against the task the agent is running: a missing or
+wrong communication token is INVALID_ARGUMENT, a call while no task runs is
+UNAVAILABLE (ArmoniK's codes). Calls only fill the task's buffer; the
+pollster commits it when Process returns ok.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from armonik.protogen.common import agent_common_pb2 as pb
+from armonik.protogen.worker import agent_service_pb2_grpc
+from pyarmonik.agent import legacy_create_task
+from pyarmonik.agent.task_context import TaskContext
+from pyarmonik.core import errors
+from pyarmonik.core.models import Result
+from pyarmonik.lifecycle import tasks
+from pyarmonik.protocol.options import optional_options_from_pb, timestamp_to_pb
+
+
+class AgentServicer(agent_service_pb2_grpc.AgentServicer):
+    def __init__(self) -> None:
+        self.current: TaskContext | None = None
+
+    def context_for(self, token: str) -> TaskContext:
+        if not token:
+            raise errors.InvalidArgument("communication_token is required")
+        if self.current is None:
+            raise errors.Unavailable("no task is running on this agent")
+        if token != self.current.token:
+            raise errors.InvalidArgument("communication_token does not match the running task")
+        return self.current
+
+    async def CreateResultsMetaData(  # noqa: N802
+        self, request: pb.CreateResultsMetaDataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateResultsMetaDataResponse:
+        ctx = self.context_for(request.communication_token)
+        ctx.check_session(request.session_id)
+        created = ctx.create_results([r.name for r in request.results])
+        return pb.CreateResultsMetaDataResponse(results=[_metadata(r) for r in created])
+
+    async def CreateResults(  # noqa: N802
+        self, request: pb.CreateResultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateResultsResponse:
+        ctx = self.context_for(request.communication_token)
+        ctx.check_session(request.session_id)
+        created = ctx.create_results_with_data([(r.name, r.data) for r in request.results])
+        return pb.CreateResultsResponse(results=[_metadata(r) for r in created])
+
+    async def NotifyResultData(  # noqa: N802
+        self, request: pb.NotifyResultDataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.NotifyResultDataResponse:
+        ctx = self.context_for(request.communication_token)
+        for identifier in request.ids:
+            ctx.check_session(identifier.session_id)
+        notified = await ctx.notify([i.result_id for i in request.ids])
+        return pb.NotifyResultDataResponse(result_ids=notified)
+
+    async def SubmitTasks(  # noqa: N802
+        self, request: pb.SubmitTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SubmitTasksResponse:
+        ctx = self.context_for(request.communication_token)
+        ctx.check_session(request.session_id)
+        new = [
+            tasks.NewTask(
+                payload_id=c.payload_id,
+                expected_output_ids=list(c.expected_output_keys),
+                data_dependencies=list(c.data_dependencies),
+                options=optional_options_from_pb(c, "task_options"),
+            )
+            for c in request.task_creations
+        ]
+        submitted = await ctx.submit(new, batch_options=optional_options_from_pb(request, "task_options"))
+        return pb.SubmitTasksResponse(
+            task_infos=[
+                pb.SubmitTasksResponse.TaskInfo(
+                    task_id=t.task_id,
+                    expected_output_ids=t.expected_output_ids,
+                    data_dependencies=t.data_dependencies,
+                    payload_id=t.payload_id,
+                )
+                for t in submitted
+            ]
+        )
+
+    async def GetResourceData(  # noqa: N802
+        self, request: pb.DataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DataResponse:
+        ctx = self.context_for(request.communication_token)
+        await ctx.fetch(request.result_id)
+        return pb.DataResponse(result_id=request.result_id)
+
+    async def GetCommonData(  # noqa: N802
+        self, request: pb.DataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DataResponse:
+        raise errors.Unimplemented("GetCommonData is not implemented (nor in ArmoniK.Core): use GetResourceData")
+
+    async def GetDirectData(  # noqa: N802
+        self, request: pb.DataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DataResponse:
+        raise errors.Unimplemented("GetDirectData is not implemented (nor in ArmoniK.Core): use GetResourceData")
+
+    async def CreateTask(  # noqa: N802
+        self, request_iterator: AsyncIterator[pb.CreateTaskRequest], context: grpc.aio.ServicerContext
+    ) -> pb.CreateTaskReply:
+        return await legacy_create_task.handle(self.context_for, request_iterator)
+
+
+def _metadata(result: Result) -> pb.ResultMetaData:
+    return pb.ResultMetaData(
+        session_id=result.session_id,
+        result_id=result.result_id,
+        name=result.name,
+        status=int(result.status),  # type: ignore[arg-type]
+        created_at=timestamp_to_pb(result.created_at),
+    )

@@ -1,0 +1,105 @@
+"""What a worker does during one Process call, buffered until it returns.
+
+ArmoniK makes a worker's calls visible only when Process returns ok: results
+it creates, data it notifies and child tasks it submits are kept here and
+committed in one step by the pollster; a failed attempt leaves no trace.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pyarmonik.core import errors, ids
+from pyarmonik.core.models import Result, Task, TaskOptions
+from pyarmonik.core.statuses import ResultStatus
+from pyarmonik.lifecycle import tasks
+from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.storage import ports
+
+
+@dataclass
+class TaskContext:
+    grid: Grid
+    task: Task
+    data_folder: Path
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    new_results: dict[str, Result] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    children: list[Task] = field(default_factory=list)
+
+    @property
+    def session_id(self) -> str:
+        return self.task.session_id
+
+    def check_session(self, session_id: str) -> None:
+        if session_id and session_id != self.session_id:
+            raise errors.InvalidArgument(f"session {session_id} is not the session of task {self.task.task_id}")
+
+    def commit(self) -> ports.TaskCommit:
+        return ports.TaskCommit(new_results=list(self.new_results.values()), children=list(self.children))
+
+    # -- results --------------------------------------------------------------
+    def create_results(self, names: list[str]) -> list[Result]:
+        at = self.grid.clock()
+        created = [
+            Result(
+                session_id=self.session_id,
+                result_id=ids.new_id(),
+                name=name,
+                status=ResultStatus.CREATED,
+                created_at=at,
+                created_by=self.task.task_id,
+            )
+            for name in names
+        ]
+        self.new_results.update((r.result_id, r) for r in created)
+        return created
+
+    def create_results_with_data(self, items: list[tuple[str, bytes]]) -> list[Result]:
+        """Data goes to the data folder, to be uploaded with notified files."""
+        created = self.create_results([name for name, _ in items])
+        for result, (_, data) in zip(created, items):
+            path = self.data_folder / result.result_id
+            path.write_bytes(data)
+            self.files[result.result_id] = path
+        # The worker is told COMPLETED; the store hears it at commit.
+        return [replace(r, status=ResultStatus.COMPLETED) for r in created]
+
+    async def notify(self, result_ids: list[str]) -> list[str]:
+        await self._known_results(result_ids)
+        for result_id in result_ids:
+            path = self.data_folder / result_id
+            if not path.is_file():
+                raise errors.NotFound(f"result {result_id}: no file {path} in the data folder")
+            self.files[result_id] = path
+        return result_ids
+
+    # -- tasks ----------------------------------------------------------------
+    async def submit(
+        self, new: list[tasks.NewTask], *, batch_options: TaskOptions | None
+    ) -> list[Task]:
+        session = await self.grid.state.get_session(self.session_id)
+        submitter = tasks.Submitter(parent=self.task)
+        built = tasks.build_tasks(session, new, batch_options=batch_options, submitter=submitter, at=self.grid.clock())
+        await self._known_results([r for t in built for r in (*t.dependencies, *t.expected_output_ids)])
+        self.children.extend(built)
+        return built
+
+    async def _known_results(self, result_ids: list[str]) -> None:
+        """Every id must be a result of the session, committed or buffered."""
+        unknown = sorted({r for r in result_ids if r not in self.new_results})
+        if unknown:
+            await self.grid.state.get_results(unknown, session_id=self.session_id)
+
+    async def fetch(self, result_id: str) -> Path:
+        """GetResourceData: writes a completed result into the data folder."""
+        [result] = await self.grid.state.get_results([result_id], session_id=self.session_id)
+        if result.status is not ResultStatus.COMPLETED:
+            raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, its data is not available")
+        path = self.data_folder / result_id
+        with path.open("wb") as handle:
+            async for chunk in self.grid.objects.get(result.opaque_id.decode(), chunk_size=1024 * 1024):
+                handle.write(chunk)
+        return path

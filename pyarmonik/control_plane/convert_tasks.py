@@ -1,0 +1,125 @@
+"""Tasks: ``TaskDetailed``/``TaskSummary`` and the parsing of task requests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from armonik.protogen.common import objects_pb2
+from armonik.protogen.common import tasks_common_pb2 as pb
+
+from pyarmonik.control_plane import convert, filter_conversion
+from pyarmonik.core import filters
+from pyarmonik.core.models import Task
+from pyarmonik.core.statuses import TaskStatus
+from pyarmonik.lifecycle import tasks
+
+
+def _common(task: Task) -> dict[str, object]:
+    """Fields TaskDetailed and TaskSummary share."""
+    return {
+        "id": task.task_id,
+        "session_id": task.session_id,
+        "owner_pod_id": task.owner_pod_id,
+        "initial_task_id": task.initial_task_id,
+        "status": int(task.status),
+        "status_message": task.status_message,
+        "options": convert.task_options_to_pb(task.options),
+        "created_at": convert.timestamp(task.created_at),
+        "submitted_at": convert.timestamp(task.submitted_at),
+        "received_at": convert.timestamp(task.received_at),
+        "acquired_at": convert.timestamp(task.acquired_at),
+        "fetched_at": convert.timestamp(task.fetched_at),
+        "started_at": convert.timestamp(task.started_at),
+        "processed_at": convert.timestamp(task.processed_at),
+        "ended_at": convert.timestamp(task.ended_at),
+        "pod_ttl": convert.timestamp(task.pod_ttl),
+        "creation_to_end_duration": convert.duration(task.creation_to_end_duration),
+        "processing_to_end_duration": convert.duration(task.processing_to_end_duration),
+        "received_to_end_duration": convert.duration(task.received_to_end_duration),
+        "payload_id": task.payload_id,
+        "created_by": task.created_by,
+        "pod_hostname": task.pod_hostname,
+    }
+
+
+def task_detailed(task: Task) -> pb.TaskDetailed:
+    return pb.TaskDetailed(
+        parent_task_ids=task.parent_task_ids,
+        data_dependencies=task.data_dependencies,
+        expected_output_ids=task.expected_output_ids,
+        retry_of_ids=task.retry_of_ids,
+        output=pb.TaskDetailed.Output(success=task.output_success, error=task.output_error),
+        **_common(task),  # type: ignore[arg-type]
+    )
+
+
+def task_summary(task: Task) -> pb.TaskSummary:
+    return pb.TaskSummary(
+        count_parent_task_ids=len(task.parent_task_ids),
+        count_data_dependencies=len(task.data_dependencies),
+        count_expected_output_ids=len(task.expected_output_ids),
+        count_retry_of_ids=len(task.retry_of_ids),
+        error=task.output_error,
+        **_common(task),  # type: ignore[arg-type]
+    )
+
+
+def list_query(request: pb.ListTasksRequest) -> filters.ListQuery:
+    return convert.list_query(
+        request, filter_conversion.task_filters(request.filters), filter_conversion.task_sort(request.sort)
+    )
+
+
+def list_response(request: pb.ListTasksRequest, page: filters.Page[Task]) -> pb.ListTasksResponse:
+    return pb.ListTasksResponse(
+        tasks=[task_summary(t) for t in page.items], page=request.page, page_size=request.page_size, total=page.total
+    )
+
+
+def list_detailed_response(request: pb.ListTasksRequest, page: filters.Page[Task]) -> pb.ListTasksDetailedResponse:
+    return pb.ListTasksDetailedResponse(
+        tasks=[task_detailed(t) for t in page.items], page=request.page, page_size=request.page_size, total=page.total
+    )
+
+
+def new_tasks(request: pb.SubmitTasksRequest) -> list[tasks.NewTask]:
+    convert.required(request.session_id, "session_id")
+    if not request.task_creations:
+        convert.required_ids([], "task_creations")
+    return [
+        tasks.NewTask(
+            payload_id=c.payload_id,
+            expected_output_ids=list(c.expected_output_keys),
+            data_dependencies=list(c.data_dependencies),
+            options=convert.optional_task_options(c, "task_options"),
+        )
+        for c in request.task_creations
+    ]
+
+
+def submit_response(submitted: Sequence[Task]) -> pb.SubmitTasksResponse:
+    return pb.SubmitTasksResponse(
+        task_infos=[
+            pb.SubmitTasksResponse.TaskInfo(
+                task_id=t.task_id,
+                expected_output_ids=t.expected_output_ids,
+                data_dependencies=t.data_dependencies,
+                payload_id=t.payload_id,
+            )
+            for t in submitted
+        ]
+    )
+
+
+def result_ids_response(by_task: Mapping[str, list[str]]) -> pb.GetResultIdsResponse:
+    return pb.GetResultIdsResponse(
+        task_results=[
+            pb.GetResultIdsResponse.MapTaskResult(task_id=task_id, result_ids=ids) for task_id, ids in by_task.items()
+        ]
+    )
+
+
+def count_response(counts: Mapping[TaskStatus, int]) -> pb.CountTasksByStatusResponse:
+    return pb.CountTasksByStatusResponse(
+        status=[objects_pb2.StatusCount(status=int(s), count=n) for s, n in sorted(counts.items())]
+    )
