@@ -18,7 +18,7 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 
 
 class WorkerClient:
-    def __init__(self, address: str, *, log_every: float = 10.0) -> None:
+    def __init__(self, address: str, *, log_every: float = 5.0) -> None:
         """``address`` as gRPC takes it: ``unix:///path/worker.sock`` or ``host:port``."""
         self.address = address
         self._log_every = log_every
@@ -43,7 +43,7 @@ class WorkerClient:
     async def wait_healthy(self, stop: asyncio.Event) -> bool:
         """Waits until the worker answers healthy (True) or ``stop`` is set
         (False). An absent worker is waited for, never a lost task."""
-        last_log = 0.0
+        last_log = time.monotonic()  # a worker starting up is normal: say so only if it lasts
         while not stop.is_set():
             if await self.healthy():
                 return True

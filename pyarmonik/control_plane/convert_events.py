@@ -40,7 +40,7 @@ def _result(event: Event) -> Result:
     return event.result
 
 
-def _new_task(event: Event) -> _Response:
+def _new_task(event: Event) -> pb.EventSubscriptionResponse:
     task = _task(event)
     return _Response(
         session_id=event.session_id,
@@ -57,7 +57,7 @@ def _new_task(event: Event) -> _Response:
     )
 
 
-def _task_status(event: Event) -> _Response:
+def _task_status(event: Event) -> pb.EventSubscriptionResponse:
     task = _task(event)
     return _Response(
         session_id=event.session_id,
@@ -65,7 +65,7 @@ def _task_status(event: Event) -> _Response:
     )
 
 
-def _new_result(event: Event) -> _Response:
+def _new_result(event: Event) -> pb.EventSubscriptionResponse:
     result = _result(event)
     return _Response(
         session_id=event.session_id,
@@ -75,7 +75,7 @@ def _new_result(event: Event) -> _Response:
     )
 
 
-def _result_status(event: Event) -> _Response:
+def _result_status(event: Event) -> pb.EventSubscriptionResponse:
     result = _result(event)
     return _Response(
         session_id=event.session_id,
@@ -83,7 +83,7 @@ def _result_status(event: Event) -> _Response:
     )
 
 
-def _result_owner(event: Event) -> _Response:
+def _result_owner(event: Event) -> pb.EventSubscriptionResponse:
     return _Response(
         session_id=event.session_id,
         result_owner_update=_Response.ResultOwnerUpdate(
@@ -103,5 +103,5 @@ _BUILDERS = {
 }
 
 
-def event_response(event: Event) -> _Response:
+def event_response(event: Event) -> pb.EventSubscriptionResponse:
     return _BUILDERS[event.kind](event)

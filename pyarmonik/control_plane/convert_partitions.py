@@ -28,9 +28,7 @@ def partition_query(request: pb.ListPartitionsRequest) -> filters.ListQuery:
     )
 
 
-def partitions_response(
-    request: pb.ListPartitionsRequest, page: filters.Page[Partition]
-) -> pb.ListPartitionsResponse:
+def partitions_response(request: pb.ListPartitionsRequest, page: filters.Page[Partition]) -> pb.ListPartitionsResponse:
     return pb.ListPartitionsResponse(
         partitions=[partition_to_pb(p) for p in page.items],
         page=request.page,

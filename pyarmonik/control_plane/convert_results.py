@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TypeVar
 
 from armonik.protogen.common import results_common_pb2 as pb
 
@@ -11,6 +12,8 @@ from pyarmonik.core import errors, filters
 from pyarmonik.core.models import Result
 from pyarmonik.core.statuses import ResultStatus
 from pyarmonik.lifecycle import results, watch
+
+_Creation = TypeVar("_Creation")
 
 
 def result_to_pb(result: Result) -> pb.ResultRaw:
@@ -52,7 +55,7 @@ def new_with_data(request: pb.CreateResultsRequest) -> list[results.NewResult]:
     ]
 
 
-def _non_empty(items: Sequence[object]) -> Sequence[object]:
+def _non_empty(items: Sequence[_Creation]) -> Sequence[_Creation]:
     if not items:
         raise errors.InvalidArgument("results must list at least one result to create")
     return items

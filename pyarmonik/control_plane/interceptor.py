@@ -34,6 +34,7 @@ async def _abort(error: BaseException, context: aio.ServicerContext, method: str
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
     logger.exception("%s failed unexpectedly", method, exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}")
+    raise AssertionError("context.abort returned")  # abort always raises
 
 
 def _unary_response(behavior: Behavior, method: str) -> Behavior:

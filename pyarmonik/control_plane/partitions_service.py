@@ -21,6 +21,8 @@ class PartitionsServicer(partitions_service_pb2_grpc.PartitionsServicer):
         page = await partitions.list_partitions(self._grid, convert_partitions.partition_query(request))
         return convert_partitions.partitions_response(request, page)
 
-    async def GetPartition(self, request: pb.GetPartitionRequest, context: aio.ServicerContext) -> pb.GetPartitionResponse:
+    async def GetPartition(
+        self, request: pb.GetPartitionRequest, context: aio.ServicerContext
+    ) -> pb.GetPartitionResponse:
         partition = await partitions.get(self._grid, request.id)
         return pb.GetPartitionResponse(partition=convert_partitions.partition_to_pb(partition))

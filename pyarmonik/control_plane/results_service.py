@@ -72,7 +72,9 @@ class ResultsServicer(results_service_pb2_grpc.ResultsServicer):
         self, request: pb.DeleteResultsDataRequest, context: aio.ServicerContext
     ) -> pb.DeleteResultsDataResponse:
         session_id = convert.required(request.session_id, "session_id")
-        deleted = await results.delete_data(self._grid, session_id, convert.required_ids(request.result_id, "result_id"))
+        deleted = await results.delete_data(
+            self._grid, session_id, convert.required_ids(request.result_id, "result_id")
+        )
         return pb.DeleteResultsDataResponse(session_id=session_id, result_id=deleted)
 
     async def ImportResultsData(

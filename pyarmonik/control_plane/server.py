@@ -90,7 +90,7 @@ class ControlPlane:
             *extra_options,
         ]
         self._server: aio.Server | None = None
-        self._health = health.aio.HealthServicer()
+        self._health: health.aio.HealthServicer | None = None
         self._port = 0
 
     @property
@@ -103,6 +103,7 @@ class ControlPlane:
         server = aio.server(interceptors=[ErrorInterceptor()], options=self._options)
         for register, servicer in _registrations(self._grid):
             register(servicer, server)
+        self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         self._port = server.add_insecure_port(self._address)
         if self._port == 0:
@@ -119,7 +120,8 @@ class ControlPlane:
         then cancels them (event streams never end on their own)."""
         if self._server is None:
             return
-        await self._health.enter_graceful_shutdown()
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         self._server = None
         logger.info("control plane stopped")

@@ -15,7 +15,9 @@ class SessionsServicer(sessions_service_pb2_grpc.SessionsServicer):
     def __init__(self, grid: Grid) -> None:
         self._grid = grid
 
-    async def ListSessions(self, request: pb.ListSessionsRequest, context: aio.ServicerContext) -> pb.ListSessionsResponse:
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: aio.ServicerContext
+    ) -> pb.ListSessionsResponse:
         page = await sessions.list_sessions(self._grid, convert_sessions.list_query(request))
         return convert_sessions.list_response(request, page)
 
@@ -23,7 +25,9 @@ class SessionsServicer(sessions_service_pb2_grpc.SessionsServicer):
         session = await sessions.get(self._grid, convert_sessions.session_id(request))
         return pb.GetSessionResponse(session=convert_sessions.session_to_pb(session))
 
-    async def CreateSession(self, request: pb.CreateSessionRequest, context: aio.ServicerContext) -> pb.CreateSessionReply:
+    async def CreateSession(
+        self, request: pb.CreateSessionRequest, context: aio.ServicerContext
+    ) -> pb.CreateSessionReply:
         session = await sessions.create(
             self._grid,
             options=convert.optional_task_options(request, "default_task_option"),
@@ -37,7 +41,9 @@ class SessionsServicer(sessions_service_pb2_grpc.SessionsServicer):
         session = await sessions.cancel(self._grid, convert_sessions.session_id(request))
         return pb.CancelSessionResponse(session=convert_sessions.session_to_pb(session))
 
-    async def PauseSession(self, request: pb.PauseSessionRequest, context: aio.ServicerContext) -> pb.PauseSessionResponse:
+    async def PauseSession(
+        self, request: pb.PauseSessionRequest, context: aio.ServicerContext
+    ) -> pb.PauseSessionResponse:
         session = await sessions.pause(self._grid, convert_sessions.session_id(request))
         return pb.PauseSessionResponse(session=convert_sessions.session_to_pb(session))
 
@@ -47,11 +53,15 @@ class SessionsServicer(sessions_service_pb2_grpc.SessionsServicer):
         session = await sessions.resume(self._grid, convert_sessions.session_id(request))
         return pb.ResumeSessionResponse(session=convert_sessions.session_to_pb(session))
 
-    async def CloseSession(self, request: pb.CloseSessionRequest, context: aio.ServicerContext) -> pb.CloseSessionResponse:
+    async def CloseSession(
+        self, request: pb.CloseSessionRequest, context: aio.ServicerContext
+    ) -> pb.CloseSessionResponse:
         session = await sessions.close(self._grid, convert_sessions.session_id(request))
         return pb.CloseSessionResponse(session=convert_sessions.session_to_pb(session))
 
-    async def PurgeSession(self, request: pb.PurgeSessionRequest, context: aio.ServicerContext) -> pb.PurgeSessionResponse:
+    async def PurgeSession(
+        self, request: pb.PurgeSessionRequest, context: aio.ServicerContext
+    ) -> pb.PurgeSessionResponse:
         session = await sessions.purge(self._grid, convert_sessions.session_id(request))
         return pb.PurgeSessionResponse(session=convert_sessions.session_to_pb(session))
 

@@ -20,5 +20,7 @@ def api_version() -> str:
 
 
 class VersionsServicer(versions_service_pb2_grpc.VersionsServicer):
-    async def ListVersions(self, request: pb.ListVersionsRequest, context: aio.ServicerContext) -> pb.ListVersionsResponse:
+    async def ListVersions(
+        self, request: pb.ListVersionsRequest, context: aio.ServicerContext
+    ) -> pb.ListVersionsResponse:
         return pb.ListVersionsResponse(core=pyarmonik.__version__, api=api_version())

@@ -1,0 +1,3 @@
+from pyarmonik.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""The ``pyarmonik`` command.
+
+``pyarmonik local`` starts a whole grid on this machine; ``--demo`` runs the
+examples on it. Errors are reported in one line naming what failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from pyarmonik.local.launcher import LocalGrid, LocalOptions
+
+log = logging.getLogger("pyarmonik")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyarmonik", description="A Python grid that speaks the ArmoniK API.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser("local", help="run a whole grid on this machine, on embedded storage")
+    local.add_argument("--host", default="127.0.0.1", help="address to serve the ArmoniK API on")
+    local.add_argument("--port", type=int, default=5001, help="port of the ArmoniK API (default 5001)")
+    local.add_argument("--data-dir", type=Path, default=Path("pyarmonik-data"),
+                       help="objects live in DATA_DIR/objects, worker logs in DATA_DIR/logs")
+    local.add_argument("--partition", action="append", dest="partitions", metavar="NAME",
+                       help="a partition (repeatable; 'default' when none)")
+    local.add_argument("--agents", type=int, default=1, help="agents (and workers) per partition (default 1)")
+    local.add_argument("--worker", action="append", default=[], metavar="[PARTITION=]COMMAND",
+                       help="worker command for every partition, or for one with PARTITION=COMMAND (repeatable)")
+    local.add_argument("--lease-seconds", type=float, default=15.0, help="task lease of an agent (default 15)")
+    local.add_argument("--grace-seconds", type=float, default=5.0,
+                       help="on shutdown, time the running task gets to finish (default 5)")
+    local.add_argument("--demo", action="store_true", help="run the example workers and clients, then exit")
+    return parser
+
+
+def _workers(specs: list[str], partitions: list[str]) -> dict[str, str]:
+    workers: dict[str, str] = {}
+    for spec in specs:
+        name, sep, command = spec.partition("=")
+        if sep and name in partitions:
+            workers[name] = command
+        else:
+            workers.update({p: spec for p in partitions if p not in workers})
+    return workers
+
+
+def _local_options(args: argparse.Namespace) -> LocalOptions:
+    partitions = list(dict.fromkeys(args.partitions or ["default"]))
+    if args.agents < 0:
+        raise ValueError(f"--agents must be >= 0, got {args.agents}")
+    return LocalOptions(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        partitions=partitions,
+        agents=args.agents,
+        workers=_workers(args.worker, partitions),
+        lease_seconds=args.lease_seconds,
+        heartbeat_seconds=max(args.lease_seconds / 5, 0.1),
+        grace_seconds=args.grace_seconds,
+    )
+
+
+async def _serve(options: LocalOptions, console: Console) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with LocalGrid(options) as grid:
+        agents = sum(options.agents for p in options.partitions if options.workers.get(p))
+        console.print(f"[bold green]PyArmoniK grid serving on {options.host}:{grid.port}[/] "
+                      f"(partitions {', '.join(options.partitions)}; {agents} agent(s); data in {options.data_dir})")
+        if not agents:
+            console.print("No worker given (--worker 'COMMAND'): tasks will be queued but not run.")
+        await stop.wait()
+        console.print("Shutting down...")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    console = Console(stderr=True)
+    logging.basicConfig(level=args.log_level.upper(), format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)])
+    try:
+        options = _local_options(args)
+        if args.demo:
+            from pyarmonik.local.demo import run_demo
+
+            code = asyncio.run(run_demo(options, console))
+        else:
+            code = asyncio.run(_serve(options, console))
+    except KeyboardInterrupt:
+        code = 130
+    except (OSError, ValueError, RuntimeError) as exc:
+        console.print(f"[red]pyarmonik: error:[/] {exc}")
+        code = 1
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

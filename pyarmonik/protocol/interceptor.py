@@ -1,0 +1,86 @@
+"""The one place where errors become gRPC statuses.
+
+Servicers and use cases raise ``errors.PyArmoniKError`` subclasses; this
+interceptor wraps every handler (the four RPC shapes, streams included, where
+an error may come mid-iteration) and aborts the call with the error's code
+and message. Anything else is a bug of ours: INTERNAL, logged once with its
+traceback. Servicers never call ``context.abort`` themselves.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn
+
+import grpc
+from grpc import aio
+
+from pyarmonik.core import errors
+
+logger = logging.getLogger(__name__)
+
+Behavior = Callable[[Any, aio.ServicerContext], Any]
+
+
+async def _abort(error: BaseException, context: aio.ServicerContext, method: str) -> NoReturn:
+    if isinstance(error, aio.AbortError):
+        raise error
+    if isinstance(error, errors.PyArmoniKError):
+        logger.debug("%s failed: %s %s", method, error.code.name, error.message)
+        await context.abort(error.code, error.message)
+    if isinstance(error, NotImplementedError):  # a stub's default method
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+    logger.exception("%s failed unexpectedly", method, exc_info=error)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}")
+    raise AssertionError("context.abort returned")  # abort always raises
+
+
+def _unary_response(behavior: Behavior, method: str) -> Behavior:
+    async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
+        try:
+            response = behavior(request, context)
+            return await response if inspect.isawaitable(response) else response
+        except Exception as error:
+            await _abort(error, context, method)
+
+    return wrapper
+
+
+def _stream_response(behavior: Behavior, method: str) -> Behavior:
+    if not inspect.isasyncgenfunction(behavior):
+        # A handler writing with ``context.write`` (or the stub's default): a coroutine.
+        return _unary_response(behavior, method)
+
+    async def wrapper(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except Exception as error:
+            await _abort(error, context, method)
+
+    return wrapper
+
+
+class ErrorInterceptor(aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_unary_response(handler.unary_unary, method), **codec)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(_unary_response(handler.stream_unary, method), **codec)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(_stream_response(handler.unary_stream, method), **codec)
+        return grpc.stream_stream_rpc_method_handler(_stream_response(handler.stream_stream, method), **codec)
