@@ -20,7 +20,7 @@ from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address, reap_forever
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core.models import Partition
-from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.lifecycle.grid import DEFAULT_CHUNK_SIZE, Grid
 from pyarmonik.local.workers import WorkerProcess, worker_environment
 from pyarmonik.storage.memory.events import MemoryEventBus
 from pyarmonik.storage.memory.queue import MemoryTaskQueue
@@ -42,16 +42,18 @@ class LocalOptions:
     lease_seconds: float = 15.0
     heartbeat_seconds: float = 3.0
     grace_seconds: float = 5.0
+    data_chunk_max_size: int = DEFAULT_CHUNK_SIZE
 
 
-def embedded_grid(data_dir: Path, partitions: list[str]) -> Grid:
+def embedded_grid(options: LocalOptions) -> Grid:
     bus = MemoryEventBus()
     return Grid(
         state=MemoryStateStore(bus),
         queue=MemoryTaskQueue(),
-        objects=FileSystemObjectStore(data_dir / "objects"),
+        objects=FileSystemObjectStore(options.data_dir / "objects"),
         events=bus,
-        default_partition=partitions[0],
+        default_partition=options.partitions[0],
+        data_chunk_max_size=options.data_chunk_max_size,
     )
 
 
@@ -60,7 +62,7 @@ class LocalGrid:
 
     def __init__(self, options: LocalOptions) -> None:
         self.options = options
-        self.grid = embedded_grid(options.data_dir, options.partitions)
+        self.grid = embedded_grid(options)
         self.control_plane = ControlPlane(self.grid, host=options.host, port=options.port)
         self.agents: list[AgentRuntime] = []
         self.workers: list[WorkerProcess] = []

@@ -7,15 +7,13 @@ from datetime import timedelta
 import grpc
 import pytest
 from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
-from armonik.common import Direction, ResultStatus, Session, SessionStatus, TaskDefinition
+from armonik.common import Direction, ResultStatus, Session, SessionStatus, TaskDefinition, TaskOptions
 from armonik.protogen.client.sessions_service_pb2_grpc import SessionsStub
 from armonik.protogen.common import objects_pb2, sessions_common_pb2
 
+from tests.helpers import grpc_code
+
 from .conftest import default_options
-
-
-def code_of(error: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
-    return error.value.code()  # type: ignore[attr-defined]
 
 
 def test_a_created_session_is_running_with_its_defaults_and_partitions(sessions: ArmoniKSessions) -> None:
@@ -66,9 +64,7 @@ def test_a_session_goes_through_its_whole_lifecycle_to_deletion(sessions: Armoni
     assert sessions.purge_session(session_id).status == SessionStatus.PURGED
     assert sessions.delete_session(session_id).status == SessionStatus.DELETED
 
-    with pytest.raises(grpc.RpcError) as error:
-        sessions.get_session(session_id)
-    assert code_of(error) == grpc.StatusCode.NOT_FOUND
+    assert grpc_code(lambda: sessions.get_session(session_id)) == grpc.StatusCode.NOT_FOUND
 
 
 def test_cancelling_a_session_aborts_its_results_and_closes_submission(
@@ -82,12 +78,8 @@ def test_cancelling_a_session_aborts_its_results_and_closes_submission(
     assert cancelled.status == SessionStatus.CANCELLED
     assert cancelled.cancelled_at is not None and not cancelled.client_submission
     assert results.get_result(created["output"].result_id).status == ResultStatus.ABORTED
-    with pytest.raises(grpc.RpcError) as error:
-        tasks.submit_tasks(
-            session_id,
-            [TaskDefinition(payload_id=created["payload"].result_id, expected_output_ids=[created["output"].result_id])],
-        )
-    assert code_of(error) == grpc.StatusCode.FAILED_PRECONDITION
+    task = TaskDefinition(payload_id=created["payload"].result_id, expected_output_ids=[created["output"].result_id])
+    assert grpc_code(lambda: tasks.submit_tasks(session_id, [task])) == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_stop_submission_clears_the_flags_it_names(sessions: ArmoniKSessions) -> None:
@@ -121,10 +113,7 @@ def test_an_invalid_session_transition_is_a_failed_precondition(
     for step in steps:
         getattr(sessions, step)(session_id)
 
-    with pytest.raises(grpc.RpcError) as error:
-        getattr(sessions, refused)(session_id)
-
-    assert code_of(error) == grpc.StatusCode.FAILED_PRECONDITION
+    assert grpc_code(lambda: getattr(sessions, refused)(session_id)) == grpc.StatusCode.FAILED_PRECONDITION
 
 
 @pytest.mark.parametrize(
@@ -135,11 +124,10 @@ def test_an_invalid_session_transition_is_a_failed_precondition(
         default_options(priority=100),
     ],
 )
-def test_a_session_with_unusable_defaults_is_an_invalid_argument(sessions: ArmoniKSessions, options) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(grpc.RpcError) as error:
-        sessions.create_session(options)
-
-    assert code_of(error) == grpc.StatusCode.INVALID_ARGUMENT
+def test_a_session_with_unusable_defaults_is_an_invalid_argument(
+    sessions: ArmoniKSessions, options: TaskOptions
+) -> None:
+    assert grpc_code(lambda: sessions.create_session(options)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_a_session_without_max_duration_or_defaults_is_an_invalid_argument(channel: grpc.Channel) -> None:
@@ -150,35 +138,23 @@ def test_a_session_without_max_duration_or_defaults_is_an_invalid_argument(chann
         sessions_common_pb2.CreateSessionRequest(default_task_option=no_duration),
         sessions_common_pb2.CreateSessionRequest(),
     ):
-        with pytest.raises(grpc.RpcError) as error:
-            stub.CreateSession(request)
-        assert code_of(error) == grpc.StatusCode.INVALID_ARGUMENT
+        assert grpc_code(lambda: stub.CreateSession(request)) == grpc.StatusCode.INVALID_ARGUMENT  # noqa: B023
 
 
 def test_a_session_on_an_unknown_partition_is_not_found(sessions: ArmoniKSessions) -> None:
-    with pytest.raises(grpc.RpcError) as error:
-        sessions.create_session(default_options(), partition_ids=["nowhere"])
+    code = grpc_code(lambda: sessions.create_session(default_options(), partition_ids=["nowhere"]))
 
-    assert code_of(error) == grpc.StatusCode.NOT_FOUND
+    assert code == grpc.StatusCode.NOT_FOUND
 
 
 @pytest.mark.parametrize("rpc", ["get_session", "pause_session", "cancel_session", "delete_session"])
 def test_an_unknown_session_is_not_found(sessions: ArmoniKSessions, rpc: str) -> None:
-    with pytest.raises(grpc.RpcError) as error:
-        getattr(sessions, rpc)("no-such-session")
-
-    assert code_of(error) == grpc.StatusCode.NOT_FOUND
+    assert grpc_code(lambda: getattr(sessions, rpc)("no-such-session")) == grpc.StatusCode.NOT_FOUND
 
 
 def test_a_request_without_session_id_is_an_invalid_argument(sessions: ArmoniKSessions) -> None:
-    with pytest.raises(grpc.RpcError) as error:
-        sessions.get_session("")
-
-    assert code_of(error) == grpc.StatusCode.INVALID_ARGUMENT
+    assert grpc_code(lambda: sessions.get_session("")) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_a_negative_page_is_an_invalid_argument(sessions: ArmoniKSessions) -> None:
-    with pytest.raises(grpc.RpcError) as error:
-        sessions.list_sessions(page=-1)
-
-    assert code_of(error) == grpc.StatusCode.INVALID_ARGUMENT
+    assert grpc_code(lambda: sessions.list_sessions(page=-1)) == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,0 +1,151 @@
+"""An agent that freezes (stops heartbeating) loses its task to another one,
+and its late commit is refused: no result is ever completed twice.
+
+Driven through the lifecycle use cases on the real embedded adapters, with a
+fake clock instead of waiting for leases to expire.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from datetime import timedelta
+
+import pytest
+
+from pyarmonik.core import errors
+from pyarmonik.core.models import Event, Partition, TaskOptions
+from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
+from pyarmonik.lifecycle import processing, results, sessions, tasks
+from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.storage import ports
+from pyarmonik.storage.memory.events import MemoryEventBus
+from pyarmonik.storage.memory.queue import MemoryTaskQueue
+from pyarmonik.storage.memory.state import MemoryStateStore
+from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
+from tests.contract.queue_contract import FakeClock
+
+LEASE = 10.0
+
+
+class RecordingBus(MemoryEventBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[Event] = []
+
+    def publish(self, events):  # type: ignore[no-untyped-def]
+        self.published.extend(events)
+        super().publish(events)
+
+
+@pytest.fixture
+async def setup(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
+    clock = FakeClock()
+    bus = RecordingBus()
+    grid = Grid(
+        state=MemoryStateStore(bus),
+        queue=MemoryTaskQueue(clock=clock),
+        objects=FileSystemObjectStore(tmp_path / "objects"),
+        events=bus,
+        clock=clock,
+    )
+    await grid.state.put_partitions([Partition("default")])
+    session = await sessions.create(
+        grid,
+        options=TaskOptions(max_duration=timedelta(seconds=60).total_seconds(), max_retries=2, priority=1),
+        partition_ids=[],
+    )
+    [payload] = await results.create(grid, session.session_id, [results.NewResult("payload", data=b"x")])
+    [output] = await results.create(grid, session.session_id, [results.NewResult("output")])
+    [task] = await tasks.submit(
+        grid, session.session_id, [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[output.result_id])]
+    )
+    return grid, clock, bus, task, output
+
+
+async def _take(grid: Grid, agent_id: str) -> tuple[ports.Lease, object]:
+    lease = await grid.queue.pop("default", agent_id=agent_id, lease_seconds=LEASE, timeout=0)
+    assert lease is not None
+    admission, task = await processing.admit(grid, lease.item, agent_id=agent_id, hostname="test")
+    assert admission is processing.Admission.RUN and task is not None
+    return lease, await processing.start(grid, task, agent_id=agent_id)
+
+
+def _commit_of(output_id: str) -> ports.TaskCommit:
+    return ports.TaskCommit(completions=[ports.Completion(output_id, 1, b"key")])
+
+
+async def test_frozen_agent_task_is_retried_by_another_agent_and_its_late_commit_refused(setup) -> None:  # type: ignore[no-untyped-def]
+    grid, clock, bus, task, output = setup
+    _, frozen = await _take(grid, "frozen-agent")
+
+    clock.advance(LEASE + 1)  # no heartbeat came
+    assert await processing.reap(grid) == 1
+
+    [old] = await grid.state.get_tasks([task.task_id])
+    assert old.status is TaskStatus.RETRIED
+    lease, retry = await _take(grid, "healthy-agent")
+    assert retry.task_id == f"{task.task_id}###1"
+    assert retry.retry_of_ids == [task.task_id]
+    await processing.complete(grid, retry, agent_id="healthy-agent", files={}, commit=_commit_of(output.result_id))
+    assert await grid.queue.ack(lease)
+
+    with pytest.raises(errors.NotHeld):
+        await processing.complete(grid, frozen, agent_id="frozen-agent", files={}, commit=_commit_of(output.result_id))
+    completed = [
+        e
+        for e in bus.published
+        if e.kind is EventKind.RESULT_STATUS_UPDATE and e.result and e.result.result_id == output.result_id
+    ]
+    assert [e.result.status for e in completed if e.result] == [ResultStatus.COMPLETED]
+    [result] = await grid.state.get_results([output.result_id])
+    assert result.owner_task_id == retry.task_id
+
+
+async def test_lost_agent_that_never_started_its_task_releases_it_without_using_a_retry(setup) -> None:  # type: ignore[no-untyped-def]
+    grid, clock, _, task, _ = setup
+    lease = await grid.queue.pop("default", agent_id="lost", lease_seconds=LEASE, timeout=0)
+    assert lease is not None
+    await processing.admit(grid, lease.item, agent_id="lost", hostname="test")  # DISPATCHED, never started
+
+    clock.advance(LEASE + 1)
+    await processing.reap(grid)
+
+    [again] = await grid.state.get_tasks([task.task_id])
+    assert again.status is TaskStatus.SUBMITTED and again.retry_of_ids == []
+    assert await grid.queue.depth("default") == 1
+
+
+async def test_popped_but_unacquired_task_returns_to_the_queue_when_its_agent_is_lost(setup) -> None:  # type: ignore[no-untyped-def]
+    grid, clock, _, task, _ = setup
+    assert await grid.queue.pop("default", agent_id="lost", lease_seconds=LEASE, timeout=0) is not None
+
+    clock.advance(LEASE + 1)
+    await processing.reap(grid)
+
+    lease, started = await _take(grid, "other")
+    assert started.task_id == task.task_id
+
+
+async def test_heartbeat_keeps_the_task_of_a_live_agent(setup) -> None:  # type: ignore[no-untyped-def]
+    grid, clock, _, task, _ = setup
+    lease, _ = await _take(grid, "alive")
+    for _ in range(3):
+        clock.advance(LEASE / 2)
+        renewed = await grid.queue.renew(lease, lease_seconds=LEASE)
+        assert renewed is not None
+        lease = renewed
+        assert await processing.reap(grid) == 0
+    [still] = await grid.state.get_tasks([task.task_id])
+    assert still.status is TaskStatus.PROCESSING and still.owner_pod_id == "alive"
+
+
+async def test_crash_after_last_retry_ends_in_error_with_outputs_aborted(setup) -> None:  # type: ignore[no-untyped-def]
+    grid, _, _, task, output = setup
+    for attempt in range(3):  # max_retries=2: the first attempt and two retries
+        _, running = await _take(grid, f"agent-{attempt}")
+        await processing.crash(grid, running, agent_id=f"agent-{attempt}", message="boom")
+    [last] = await grid.state.get_tasks([f"{task.task_id}###2"])
+    assert last.status is TaskStatus.ERROR
+    assert "retries exhausted" in last.status_message
+    [result] = await grid.state.get_results([output.result_id])
+    assert result.status is ResultStatus.ABORTED

@@ -1,0 +1,211 @@
+"""The Results service, driven by the official client (raw stubs where the
+client has no method, such as ``manual_deletion`` or malformed uploads)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from armonik.client import ArmoniKResults, ArmoniKTasks
+from armonik.common import Direction, Result, ResultStatus, TaskDefinition
+from armonik.protogen.client.results_service_pb2_grpc import ResultsStub
+from armonik.protogen.common import results_common_pb2 as pb
+
+from tests.helpers import grpc_code
+
+from .conftest import CHUNK_SIZE, RunningGrid
+
+BIG = bytes(range(256)) * (CHUNK_SIZE * 3 // 256 + 7)  # several chunks, the last one partial
+
+
+def test_created_metadata_waits_for_data_without_owner(results: ArmoniKResults, session_id: str) -> None:
+    created = results.create_results_metadata(["a", "b"], session_id)
+
+    assert set(created) == {"a", "b"}
+    for name, result in created.items():
+        assert result.name == name and result.session_id == session_id
+        assert result.status == ResultStatus.CREATED
+        assert result.owner_task_id == "" and result.completed_at is None
+
+
+def test_results_created_with_data_are_completed_and_downloadable(results: ArmoniKResults, session_id: str) -> None:
+    created = results.create_results({"small": b"hello", "empty": b""}, session_id, batch_size=2)
+
+    assert created["small"].status == ResultStatus.COMPLETED and created["small"].size == 5
+    assert results.download_result_data(created["small"].result_id, session_id) == b"hello"
+    assert results.download_result_data(created["empty"].result_id, session_id) == b""
+
+
+def test_service_configuration_gives_the_chunk_size(results: ArmoniKResults) -> None:
+    assert results.get_service_config() == CHUNK_SIZE
+
+
+def test_a_chunked_upload_completes_the_result_and_downloads_identically(
+    results: ArmoniKResults, session_id: str
+) -> None:
+    result_id = results.create_results_metadata(["big"], session_id)["big"].result_id
+
+    results.upload_result_data(result_id, session_id, BIG)
+
+    result = results.get_result(result_id)
+    assert result.status == ResultStatus.COMPLETED and result.size == len(BIG)
+    assert results.download_result_data(result_id, session_id) == BIG
+
+
+def test_downloads_come_in_chunks_no_larger_than_the_chunk_size(
+    channel: grpc.Channel, results: ArmoniKResults, session_id: str
+) -> None:
+    result_id = results.create_results({"big": BIG}, session_id)["big"].result_id
+
+    chunks = [
+        m.data_chunk
+        for m in ResultsStub(channel).DownloadResultData(
+            pb.DownloadResultDataRequest(session_id=session_id, result_id=result_id)
+        )
+    ]
+
+    assert len(chunks) > 1 and all(len(c) <= CHUNK_SIZE for c in chunks)
+    assert b"".join(chunks) == BIG
+
+
+def test_uploading_a_completed_result_again_is_a_failed_precondition(results: ArmoniKResults, session_id: str) -> None:
+    result_id = results.create_results({"done": b"x"}, session_id)["done"].result_id
+
+    code = grpc_code(lambda: results.upload_result_data(result_id, session_id, b"again"))
+
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert results.download_result_data(result_id, session_id) == b"x"
+
+
+def test_an_upload_that_does_not_start_with_an_id_is_an_invalid_argument(channel: grpc.Channel) -> None:
+    messages = iter([pb.UploadResultDataRequest(data_chunk=b"data")])
+
+    assert grpc_code(lambda: ResultsStub(channel).UploadResultData(messages)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_an_upload_switching_to_another_result_is_an_invalid_argument(
+    channel: grpc.Channel, results: ArmoniKResults, session_id: str
+) -> None:
+    created = results.create_results_metadata(["a", "b"], session_id)
+    ident = pb.UploadResultDataRequest.ResultIdentifier
+    messages = iter(
+        [
+            pb.UploadResultDataRequest(id=ident(session_id=session_id, result_id=created["a"].result_id)),
+            pb.UploadResultDataRequest(data_chunk=b"a"),
+            pb.UploadResultDataRequest(id=ident(session_id=session_id, result_id=created["b"].result_id)),
+        ]
+    )
+
+    assert grpc_code(lambda: ResultsStub(channel).UploadResultData(messages)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert results.get_result(created["a"].result_id).status == ResultStatus.CREATED
+
+
+def test_downloading_a_result_without_data_is_a_failed_precondition(results: ArmoniKResults, session_id: str) -> None:
+    result_id = results.create_results_metadata(["pending"], session_id)["pending"].result_id
+
+    code = grpc_code(lambda: results.download_result_data(result_id, session_id))
+
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_deleting_data_spares_manual_deletion_results(
+    channel: grpc.Channel, running_grid: RunningGrid, results: ArmoniKResults, session_id: str
+) -> None:
+    create = pb.CreateResultsRequest.ResultCreate
+    response = ResultsStub(channel).CreateResults(
+        pb.CreateResultsRequest(
+            session_id=session_id,
+            results=[create(name="kept", data=b"k", manual_deletion=True), create(name="gone", data=b"g")],
+        )
+    )
+    kept, gone = (r.result_id for r in response.results)
+
+    results.delete_result_data([kept, gone], session_id)
+
+    assert results.get_result(gone).status == ResultStatus.DELETED
+    assert not (running_grid.objects_root / gone).exists()
+    assert results.get_result(kept).status == ResultStatus.COMPLETED
+    assert results.download_result_data(kept, session_id) == b"k"
+
+
+def test_a_file_of_the_object_store_is_imported_by_its_relative_path(
+    running_grid: RunningGrid, results: ArmoniKResults, session_id: str
+) -> None:
+    (running_grid.objects_root / "imports").mkdir(parents=True)
+    (running_grid.objects_root / "imports" / "data.bin").write_bytes(b"imported")
+    result_id = results.create_results_metadata(["target"], session_id)["target"].result_id
+
+    imported = results.import_data(session_id, [(result_id, b"imports/data.bin")])
+
+    assert imported[result_id].status == ResultStatus.COMPLETED and imported[result_id].size == 8
+    assert results.download_result_data(result_id, session_id) == b"imported"
+
+
+@pytest.mark.parametrize(
+    ("case", "opaque_id", "expected"),
+    [
+        ("unknown result", b"present.bin", grpc.StatusCode.NOT_FOUND),
+        ("completed result", b"present.bin", grpc.StatusCode.FAILED_PRECONDITION),
+        ("missing object", b"absent.bin", grpc.StatusCode.NOT_FOUND),
+        ("escaping path", b"../x", grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+)
+def test_an_import_that_cannot_complete_its_result_is_refused(
+    running_grid: RunningGrid,
+    results: ArmoniKResults,
+    session_id: str,
+    case: str,
+    opaque_id: bytes,
+    expected: grpc.StatusCode,
+) -> None:
+    (running_grid.objects_root / "present.bin").write_bytes(b"p")
+    if case == "unknown result":
+        result_id = "no-such-result"
+    elif case == "completed result":
+        result_id = results.create_results({"done": b"d"}, session_id)["done"].result_id
+    else:
+        result_id = results.create_results_metadata(["target"], session_id)["target"].result_id
+
+    assert grpc_code(lambda: results.import_data(session_id, [(result_id, opaque_id)])) == expected
+    if case in ("missing object", "escaping path"):
+        assert results.get_result(result_id).status == ResultStatus.CREATED
+
+
+def test_an_unknown_result_is_not_found(results: ArmoniKResults) -> None:
+    assert grpc_code(lambda: results.get_result("no-such-result")) == grpc.StatusCode.NOT_FOUND
+
+
+def test_owner_ids_name_the_task_expected_to_produce_each_result(
+    results: ArmoniKResults, tasks: ArmoniKTasks, session_id: str
+) -> None:
+    created = results.create_results_metadata(["payload", "output", "loose"], session_id)
+    [task] = tasks.submit_tasks(
+        session_id,
+        [TaskDefinition(payload_id=created["payload"].result_id, expected_output_ids=[created["output"].result_id])],
+    )
+
+    owners = results.get_owner_task_id([created["output"].result_id, created["loose"].result_id], session_id)
+
+    assert owners == {created["output"].result_id: task.id, created["loose"].result_id: ""}
+    code = grpc_code(lambda: results.get_owner_task_id(["no-such-result"], session_id))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_results_are_listed_with_filters_sort_and_pages(results: ArmoniKResults, session_id: str) -> None:
+    results.create_results_metadata(["r0", "r1", "r2"], session_id)
+    results.create_results({"r3": b"3", "r4": b"4"}, session_id, batch_size=2)
+    in_session = Result.session_id == session_id
+
+    total, completed = results.list_results(in_session & (Result.status == ResultStatus.COMPLETED))
+    assert (total, sorted(r.name for r in completed)) == (2, ["r3", "r4"])
+
+    total, ordered = results.list_results(in_session, sort_field=Result.name, sort_direction=Direction.DESC)
+    assert [r.name for r in ordered] == ["r4", "r3", "r2", "r1", "r0"]
+
+    total, page = results.list_results(in_session, page=1, page_size=2, sort_field=Result.name)
+    assert (total, [r.name for r in page]) == (5, ["r2", "r3"])
+
+    total, nothing = results.list_results(in_session, page_size=0)
+    assert (total, nothing) == (5, [])
+
+    total, named = results.list_results(in_session & Result.name.startswith("r1"))
+    assert [r.name for r in named] == ["r1"]
