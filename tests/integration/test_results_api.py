@@ -118,11 +118,13 @@ def test_deleting_data_spares_manual_deletion_results(
         )
     )
     kept, gone = (r.result_id for r in response.results)
+    gone_file = running_grid.objects_root / results.get_result(gone).opaque_id.decode()
+    assert gone_file.exists()
 
     results.delete_result_data([kept, gone], session_id)
 
     assert results.get_result(gone).status == ResultStatus.DELETED
-    assert not (running_grid.objects_root / gone).exists()
+    assert not gone_file.exists()
     assert results.get_result(kept).status == ResultStatus.COMPLETED
     assert results.download_result_data(kept, session_id) == b"k"
 
@@ -209,3 +211,13 @@ def test_results_are_listed_with_filters_sort_and_pages(results: ArmoniKResults,
 
     total, named = results.list_results(in_session & Result.name.startswith("r1"))
     assert [r.name for r in named] == ["r1"]
+
+
+def test_downloading_a_result_whose_object_vanished_is_not_found(
+    running_grid: RunningGrid, results: ArmoniKResults, session_id: str
+) -> None:
+    result = results.create_results({"lost": b"data"}, session_id)["lost"]
+    (running_grid.objects_root / result.opaque_id.decode()).unlink()
+    result_id = result.result_id
+
+    assert grpc_code(lambda: results.download_result_data(result_id, session_id)) == grpc.StatusCode.NOT_FOUND
