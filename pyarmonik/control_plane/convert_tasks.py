@@ -8,7 +8,7 @@ from armonik.protogen.common import objects_pb2
 from armonik.protogen.common import tasks_common_pb2 as pb
 
 from pyarmonik.control_plane import convert, filter_conversion
-from pyarmonik.core import filters
+from pyarmonik.core import errors, filters
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.lifecycle import tasks
@@ -83,9 +83,8 @@ def list_detailed_response(request: pb.ListTasksRequest, page: filters.Page[Task
 
 
 def new_tasks(request: pb.SubmitTasksRequest) -> list[tasks.NewTask]:
-    convert.required(request.session_id, "session_id")
     if not request.task_creations:
-        convert.required_ids([], "task_creations")
+        raise errors.InvalidArgument("task_creations must list at least one task")
     return [
         tasks.NewTask(
             payload_id=c.payload_id,

@@ -46,9 +46,10 @@ class TasksServicer(tasks_service_pb2_grpc.TasksServicer):
         return convert_tasks.count_response(counts)
 
     async def SubmitTasks(self, request: pb.SubmitTasksRequest, context: aio.ServicerContext) -> pb.SubmitTasksResponse:
+        session_id = convert.required(request.session_id, "session_id")
         submitted = await tasks.submit(
             self._grid,
-            request.session_id,
+            session_id,
             convert_tasks.new_tasks(request),
             batch_options=convert.optional_task_options(request, "task_options"),
         )

@@ -74,6 +74,7 @@ def test_waiting_for_a_result_completed_after_subscribing_returns(
 
     wait_for(waiter.done.is_set)
     assert waiter.error is None
+    wait_for(lambda: not subscribed(running_grid, session_id)())  # the server let go of the stream
 
 
 def test_waiting_for_an_aborted_result_raises(

@@ -5,12 +5,15 @@ No agent runs here: ready tasks stay SUBMITTED in their partition queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import grpc
 import pytest
 from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Direction, ResultStatus, Task, TaskDefinition, TaskStatus
+from armonik.protogen.client.tasks_service_pb2_grpc import TasksStub
+from armonik.protogen.common import tasks_common_pb2 as pb
 
 from tests.helpers import grpc_code
 
@@ -35,7 +38,9 @@ class Batch:
         self.ids.update({n: r.result_id for n, r in created.items()})
         return self
 
-    def task(self, payload: str, outputs: list[str], dependencies: list[str] = (), **options: object) -> TaskDefinition:  # type: ignore[assignment]
+    def task(
+        self, payload: str, outputs: Sequence[str], dependencies: Sequence[str] = (), **options: object
+    ) -> TaskDefinition:
         return TaskDefinition(
             payload_id=self.ids[payload],
             expected_output_ids=[self.ids[o] for o in outputs],
@@ -215,3 +220,26 @@ def test_result_ids_map_each_task_to_its_expected_outputs(tasks: ArmoniKTasks, b
         one.id: [batch.ids["a"], batch.ids["b"]],
         two.id: [batch.ids["c"]],
     }
+
+
+def test_malformed_task_requests_are_invalid_arguments(channel: grpc.Channel, session_id: str) -> None:
+    stub = TasksStub(channel)
+    creation = pb.SubmitTasksRequest.TaskCreation
+
+    for call in (
+        lambda: stub.SubmitTasks(pb.SubmitTasksRequest(task_creations=[creation(payload_id="p")])),
+        lambda: stub.SubmitTasks(pb.SubmitTasksRequest(session_id=session_id)),
+        lambda: stub.SubmitTasks(pb.SubmitTasksRequest(session_id=session_id, task_creations=[creation()])),
+        lambda: stub.CancelTasks(pb.CancelTasksRequest()),
+        lambda: stub.GetResultIds(pb.GetResultIdsRequest(task_id=[""])),
+        lambda: stub.GetTask(pb.GetTaskRequest()),
+    ):
+        assert grpc_code(call) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_submitting_to_an_unknown_session_is_not_found(channel: grpc.Channel) -> None:
+    request = pb.SubmitTasksRequest(
+        session_id="ghost", task_creations=[pb.SubmitTasksRequest.TaskCreation(payload_id="p")]
+    )
+
+    assert grpc_code(lambda: TasksStub(channel).SubmitTasks(request)) == grpc.StatusCode.NOT_FOUND
