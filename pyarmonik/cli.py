@@ -29,16 +29,31 @@ def _parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run a whole grid on this machine, on embedded storage")
     local.add_argument("--host", default="127.0.0.1", help="address to serve the ArmoniK API on")
     local.add_argument("--port", type=int, default=5001, help="port of the ArmoniK API (default 5001)")
-    local.add_argument("--data-dir", type=Path, default=Path("pyarmonik-data"),
-                       help="objects live in DATA_DIR/objects, worker logs in DATA_DIR/logs")
-    local.add_argument("--partition", action="append", dest="partitions", metavar="NAME",
-                       help="a partition (repeatable; 'default' when none)")
+    local.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("pyarmonik-data"),
+        help="objects live in DATA_DIR/objects, worker logs in DATA_DIR/logs",
+    )
+    local.add_argument(
+        "--partition",
+        action="append",
+        dest="partitions",
+        metavar="NAME",
+        help="a partition (repeatable; 'default' when none)",
+    )
     local.add_argument("--agents", type=int, default=1, help="agents (and workers) per partition (default 1)")
-    local.add_argument("--worker", action="append", default=[], metavar="[PARTITION=]COMMAND",
-                       help="worker command for every partition, or for one with PARTITION=COMMAND (repeatable)")
+    local.add_argument(
+        "--worker",
+        action="append",
+        default=[],
+        metavar="[PARTITION=]COMMAND",
+        help="worker command for every partition, or for one with PARTITION=COMMAND (repeatable)",
+    )
     local.add_argument("--lease-seconds", type=float, default=15.0, help="task lease of an agent (default 15)")
-    local.add_argument("--grace-seconds", type=float, default=5.0,
-                       help="on shutdown, time the running task gets to finish (default 5)")
+    local.add_argument(
+        "--grace-seconds", type=float, default=5.0, help="on shutdown, time the running task gets to finish (default 5)"
+    )
     local.add_argument("--demo", action="store_true", help="run the example workers and clients, then exit")
     return parser
 
@@ -78,8 +93,10 @@ async def _serve(options: LocalOptions, console: Console) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with LocalGrid(options) as grid:
         agents = sum(options.agents for p in options.partitions if options.workers.get(p))
-        console.print(f"[bold green]PyArmoniK grid serving on {options.host}:{grid.port}[/] "
-                      f"(partitions {', '.join(options.partitions)}; {agents} agent(s); data in {options.data_dir})")
+        console.print(
+            f"[bold green]PyArmoniK grid serving on {options.host}:{grid.port}[/] "
+            f"(partitions {', '.join(options.partitions)}; {agents} agent(s); data in {options.data_dir})"
+        )
         if not agents:
             console.print("No worker given (--worker 'COMMAND'): tasks will be queued but not run.")
         await stop.wait()
@@ -90,8 +107,9 @@ async def _serve(options: LocalOptions, console: Console) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     console = Console(stderr=True)
-    logging.basicConfig(level=args.log_level.upper(), format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)])
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
+    )
     try:
         options = _local_options(args)
         if args.demo:

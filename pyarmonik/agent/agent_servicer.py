@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
-
 from armonik.protogen.common import agent_common_pb2 as pb
 from armonik.protogen.worker import agent_service_pb2_grpc
+
 from pyarmonik.agent import legacy_create_task
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core import errors
 from pyarmonik.core.models import Result
 from pyarmonik.lifecycle import tasks
-from pyarmonik.protocol.options import optional_options_from_pb, timestamp_to_pb
+from pyarmonik.protocol.options import optional_task_options, timestamp
 
 
 class AgentServicer(agent_service_pb2_grpc.AgentServicer):
@@ -35,7 +35,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
             raise errors.InvalidArgument("communication_token does not match the running task")
         return self.current
 
-    async def CreateResultsMetaData(  # noqa: N802
+    async def CreateResultsMetaData(
         self, request: pb.CreateResultsMetaDataRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateResultsMetaDataResponse:
         ctx = self.context_for(request.communication_token)
@@ -43,7 +43,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
         created = ctx.create_results([r.name for r in request.results])
         return pb.CreateResultsMetaDataResponse(results=[_metadata(r) for r in created])
 
-    async def CreateResults(  # noqa: N802
+    async def CreateResults(
         self, request: pb.CreateResultsRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateResultsResponse:
         ctx = self.context_for(request.communication_token)
@@ -51,7 +51,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
         created = ctx.create_results_with_data([(r.name, r.data) for r in request.results])
         return pb.CreateResultsResponse(results=[_metadata(r) for r in created])
 
-    async def NotifyResultData(  # noqa: N802
+    async def NotifyResultData(
         self, request: pb.NotifyResultDataRequest, context: grpc.aio.ServicerContext
     ) -> pb.NotifyResultDataResponse:
         ctx = self.context_for(request.communication_token)
@@ -60,7 +60,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
         notified = await ctx.notify([i.result_id for i in request.ids])
         return pb.NotifyResultDataResponse(result_ids=notified)
 
-    async def SubmitTasks(  # noqa: N802
+    async def SubmitTasks(
         self, request: pb.SubmitTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.SubmitTasksResponse:
         ctx = self.context_for(request.communication_token)
@@ -70,11 +70,11 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
                 payload_id=c.payload_id,
                 expected_output_ids=list(c.expected_output_keys),
                 data_dependencies=list(c.data_dependencies),
-                options=optional_options_from_pb(c, "task_options"),
+                options=optional_task_options(c, "task_options"),
             )
             for c in request.task_creations
         ]
-        submitted = await ctx.submit(new, batch_options=optional_options_from_pb(request, "task_options"))
+        submitted = await ctx.submit(new, batch_options=optional_task_options(request, "task_options"))
         return pb.SubmitTasksResponse(
             task_infos=[
                 pb.SubmitTasksResponse.TaskInfo(
@@ -87,24 +87,18 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
             ]
         )
 
-    async def GetResourceData(  # noqa: N802
-        self, request: pb.DataRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DataResponse:
+    async def GetResourceData(self, request: pb.DataRequest, context: grpc.aio.ServicerContext) -> pb.DataResponse:
         ctx = self.context_for(request.communication_token)
         await ctx.fetch(request.result_id)
         return pb.DataResponse(result_id=request.result_id)
 
-    async def GetCommonData(  # noqa: N802
-        self, request: pb.DataRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DataResponse:
+    async def GetCommonData(self, request: pb.DataRequest, context: grpc.aio.ServicerContext) -> pb.DataResponse:
         raise errors.Unimplemented("GetCommonData is not implemented (nor in ArmoniK.Core): use GetResourceData")
 
-    async def GetDirectData(  # noqa: N802
-        self, request: pb.DataRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DataResponse:
+    async def GetDirectData(self, request: pb.DataRequest, context: grpc.aio.ServicerContext) -> pb.DataResponse:
         raise errors.Unimplemented("GetDirectData is not implemented (nor in ArmoniK.Core): use GetResourceData")
 
-    async def CreateTask(  # noqa: N802
+    async def CreateTask(
         self, request_iterator: AsyncIterator[pb.CreateTaskRequest], context: grpc.aio.ServicerContext
     ) -> pb.CreateTaskReply:
         return await legacy_create_task.handle(self.context_for, request_iterator)
@@ -116,5 +110,5 @@ def _metadata(result: Result) -> pb.ResultMetaData:
         result_id=result.result_id,
         name=result.name,
         status=int(result.status),  # type: ignore[arg-type]
-        created_at=timestamp_to_pb(result.created_at),
+        created_at=timestamp(result.created_at),
     )

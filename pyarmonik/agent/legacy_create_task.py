@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from armonik.protogen.common import agent_common_pb2 as pb
+
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core import errors
 from pyarmonik.core.models import TaskOptions
 from pyarmonik.lifecycle import tasks
-from pyarmonik.protocol.options import optional_options_from_pb
+from pyarmonik.protocol.options import optional_task_options
 
 
 @dataclass
@@ -38,7 +39,7 @@ async def handle(
         ctx = ctx or context_for(message.communication_token)
         kind = message.WhichOneof("type")
         if kind == "init_request":
-            options = optional_options_from_pb(message.init_request, "task_options")
+            options = optional_task_options(message.init_request, "task_options")
         elif kind == "init_task" and message.init_task.WhichOneof("type") == "header":
             header = message.init_task.header
             pending.append(_Pending(list(header.expected_output_keys), list(header.data_dependencies)))

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-
 from armonik.protogen.common import objects_pb2, worker_common_pb2
+
 from pyarmonik.agent.agent_servicer import AgentServicer
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.agent.worker_client import WorkerClient
@@ -33,7 +33,7 @@ from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.lifecycle import processing
 from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.protocol.options import options_to_pb
+from pyarmonik.protocol.options import task_options_to_pb
 from pyarmonik.storage import ports
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class Pollster:
             communication_token=ctx.token,
             session_id=task.session_id,
             task_id=task.task_id,
-            task_options=options_to_pb(task.options),
+            task_options=task_options_to_pb(task.options),
             expected_output_keys=task.expected_output_ids,
             payload_id=task.payload_id,
             data_dependencies=task.data_dependencies,
@@ -205,7 +205,9 @@ class Pollster:
         agent_id = self.config.agent_id
         if exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
             message = f"task exceeded its max_duration of {task.options.max_duration} s"
-            await self._settle(processing.fail(self.grid, task, agent_id=agent_id, message=message, status=TaskStatus.TIMEOUT))
+            await self._settle(
+                processing.fail(self.grid, task, agent_id=agent_id, message=message, status=TaskStatus.TIMEOUT)
+            )
         else:
             message = f"worker call failed: {exc.code().name}: {exc.details()}"
             await self._settle(processing.crash(self.grid, task, agent_id=agent_id, message=message))
@@ -217,7 +219,9 @@ class Pollster:
             await self._settle(processing.fail(self.grid, ctx.task, agent_id=agent_id, message=message))
             return
         if not reply.HasField("output"):
-            await self._settle(processing.crash(self.grid, ctx.task, agent_id=agent_id, message="worker returned no output"))
+            await self._settle(
+                processing.crash(self.grid, ctx.task, agent_id=agent_id, message="worker returned no output")
+            )
             return
         try:
             await self._settle(

@@ -9,8 +9,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
-
 from armonik.protogen.worker import agent_service_pb2_grpc
+
 from pyarmonik.agent.agent_servicer import AgentServicer
 from pyarmonik.agent.pollster import AgentConfig, Pollster
 from pyarmonik.agent.worker_client import WorkerClient

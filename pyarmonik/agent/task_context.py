@@ -77,9 +77,7 @@ class TaskContext:
         return result_ids
 
     # -- tasks ----------------------------------------------------------------
-    async def submit(
-        self, new: list[tasks.NewTask], *, batch_options: TaskOptions | None
-    ) -> list[Task]:
+    async def submit(self, new: list[tasks.NewTask], *, batch_options: TaskOptions | None) -> list[Task]:
         session = await self.grid.state.get_session(self.session_id)
         submitter = tasks.Submitter(parent=self.task)
         built = tasks.build_tasks(session, new, batch_options=batch_options, submitter=submitter, at=self.grid.clock())

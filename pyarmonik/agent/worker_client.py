@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 import grpc
-
 from armonik.protogen.common import objects_pb2, worker_common_pb2
 from armonik.protogen.worker import worker_service_pb2_grpc
 
@@ -50,10 +50,8 @@ class WorkerClient:
             if time.monotonic() - last_log >= self._log_every:
                 log.warning("worker at %s is not serving yet; waiting before taking tasks", self.address)
                 last_log = time.monotonic()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.2)
-            except asyncio.TimeoutError:
-                pass
         return False
 
     async def process(

@@ -14,76 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from armonik.protogen.common import objects_pb2
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from pyarmonik.core import errors, filters
-from pyarmonik.core.models import TaskOptions
-
-_NANOS = 1_000_000_000
-
-
-def timestamp(seconds: float | None) -> Timestamp | None:
-    """UNIX seconds as a Timestamp; ``None`` stays ``None`` (field left unset)."""
-    if seconds is None:
-        return None
-    message = Timestamp()
-    message.FromNanoseconds(round(seconds * _NANOS))
-    return message
-
-
-def duration(seconds: float | None) -> Duration | None:
-    if seconds is None:
-        return None
-    message = Duration()
-    message.FromNanoseconds(round(seconds * _NANOS))
-    return message
-
-
-def seconds(message: Timestamp | Duration) -> float:
-    return message.ToNanoseconds() / _NANOS
-
-
-# -- task options --------------------------------------------------------
-
-
-def task_options_to_pb(options: TaskOptions) -> objects_pb2.TaskOptions:
-    return objects_pb2.TaskOptions(
-        max_duration=duration(options.max_duration),
-        max_retries=options.max_retries,
-        priority=options.priority,
-        partition_id=options.partition_id,
-        application_name=options.application_name,
-        application_version=options.application_version,
-        application_namespace=options.application_namespace,
-        application_service=options.application_service,
-        engine_type=options.engine_type,
-        options=dict(options.options),
-    )
-
-
-def task_options_from_pb(message: objects_pb2.TaskOptions) -> TaskOptions:
-    return TaskOptions(
-        max_duration=seconds(message.max_duration) if message.HasField("max_duration") else None,
-        max_retries=message.max_retries,
-        priority=message.priority,
-        partition_id=message.partition_id,
-        application_name=message.application_name,
-        application_version=message.application_version,
-        application_namespace=message.application_namespace,
-        application_service=message.application_service,
-        engine_type=message.engine_type,
-        options=dict(message.options),
-    )
-
-
-def optional_task_options(parent: object, field: str) -> TaskOptions | None:
-    """The TaskOptions field ``field`` of ``parent``, ``None`` when not set."""
-    if not parent.HasField(field):  # type: ignore[attr-defined]
-        return None
-    return task_options_from_pb(getattr(parent, field))
-
+from pyarmonik.protocol.options import (  # noqa: F401 - re-exported for the per-entity modules
+    duration,
+    optional_task_options,
+    seconds,
+    task_options_from_pb,
+    task_options_to_pb,
+    timestamp,
+)
 
 # -- validation ----------------------------------------------------------
 

@@ -39,8 +39,8 @@ from pyarmonik.control_plane import (
     tasks_service,
     versions_service,
 )
-from pyarmonik.control_plane.interceptor import ErrorInterceptor
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.protocol.interceptor import ErrorInterceptor
 
 logger = logging.getLogger(__name__)
 

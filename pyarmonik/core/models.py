@@ -8,8 +8,8 @@ UNIX seconds (float) and durations are seconds, ``None`` when not set.
 from __future__ import annotations
 
 import copy
-from typing import TypeVar
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
 

@@ -88,18 +88,14 @@ async def cancel(grid: Grid, session_id: str) -> Session:
 
 async def pause(grid: Grid, session_id: str) -> Session:
     at = grid.clock()
-    session = await grid.state.update_session(
-        session_id, allowed_from=_PAUSABLE, status=SessionStatus.PAUSED, at=at
-    )
+    session = await grid.state.update_session(session_id, allowed_from=_PAUSABLE, status=SessionStatus.PAUSED, at=at)
     await grid.state.pause_session_tasks(session_id, at=at)
     return session
 
 
 async def resume(grid: Grid, session_id: str) -> Session:
     at = grid.clock()
-    session = await grid.state.update_session(
-        session_id, allowed_from=_RESUMABLE, status=SessionStatus.RUNNING, at=at
-    )
+    session = await grid.state.update_session(session_id, allowed_from=_RESUMABLE, status=SessionStatus.RUNNING, at=at)
     await grid.enqueue(await grid.state.resume_session_tasks(session_id, at=at))
     return session
 
@@ -119,9 +115,7 @@ async def purge(grid: Grid, session_id: str) -> Session:
     """Results are marked DELETED before their data goes, so that a crash in
     between leaves orphan objects, never a COMPLETED result without data."""
     at = grid.clock()
-    session = await grid.state.update_session(
-        session_id, allowed_from=_PURGEABLE, status=SessionStatus.PURGED, at=at
-    )
+    session = await grid.state.update_session(session_id, allowed_from=_PURGEABLE, status=SessionStatus.PURGED, at=at)
     results = await grid.state.session_results(session_id)
     deleted = await grid.state.delete_results_data(session_id, [r.result_id for r in results], at=at)
     await grid.objects.delete([r.opaque_id.decode() for r in deleted if r.opaque_id])

@@ -17,11 +17,11 @@ from pathlib import Path
 from types import ModuleType
 
 import grpc
+from armonik.client import ArmoniKEvents, ArmoniKTasks
+from armonik.common import Task, TaskStatus
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from armonik.client import ArmoniKEvents, ArmoniKTasks
-from armonik.common import Task, TaskStatus
 from pyarmonik.local.launcher import LocalGrid, LocalOptions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -87,8 +87,10 @@ async def run_demo(options: LocalOptions, console: Console) -> int:
     names, values = [f"{n} {i}" for i in range(10) for n in NAMES], list(range(1, 21))
     async with LocalGrid(options) as grid:
         endpoint = f"{options.host}:{grid.port}"
-        console.print(f"[bold]PyArmoniK grid[/] on {endpoint}: partitions {options.partitions}, "
-                      f"{options.agents} agent(s) each; worker logs in {options.data_dir / 'logs'}")
+        console.print(
+            f"[bold]PyArmoniK grid[/] on {endpoint}: partitions {options.partitions}, "
+            f"{options.agents} agent(s) each; worker logs in {options.data_dir / 'logs'}"
+        )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
             greetings, total = await asyncio.to_thread(_run_clients, endpoint, names, values, progress)

@@ -55,7 +55,10 @@ class WorkerProcess:
                 await self.kill()
                 return
             log.warning(
-                "worker %s exited with code %s; restarting (log: %s)", self.name, self._process.returncode, self.log_file
+                "worker %s exited with code %s; restarting (log: %s)",
+                self.name,
+                self._process.returncode,
+                self.log_file,
             )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)

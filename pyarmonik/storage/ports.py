@@ -174,7 +174,6 @@ class StateStore(Protocol):
         """PAUSED tasks of the session -> SUBMITTED; returned for queuing."""
         ...
 
-
     # -- agent side: every write checks the agent still holds the task -------
     async def acquire_task(self, task_id: str, *, agent_id: str, hostname: str, at: float) -> Task | None:
         """SUBMITTED -> DISPATCHED; ``None`` when the task is not SUBMITTED."""

@@ -17,8 +17,8 @@ from armonik.protogen.common import agent_common_pb2 as pb
 from armonik.protogen.common import objects_pb2
 from armonik.protogen.worker.agent_service_pb2_grpc import AgentStub
 
-from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.agent.pollster import AgentConfig
+from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.core.statuses import ResultStatus
@@ -52,7 +52,8 @@ async def agent(grid: Grid, tmp_path: pathlib.Path) -> AsyncIterator[tuple[Agent
 
 async def _running_task(grid: Grid, runtime: AgentRuntime, tmp_path: pathlib.Path) -> TaskContext:
     session = await sessions.create(
-        grid, options=TaskOptions(max_duration=timedelta(minutes=1).total_seconds(), max_retries=1, priority=1),
+        grid,
+        options=TaskOptions(max_duration=timedelta(minutes=1).total_seconds(), max_retries=1, priority=1),
         partition_ids=[],
     )
     [payload, done] = await results.create(
@@ -115,7 +116,9 @@ async def test_common_and_direct_data_are_unimplemented(agent, grid: Grid, tmp_p
     assert await _code(stub.GetDirectData(request)) is grpc.StatusCode.UNIMPLEMENTED
 
 
-async def test_get_resource_data_writes_the_result_into_the_data_folder(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
+async def test_get_resource_data_writes_the_result_into_the_data_folder(
+    agent, grid: Grid, tmp_path: pathlib.Path
+) -> None:  # type: ignore[no-untyped-def]
     runtime, stub = agent
     ctx = await _running_task(grid, runtime, tmp_path)
     done = ctx.known["done"]  # type: ignore[attr-defined]
@@ -124,7 +127,9 @@ async def test_get_resource_data_writes_the_result_into_the_data_folder(agent, g
     assert (ctx.data_folder / done).read_bytes() == b"42"
 
 
-async def test_get_resource_data_of_unknown_or_unfinished_result_fails_precisely(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
+async def test_get_resource_data_of_unknown_or_unfinished_result_fails_precisely(
+    agent, grid: Grid, tmp_path: pathlib.Path
+) -> None:  # type: ignore[no-untyped-def]
     runtime, stub = agent
     ctx = await _running_task(grid, runtime, tmp_path)
     unknown = pb.DataRequest(communication_token=ctx.token, result_id="no-such-result")
@@ -138,7 +143,8 @@ async def test_notify_of_a_result_without_its_file_is_not_found(agent, grid: Gri
     ctx = await _running_task(grid, runtime, tmp_path)
     output = ctx.known["output"]  # type: ignore[attr-defined]
     request = pb.NotifyResultDataRequest(
-        communication_token=ctx.token, ids=[pb.NotifyResultDataRequest.ResultIdentifier(session_id=ctx.session_id, result_id=output)]
+        communication_token=ctx.token,
+        ids=[pb.NotifyResultDataRequest.ResultIdentifier(session_id=ctx.session_id, result_id=output)],
     )
     assert await _code(stub.NotifyResultData(request)) is grpc.StatusCode.NOT_FOUND
     assert ctx.files == {}
@@ -148,18 +154,24 @@ async def test_calls_naming_another_session_are_invalid_argument(agent, grid: Gr
     runtime, stub = agent
     ctx = await _running_task(grid, runtime, tmp_path)
     request = pb.CreateResultsMetaDataRequest(
-        communication_token=ctx.token, session_id="another-session", results=[pb.CreateResultsMetaDataRequest.ResultCreate(name="r")]
+        communication_token=ctx.token,
+        session_id="another-session",
+        results=[pb.CreateResultsMetaDataRequest.ResultCreate(name="r")],
     )
     assert await _code(stub.CreateResultsMetaData(request)) is grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_submit_tasks_with_unknown_dependency_is_not_found_and_buffers_nothing(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
+async def test_submit_tasks_with_unknown_dependency_is_not_found_and_buffers_nothing(
+    agent, grid: Grid, tmp_path: pathlib.Path
+) -> None:  # type: ignore[no-untyped-def]
     runtime, stub = agent
     ctx = await _running_task(grid, runtime, tmp_path)
     request = pb.SubmitTasksRequest(
         communication_token=ctx.token,
         session_id=ctx.session_id,
-        task_creations=[pb.SubmitTasksRequest.TaskCreation(payload_id=ctx.known["done"], data_dependencies=["missing"])],  # type: ignore[attr-defined]
+        task_creations=[
+            pb.SubmitTasksRequest.TaskCreation(payload_id=ctx.known["done"], data_dependencies=["missing"])
+        ],  # type: ignore[attr-defined]
     )
     assert await _code(stub.SubmitTasks(request)) is grpc.StatusCode.NOT_FOUND
     assert ctx.children == []
@@ -170,7 +182,9 @@ async def test_agent_calls_are_buffered_until_the_task_commits(agent, grid: Grid
     ctx = await _running_task(grid, runtime, tmp_path)
     created = await stub.CreateResults(
         pb.CreateResultsRequest(
-            communication_token=ctx.token, session_id=ctx.session_id, results=[pb.CreateResultsRequest.ResultCreate(name="r", data=b"d")]
+            communication_token=ctx.token,
+            session_id=ctx.session_id,
+            results=[pb.CreateResultsRequest.ResultCreate(name="r", data=b"d")],
         )
     )
     [result] = created.results
@@ -179,7 +193,9 @@ async def test_agent_calls_are_buffered_until_the_task_commits(agent, grid: Grid
     assert result.result_id not in {r.result_id for r in page}
 
 
-async def test_legacy_create_task_stream_submits_children_with_inline_payloads(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
+async def test_legacy_create_task_stream_submits_children_with_inline_payloads(
+    agent, grid: Grid, tmp_path: pathlib.Path
+) -> None:  # type: ignore[no-untyped-def]
     runtime, stub = agent
     ctx = await _running_task(grid, runtime, tmp_path)
     output = ctx.known["output"]  # type: ignore[attr-defined]
@@ -203,7 +219,9 @@ async def test_legacy_create_task_stream_submits_children_with_inline_payloads(a
     assert (ctx.data_folder / child.payload_id).read_bytes() == b"part1-part2"
 
 
-async def test_legacy_create_task_with_chunk_before_header_is_invalid_argument(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
+async def test_legacy_create_task_with_chunk_before_header_is_invalid_argument(
+    agent, grid: Grid, tmp_path: pathlib.Path
+) -> None:  # type: ignore[no-untyped-def]
     runtime, stub = agent
     ctx = await _running_task(grid, runtime, tmp_path)
     messages = [pb.CreateTaskRequest(communication_token=ctx.token, task_payload=objects_pb2.DataChunk(data=b"x"))]

@@ -13,8 +13,7 @@ from typing import Any
 import grpc
 import pytest
 from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
-from armonik.common import Result, Task, TaskDefinition, TaskOptions, TaskStatus
-from armonik.common import ResultStatus
+from armonik.common import Result, ResultStatus, Task, TaskDefinition, TaskOptions, TaskStatus
 
 from pyarmonik.local.launcher import LocalOptions
 from tests.grid_thread import GridThread
@@ -73,7 +72,9 @@ class Client:
         created = self.results.create_results(data, self.session_id, batch_size=500)
         return [created[f"payload-{i}"].result_id for i in range(len(jobs))]
 
-    def submit(self, job: dict, *, dependencies: list[str] = (), task_options: TaskOptions | None = None) -> tuple[Task, str]:  # type: ignore[assignment]
+    def submit(
+        self, job: dict, *, dependencies: list[str] = (), task_options: TaskOptions | None = None
+    ) -> tuple[Task, str]:  # type: ignore[assignment]
         [payload], [output] = self.payloads([job]), self.outputs(1)
         definition = TaskDefinition(payload, [output], list(dependencies), task_options)
         [task] = self.tasks.submit_tasks(self.session_id, [definition])
@@ -127,7 +128,7 @@ def test_graph_of_a_thousand_tasks_over_many_levels_completes(channel: grpc.Chan
     levels, width = 20, 50
     previous: list[str] = []
     last_outputs: list[str] = []
-    for level in range(levels):
+    for _level in range(levels):
         jobs = [{"do": "sum"} if previous else {"do": "echo", "value": 1} for _ in range(width)]
         payloads, outputs = client.payloads(jobs), client.outputs(width)
         definitions = [
@@ -227,7 +228,7 @@ def test_higher_priority_task_queued_after_lower_ones_runs_first(tmp_path: pathl
         with grpc.insecure_channel(running.address) as channel:
             client = Client(channel)
             gate, log = tmp_path / "gate", tmp_path / "order.log"
-            blocker, _ = client.submit({"do": "wait", "gate": str(gate), "log": str(log), "value": "blocker"})
+            _blocker, _ = client.submit({"do": "wait", "gate": str(gate), "log": str(log), "value": "blocker"})
             wait_for(log.exists, timeout=30)  # the only agent is now busy
             outputs = [
                 client.submit({"do": "wait", "log": str(log), "value": f"low-{i}"}, task_options=options(priority=1))[1]

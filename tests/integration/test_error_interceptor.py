@@ -11,8 +11,8 @@ from armonik.protogen.client.results_service_pb2_grpc import ResultsServicer, Re
 from armonik.protogen.common import events_common_pb2, results_common_pb2, versions_common_pb2
 from grpc import aio
 
-from pyarmonik.control_plane.interceptor import ErrorInterceptor
 from pyarmonik.core import errors
+from pyarmonik.protocol.interceptor import ErrorInterceptor
 
 
 class Failing(versions_service_pb2_grpc.VersionsServicer, events_service_pb2_grpc.EventsServicer):

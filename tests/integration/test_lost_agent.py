@@ -122,7 +122,7 @@ async def test_popped_but_unacquired_task_returns_to_the_queue_when_its_agent_is
     clock.advance(LEASE + 1)
     await processing.reap(grid)
 
-    lease, started = await _take(grid, "other")
+    _lease, started = await _take(grid, "other")
     assert started.task_id == task.task_id
 
 

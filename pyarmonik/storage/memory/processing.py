@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from pyarmonik.core import errors, ids
 from pyarmonik.core.models import Event, Task, clone
-from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
+from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.memory import transitions
 from pyarmonik.storage.memory.transitions import HELD_BY_AGENT, Change
@@ -90,9 +90,7 @@ class ProcessingTransitions:
         self._publish(change.events)
         return [clone(t) for t in change.ready]
 
-    async def fail_task(
-        self, task_id: str, *, agent_id: str, status: TaskStatus, message: str, at: float
-    ) -> Task:
+    async def fail_task(self, task_id: str, *, agent_id: str, status: TaskStatus, message: str, at: float) -> Task:
         """Definitive failure (ERROR, TIMEOUT, or CANCELLED after a cancel):
         outputs ABORTED, dependents ERROR."""
         task = self._t.tasks_of([task_id])[0]

@@ -67,9 +67,7 @@ class MemoryStateStore(ProcessingTransitions):
         session = self._t.session(session_id)
         if session.status not in allowed_from:
             target = status.name if status else "updated"
-            raise errors.FailedPrecondition(
-                f"session {session_id} is {session.status.name} and cannot be {target}"
-            )
+            raise errors.FailedPrecondition(f"session {session_id} is {session.status.name} and cannot be {target}")
         if status is not None:
             session.status = status
             if status in _SESSION_TIMESTAMP:
@@ -116,9 +114,7 @@ class MemoryStateStore(ProcessingTransitions):
         results = self._t.results_of([c.result_id for c in completions], session_id)
         not_created = [r.result_id for r in results if r.status is not ResultStatus.CREATED]
         if not_created:
-            raise errors.FailedPrecondition(
-                f"results are not waiting for data (not CREATED): {', '.join(not_created)}"
-            )
+            raise errors.FailedPrecondition(f"results are not waiting for data (not CREATED): {', '.join(not_created)}")
         change = transitions.Change(at)
         for result, completion in zip(results, completions):
             self._t.complete_result(result, completion, completed_by, change)

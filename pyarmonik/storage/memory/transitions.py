@@ -99,9 +99,7 @@ class Tables:
         dependencies = self.results_of(list({d for t in tasks for d in t.dependencies} - known), session_id)
         unusable = [r.result_id for r in dependencies if r.status in _UNUSABLE_DEPENDENCY]
         if unusable:
-            raise errors.FailedPrecondition(
-                f"dependencies are aborted or deleted: {', '.join(sorted(unusable))}"
-            )
+            raise errors.FailedPrecondition(f"dependencies are aborted or deleted: {', '.join(sorted(unusable))}")
         outputs = self.results_of(list({o for t in tasks for o in t.expected_output_ids} - known), session_id)
         done = [r.result_id for r in outputs if r.status is not ResultStatus.CREATED]
         if done:
@@ -221,7 +219,9 @@ class Tables:
                 for waiter_id in sorted(self.waiting.pop(output_id, ())):
                     waiter = self.tasks[waiter_id]
                     if waiter.status in _WAITING:
-                        self.set_task_status(waiter, TaskStatus.ERROR, change, f"{reason}: dependency {output_id} aborted")
+                        self.set_task_status(
+                            waiter, TaskStatus.ERROR, change, f"{reason}: dependency {output_id} aborted"
+                        )
                         stack.append(waiter)
 
     def make_ready(self, task: Task, change: Change) -> None:
