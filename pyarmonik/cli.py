@@ -6,6 +6,12 @@ examples on it. Errors are reported in one line naming what failed.
 
 from __future__ import annotations
 
+import os
+
+# gRPC's core logs its own copy of errors we report in one line (a port in
+# use...); users can still ask for them with GRPC_VERBOSITY=debug.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import asyncio
 import contextlib

@@ -105,14 +105,17 @@ class ControlPlane:
             register(servicer, server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        self._port = server.add_insecure_port(self._address)
+        try:
+            self._port = server.add_insecure_port(self._address)
+        except RuntimeError:  # grpcio raises instead of returning 0 on some versions
+            self._port = 0
         if self._port == 0:
-            raise RuntimeError(f"could not bind {self._address}")
+            raise OSError(f"cannot serve the ArmoniK API on {self._address}: address in use or not available")
         await server.start()
         self._server = server
         for name in ["", *api.service_names()]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        logger.info("control plane listening on %s (port %d)", self._address, self._port)
+        logger.info("control plane listening on port %d (%s)", self._port, self._address)
         return self._port
 
     async def stop(self, grace: float | None = DEFAULT_GRACE) -> None:

@@ -64,6 +64,15 @@ class WorkerProcess:
                 await asyncio.wait_for(stop.wait(), backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
+    def _last_line(self) -> str:
+        try:
+            with self.log_file.open("rb") as handle:
+                handle.seek(max(handle.seek(0, os.SEEK_END) - 4096, 0))
+                lines = handle.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return lines[-1] if lines else "(nothing)"
+
     async def kill(self, grace: float = 3.0) -> None:
         """Stops the current process (SIGTERM, then SIGKILL); ``run`` restarts
         it unless stopping. Used too for a worker stuck in a cancelled task."""

@@ -1,0 +1,60 @@
+"""Every Redis key and channel name of pyarmonik, in one place.
+
+Keys that one script touches together share a hash tag (the part in braces)
+so that they live in one Redis Cluster slot: all the keys of a partition
+queue are tagged ``{partition_id}``, all the keys of a session
+``{session_id}``. The registry of partitions is the only untagged key; no
+script touches it.
+
+Layout (``P`` a partition id, ``S`` a session id)::
+
+    pyarmonik:queues                  SET   ids of the partitions ever pushed to (for the reaper)
+    pyarmonik:queue:{P}:seq           STR   INCR counter: FIFO order inside a priority
+    pyarmonik:queue:{P}:ready         ZSET  "<seq>:<item json>" by -priority * 2**40 + seq
+    pyarmonik:queue:{P}:leases        HASH  lease token -> JSON [member, score, agent id, expires at]
+    pyarmonik:queue:{P}:expiry        ZSET  lease token by expiry time (UNIX seconds)
+    pyarmonik:queue:{P}:wake          LIST  wake-up tokens that waiting pops BLPOP on
+    pyarmonik:session:{S}:events      pub/sub channel of the session's events (``codec`` JSON)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "pyarmonik"
+QUEUE_REGISTRY = f"{PREFIX}:queues"
+
+
+def _tag(value: str) -> str:
+    # A brace inside the id would move the hash tag and split the keys of one
+    # queue or session across slots: refuse it rather than corrupt silently.
+    if "{" in value or "}" in value:
+        raise ValueError(f"identifier {value!r} may not contain braces: it is used as a Redis hash tag")
+    return "{" + value + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one partition queue, in the order the Lua scripts take them."""
+
+    sequence: str
+    ready: str
+    leases: str
+    expiry: str
+    wake: str
+
+
+def queue(partition_id: str) -> QueueKeys:
+    base = f"{PREFIX}:queue:{_tag(partition_id)}"
+    return QueueKeys(
+        sequence=f"{base}:seq",
+        ready=f"{base}:ready",
+        leases=f"{base}:leases",
+        expiry=f"{base}:expiry",
+        wake=f"{base}:wake",
+    )
+
+
+def session_events(session_id: str) -> str:
+    """The pub/sub channel carrying the events of one session."""
+    return f"{PREFIX}:session:{_tag(session_id)}:events"
