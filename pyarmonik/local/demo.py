@@ -24,7 +24,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pyarmonik.local.launcher import LocalGrid, LocalOptions
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+def _examples_dir() -> Path:
+    """``examples/`` of the source checkout, or of the current directory (an
+    installed package, e.g. the Docker image, has them in its work dir)."""
+    for candidate in (Path(__file__).resolve().parents[2] / "examples", Path.cwd() / "examples"):
+        if (candidate / "hello_world" / "worker.py").exists():
+            return candidate
+    return Path.cwd() / "examples"
+
+
+EXAMPLES = _examples_dir()
 NAMES = ["Ada", "Alan", "Barbara", "Donald", "Edsger", "Frances", "Grace", "John", "Ken", "Margaret"]
 
 

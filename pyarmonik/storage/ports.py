@@ -48,6 +48,9 @@ class Lease:
     partition_id: str
     agent_id: str
     expires_at: float
+    #: Tells apart two leases of the same task by the same agent (popped,
+    #: released, popped again); set by adapters that need it, ``""`` otherwise.
+    token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,12 +108,14 @@ class ProcessingTransitions:
         """The failed attempt becomes RETRIED and a new attempt
         ``{initial}###{n}`` takes over its outputs; returned for queuing."""
         old = self._t.held_task(task_id, agent_id, HELD_BY_AGENT)
+        new_id = ids.retry_id(old.initial_task_id, len(old.retry_of_ids) + 1)
+        if new_id in self._t.tasks:  # checked before any write: a raise leaves the attempt as it was
+            raise errors.AlreadyExists(f"retry {new_id} already exists")
         change = Change(at)
         old.output_error = message
         self._t.set_task_status(old, TaskStatus.RETRIED, change, message)
-        attempt = len(old.retry_of_ids) + 1
         new = Task(
-            task_id=ids.retry_id(old.initial_task_id, attempt),
+            task_id=new_id,
             session_id=old.session_id,
             status=TaskStatus.CREATING,
             options=clone(old.options),
@@ -126,8 +128,6 @@ class ProcessingTransitions:
             initial_task_id=old.initial_task_id,
             created_by=old.task_id,
         )
-        if new.task_id in self._t.tasks:
-            raise errors.AlreadyExists(f"retry {new.task_id} already exists")
         self._t.insert_task(new, self._t.sessions[old.session_id], change)
         self._publish(change.events)
         return clone(new)

@@ -1,0 +1,216 @@
+"""JSON wire format of events on Redis pub/sub.
+
+Every producer of a session's channel (``keys.session_events``) writes this
+format: ``RedisEventBus`` from Python, and the Lua scripts of a Redis state
+store, which PUBLISH the events of a transition in the same script that
+commits it, so that subscribers on every control-plane replica see changes
+committed anywhere. One message is one event, a JSON object::
+
+    {"v": 1,                       format version
+     "kind": 2,                    EventKind, as its API number
+     "session_id": "...",
+     "task": {...} | null,         a task snapshot (below)
+     "result": {...} | null,       a result snapshot (below)
+     "previous_owner_id": "...",
+     "current_owner_id": "..."}
+
+    task: {"task_id", "session_id", "status" (TaskStatus number),
+           "options": {"max_duration" (seconds | null), "max_retries",
+                       "priority", "partition_id", "application_name",
+                       "application_version", "application_namespace",
+                       "application_service", "engine_type",
+                       "options": {str: str}},
+           "created_at", "payload_id", "data_dependencies" [str],
+           "expected_output_ids" [str], "parent_task_ids" [str],
+           "retry_of_ids" [str], "initial_task_id", "created_by",
+           "status_message", "owner_pod_id", "pod_hostname",
+           "submitted_at", "received_at", "acquired_at", "fetched_at",
+           "started_at", "processed_at", "ended_at", "pod_ttl"
+           (UNIX seconds | null), "output_success" (bool), "output_error"}
+
+    result: {"session_id", "result_id", "name", "status" (ResultStatus
+             number), "created_at", "owner_task_id", "created_by",
+             "completed_at" (UNIX seconds | null), "size",
+             "opaque_id" (lowercase hex of the bytes), "manual_deletion" (bool)}
+
+Field names are the attribute names of ``pyarmonik.core.models``. The
+decoder is lenient where Lua's ``cjson`` is limited, so Lua producers may:
+
+- leave out any field but ``kind`` and ``session_id`` (a missing field, like
+  a Lua ``nil``, takes the model's default; ``null`` stays ``None``);
+- write an empty list or map as either ``[]`` or ``{}`` (cjson cannot tell
+  them apart);
+- write a time or duration as a decimal string (``"1718000000.123456"``)
+  instead of a number: cjson prints numbers with 14 significant digits, too
+  few for microsecond UNIX times, so a script should splice the exact text it
+  stored rather than re-encode a number;
+- write booleans as ``true``/``false`` or ``1``/``0``.
+
+Python producers write the canonical form (every field, numbers as numbers,
+floats with ``repr`` precision), which round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyarmonik.core.models import Event, Result, Task, TaskOptions
+from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
+
+VERSION = 1
+
+_OPTION_TEXTS = (
+    "partition_id",
+    "application_name",
+    "application_version",
+    "application_namespace",
+    "application_service",
+    "engine_type",
+)
+_TASK_TEXTS = (
+    "task_id",
+    "session_id",
+    "payload_id",
+    "initial_task_id",
+    "created_by",
+    "status_message",
+    "owner_pod_id",
+    "pod_hostname",
+    "output_error",
+)
+_TASK_LISTS = ("data_dependencies", "expected_output_ids", "parent_task_ids", "retry_of_ids")
+_TASK_TIMES = (
+    "submitted_at",
+    "received_at",
+    "acquired_at",
+    "fetched_at",
+    "started_at",
+    "processed_at",
+    "ended_at",
+    "pod_ttl",
+)
+_RESULT_TEXTS = ("session_id", "result_id", "name", "owner_task_id", "created_by")
+
+
+# -- encoding -------------------------------------------------------------------
+def encode_event(event: Event) -> str:
+    return json.dumps(
+        {
+            "v": VERSION,
+            "kind": int(event.kind),
+            "session_id": event.session_id,
+            "task": None if event.task is None else _task_fields(event.task),
+            "result": None if event.result is None else _result_fields(event.result),
+            "previous_owner_id": event.previous_owner_id,
+            "current_owner_id": event.current_owner_id,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _options_fields(options: TaskOptions) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "max_duration": options.max_duration,
+        "max_retries": options.max_retries,
+        "priority": options.priority,
+    }
+    fields.update({name: getattr(options, name) for name in _OPTION_TEXTS})
+    fields["options"] = dict(options.options)
+    return fields
+
+
+def _task_fields(task: Task) -> dict[str, Any]:
+    fields: dict[str, Any] = {name: getattr(task, name) for name in _TASK_TEXTS}
+    fields.update({name: list(getattr(task, name)) for name in _TASK_LISTS})
+    fields.update({name: getattr(task, name) for name in _TASK_TIMES})
+    fields.update(
+        status=int(task.status),
+        options=_options_fields(task.options),
+        created_at=task.created_at,
+        output_success=task.output_success,
+    )
+    return fields
+
+
+def _result_fields(result: Result) -> dict[str, Any]:
+    fields: dict[str, Any] = {name: getattr(result, name) for name in _RESULT_TEXTS}
+    fields.update(
+        status=int(result.status),
+        created_at=result.created_at,
+        completed_at=result.completed_at,
+        size=result.size,
+        opaque_id=result.opaque_id.hex(),
+        manual_deletion=result.manual_deletion,
+    )
+    return fields
+
+
+# -- decoding -------------------------------------------------------------------
+def decode_event(data: str | bytes) -> Event:
+    """The event of one message; ``ValueError`` when it is not one."""
+    fields = json.loads(data)
+    if not isinstance(fields, dict) or "kind" not in fields or "session_id" not in fields:
+        raise ValueError(f"not an event: {data!r:.200}")
+    task, result = fields.get("task"), fields.get("result")
+    return Event(
+        kind=EventKind(int(fields["kind"])),
+        session_id=str(fields["session_id"]),
+        task=_task(task) if isinstance(task, dict) else None,
+        result=_result(result) if isinstance(result, dict) else None,
+        previous_owner_id=str(fields.get("previous_owner_id") or ""),
+        current_owner_id=str(fields.get("current_owner_id") or ""),
+    )
+
+
+def _options(fields: dict[str, Any]) -> TaskOptions:
+    return TaskOptions(
+        max_duration=_time(fields.get("max_duration")),
+        max_retries=int(fields.get("max_retries") or 0),
+        priority=int(fields.get("priority") or 0),
+        options={str(k): str(v) for k, v in _mapping(fields.get("options")).items()},
+        **{name: str(fields.get(name) or "") for name in _OPTION_TEXTS},
+    )
+
+
+def _task(fields: dict[str, Any]) -> Task:
+    return Task(
+        status=TaskStatus(int(fields.get("status") or 0)),
+        options=_options(_mapping(fields.get("options"))),
+        created_at=_time(fields.get("created_at")) or 0.0,
+        output_success=_flag(fields.get("output_success")),
+        **{name: str(fields.get(name) or "") for name in _TASK_TEXTS},
+        **{name: _texts(fields.get(name)) for name in _TASK_LISTS},
+        **{name: _time(fields.get(name)) for name in _TASK_TIMES},
+    )
+
+
+def _result(fields: dict[str, Any]) -> Result:
+    return Result(
+        status=ResultStatus(int(fields.get("status") or 0)),
+        created_at=_time(fields.get("created_at")) or 0.0,
+        completed_at=_time(fields.get("completed_at")),
+        size=int(fields.get("size") or 0),
+        opaque_id=bytes.fromhex(str(fields.get("opaque_id") or "")),
+        manual_deletion=_flag(fields.get("manual_deletion")),
+        **{name: str(fields.get(name) or "") for name in _RESULT_TEXTS},
+    )
+
+
+def _time(value: Any) -> float | None:
+    """A number, or its decimal text (exact times from Lua), or null."""
+    return None if value is None else float(value)
+
+
+def _flag(value: Any) -> bool:
+    return bool(value) and value != "0"
+
+
+def _texts(value: Any) -> list[str]:
+    # cjson writes an empty list as {}.
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    # cjson writes an empty map as [] (or {}).
+    return value if isinstance(value, dict) else {}

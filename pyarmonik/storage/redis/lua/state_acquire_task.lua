@@ -1,0 +1,17 @@
+-- state_acquire_task: SUBMITTED -> DISPATCHED for one agent.
+--
+-- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib)
+-- ARGV[4]     task id
+-- ARGV[5]     agent id (becomes owner_pod_id)
+-- ARGV[6]     agent hostname
+--
+-- Returns {'OK', task JSON}, or {'OK'} when the task is missing or not
+-- SUBMITTED (already taken, cancelled, paused...).
+local task = get_task(ARGV[4])
+if not task or task.status ~= TS.SUBMITTED then return {'OK'} end
+task.owner_pod_id, task.pod_hostname = ARGV[5], ARGV[6]
+task.acquired_at, task.received_at = AT, AT
+set_task_status(task, TS.DISPATCHED)
+flush()
+return ok_tasks({task})

@@ -1,0 +1,22 @@
+-- state_create_results: new results of one session (NEW_RESULT events).
+--
+-- KEYS[1..5]  the session's keys (see state_lib): KEYS[3] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib)
+-- ARGV[2i+2], ARGV[2i+3] (i = 1..n)  result id, result JSON
+--
+-- Returns {'OK'}, {'NOT_FOUND', 'session', id} or {'ALREADY_EXISTS', message}.
+if redis.call('EXISTS', SESSION_KEY) == 0 then return missing_session() end
+local duplicates, batch = {}, {}
+for i = 4, #ARGV, 2 do
+  if redis.call('HEXISTS', RESULTS_KEY, ARGV[i]) == 1 or batch[ARGV[i]] then duplicates[#duplicates + 1] = ARGV[i] end
+  batch[ARGV[i]] = true
+end
+if #duplicates > 0 then return {'ALREADY_EXISTS', 'results already exist: ' .. table.concat(duplicates, ', ')} end
+for i = 4, #ARGV, 2 do
+  result_json[ARGV[i]] = ARGV[i + 1]
+  results[ARGV[i]] = {result_id = ARGV[i], session_id = SESSION_ID}
+  dirty_results[#dirty_results + 1] = ARGV[i]
+  result_event(EK.NEW_RESULT, results[ARGV[i]])
+end
+flush()
+return {'OK'}

@@ -1,0 +1,13 @@
+-- state_finish_cancellation: CANCELLING -> CANCELLED once no agent runs the task.
+--
+-- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib)
+-- ARGV[4]     task id
+--
+-- Returns {'OK'} (nothing done when the task is missing or not CANCELLING).
+local task = get_task(ARGV[4])
+if task and task.status == TS.CANCELLING then
+  set_task_status(task, TS.CANCELLED)
+  flush()
+end
+return {'OK'}

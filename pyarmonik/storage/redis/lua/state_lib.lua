@@ -1,0 +1,467 @@
+-- state_lib: the prelude of every state_*.lua script (defines locals only).
+--
+-- Prepended to each state script when it is registered, so that the graph
+-- bookkeeping (who waits on which result, what a failure aborts) is written
+-- once, as in pyarmonik/storage/memory/transitions.py, which it mirrors.
+--
+-- KEYS (every state script takes these five, all tagged with {session id}):
+-- KEYS[1]  session record (STRING, JSON)
+-- KEYS[2]  tasks of the session (HASH task id -> task JSON)
+-- KEYS[3]  results of the session (HASH result id -> result JSON)
+-- KEYS[4]  waiting (ZSET, score 0, members "<result id>\0<task id>": the
+--          tasks waiting on each result, read by lexicographic range)
+-- KEYS[5]  remaining (HASH task id -> JSON array of the result ids it awaits)
+-- ARGV (every state script starts with these three):
+-- ARGV[1]  pub/sub channel of the session's events
+-- ARGV[2]  the caller's time (UNIX seconds): the only clock
+-- ARGV[3]  the session id
+--
+-- Reads are cached per script run; writes go through touch_* and are
+-- written by flush(), which also PUBLISHes the events in order, one message
+-- per event. Scripts validate before their first write and answer
+-- {'OK', ...} or {'<ERROR CODE>', ...} (see storage/redis/state_scripts.py).
+--
+-- Records are encoded by encode() below rather than cjson.encode: cjson keeps
+-- 14 significant digits (UNIX times need 16 or 17) and writes empty arrays as
+-- objects.
+
+local SESSION_KEY, TASKS_KEY, RESULTS_KEY, WAITING_KEY, REMAINING_KEY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local CHANNEL, AT, SESSION_ID = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local SEP = '\0'
+
+local TS = {CREATING = 1, SUBMITTED = 2, DISPATCHED = 3, COMPLETED = 4, ERROR = 5, TIMEOUT = 6, CANCELLING = 7,
+  CANCELLED = 8, PROCESSING = 9, RETRIED = 11, PENDING = 12, PAUSED = 13}
+local TASK_STATUS_NAMES = {}
+for name, value in pairs(TS) do TASK_STATUS_NAMES[value] = name end
+local FINAL = {[TS.COMPLETED] = true, [TS.ERROR] = true, [TS.TIMEOUT] = true, [TS.CANCELLED] = true,
+  [TS.RETRIED] = true}
+local WAITING = {[TS.CREATING] = true, [TS.PENDING] = true}
+local HELD_BY_AGENT = {[TS.DISPATCHED] = true, [TS.PROCESSING] = true}
+local RS = {CREATED = 1, COMPLETED = 2, ABORTED = 3, DELETED = 4}
+local RESULT_STATUS_NAMES = {[1] = 'CREATED', [2] = 'COMPLETED', [3] = 'ABORTED', [4] = 'DELETED'}
+local SS = {RUNNING = 1, CANCELLED = 2, PAUSED = 3, CLOSED = 4, PURGED = 5, DELETED = 6}
+local SESSION_STATUS_NAMES = {}
+for name, value in pairs(SS) do SESSION_STATUS_NAMES[value] = name end
+local EK = {NEW_TASK = 1, TASK_STATUS_UPDATE = 2, NEW_RESULT = 3, RESULT_STATUS_UPDATE = 4, RESULT_OWNER_UPDATE = 5}
+
+-- -- JSON encoding ------------------------------------------------------------
+local ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
+for code = 0, 31 do
+  local char = string.char(code)
+  ESCAPES[char] = ESCAPES[char] or string.format('\\u%04x', code)
+end
+ESCAPES[string.char(127)] = '\\u007f'
+-- Keys whose empty table is an object; every other empty table is an array.
+local OBJECT_KEYS = {options = true, pod_configuration = true}
+-- Keys holding seconds: written as floats even when integral ("5.0").
+local FLOAT_KEYS = {max_duration = true, pod_ttl = true}
+
+local encode
+local function encode_table(value, key)
+  if next(value) == nil then
+    return OBJECT_KEYS[key] and '{}' or '[]'
+  end
+  local parts = {}
+  if value[1] ~= nil then
+    for i = 1, #value do parts[i] = encode(value[i]) end
+    return '[' .. table.concat(parts, ',') .. ']'
+  end
+  for k, v in pairs(value) do
+    parts[#parts + 1] = '"' .. string.gsub(k, '[%c"\\]', ESCAPES) .. '":' .. encode(v, k)
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+encode = function(value, key)
+  local kind = type(value)
+  if kind == 'string' then
+    return '"' .. string.gsub(value, '[%c"\\]', ESCAPES) .. '"'
+  elseif kind == 'number' then
+    local text = string.format('%.17g', value)
+    if (FLOAT_KEYS[key] or (key and string.sub(key, -3) == '_at')) and not string.find(text, '[.eni]') then
+      text = text .. '.0'
+    end
+    return text
+  elseif kind == 'boolean' then
+    return value and 'true' or 'false'
+  elseif kind == 'table' then
+    return encode_table(value, key)
+  end
+  return 'null'
+end
+
+-- -- cached records -------------------------------------------------------------
+local tasks, results = {}, {} -- id -> decoded record, false when absent
+local task_json, result_json = {}, {} -- id -> JSON of the record as it is now
+local dirty_tasks, dirty_results = {}, {} -- ids in first-write order
+local is_dirty_task, is_dirty_result = {}, {}
+local events, ready = {}, {}
+local session_record
+
+local function get_session()
+  if session_record == nil then
+    local raw = redis.call('GET', SESSION_KEY)
+    session_record = raw and cjson.decode(raw) or false
+  end
+  return session_record or nil
+end
+
+local function cache_loaded(cache, json_cache, ids, raws)
+  for i, id in ipairs(ids) do
+    local raw = raws[i]
+    if raw then
+      cache[id] = cjson.decode(raw)
+      json_cache[id] = raw
+    else
+      cache[id] = false
+    end
+  end
+end
+
+-- Loads the records of ``ids`` not cached yet, 500 per HMGET.
+local function load(key, cache, json_cache, ids)
+  local wanted = {}
+  for _, id in ipairs(ids) do
+    if cache[id] == nil then wanted[#wanted + 1] = id end
+  end
+  for first = 1, #wanted, 500 do
+    local chunk = {unpack(wanted, first, math.min(first + 499, #wanted))}
+    cache_loaded(cache, json_cache, chunk, redis.call('HMGET', key, unpack(chunk)))
+  end
+end
+
+local function get_task(id)
+  if tasks[id] == nil then load(TASKS_KEY, tasks, task_json, {id}) end
+  return tasks[id] or nil
+end
+
+local function get_result(id)
+  if results[id] == nil then load(RESULTS_KEY, results, result_json, {id}) end
+  return results[id] or nil
+end
+
+local function load_tasks(ids) load(TASKS_KEY, tasks, task_json, ids) end
+local function load_results(ids) load(RESULTS_KEY, results, result_json, ids) end
+
+-- Loads every record of a hash (a whole-session transition).
+local function load_all(key, cache, json_cache)
+  local flat = redis.call('HGETALL', key)
+  local ids = {}
+  for i = 1, #flat, 2 do
+    local id = flat[i]
+    ids[#ids + 1] = id
+    if cache[id] == nil then
+      cache[id] = cjson.decode(flat[i + 1])
+      json_cache[id] = flat[i + 1]
+    end
+  end
+  return ids
+end
+
+local function touch_task(task)
+  local id = task.task_id
+  tasks[id], task_json[id] = task, nil
+  if not is_dirty_task[id] then
+    is_dirty_task[id] = true
+    dirty_tasks[#dirty_tasks + 1] = id
+  end
+end
+
+local function touch_result(result)
+  local id = result.result_id
+  results[id], result_json[id] = result, nil
+  if not is_dirty_result[id] then
+    is_dirty_result[id] = true
+    dirty_results[#dirty_results + 1] = id
+  end
+end
+
+local function json_of_task(task)
+  local id = task.task_id
+  if task_json[id] == nil then task_json[id] = encode(task) end
+  return task_json[id]
+end
+
+local function json_of_result(result)
+  local id = result.result_id
+  if result_json[id] == nil then result_json[id] = encode(result) end
+  return result_json[id]
+end
+
+-- -- events (the JSON of codec.encode_event) -------------------------------------
+local function task_event(kind, task)
+  events[#events + 1] = '{"kind":' .. kind .. ',"session_id":' .. encode(task.session_id)
+    .. ',"task":' .. json_of_task(task) .. ',"result":null,"previous_owner_id":"","current_owner_id":""}'
+end
+
+local function result_event(kind, result, previous, current)
+  events[#events + 1] = '{"kind":' .. kind .. ',"session_id":' .. encode(result.session_id)
+    .. ',"task":null,"result":' .. json_of_result(result) .. ',"previous_owner_id":' .. encode(previous or '')
+    .. ',"current_owner_id":' .. encode(current or '') .. '}'
+end
+
+local function hset_many(key, ids, json_of, cache)
+  local batch = {}
+  for _, id in ipairs(ids) do
+    batch[#batch + 1] = id
+    batch[#batch + 1] = json_of(cache[id])
+    if #batch >= 1000 then
+      redis.call('HSET', key, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call('HSET', key, unpack(batch)) end
+end
+
+-- Writes every touched record, then publishes the events.
+local function flush()
+  hset_many(TASKS_KEY, dirty_tasks, json_of_task, tasks)
+  hset_many(RESULTS_KEY, dirty_results, json_of_result, results)
+  for _, event in ipairs(events) do redis.call('PUBLISH', CHANNEL, event) end
+end
+
+-- {'OK', <JSON of each task>} for a list of tasks, as they are now.
+local function ok_tasks(list)
+  local reply = {'OK'}
+  for _, task in ipairs(list) do reply[#reply + 1] = json_of_task(task) end
+  return reply
+end
+
+-- -- the dependency graph ---------------------------------------------------------
+-- Removes and returns the ids of the tasks waiting on ``result_id`` (sorted).
+local function pop_waiters(result_id)
+  local low, high = '[' .. result_id .. SEP, '(' .. result_id .. '\1'
+  local members = redis.call('ZRANGEBYLEX', WAITING_KEY, low, high)
+  if #members == 0 then return members end
+  redis.call('ZREMRANGEBYLEX', WAITING_KEY, low, high)
+  local prefix = #result_id + 2
+  for i, member in ipairs(members) do members[i] = string.sub(member, prefix) end
+  return members
+end
+
+local function forget_dependencies(task_id)
+  local raw = redis.call('HGET', REMAINING_KEY, task_id)
+  if not raw then return end
+  for _, result_id in ipairs(cjson.decode(raw)) do
+    redis.call('ZREM', WAITING_KEY, result_id .. SEP .. task_id)
+  end
+  redis.call('HDEL', REMAINING_KEY, task_id)
+end
+
+local function dependencies_of(task)
+  local all = {}
+  for i, id in ipairs(task.data_dependencies) do all[i] = id end
+  all[#all + 1] = task.payload_id
+  return all
+end
+
+-- -- writes (transitions.Tables) ----------------------------------------------------
+local function set_task_status(task, status, message)
+  if task.status == status then return end
+  task.status = status
+  if message and message ~= '' then task.status_message = message end
+  if status == TS.SUBMITTED then task.submitted_at = AT end
+  if FINAL[status] then
+    task.ended_at = AT
+    forget_dependencies(task.task_id)
+  end
+  touch_task(task)
+  task_event(EK.TASK_STATUS_UPDATE, task)
+end
+
+local function set_result_status(result, status)
+  if result.status == status then return end
+  result.status = status
+  touch_result(result)
+  result_event(EK.RESULT_STATUS_UPDATE, result)
+end
+
+local function set_owner(result, owner)
+  local previous = result.owner_task_id
+  if previous == owner then return end
+  result.owner_task_id = owner
+  touch_result(result)
+  result_event(EK.RESULT_OWNER_UPDATE, result, previous, owner)
+end
+
+local function add_result(result)
+  touch_result(result)
+  result_event(EK.NEW_RESULT, result)
+end
+
+-- SUBMITTED (PAUSED in a paused session); a new task is announced once, by
+-- its NEW_TASK event, so ``announce`` is false for it.
+local function make_ready(task, announce)
+  local status = get_session().status == SS.PAUSED and TS.PAUSED or TS.SUBMITTED
+  if announce then
+    set_task_status(task, status)
+  else
+    task.status, task.submitted_at = status, AT
+    touch_task(task)
+  end
+  if status == TS.SUBMITTED then ready[#ready + 1] = task end
+end
+
+local function insert_task(task)
+  touch_task(task)
+  for _, output_id in ipairs(task.expected_output_ids) do
+    local output = get_result(output_id)
+    if output.owner_task_id == '' or output.owner_task_id == task.created_by then set_owner(output, task.task_id) end
+  end
+  local remaining, seen, members = {}, {}, {}
+  for _, id in ipairs(dependencies_of(task)) do
+    if not seen[id] and get_result(id).status ~= RS.COMPLETED then
+      remaining[#remaining + 1] = id
+      members[#members + 1] = 0
+      members[#members + 1] = id .. SEP .. task.task_id
+    end
+    seen[id] = true
+  end
+  if #remaining > 0 then
+    task.status = TS.PENDING
+    redis.call('HSET', REMAINING_KEY, task.task_id, cjson.encode(remaining))
+    redis.call('ZADD', WAITING_KEY, unpack(members))
+  else
+    make_ready(task, false)
+  end
+  task_event(EK.NEW_TASK, task)
+end
+
+local function complete_result(result, size, opaque_id, completed_by)
+  result.size, result.opaque_id, result.completed_at = size, opaque_id, AT
+  if result.created_by == '' then result.created_by = completed_by end
+  touch_result(result)
+  set_result_status(result, RS.COMPLETED)
+  local waiters = pop_waiters(result.result_id)
+  load_tasks(waiters)
+  for _, task_id in ipairs(waiters) do
+    local raw = redis.call('HGET', REMAINING_KEY, task_id)
+    if raw then
+      local left = {}
+      for _, id in ipairs(cjson.decode(raw)) do
+        if id ~= result.result_id then left[#left + 1] = id end
+      end
+      if #left > 0 then
+        redis.call('HSET', REMAINING_KEY, task_id, cjson.encode(left))
+      else
+        redis.call('HDEL', REMAINING_KEY, task_id)
+        local task = get_task(task_id)
+        if task and WAITING[task.status] then make_ready(task, true) end
+      end
+    end
+  end
+end
+
+-- ArmoniK's definitive failure: the CREATED outputs a task owns are ABORTED
+-- and the tasks waiting on them fail (ERROR), recursively.
+local function abort_outputs(task, reason)
+  local stack = {task}
+  while #stack > 0 do
+    local current = table.remove(stack)
+    for _, output_id in ipairs(current.expected_output_ids) do
+      local output = get_result(output_id)
+      if output and output.owner_task_id == current.task_id and output.status == RS.CREATED then
+        set_result_status(output, RS.ABORTED)
+        local waiters = pop_waiters(output_id)
+        load_tasks(waiters)
+        for _, waiter_id in ipairs(waiters) do
+          local waiter = get_task(waiter_id)
+          if waiter and WAITING[waiter.status] then
+            set_task_status(waiter, TS.ERROR, reason .. ': dependency ' .. output_id .. ' aborted')
+            stack[#stack + 1] = waiter
+          end
+        end
+      end
+    end
+  end
+end
+
+local function cancel_task(task, reason)
+  if FINAL[task.status] or task.status == TS.CANCELLING then return end
+  set_task_status(task, HELD_BY_AGENT[task.status] and TS.CANCELLING or TS.CANCELLED, reason)
+  abort_outputs(task, 'task ' .. task.task_id .. ' was cancelled')
+end
+
+-- -- checks (no writes) ---------------------------------------------------------------
+local function missing_session()
+  return {'NOT_FOUND', 'session', SESSION_ID}
+end
+
+-- The records of ``ids`` (loaded), or an error reply naming the missing ones.
+local function existing_results(ids)
+  load_results(ids)
+  local found, missing = {}, {'NOT_FOUND', 'result'}
+  for _, id in ipairs(ids) do
+    if results[id] then found[#found + 1] = results[id] else missing[#missing + 1] = id end
+  end
+  if #missing > 2 then return nil, missing end
+  return found
+end
+
+local function joined_sorted(ids)
+  table.sort(ids)
+  return table.concat(ids, ', ')
+end
+
+-- Unique ids of ``field_of(task)`` over ``list``, minus those in ``skip``.
+local function unique_ids(list, field_of, skip)
+  local ids, seen = {}, {}
+  for _, task in ipairs(list) do
+    for _, id in ipairs(field_of(task)) do
+      if not seen[id] and not skip[id] then ids[#ids + 1] = id end
+      seen[id] = true
+    end
+  end
+  return ids
+end
+
+local function outputs_of(task) return task.expected_output_ids end
+
+-- Raises nothing, writes nothing: the error reply when a batch of tasks
+-- cannot be created, nil when it can. ``pending`` are result ids about to
+-- be created in the same transition.
+local function check_new_tasks(list, pending)
+  local duplicates, in_batch = {}, {}
+  for _, task in ipairs(list) do
+    if in_batch[task.task_id] or redis.call('HEXISTS', TASKS_KEY, task.task_id) == 1 then
+      duplicates[#duplicates + 1] = task.task_id
+    end
+    in_batch[task.task_id] = true
+  end
+  if #duplicates > 0 then return {'ALREADY_EXISTS', 'tasks already exist: ' .. table.concat(duplicates, ', ')} end
+  local dependencies, missing = existing_results(unique_ids(list, dependencies_of, pending))
+  if missing then return missing end
+  local unusable = {}
+  for _, r in ipairs(dependencies) do
+    if r.status == RS.ABORTED or r.status == RS.DELETED then unusable[#unusable + 1] = r.result_id end
+  end
+  if #unusable > 0 then
+    return {'FAILED_PRECONDITION', 'dependencies are aborted or deleted: ' .. joined_sorted(unusable)}
+  end
+  local outputs
+  outputs, missing = existing_results(unique_ids(list, outputs_of, pending))
+  if missing then return missing end
+  local done = {}
+  for _, r in ipairs(outputs) do
+    if r.status ~= RS.CREATED then done[#done + 1] = r.result_id end
+  end
+  if #done > 0 then
+    return {'FAILED_PRECONDITION',
+      'expected outputs are already completed, aborted or deleted: ' .. joined_sorted(done)}
+  end
+  return nil
+end
+
+-- The task, if ``agent_id`` still holds it in one of ``statuses``; else nil
+-- and the error reply (a late agent whose lease was reaped is refused).
+local function held_task(task_id, agent_id, statuses)
+  local task = get_task(task_id)
+  if not task then return nil, {'NOT_FOUND', 'task', task_id} end
+  if task.owner_pod_id ~= agent_id or not statuses[task.status] then
+    return nil, {'NOT_HELD', task_id, TASK_STATUS_NAMES[task.status] or tostring(task.status),
+      task.owner_pod_id, agent_id}
+  end
+  return task
+end
+
+-- -- end of state_lib; the script's own body follows --------------------------------

@@ -1,0 +1,17 @@
+-- state_release_task: a held task back to SUBMITTED (PAUSED in a paused
+-- session) without using a retry: agent shutting down, or lost before it
+-- started the task.
+--
+-- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib)
+-- ARGV[4]     task id
+-- ARGV[5]     agent id (must hold the task, DISPATCHED or PROCESSING)
+--
+-- Returns {'OK', task JSON}, {'NOT_FOUND', 'task', id} or {'NOT_HELD', ...}.
+local task, refused = held_task(ARGV[4], ARGV[5], HELD_BY_AGENT)
+if not task then return refused end
+task.owner_pod_id, task.pod_hostname = '', ''
+touch_task(task)
+make_ready(task, true)
+flush()
+return ok_tasks({task})

@@ -1,0 +1,15 @@
+-- state_start_task: DISPATCHED -> PROCESSING, by the agent holding the task.
+--
+-- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib)
+-- ARGV[4]     task id
+-- ARGV[5]     agent id
+--
+-- Returns {'OK', task JSON}, {'NOT_FOUND', 'task', id} or
+-- {'NOT_HELD', task id, status name, owner, agent id}.
+local task, refused = held_task(ARGV[4], ARGV[5], {[TS.DISPATCHED] = true})
+if not task then return refused end
+task.fetched_at, task.started_at = AT, AT
+set_task_status(task, TS.PROCESSING)
+flush()
+return ok_tasks({task})

@@ -1,0 +1,1599 @@
+"""Contract of ``StateStore``: every adapter passes these tests.
+
+An adapter's test module subclasses ``StateStoreContract`` and defines a
+``state_store(self, event_bus)`` fixture returning a fresh, empty store that
+publishes its events to ``event_bus`` (a ``RecordingEventBus``, defined here,
+which keeps every published event so that tests can check what each
+transition announced).
+
+The port's docstrings are the contract; where they are silent the tests
+follow ArmoniK.Core (``/work/shared/reference/armonik-core-behaviour.md``).
+Events of one transition are compared as a sorted list: the order inside a
+transition is not part of the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from pyarmonik.core import errors, filters
+from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind
+from pyarmonik.core.models import Event, Partition, Result, Session, Task, TaskOptions
+from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
+from pyarmonik.storage.memory.events import MemoryEventBus
+from pyarmonik.storage.ports import Completion, StateStore, TaskCommit
+
+T0 = 1_000.0  # creation time of every record
+AT = 2_000.0  # time of the transitions under test
+LATER = 3_000.0
+AGENT = "agent-1"
+HOST = "host-1"
+
+# -- records ------------------------------------------------------------------
+
+
+def session(session_id: str = "s", status: SessionStatus = SessionStatus.RUNNING, *, created_at: float = T0) -> Session:
+    return Session(
+        session_id=session_id,
+        status=status,
+        options=TaskOptions(max_duration=60.0, max_retries=2, priority=1, partition_id="p"),
+        partition_ids=["p"],
+        created_at=created_at,
+    )
+
+
+def result(
+    result_id: str,
+    session_id: str = "s",
+    *,
+    status: ResultStatus = ResultStatus.CREATED,
+    owner: str = "",
+    manual_deletion: bool = False,
+    size: int = 0,
+) -> Result:
+    return Result(
+        session_id=session_id,
+        result_id=result_id,
+        name=f"name-{result_id}",
+        status=status,
+        created_at=T0,
+        owner_task_id=owner,
+        completed_at=T0 if status is ResultStatus.COMPLETED else None,
+        size=size,
+        manual_deletion=manual_deletion,
+    )
+
+
+def payload_of(session_id: str) -> str:
+    return f"payload-{session_id}"
+
+
+def task(
+    task_id: str,
+    session_id: str = "s",
+    *,
+    payload: str | None = None,
+    dependencies: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+    priority: int = 1,
+    created_by: str = "",
+    application: tuple[str, str] = ("", ""),
+) -> Task:
+    """A task as submission builds it: CREATING, its own initial task."""
+    return Task(
+        task_id=task_id,
+        session_id=session_id,
+        status=TaskStatus.CREATING,
+        options=TaskOptions(
+            max_duration=60.0,
+            max_retries=2,
+            priority=priority,
+            partition_id="p",
+            application_name=application[0],
+            application_version=application[1],
+        ),
+        created_at=T0,
+        payload_id=payload or payload_of(session_id),
+        data_dependencies=list(dependencies),
+        expected_output_ids=list(outputs),
+        parent_task_ids=[created_by] if created_by else [],
+        initial_task_id=task_id,
+        created_by=created_by,
+    )
+
+
+def completion(result_id: str, size: int = 8) -> Completion:
+    return Completion(result_id=result_id, size=size, opaque_id=f"key-{result_id}".encode())
+
+
+def in_session(session_id: str) -> filters.Filters:
+    return ((Condition("session_id", ValueKind.STRING, Op.EQ, session_id),),)
+
+
+# -- events -------------------------------------------------------------------
+
+
+class RecordingEventBus(MemoryEventBus):
+    """A memory bus that also keeps every event published to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[Event] = []
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self.published.extend(events)
+        super().publish(events)
+
+    def take(self) -> list[tuple[str, str, str]]:
+        """The events published since the last take, described and sorted."""
+        taken, self.published = self.published, []
+        return described(taken)
+
+
+def described(events: Sequence[Event]) -> list[tuple[str, str, str]]:
+    """(kind, record id, status or owner move) of each event, sorted."""
+    rows = []
+    for e in events:
+        if e.kind is EventKind.RESULT_OWNER_UPDATE:
+            assert e.result is not None
+            rows.append((e.kind.name, e.result.result_id, f"{e.previous_owner_id}->{e.current_owner_id}"))
+        elif e.task is not None:
+            rows.append((e.kind.name, e.task.task_id, e.task.status.name))
+        else:
+            assert e.result is not None
+            rows.append((e.kind.name, e.result.result_id, e.result.status.name))
+    return sorted(rows)
+
+
+def new_task(task_id: str, status: TaskStatus) -> tuple[str, str, str]:
+    return ("NEW_TASK", task_id, status.name)
+
+
+def task_update(task_id: str, status: TaskStatus) -> tuple[str, str, str]:
+    return ("TASK_STATUS_UPDATE", task_id, status.name)
+
+
+def new_result(result_id: str, status: ResultStatus = ResultStatus.CREATED) -> tuple[str, str, str]:
+    return ("NEW_RESULT", result_id, status.name)
+
+
+def result_update(result_id: str, status: ResultStatus) -> tuple[str, str, str]:
+    return ("RESULT_STATUS_UPDATE", result_id, status.name)
+
+
+def owner_update(result_id: str, previous: str, current: str) -> tuple[str, str, str]:
+    return ("RESULT_OWNER_UPDATE", result_id, f"{previous}->{current}")
+
+
+# -- set-ups ------------------------------------------------------------------
+
+
+async def open_session(
+    store: StateStore,
+    session_id: str = "s",
+    *,
+    created: Sequence[str] = (),
+    completed: Sequence[str] = (),
+    status: SessionStatus = SessionStatus.RUNNING,
+) -> None:
+    """A session with its payload COMPLETED and the given results."""
+    await store.create_session(session(session_id, status))
+    await store.create_results(
+        [result(payload_of(session_id), session_id, status=ResultStatus.COMPLETED)]
+        + [result(r, session_id) for r in created]
+        + [result(r, session_id, status=ResultStatus.COMPLETED) for r in completed]
+    )
+
+
+async def status_of(store: StateStore, task_id: str) -> TaskStatus:
+    [found] = await store.get_tasks([task_id])
+    return found.status
+
+
+async def statuses_of(store: StateStore, *task_ids: str) -> list[TaskStatus]:
+    return [t.status for t in await store.get_tasks(task_ids)]
+
+
+async def result_statuses(store: StateStore, *result_ids: str) -> list[ResultStatus]:
+    return [r.status for r in await store.get_results(result_ids)]
+
+
+async def dispatched(store: StateStore, task_id: str, agent_id: str = AGENT) -> Task:
+    acquired = await store.acquire_task(task_id, agent_id=agent_id, hostname=HOST, at=AT)
+    assert acquired is not None
+    return acquired
+
+
+async def processing(store: StateStore, task_id: str, agent_id: str = AGENT) -> Task:
+    await dispatched(store, task_id, agent_id)
+    return await store.start_task(task_id, agent_id=agent_id, at=AT)
+
+
+def ids_of(records: Sequence[Task]) -> list[str]:
+    return sorted(t.task_id for t in records)
+
+
+class StateStoreContract:
+    @pytest.fixture
+    def event_bus(self) -> RecordingEventBus:
+        return RecordingEventBus()
+
+    # == partitions ==========================================================
+    async def test_a_stored_partition_is_returned_as_a_copy(self, state_store: StateStore) -> None:
+        stored = Partition("p", parent_partition_ids=["root"], pod_max=4, priority=2, pod_configuration={"k": "v"})
+        await state_store.put_partitions([stored])
+        stored.pod_max = 99
+        got = await state_store.get_partition("p")
+        assert got == Partition("p", parent_partition_ids=["root"], pod_max=4, priority=2, pod_configuration={"k": "v"})
+        got.parent_partition_ids.append("mutated")
+        assert (await state_store.get_partition("p")).parent_partition_ids == ["root"]
+
+    async def test_putting_a_partition_again_replaces_it(self, state_store: StateStore) -> None:
+        await state_store.put_partitions([Partition("p", pod_max=1)])
+        await state_store.put_partitions([Partition("p", pod_max=7)])
+        assert (await state_store.get_partition("p")).pod_max == 7
+        assert (await state_store.list_partitions(query=ListQuery())).total == 1
+
+    async def test_getting_an_unknown_partition_raises_not_found(self, state_store: StateStore) -> None:
+        await state_store.put_partitions([Partition("p")])
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.get_partition("nope")
+
+    async def test_list_partitions_filters_sorts_and_pages(self, state_store: StateStore) -> None:
+        await state_store.put_partitions(
+            [Partition("p1", priority=3), Partition("p2", priority=1), Partition("p3", priority=2), Partition("x")]
+        )
+        where = ((Condition("partition_id", ValueKind.STRING, Op.STARTS_WITH, "p"),),)
+        sort = Sort("priority", descending=True)
+        first = await state_store.list_partitions(query=ListQuery(where, sort, page=0, page_size=2))
+        second = await state_store.list_partitions(query=ListQuery(where, sort, page=1, page_size=2))
+        assert ([p.partition_id for p in first.items], first.total) == (["p1", "p3"], 3)
+        assert ([p.partition_id for p in second.items], second.total) == (["p2"], 3)
+
+    # == sessions ============================================================
+    async def test_a_created_session_is_stored_as_a_copy_of_the_record(self, state_store: StateStore) -> None:
+        record = session("s")
+        await state_store.create_session(record)
+        record.status = SessionStatus.CANCELLED
+        record.partition_ids.append("mutated")
+        assert await state_store.get_session("s") == session("s")
+
+    async def test_a_returned_session_is_a_copy(self, state_store: StateStore) -> None:
+        await state_store.create_session(session("s"))
+        got = await state_store.get_session("s")
+        got.status = SessionStatus.CLOSED
+        got.options.options["mutated"] = "yes"
+        assert await state_store.get_session("s") == session("s")
+
+    async def test_creating_a_session_twice_raises_already_exists_and_keeps_the_first(
+        self, state_store: StateStore
+    ) -> None:
+        await state_store.create_session(session("s", created_at=1.0))
+        with pytest.raises(errors.AlreadyExists):
+            await state_store.create_session(session("s", SessionStatus.PAUSED, created_at=2.0))
+        assert await state_store.get_session("s") == session("s", created_at=1.0)
+
+    async def test_getting_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
+        await state_store.create_session(session("s"))
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.get_session("nope")
+
+    @pytest.mark.parametrize(
+        ("status", "stamp"),
+        [
+            (SessionStatus.CANCELLED, "cancelled_at"),
+            (SessionStatus.CLOSED, "closed_at"),
+            (SessionStatus.PURGED, "purged_at"),
+            (SessionStatus.DELETED, "deleted_at"),
+        ],
+    )
+    async def test_an_allowed_session_update_sets_the_status_and_its_timestamp(
+        self, state_store: StateStore, status: SessionStatus, stamp: str
+    ) -> None:
+        await state_store.create_session(session("s"))
+        allowed = frozenset({SessionStatus.RUNNING, SessionStatus.PAUSED})
+        updated = await state_store.update_session("s", allowed_from=allowed, status=status, at=AT)
+        stored = await state_store.get_session("s")
+        assert updated == stored
+        assert stored.status is status
+        assert getattr(stored, stamp) == AT
+        others = {"cancelled_at", "closed_at", "purged_at", "deleted_at"} - {stamp}
+        assert all(getattr(stored, other) is None for other in others)
+
+    async def test_pausing_and_resuming_a_session_changes_only_its_status(self, state_store: StateStore) -> None:
+        await state_store.create_session(session("s"))
+        running = frozenset({SessionStatus.RUNNING})
+        paused = await state_store.update_session("s", allowed_from=running, status=SessionStatus.PAUSED, at=AT)
+        assert paused == session("s", SessionStatus.PAUSED)
+        resumed = await state_store.update_session(
+            "s", allowed_from=frozenset({SessionStatus.PAUSED}), status=SessionStatus.RUNNING, at=LATER
+        )
+        assert resumed == session("s") == await state_store.get_session("s")
+
+    async def test_a_session_update_from_a_status_not_allowed_raises_failed_precondition_and_changes_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await state_store.create_session(session("s", SessionStatus.CANCELLED))
+        with pytest.raises(errors.FailedPrecondition):
+            await state_store.update_session(
+                "s",
+                allowed_from=frozenset({SessionStatus.RUNNING, SessionStatus.PAUSED}),
+                status=SessionStatus.CLOSED,
+                client_submission=False,
+                worker_submission=False,
+                at=AT,
+            )
+        assert await state_store.get_session("s") == session("s", SessionStatus.CANCELLED)
+
+    async def test_updating_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.update_session(
+                "nope", allowed_from=frozenset(SessionStatus), status=SessionStatus.CLOSED, at=AT
+            )
+
+    async def test_a_session_update_sets_only_the_submission_flags_it_is_given(self, state_store: StateStore) -> None:
+        await state_store.create_session(session("s"))
+        every = frozenset(SessionStatus)
+        after_client = await state_store.update_session("s", allowed_from=every, client_submission=False, at=AT)
+        assert (after_client.status, after_client.client_submission, after_client.worker_submission) == (
+            SessionStatus.RUNNING,
+            False,
+            True,
+        )
+        await state_store.update_session("s", allowed_from=every, worker_submission=False, at=AT)
+        stored = await state_store.get_session("s")
+        assert (stored.status, stored.client_submission, stored.worker_submission) == (
+            SessionStatus.RUNNING,
+            False,
+            False,
+        )
+        assert stored.closed_at is None and stored.cancelled_at is None
+
+    async def test_list_sessions_filters_sorts_and_pages(self, state_store: StateStore) -> None:
+        for session_id, status, created_at in [
+            ("a", SessionStatus.RUNNING, 3.0),
+            ("b", SessionStatus.PAUSED, 1.0),
+            ("c", SessionStatus.RUNNING, 2.0),
+            ("d", SessionStatus.CANCELLED, 0.5),
+        ]:
+            await state_store.create_session(session(session_id, status, created_at=created_at))
+        where = (
+            (Condition("status", ValueKind.STATUS, Op.EQ, SessionStatus.RUNNING),),
+            (Condition("status", ValueKind.STATUS, Op.EQ, SessionStatus.PAUSED),),
+        )
+        sort = Sort("created_at")
+        first = await state_store.list_sessions(query=ListQuery(where, sort, page=0, page_size=2))
+        second = await state_store.list_sessions(query=ListQuery(where, sort, page=1, page_size=2))
+        assert ([s.session_id for s in first.items], first.total) == (["b", "c"], 3)
+        assert ([s.session_id for s in second.items], second.total) == (["a"], 3)
+
+    async def test_list_sessions_with_a_page_size_of_zero_returns_only_the_total(self, state_store: StateStore) -> None:
+        for session_id in ("a", "b", "c"):
+            await state_store.create_session(session(session_id))
+        page = await state_store.list_sessions(query=ListQuery(page_size=0))
+        assert (page.items, page.total) == ([], 3)
+
+    async def test_listed_sessions_are_copies(self, state_store: StateStore) -> None:
+        await state_store.create_session(session("s"))
+        [listed] = (await state_store.list_sessions(query=ListQuery())).items
+        listed.status = SessionStatus.DELETED
+        assert (await state_store.get_session("s")).status is SessionStatus.RUNNING
+
+    async def test_deleting_a_session_removes_it_with_its_tasks_and_results(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s", created=["r"])
+        await state_store.create_tasks("s", [task("t", outputs=["r"])], at=AT)
+        await state_store.delete_session("s")
+        with pytest.raises(errors.NotFound):
+            await state_store.get_session("s")
+        with pytest.raises(errors.NotFound):
+            await state_store.get_tasks(["t"])
+        with pytest.raises(errors.NotFound):
+            await state_store.get_results(["r"])
+        assert (await state_store.list_tasks(query=ListQuery())).total == 0
+        assert (await state_store.list_results(query=ListQuery())).total == 0
+
+    async def test_deleting_a_session_leaves_the_other_sessions_untouched(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s", created=["r"])
+        await open_session(state_store, "other", created=["other-r"])
+        await state_store.create_tasks("s", [task("t", outputs=["r"])], at=AT)
+        await state_store.create_tasks("other", [task("other-t", "other", outputs=["other-r"])], at=AT)
+        await state_store.delete_session("s")
+        assert (await state_store.get_session("other")).status is SessionStatus.RUNNING
+        assert await status_of(state_store, "other-t") is TaskStatus.SUBMITTED
+        assert await result_statuses(state_store, "other-r") == [ResultStatus.CREATED]
+        assert (await state_store.list_sessions(query=ListQuery())).total == 1
+
+    async def test_deleting_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.delete_session("nope")
+
+    # == results =============================================================
+    async def test_created_results_are_stored_and_announced_by_new_result_events(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await state_store.create_session(session("s"))
+        await state_store.create_results([result("a"), result("b", status=ResultStatus.COMPLETED, size=3)])
+        assert await state_store.get_results(["a", "b"]) == [
+            result("a"),
+            result("b", status=ResultStatus.COMPLETED, size=3),
+        ]
+        assert event_bus.take() == [new_result("a"), new_result("b", ResultStatus.COMPLETED)]
+
+    async def test_new_result_events_belong_to_the_session_of_their_result(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await state_store.create_session(session("s"))
+        await state_store.create_results([result("a")])
+        [event] = event_bus.published
+        assert event.session_id == "s"
+        assert event.result == result("a")
+
+    async def test_creating_a_result_that_exists_raises_already_exists_and_creates_none_of_the_batch(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["a"])
+        event_bus.take()
+        with pytest.raises(errors.AlreadyExists, match="a"):
+            await state_store.create_results([result("fresh"), result("a", size=5)])
+        with pytest.raises(errors.NotFound):
+            await state_store.get_results(["fresh"])
+        assert (await state_store.get_results(["a"]))[0].size == 0
+        assert event_bus.take() == []
+
+    async def test_creating_results_in_an_unknown_session_raises_not_found_and_creates_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await state_store.create_session(session("s"))
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.create_results([result("a"), result("b", "nope")])
+        with pytest.raises(errors.NotFound):
+            await state_store.get_results(["a"])
+
+    async def test_results_are_returned_in_the_order_asked(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["a", "b", "c"])
+        assert [r.result_id for r in await state_store.get_results(["c", "a", "b"])] == ["c", "a", "b"]
+        assert [r.result_id for r in await state_store.get_results(["b"], session_id="s")] == ["b"]
+
+    async def test_getting_unknown_results_raises_not_found_naming_each_missing_id(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["a"])
+        with pytest.raises(errors.NotFound) as raised:
+            await state_store.get_results(["a", "missing-1", "missing-2"])
+        assert "missing-1" in raised.value.message and "missing-2" in raised.value.message
+
+    async def test_getting_a_result_with_another_session_raises_not_found_naming_it(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, "s", created=["a"])
+        await open_session(state_store, "other", created=["b"])
+        with pytest.raises(errors.NotFound, match="a"):
+            await state_store.get_results(["a"], session_id="other")
+
+    async def test_a_returned_result_is_a_copy(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["a"])
+        [got] = await state_store.get_results(["a"])
+        got.status = ResultStatus.DELETED
+        assert await result_statuses(state_store, "a") == [ResultStatus.CREATED]
+
+    async def test_completing_results_stores_their_data_and_announces_it(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["a", "b"])
+        event_bus.take()
+        await state_store.complete_results("s", [completion("a", 5), completion("b", 7)], completed_by="s", at=AT)
+        a, b = await state_store.get_results(["a", "b"])
+        assert (a.status, a.size, a.opaque_id, a.completed_at) == (ResultStatus.COMPLETED, 5, b"key-a", AT)
+        assert (b.status, b.size, b.opaque_id, b.completed_at) == (ResultStatus.COMPLETED, 7, b"key-b", AT)
+        assert event_bus.take() == [
+            result_update("a", ResultStatus.COMPLETED),
+            result_update("b", ResultStatus.COMPLETED),
+        ]
+
+    async def test_the_completion_event_carries_the_completed_result(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["a"])
+        event_bus.take()
+        await state_store.complete_results("s", [completion("a", 5)], completed_by="s", at=AT)
+        [event] = event_bus.published
+        assert event.result is not None and event.session_id == "s"
+        assert (event.result.size, event.result.opaque_id, event.result.completed_at) == (5, b"key-a", AT)
+
+    async def test_a_result_without_a_creator_gets_the_completer_as_creator(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["a"])
+        await state_store.complete_results("s", [completion("a")], completed_by="client", at=AT)
+        assert (await state_store.get_results(["a"]))[0].created_by == "client"
+
+    @pytest.mark.parametrize("status", [ResultStatus.COMPLETED, ResultStatus.ABORTED, ResultStatus.DELETED])
+    async def test_completing_a_result_that_is_not_created_raises_failed_precondition_and_completes_none_of_the_batch(
+        self, state_store: StateStore, event_bus: RecordingEventBus, status: ResultStatus
+    ) -> None:
+        await open_session(state_store, created=["a", "c"])
+        await state_store.create_results([result("b", status=status)])
+        await state_store.create_tasks("s", [task("t", dependencies=["a"])], at=AT)
+        event_bus.take()
+        with pytest.raises(errors.FailedPrecondition, match="b"):
+            await state_store.complete_results(
+                "s", [completion("a"), completion("b"), completion("c")], completed_by="s", at=AT
+            )
+        assert await result_statuses(state_store, "a", "b", "c") == [ResultStatus.CREATED, status, ResultStatus.CREATED]
+        assert (await state_store.get_results(["a"]))[0].size == 0
+        assert await status_of(state_store, "t") is TaskStatus.PENDING
+        assert event_bus.take() == []
+
+    async def test_completing_a_result_of_another_session_raises_not_found_and_completes_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, "s", created=["a"])
+        await open_session(state_store, "other", created=["b"])
+        with pytest.raises(errors.NotFound, match="b"):
+            await state_store.complete_results("s", [completion("a"), completion("b")], completed_by="s", at=AT)
+        assert await result_statuses(state_store, "a", "b") == [ResultStatus.CREATED, ResultStatus.CREATED]
+
+    async def test_deleting_results_data_sets_them_deleted_except_manual_deletion_ones(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, completed=["a"])
+        await state_store.create_results(
+            [result("b", status=ResultStatus.COMPLETED, manual_deletion=True), result("c")]
+        )
+        event_bus.take()
+        deleted = await state_store.delete_results_data("s", ["a", "b", "c"], at=AT)
+        assert sorted(r.result_id for r in deleted) == ["a", "c"]
+        assert all(r.status is ResultStatus.DELETED for r in deleted)
+        assert await result_statuses(state_store, "a", "b", "c") == [
+            ResultStatus.DELETED,
+            ResultStatus.COMPLETED,
+            ResultStatus.DELETED,
+        ]
+        assert event_bus.take() == [result_update("a", ResultStatus.DELETED), result_update("c", ResultStatus.DELETED)]
+
+    async def test_deleting_results_data_of_another_session_raises_not_found_and_deletes_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, "s", completed=["a"])
+        await open_session(state_store, "other", completed=["b"])
+        with pytest.raises(errors.NotFound, match="b"):
+            await state_store.delete_results_data("s", ["a", "b"], at=AT)
+        assert await result_statuses(state_store, "a", "b") == [ResultStatus.COMPLETED, ResultStatus.COMPLETED]
+
+    async def test_session_results_lists_every_result_of_the_session_and_no_other(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, "s", created=["a"], completed=["b"])
+        await open_session(state_store, "other", created=["c"])
+        listed = await state_store.session_results("s")
+        assert sorted(r.result_id for r in listed) == sorted(["a", "b", payload_of("s")])
+
+    async def test_session_results_of_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.session_results("nope")
+
+    async def test_owners_of_maps_each_result_to_its_owner_task(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["owned", "free"])
+        await state_store.create_tasks("s", [task("t", outputs=["owned"])], at=AT)
+        assert await state_store.owners_of("s", ["owned", "free"]) == {"owned": "t", "free": ""}
+
+    async def test_owners_of_an_unknown_or_foreign_result_raises_not_found(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s", created=["a"])
+        await open_session(state_store, "other", created=["b"])
+        with pytest.raises(errors.NotFound, match="b"):
+            await state_store.owners_of("s", ["a", "b"])
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.owners_of("s", ["nope"])
+
+    async def test_list_results_filters_sorts_and_pages(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s", created=["a", "b", "c"], completed=["d"])
+        await open_session(state_store, "other", created=["e"])
+        where = (
+            (
+                Condition("session_id", ValueKind.STRING, Op.EQ, "s"),
+                Condition("status", ValueKind.STATUS, Op.EQ, ResultStatus.CREATED),
+            ),
+        )
+        sort = Sort("name", descending=True)
+        first = await state_store.list_results(query=ListQuery(where, sort, page=0, page_size=2))
+        second = await state_store.list_results(query=ListQuery(where, sort, page=1, page_size=2))
+        assert ([r.result_id for r in first.items], first.total) == (["c", "b"], 3)
+        assert ([r.result_id for r in second.items], second.total) == (["a"], 3)
+
+    async def test_list_results_with_a_page_size_of_zero_returns_only_the_total(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s", created=["a", "b"])
+        page = await state_store.list_results(query=ListQuery(in_session("s"), page_size=0))
+        assert (page.items, page.total) == ([], 3)
+
+    # == task creation =======================================================
+    async def test_a_task_whose_dependencies_are_completed_is_returned_ready_and_submitted(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"], completed=["dep"])
+        ready = await state_store.create_tasks("s", [task("t", dependencies=["dep"], outputs=["out"])], at=AT)
+        assert [(t.task_id, t.status, t.submitted_at) for t in ready] == [("t", TaskStatus.SUBMITTED, AT)]
+        [stored] = await state_store.get_tasks(["t"])
+        assert (stored.status, stored.submitted_at) == (TaskStatus.SUBMITTED, AT)
+
+    async def test_a_returned_ready_task_is_a_copy(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        [ready] = await state_store.create_tasks("s", [task("t")], at=AT)
+        ready.status = TaskStatus.ERROR
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+
+    async def test_a_task_with_a_dependency_not_completed_is_pending_and_not_returned(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["dep"])
+        assert await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT) == []
+        assert await status_of(state_store, "t") is TaskStatus.PENDING
+
+    async def test_completing_the_dependency_returns_the_waiting_task_submitted(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["dep"])
+        await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT)
+        event_bus.take()
+        ready = await state_store.complete_results("s", [completion("dep")], completed_by="s", at=LATER)
+        assert [(t.task_id, t.status, t.submitted_at) for t in ready] == [("t", TaskStatus.SUBMITTED, LATER)]
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+        assert event_bus.take() == [
+            result_update("dep", ResultStatus.COMPLETED),
+            task_update("t", TaskStatus.SUBMITTED),
+        ]
+
+    async def test_the_payload_counts_as_a_dependency(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["late-payload"])
+        assert await state_store.create_tasks("s", [task("t", payload="late-payload")], at=AT) == []
+        assert await status_of(state_store, "t") is TaskStatus.PENDING
+        ready = await state_store.complete_results("s", [completion("late-payload")], completed_by="s", at=AT)
+        assert ids_of(ready) == ["t"]
+
+    async def test_a_task_depending_on_two_results_is_released_only_once_both_are_completed(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["d1", "d2"])
+        await state_store.create_tasks("s", [task("t", dependencies=["d1", "d2"])], at=AT)
+        assert await state_store.complete_results("s", [completion("d1")], completed_by="s", at=AT) == []
+        assert await status_of(state_store, "t") is TaskStatus.PENDING
+        ready = await state_store.complete_results("s", [completion("d2")], completed_by="s", at=AT)
+        assert ids_of(ready) == ["t"]
+
+    async def test_completing_a_result_releases_every_task_waiting_on_it(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["dep", "other"])
+        await state_store.create_tasks(
+            "s",
+            [task("t1", dependencies=["dep"]), task("t2", dependencies=["dep"]), task("t3", dependencies=["other"])],
+            at=AT,
+        )
+        ready = await state_store.complete_results("s", [completion("dep")], completed_by="s", at=AT)
+        assert ids_of(ready) == ["t1", "t2"]
+        assert await statuses_of(state_store, "t1", "t2", "t3") == [
+            TaskStatus.SUBMITTED,
+            TaskStatus.SUBMITTED,
+            TaskStatus.PENDING,
+        ]
+
+    async def test_ready_tasks_of_a_paused_session_become_paused_and_are_not_returned(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["dep"], status=SessionStatus.PAUSED)
+        ready = await state_store.create_tasks("s", [task("now"), task("later", dependencies=["dep"])], at=AT)
+        assert ready == []
+        assert await statuses_of(state_store, "now", "later") == [TaskStatus.PAUSED, TaskStatus.PENDING]
+
+    async def test_a_task_released_in_a_paused_session_becomes_paused_and_is_not_returned(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["dep"], status=SessionStatus.PAUSED)
+        await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT)
+        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=AT) == []
+        assert await status_of(state_store, "t") is TaskStatus.PAUSED
+
+    async def test_a_missing_dependency_raises_not_found_and_creates_no_task_of_the_batch(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        event_bus.take()
+        batch = [task("fine", outputs=["out"]), task("broken", dependencies=["missing"])]
+        with pytest.raises(errors.NotFound, match="missing"):
+            await state_store.create_tasks("s", batch, at=AT)
+        for task_id in ("fine", "broken"):
+            with pytest.raises(errors.NotFound):
+                await state_store.get_tasks([task_id])
+        assert await state_store.owners_of("s", ["out"]) == {"out": ""}
+        assert event_bus.take() == []
+
+    async def test_a_missing_expected_output_raises_not_found_and_creates_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store)
+        with pytest.raises(errors.NotFound, match="missing"):
+            await state_store.create_tasks("s", [task("fine"), task("broken", outputs=["missing"])], at=AT)
+        assert (await state_store.list_tasks(query=ListQuery())).total == 0
+
+    async def test_a_dependency_of_another_session_raises_not_found(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s")
+        await open_session(state_store, "other", completed=["foreign"])
+        with pytest.raises(errors.NotFound, match="foreign"):
+            await state_store.create_tasks("s", [task("t", dependencies=["foreign"])], at=AT)
+        assert (await state_store.list_tasks(query=ListQuery())).total == 0
+
+    async def test_creating_tasks_in_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s")
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.create_tasks("nope", [task("t", "nope", payload=payload_of("s"))], at=AT)
+        assert (await state_store.list_tasks(query=ListQuery())).total == 0
+
+    @pytest.mark.parametrize("status", [ResultStatus.ABORTED, ResultStatus.DELETED])
+    async def test_an_unusable_dependency_raises_failed_precondition_and_creates_nothing(
+        self, state_store: StateStore, event_bus: RecordingEventBus, status: ResultStatus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_results([result("gone", status=status)])
+        event_bus.take()
+        with pytest.raises(errors.FailedPrecondition, match="gone"):
+            await state_store.create_tasks(
+                "s", [task("fine", outputs=["out"]), task("t", dependencies=["gone"])], at=AT
+            )
+        assert (await state_store.list_tasks(query=ListQuery())).total == 0
+        assert await state_store.owners_of("s", ["out"]) == {"out": ""}
+        assert event_bus.take() == []
+
+    @pytest.mark.parametrize("status", [ResultStatus.COMPLETED, ResultStatus.ABORTED, ResultStatus.DELETED])
+    async def test_an_expected_output_that_is_no_longer_created_raises_failed_precondition_and_creates_nothing(
+        self, state_store: StateStore, status: ResultStatus
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_results([result("done", status=status)])
+        with pytest.raises(errors.FailedPrecondition, match="done"):
+            await state_store.create_tasks("s", [task("fine"), task("t", outputs=["done"])], at=AT)
+        assert (await state_store.list_tasks(query=ListQuery())).total == 0
+
+    async def test_creating_a_task_that_exists_raises_already_exists_and_creates_none_of_the_batch(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t", priority=1)], at=AT)
+        with pytest.raises(errors.AlreadyExists, match="t"):
+            await state_store.create_tasks("s", [task("fresh"), task("t", priority=9)], at=AT)
+        with pytest.raises(errors.NotFound):
+            await state_store.get_tasks(["fresh"])
+        assert (await state_store.get_tasks(["t"]))[0].options.priority == 1
+
+    async def test_outputs_without_an_owner_get_the_task_as_owner(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["o1", "o2"])
+        event_bus.take()
+        await state_store.create_tasks("s", [task("t", outputs=["o1", "o2"])], at=AT)
+        assert await state_store.owners_of("s", ["o1", "o2"]) == {"o1": "t", "o2": "t"}
+        assert event_bus.take() == [
+            new_task("t", TaskStatus.SUBMITTED),
+            owner_update("o1", "", "t"),
+            owner_update("o2", "", "t"),
+        ]
+
+    async def test_an_output_owned_by_another_task_keeps_its_owner(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["o"])
+        await state_store.create_tasks("s", [task("first", outputs=["o"])], at=AT)
+        event_bus.take()
+        await state_store.create_tasks("s", [task("second", outputs=["o"])], at=AT)
+        assert await state_store.owners_of("s", ["o"]) == {"o": "first"}
+        assert event_bus.take() == [new_task("second", TaskStatus.SUBMITTED)]
+
+    async def test_each_new_task_is_announced_once_with_its_first_status(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["dep"])
+        event_bus.take()
+        await state_store.create_tasks("s", [task("ready"), task("waiting", dependencies=["dep"])], at=AT)
+        assert event_bus.take() == [new_task("ready", TaskStatus.SUBMITTED), new_task("waiting", TaskStatus.PENDING)]
+        assert {e.session_id for e in event_bus.published} <= {"s"}
+
+    # == reading tasks =======================================================
+    async def test_tasks_are_returned_in_the_order_asked(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("a"), task("b"), task("c")], at=AT)
+        assert [t.task_id for t in await state_store.get_tasks(["c", "a", "b"])] == ["c", "a", "b"]
+
+    async def test_getting_unknown_tasks_raises_not_found_naming_each_missing_id(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("a")], at=AT)
+        with pytest.raises(errors.NotFound) as raised:
+            await state_store.get_tasks(["a", "missing-1", "missing-2"])
+        assert "missing-1" in raised.value.message and "missing-2" in raised.value.message
+
+    async def test_a_returned_task_is_a_copy(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        [got] = await state_store.get_tasks(["t"])
+        got.status = TaskStatus.ERROR
+        got.expected_output_ids.append("mutated")
+        [again] = await state_store.get_tasks(["t"])
+        assert (again.status, again.expected_output_ids) == (TaskStatus.SUBMITTED, [])
+
+    async def test_a_stored_task_keeps_every_field_it_was_created_with(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["out"], completed=["dep"])
+        created = task("t", dependencies=["dep"], outputs=["out"], priority=7, application=("app", "1"))
+        await state_store.create_tasks("s", [created], at=AT)
+        [stored] = await state_store.get_tasks(["t"])
+        created.status, created.submitted_at = TaskStatus.SUBMITTED, AT
+        assert stored == created
+
+    async def test_list_tasks_filters_by_session(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s")
+        await open_session(state_store, "other")
+        await state_store.create_tasks("s", [task("a"), task("b")], at=AT)
+        await state_store.create_tasks("other", [task("c", "other")], at=AT)
+        page = await state_store.list_tasks(query=ListQuery(in_session("s")))
+        assert (sorted(t.task_id for t in page.items), page.total) == (["a", "b"], 2)
+
+    async def test_list_tasks_filters_by_status_sorts_and_pages(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["dep"])
+        await state_store.create_tasks(
+            "s",
+            [task("p2", priority=2), task("p9", priority=9), task("p5", priority=5), task("w", dependencies=["dep"])],
+            at=AT,
+        )
+        where = (
+            (
+                Condition("session_id", ValueKind.STRING, Op.EQ, "s"),
+                Condition("status", ValueKind.STATUS, Op.EQ, TaskStatus.SUBMITTED),
+            ),
+        )
+        sort = Sort("options.priority", descending=True)
+        first = await state_store.list_tasks(query=ListQuery(where, sort, page=0, page_size=2))
+        second = await state_store.list_tasks(query=ListQuery(where, sort, page=1, page_size=2))
+        assert ([t.task_id for t in first.items], first.total) == (["p9", "p5"], 3)
+        assert ([t.task_id for t in second.items], second.total) == (["p2"], 3)
+
+    async def test_list_tasks_with_a_page_size_of_zero_returns_only_the_total(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("a"), task("b")], at=AT)
+        page = await state_store.list_tasks(query=ListQuery(in_session("s"), page_size=0))
+        assert (page.items, page.total) == ([], 2)
+
+    async def test_listed_tasks_are_copies(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        [listed] = (await state_store.list_tasks(query=ListQuery())).items
+        listed.status = TaskStatus.ERROR
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+
+    async def test_count_tasks_by_status_counts_the_matching_tasks_of_each_status(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, "s", created=["dep"])
+        await open_session(state_store, "other")
+        await state_store.create_tasks("s", [task("a"), task("b"), task("w", dependencies=["dep"])], at=AT)
+        await state_store.create_tasks("other", [task("c", "other")], at=AT)
+        counts = await state_store.count_tasks_by_status(where=in_session("s"))
+        assert {status: n for status, n in counts.items() if n} == {TaskStatus.SUBMITTED: 2, TaskStatus.PENDING: 1}
+        everything = await state_store.count_tasks_by_status(where=filters.EVERYTHING)
+        assert everything.get(TaskStatus.SUBMITTED) == 3
+
+    async def test_list_applications_lists_each_application_of_the_tasks_once(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s")
+        await open_session(state_store, "other")
+        await state_store.create_tasks(
+            "s", [task("a", application=("app", "1")), task("b", application=("app", "2")), task("none")], at=AT
+        )
+        await state_store.create_tasks("other", [task("c", "other", application=("app", "1"))], at=AT)
+        page = await state_store.list_applications(query=ListQuery(sort=Sort("version", descending=True)))
+        assert ([(a.name, a.version) for a in page.items], page.total) == ([("app", "2"), ("app", "1")], 2)
+        where = ((Condition("version", ValueKind.STRING, Op.EQ, "1"),),)
+        only = await state_store.list_applications(query=ListQuery(where))
+        assert [(a.name, a.version) for a in only.items] == [("app", "1")]
+
+    # == cancellation ========================================================
+    async def test_cancelling_tasks_cancels_unheld_tasks_at_once_and_held_ones_become_cancelling(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["dep"])
+        await state_store.create_tasks(
+            "s", [task("queued"), task("pending", dependencies=["dep"]), task("taken"), task("running")], at=AT
+        )
+        await dispatched(state_store, "taken")
+        await processing(state_store, "running", "agent-2")
+        event_bus.take()
+        now = await state_store.cancel_tasks(["queued", "pending", "taken", "running"], at=LATER, reason="stop")
+        expected = [TaskStatus.CANCELLED, TaskStatus.CANCELLED, TaskStatus.CANCELLING, TaskStatus.CANCELLING]
+        assert [(t.task_id, t.status) for t in now] == list(zip(["queued", "pending", "taken", "running"], expected))
+        assert await statuses_of(state_store, "queued", "pending", "taken", "running") == expected
+        assert event_bus.take() == sorted(
+            task_update(t, s) for t, s in zip(["queued", "pending", "taken", "running"], expected)
+        )
+
+    async def test_a_cancelled_task_ends_with_the_reason_as_its_message(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        [cancelled] = await state_store.cancel_tasks(["t"], at=LATER, reason="no longer needed")
+        assert (cancelled.ended_at, cancelled.status_message) == (LATER, "no longer needed")
+
+    async def test_a_paused_task_is_cancelled_at_once(self, state_store: StateStore) -> None:
+        await open_session(state_store, status=SessionStatus.PAUSED)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        [cancelled] = await state_store.cancel_tasks(["t"], at=AT, reason="stop")
+        assert cancelled.status is TaskStatus.CANCELLED
+
+    async def test_cancelling_leaves_final_and_cancelling_tasks_unchanged(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("done", outputs=["out"]), task("failed"), task("stopping")], at=AT)
+        await processing(state_store, "done")
+        await state_store.commit_task("done", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=AT)
+        await processing(state_store, "failed")
+        await state_store.fail_task("failed", agent_id=AGENT, status=TaskStatus.ERROR, message="boom", at=AT)
+        await processing(state_store, "stopping")
+        await state_store.cancel_tasks(["stopping"], at=AT, reason="first")
+        event_bus.take()
+        now = await state_store.cancel_tasks(["done", "failed", "stopping"], at=LATER, reason="second")
+        assert [t.status for t in now] == [TaskStatus.COMPLETED, TaskStatus.ERROR, TaskStatus.CANCELLING]
+        [stopping] = await state_store.get_tasks(["stopping"])
+        assert stopping.status_message == "first"
+        assert await result_statuses(state_store, "out") == [ResultStatus.COMPLETED]
+        assert event_bus.take() == []
+
+    async def test_cancelling_a_task_aborts_its_outputs_and_fails_the_tasks_waiting_on_them_recursively(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["r1", "r2", "r3", "r4"])
+        await state_store.create_tasks(
+            "s",
+            [
+                task("a", outputs=["r1"]),
+                task("b", dependencies=["r1"], outputs=["r2"]),
+                task("c", dependencies=["r2"], outputs=["r3"]),
+                task("d", dependencies=["r3"], outputs=["r4"]),
+            ],
+            at=AT,
+        )
+        event_bus.take()
+        await state_store.cancel_tasks(["a"], at=LATER, reason="stop")
+        assert await statuses_of(state_store, "a", "b", "c", "d") == [
+            TaskStatus.CANCELLED,
+            TaskStatus.ERROR,
+            TaskStatus.ERROR,
+            TaskStatus.ERROR,
+        ]
+        assert await result_statuses(state_store, "r1", "r2", "r3", "r4") == [ResultStatus.ABORTED] * 4
+        assert event_bus.take() == sorted(
+            [
+                task_update("a", TaskStatus.CANCELLED),
+                *(task_update(t, TaskStatus.ERROR) for t in "bcd"),
+                *(result_update(r, ResultStatus.ABORTED) for r in ("r1", "r2", "r3", "r4")),
+            ]
+        )
+
+    async def test_cancelling_a_running_task_aborts_its_outputs_at_once(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("w", dependencies=["out"])], at=AT)
+        await processing(state_store, "t")
+        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
+        assert await result_statuses(state_store, "out") == [ResultStatus.ABORTED]
+        assert await statuses_of(state_store, "t", "w") == [TaskStatus.CANCELLING, TaskStatus.ERROR]
+
+    async def test_cancelling_a_task_leaves_the_outputs_it_does_not_own(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["o"])
+        await state_store.create_tasks("s", [task("owner", outputs=["o"]), task("other", outputs=["o"])], at=AT)
+        await state_store.cancel_tasks(["other"], at=AT, reason="stop")
+        assert await result_statuses(state_store, "o") == [ResultStatus.CREATED]
+        assert await status_of(state_store, "owner") is TaskStatus.SUBMITTED
+
+    async def test_a_cancelled_pending_task_is_not_released_when_its_dependency_completes(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["dep"])
+        await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT)
+        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
+        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=LATER) == []
+        assert await status_of(state_store, "t") is TaskStatus.CANCELLED
+
+    async def test_cancelling_an_unknown_task_raises_not_found_and_cancels_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.cancel_tasks(["t", "nope"], at=AT, reason="stop")
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+
+    async def test_cancelling_a_session_cancels_its_non_final_tasks_and_aborts_its_created_results(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, "s", created=["dep", "out", "loose"], completed=["kept"])
+        await open_session(state_store, "other", created=["other-r"])
+        await state_store.create_tasks(
+            "s",
+            [task("pending", dependencies=["dep"]), task("queued"), task("taken"), task("running"), task("done")],
+            at=AT,
+        )
+        await state_store.create_tasks("other", [task("other-t", "other", outputs=["other-r"])], at=AT)
+        await dispatched(state_store, "taken")
+        await processing(state_store, "running")
+        await processing(state_store, "done")
+        await state_store.commit_task("done", agent_id=AGENT, commit=TaskCommit(), at=AT)
+        await state_store.cancel_session("s", at=LATER)
+        assert await statuses_of(state_store, "pending", "queued", "taken", "running", "done") == [
+            TaskStatus.CANCELLED,
+            TaskStatus.CANCELLED,
+            TaskStatus.CANCELLING,
+            TaskStatus.CANCELLING,
+            TaskStatus.COMPLETED,
+        ]
+        assert await result_statuses(state_store, "dep", "out", "loose", "kept") == [
+            ResultStatus.ABORTED,
+            ResultStatus.ABORTED,
+            ResultStatus.ABORTED,
+            ResultStatus.COMPLETED,
+        ]
+        assert await status_of(state_store, "other-t") is TaskStatus.SUBMITTED
+        assert await result_statuses(state_store, "other-r") == [ResultStatus.CREATED]
+
+    async def test_cancelling_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.cancel_session("nope", at=AT)
+
+    # == pause and resume ====================================================
+    async def test_pausing_a_session_pauses_its_submitted_tasks_only(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, "s", created=["dep"])
+        await open_session(state_store, "other")
+        await state_store.create_tasks(
+            "s", [task("queued"), task("pending", dependencies=["dep"]), task("taken")], at=AT
+        )
+        await state_store.create_tasks("other", [task("other-t", "other")], at=AT)
+        await dispatched(state_store, "taken")
+        event_bus.take()
+        await state_store.pause_session_tasks("s", at=LATER)
+        assert await statuses_of(state_store, "queued", "pending", "taken", "other-t") == [
+            TaskStatus.PAUSED,
+            TaskStatus.PENDING,
+            TaskStatus.DISPATCHED,
+            TaskStatus.SUBMITTED,
+        ]
+        assert event_bus.take() == [task_update("queued", TaskStatus.PAUSED)]
+
+    async def test_resuming_a_session_returns_its_paused_tasks_submitted(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, "s", created=["dep"])
+        await state_store.create_tasks("s", [task("a"), task("b"), task("pending", dependencies=["dep"])], at=AT)
+        await state_store.pause_session_tasks("s", at=AT)
+        event_bus.take()
+        resumed = await state_store.resume_session_tasks("s", at=LATER)
+        assert sorted((t.task_id, t.status, t.submitted_at) for t in resumed) == [
+            ("a", TaskStatus.SUBMITTED, LATER),
+            ("b", TaskStatus.SUBMITTED, LATER),
+        ]
+        assert await statuses_of(state_store, "a", "b", "pending") == [
+            TaskStatus.SUBMITTED,
+            TaskStatus.SUBMITTED,
+            TaskStatus.PENDING,
+        ]
+        assert event_bus.take() == [task_update("a", TaskStatus.SUBMITTED), task_update("b", TaskStatus.SUBMITTED)]
+        assert await state_store.resume_session_tasks("s", at=LATER) == []
+
+    async def test_pausing_or_resuming_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.pause_session_tasks("nope", at=AT)
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.resume_session_tasks("nope", at=AT)
+
+    # == agent: acquisition ==================================================
+    async def test_acquiring_a_submitted_task_dispatches_it_to_the_agent(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        event_bus.take()
+        acquired = await state_store.acquire_task("t", agent_id=AGENT, hostname=HOST, at=LATER)
+        assert acquired is not None
+        assert (acquired.status, acquired.owner_pod_id, acquired.pod_hostname, acquired.acquired_at) == (
+            TaskStatus.DISPATCHED,
+            AGENT,
+            HOST,
+            LATER,
+        )
+        assert (await state_store.get_tasks(["t"]))[0] == acquired
+        assert event_bus.take() == [task_update("t", TaskStatus.DISPATCHED)]
+
+    async def test_a_task_is_acquired_only_once(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await dispatched(state_store, "t", "first")
+        assert await state_store.acquire_task("t", agent_id="second", hostname=HOST, at=AT) is None
+        assert await state_store.acquire_task("t", agent_id="first", hostname=HOST, at=AT) is None
+        assert (await state_store.get_tasks(["t"]))[0].owner_pod_id == "first"
+
+    async def test_a_task_that_is_not_submitted_is_not_acquired(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["dep"])
+        await state_store.create_tasks("s", [task("pending", dependencies=["dep"]), task("cancelled")], at=AT)
+        await state_store.cancel_tasks(["cancelled"], at=AT, reason="stop")
+        event_bus.take()
+        for task_id in ("pending", "cancelled", "unknown"):
+            assert await state_store.acquire_task(task_id, agent_id=AGENT, hostname=HOST, at=AT) is None
+        assert await statuses_of(state_store, "pending", "cancelled") == [TaskStatus.PENDING, TaskStatus.CANCELLED]
+        assert event_bus.take() == []
+
+    async def test_starting_a_task_sets_it_processing(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await dispatched(state_store, "t")
+        event_bus.take()
+        started = await state_store.start_task("t", agent_id=AGENT, at=LATER)
+        assert (started.status, started.started_at, started.owner_pod_id) == (TaskStatus.PROCESSING, LATER, AGENT)
+        assert await status_of(state_store, "t") is TaskStatus.PROCESSING
+        assert event_bus.take() == [task_update("t", TaskStatus.PROCESSING)]
+
+    async def test_starting_a_task_held_by_another_agent_raises_not_held(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await dispatched(state_store, "t", "first")
+        with pytest.raises(errors.NotHeld):
+            await state_store.start_task("t", agent_id="second", at=AT)
+        [stored] = await state_store.get_tasks(["t"])
+        assert (stored.status, stored.owner_pod_id) == (TaskStatus.DISPATCHED, "first")
+
+    async def test_starting_a_task_nobody_acquired_raises_not_held(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        with pytest.raises(errors.NotHeld):
+            await state_store.start_task("t", agent_id=AGENT, at=AT)
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+
+    async def test_parking_a_submitted_task_of_a_paused_session_pauses_it(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await state_store.update_session(
+            "s", allowed_from=frozenset({SessionStatus.RUNNING}), status=SessionStatus.PAUSED, at=AT
+        )
+        event_bus.take()
+        assert await state_store.park_task("t", at=LATER) is True
+        assert await status_of(state_store, "t") is TaskStatus.PAUSED
+        assert event_bus.take() == [task_update("t", TaskStatus.PAUSED)]
+
+    async def test_parking_a_task_of_a_running_session_leaves_it_submitted(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        assert await state_store.park_task("t", at=AT) is False
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+
+    async def test_parking_a_task_that_is_not_submitted_does_nothing(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["dep"], status=SessionStatus.PAUSED)
+        await state_store.create_tasks("s", [task("pending", dependencies=["dep"])], at=AT)
+        assert await state_store.park_task("pending", at=AT) is False
+        assert await status_of(state_store, "pending") is TaskStatus.PENDING
+
+    async def test_finishing_a_cancellation_sets_a_cancelling_task_cancelled(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await dispatched(state_store, "t")
+        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
+        event_bus.take()
+        await state_store.finish_cancellation("t", at=LATER)
+        [stored] = await state_store.get_tasks(["t"])
+        assert (stored.status, stored.ended_at) == (TaskStatus.CANCELLED, LATER)
+        assert event_bus.take() == [task_update("t", TaskStatus.CANCELLED)]
+
+    async def test_finishing_a_cancellation_leaves_a_task_that_is_not_cancelling_alone(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await state_store.finish_cancellation("t", at=AT)
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+
+    # == agent: commit =======================================================
+    async def test_committing_completes_the_task_and_its_outputs(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t")
+        event_bus.take()
+        ready = await state_store.commit_task(
+            "t", agent_id=AGENT, commit=TaskCommit(completions=[completion("out", 11)]), at=LATER
+        )
+        assert ready == []
+        [done] = await state_store.get_tasks(["t"])
+        assert (done.status, done.ended_at, done.output_success) == (TaskStatus.COMPLETED, LATER, True)
+        [out] = await state_store.get_results(["out"])
+        assert (out.status, out.size, out.opaque_id, out.completed_at) == (
+            ResultStatus.COMPLETED,
+            11,
+            b"key-out",
+            LATER,
+        )
+        assert event_bus.take() == [
+            result_update("out", ResultStatus.COMPLETED),
+            task_update("t", TaskStatus.COMPLETED),
+        ]
+
+    async def test_committing_returns_the_tasks_waiting_on_a_completed_output_ready(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
+        await processing(state_store, "t")
+        ready = await state_store.commit_task(
+            "t", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
+        )
+        assert [(r.task_id, r.status) for r in ready] == [("next", TaskStatus.SUBMITTED)]
+        assert await status_of(state_store, "next") is TaskStatus.SUBMITTED
+
+    async def test_committing_creates_the_new_results_and_the_children_in_one_step(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t")
+        event_bus.take()
+        commit = TaskCommit(
+            new_results=[result("child-payload"), result("child-out")],
+            completions=[completion("child-payload"), completion("out")],
+            children=[task("child", payload="child-payload", outputs=["child-out"], created_by="t")],
+        )
+        ready = await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=LATER)
+        assert [(r.task_id, r.status) for r in ready] == [("child", TaskStatus.SUBMITTED)]
+        assert await result_statuses(state_store, "child-payload", "child-out", "out") == [
+            ResultStatus.COMPLETED,
+            ResultStatus.CREATED,
+            ResultStatus.COMPLETED,
+        ]
+        [child] = await state_store.get_tasks(["child"])
+        assert (child.status, child.parent_task_ids, child.created_by) == (TaskStatus.SUBMITTED, ["t"], "t")
+        assert await state_store.owners_of("s", ["child-out"]) == {"child-out": "child"}
+        assert event_bus.take() == sorted(
+            [
+                new_result("child-payload"),
+                new_result("child-out"),
+                result_update("child-payload", ResultStatus.COMPLETED),
+                result_update("out", ResultStatus.COMPLETED),
+                new_task("child", TaskStatus.SUBMITTED),
+                owner_update("child-out", "", "child"),
+                task_update("t", TaskStatus.COMPLETED),
+            ]
+        )
+
+    async def test_a_child_listing_the_parents_expected_output_takes_over_its_ownership(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
+        await processing(state_store, "t")
+        event_bus.take()
+        commit = TaskCommit(children=[task("child", outputs=["out"], created_by="t")])
+        ready = await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=LATER)
+        assert ids_of(ready) == ["child"]
+        assert await state_store.owners_of("s", ["out"]) == {"out": "child"}
+        assert await result_statuses(state_store, "out") == [ResultStatus.CREATED]
+        assert await status_of(state_store, "next") is TaskStatus.PENDING
+        assert event_bus.take() == [
+            new_task("child", TaskStatus.SUBMITTED),
+            owner_update("out", "t", "child"),
+            task_update("t", TaskStatus.COMPLETED),
+        ]
+
+    async def test_the_output_a_child_took_over_releases_its_waiting_tasks_when_the_child_completes_it(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
+        await processing(state_store, "t")
+        commit = TaskCommit(children=[task("child", outputs=["out"], created_by="t")])
+        await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=AT)
+        await processing(state_store, "child")
+        ready = await state_store.commit_task(
+            "child", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
+        )
+        assert ids_of(ready) == ["next"]
+
+    async def test_a_child_depending_on_a_result_completed_in_the_same_commit_is_ready(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await processing(state_store, "t")
+        commit = TaskCommit(
+            new_results=[result("made")],
+            completions=[completion("made")],
+            children=[task("child", dependencies=["made"], created_by="t")],
+        )
+        ready = await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=AT)
+        assert ids_of(ready) == ["child"]
+        assert await status_of(state_store, "child") is TaskStatus.SUBMITTED
+
+    async def test_a_child_depending_on_a_new_result_not_yet_completed_waits_for_it(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await processing(state_store, "t")
+        commit = TaskCommit(
+            new_results=[result("later")], children=[task("child", dependencies=["later"], created_by="t")]
+        )
+        assert await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=AT) == []
+        assert await status_of(state_store, "child") is TaskStatus.PENDING
+        ready = await state_store.complete_results("s", [completion("later")], completed_by="s", at=LATER)
+        assert ids_of(ready) == ["child"]
+
+    async def test_a_commit_by_an_agent_that_does_not_hold_the_task_raises_not_held_and_writes_nothing(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t", "holder")
+        event_bus.take()
+        commit = TaskCommit(
+            new_results=[result("made")], completions=[completion("out")], children=[task("child", created_by="t")]
+        )
+        with pytest.raises(errors.NotHeld):
+            await state_store.commit_task("t", agent_id="intruder", commit=commit, at=LATER)
+        await self._assert_commit_left_nothing(state_store)
+        assert event_bus.take() == []
+
+    async def test_a_commit_of_a_task_cancelled_while_running_raises_not_held(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t")
+        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
+        with pytest.raises(errors.NotHeld):
+            await state_store.commit_task(
+                "t", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
+            )
+        assert await status_of(state_store, "t") is TaskStatus.CANCELLING
+        assert await result_statuses(state_store, "out") == [ResultStatus.ABORTED]
+
+    async def test_a_commit_of_a_task_not_yet_started_raises_not_held(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await dispatched(state_store, "t")
+        with pytest.raises(errors.NotHeld):
+            await state_store.commit_task("t", agent_id=AGENT, commit=TaskCommit(), at=AT)
+        assert await status_of(state_store, "t") is TaskStatus.DISPATCHED
+
+    async def test_a_commit_with_a_child_depending_on_an_unknown_result_raises_not_found_and_writes_nothing(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t", "holder")
+        event_bus.take()
+        commit = TaskCommit(
+            new_results=[result("made")],
+            completions=[completion("out")],
+            children=[task("child", dependencies=["unknown"], created_by="t")],
+        )
+        with pytest.raises(errors.NotFound, match="unknown"):
+            await state_store.commit_task("t", agent_id="holder", commit=commit, at=LATER)
+        await self._assert_commit_left_nothing(state_store)
+        assert event_bus.take() == []
+
+    async def test_a_commit_completing_a_result_that_is_not_created_raises_failed_precondition_and_writes_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"], completed=["already"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t", "holder")
+        commit = TaskCommit(
+            new_results=[result("made")],
+            completions=[completion("out"), completion("already")],
+            children=[task("child", created_by="t")],
+        )
+        with pytest.raises(errors.FailedPrecondition, match="already"):
+            await state_store.commit_task("t", agent_id="holder", commit=commit, at=LATER)
+        await self._assert_commit_left_nothing(state_store)
+
+    async def test_a_commit_creating_a_result_that_exists_raises_already_exists_and_writes_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t", "holder")
+        commit = TaskCommit(new_results=[result("made"), result("out")], completions=[completion("out")])
+        with pytest.raises(errors.AlreadyExists, match="out"):
+            await state_store.commit_task("t", agent_id="holder", commit=commit, at=LATER)
+        await self._assert_commit_left_nothing(state_store)
+
+    @staticmethod
+    async def _assert_commit_left_nothing(store: StateStore) -> None:
+        """Task ``t`` still PROCESSING by ``holder``, ``out`` CREATED, no
+        ``made`` result and no ``child`` task."""
+        [parent] = await store.get_tasks(["t"])
+        assert (parent.status, parent.owner_pod_id) == (TaskStatus.PROCESSING, "holder")
+        assert await result_statuses(store, "out") == [ResultStatus.CREATED]
+        with pytest.raises(errors.NotFound):
+            await store.get_results(["made"])
+        with pytest.raises(errors.NotFound):
+            await store.get_tasks(["child"])
+
+    # == agent: failure, retry, release ======================================
+    @pytest.mark.parametrize("status", [TaskStatus.ERROR, TaskStatus.TIMEOUT])
+    async def test_a_failed_task_aborts_its_outputs_and_fails_the_tasks_waiting_on_them(
+        self, state_store: StateStore, event_bus: RecordingEventBus, status: TaskStatus
+    ) -> None:
+        await open_session(state_store, created=["r1", "r2", "r3"])
+        await state_store.create_tasks(
+            "s",
+            [
+                task("t", outputs=["r1"]),
+                task("d1", dependencies=["r1"], outputs=["r2"]),
+                task("d2", dependencies=["r2"], outputs=["r3"]),
+            ],
+            at=AT,
+        )
+        await processing(state_store, "t")
+        event_bus.take()
+        failed = await state_store.fail_task("t", agent_id=AGENT, status=status, message="boom", at=LATER)
+        assert (failed.status, failed.status_message, failed.output_error, failed.ended_at) == (
+            status,
+            "boom",
+            "boom",
+            LATER,
+        )
+        assert await statuses_of(state_store, "t", "d1", "d2") == [status, TaskStatus.ERROR, TaskStatus.ERROR]
+        assert await result_statuses(state_store, "r1", "r2", "r3") == [ResultStatus.ABORTED] * 3
+        assert event_bus.take() == sorted(
+            [
+                task_update("t", status),
+                task_update("d1", TaskStatus.ERROR),
+                task_update("d2", TaskStatus.ERROR),
+                *(result_update(r, ResultStatus.ABORTED) for r in ("r1", "r2", "r3")),
+            ]
+        )
+
+    async def test_failing_a_task_held_by_another_agent_raises_not_held_and_changes_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t", "holder")
+        with pytest.raises(errors.NotHeld):
+            await state_store.fail_task("t", agent_id="intruder", status=TaskStatus.ERROR, message="x", at=AT)
+        assert await status_of(state_store, "t") is TaskStatus.PROCESSING
+        assert await result_statuses(state_store, "out") == [ResultStatus.CREATED]
+
+    async def test_failing_a_cancelling_task_as_cancelled_finalises_it(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await processing(state_store, "t")
+        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
+        done = await state_store.fail_task(
+            "t", agent_id=AGENT, status=TaskStatus.CANCELLED, message="cancelled while running", at=LATER
+        )
+        assert (done.status, done.ended_at) == (TaskStatus.CANCELLED, LATER)
+        assert await status_of(state_store, "t") is TaskStatus.CANCELLED
+
+    async def test_a_retry_replaces_the_failed_attempt_with_a_new_submitted_task(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"], completed=["dep"])
+        await state_store.create_tasks("s", [task("t", dependencies=["dep"], outputs=["out"])], at=AT)
+        await processing(state_store, "t")
+        event_bus.take()
+        retry = await state_store.retry_task("t", agent_id=AGENT, message="worker crashed", at=LATER)
+        assert (retry.task_id, retry.status, retry.retry_of_ids, retry.initial_task_id, retry.created_by) == (
+            "t###1",
+            TaskStatus.SUBMITTED,
+            ["t"],
+            "t",
+            "t",
+        )
+        assert (retry.payload_id, retry.data_dependencies, retry.expected_output_ids) == (
+            payload_of("s"),
+            ["dep"],
+            ["out"],
+        )
+        assert (retry.owner_pod_id, retry.options.priority) == ("", 1)
+        assert (await state_store.get_tasks(["t###1"]))[0] == retry
+        [old] = await state_store.get_tasks(["t"])
+        assert (old.status, old.status_message) == (TaskStatus.RETRIED, "worker crashed")
+        assert await state_store.owners_of("s", ["out"]) == {"out": "t###1"}
+        assert await result_statuses(state_store, "out") == [ResultStatus.CREATED]
+        assert event_bus.take() == [
+            new_task("t###1", TaskStatus.SUBMITTED),
+            owner_update("out", "t", "t###1"),
+            task_update("t", TaskStatus.RETRIED),
+        ]
+
+    async def test_a_second_retry_is_named_after_the_initial_task(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t")
+        await state_store.retry_task("t", agent_id=AGENT, message="first crash", at=AT)
+        await processing(state_store, "t###1", "agent-2")
+        second = await state_store.retry_task("t###1", agent_id="agent-2", message="second crash", at=LATER)
+        assert (second.task_id, second.retry_of_ids, second.initial_task_id) == ("t###2", ["t", "t###1"], "t")
+        assert await statuses_of(state_store, "t", "t###1", "t###2") == [
+            TaskStatus.RETRIED,
+            TaskStatus.RETRIED,
+            TaskStatus.SUBMITTED,
+        ]
+        assert await state_store.owners_of("s", ["out"]) == {"out": "t###2"}
+
+    async def test_the_tasks_waiting_on_a_retried_output_are_released_when_the_retry_completes_it(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
+        await processing(state_store, "t")
+        await state_store.retry_task("t", agent_id=AGENT, message="crash", at=AT)
+        assert await status_of(state_store, "next") is TaskStatus.PENDING
+        await processing(state_store, "t###1")
+        ready = await state_store.commit_task(
+            "t###1", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
+        )
+        assert ids_of(ready) == ["next"]
+
+    async def test_retrying_a_task_held_by_another_agent_raises_not_held_and_changes_nothing(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await processing(state_store, "t", "holder")
+        with pytest.raises(errors.NotHeld):
+            await state_store.retry_task("t", agent_id="intruder", message="x", at=AT)
+        assert await status_of(state_store, "t") is TaskStatus.PROCESSING
+        assert await state_store.owners_of("s", ["out"]) == {"out": "t"}
+        with pytest.raises(errors.NotFound):
+            await state_store.get_tasks(["t###1"])
+
+    async def test_a_retry_whose_id_is_taken_raises_already_exists_and_leaves_the_attempt_as_it_was(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("t###1")], at=AT)
+        await processing(state_store, "t")
+        event_bus.take()
+        with pytest.raises(errors.AlreadyExists, match="t###1"):
+            await state_store.retry_task("t", agent_id=AGENT, message="crash", at=LATER)
+        [attempt] = await state_store.get_tasks(["t"])
+        assert (attempt.status, attempt.owner_pod_id, attempt.output_error) == (TaskStatus.PROCESSING, AGENT, "")
+        assert await state_store.owners_of("s", ["out"]) == {"out": "t"}
+        assert event_bus.take() == []
+
+    @pytest.mark.parametrize("started", [False, True])
+    async def test_a_released_task_is_submitted_again_without_owner_or_retry(
+        self, state_store: StateStore, event_bus: RecordingEventBus, started: bool
+    ) -> None:
+        await open_session(state_store, created=["out"])
+        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        await (processing if started else dispatched)(state_store, "t")
+        event_bus.take()
+        released = await state_store.release_task("t", agent_id=AGENT, at=LATER)
+        assert (released.task_id, released.status, released.owner_pod_id, released.pod_hostname) == (
+            "t",
+            TaskStatus.SUBMITTED,
+            "",
+            "",
+        )
+        assert released.retry_of_ids == []
+        assert (await state_store.get_tasks(["t"]))[0] == released
+        assert await state_store.owners_of("s", ["out"]) == {"out": "t"}
+        assert event_bus.take() == [task_update("t", TaskStatus.SUBMITTED)]
+        with pytest.raises(errors.NotFound):
+            await state_store.get_tasks(["t###1"])
+        assert await state_store.acquire_task("t", agent_id="agent-2", hostname=HOST, at=LATER) is not None
+
+    async def test_releasing_a_task_held_by_another_agent_raises_not_held(self, state_store: StateStore) -> None:
+        await open_session(state_store)
+        await state_store.create_tasks("s", [task("t")], at=AT)
+        await processing(state_store, "t", "holder")
+        with pytest.raises(errors.NotHeld):
+            await state_store.release_task("t", agent_id="intruder", at=AT)
+        [stored] = await state_store.get_tasks(["t"])
+        assert (stored.status, stored.owner_pod_id) == (TaskStatus.PROCESSING, "holder")

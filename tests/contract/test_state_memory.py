@@ -1,0 +1,15 @@
+"""The in-memory state store against the StateStore contract."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyarmonik.storage.memory.state import MemoryStateStore
+
+from .state_contract import RecordingEventBus, StateStoreContract
+
+
+class TestMemoryStateStore(StateStoreContract):
+    @pytest.fixture
+    def state_store(self, event_bus: RecordingEventBus) -> MemoryStateStore:
+        return MemoryStateStore(event_bus)
