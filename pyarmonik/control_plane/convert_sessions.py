@@ -33,11 +33,8 @@ def list_query(request: pb.ListSessionsRequest) -> filters.ListQuery:
 
 
 def list_response(request: pb.ListSessionsRequest, page: filters.Page[Session]) -> pb.ListSessionsResponse:
-    return pb.ListSessionsResponse(
-        sessions=[session_to_pb(s) for s in page.items],
-        page=request.page,
-        page_size=request.page_size,
-        total=page.total,
+    return convert.page_reply(
+        pb.ListSessionsResponse, "sessions", request, (session_to_pb(s) for s in page.items), page.total
     )
 
 

@@ -71,14 +71,12 @@ def list_query(request: pb.ListTasksRequest) -> filters.ListQuery:
 
 
 def list_response(request: pb.ListTasksRequest, page: filters.Page[Task]) -> pb.ListTasksResponse:
-    return pb.ListTasksResponse(
-        tasks=[task_summary(t) for t in page.items], page=request.page, page_size=request.page_size, total=page.total
-    )
+    return convert.page_reply(pb.ListTasksResponse, "tasks", request, (task_summary(t) for t in page.items), page.total)
 
 
 def list_detailed_response(request: pb.ListTasksRequest, page: filters.Page[Task]) -> pb.ListTasksDetailedResponse:
-    return pb.ListTasksDetailedResponse(
-        tasks=[task_detailed(t) for t in page.items], page=request.page, page_size=request.page_size, total=page.total
+    return convert.page_reply(
+        pb.ListTasksDetailedResponse, "tasks", request, (task_detailed(t) for t in page.items), page.total
     )
 
 

@@ -43,10 +43,7 @@ for _, result in ipairs(found) do
 end
 refused = check_new_tasks(children, pending)
 if refused then return refused end
-for i, result in ipairs(new_results) do
-  add_result(result)
-  result_json[result.result_id] = ARGV[7 + i]
-end
+for i, result in ipairs(new_results) do add_result(result, ARGV[7 + i]) end
 for _, completion in ipairs(completions) do
   complete_result(results[completion[1]], completion[2], completion[3], task.task_id)
 end

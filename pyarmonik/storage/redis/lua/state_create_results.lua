@@ -12,11 +12,7 @@ for i = 4, #ARGV, 2 do
   batch[ARGV[i]] = true
 end
 if #duplicates > 0 then return {'ALREADY_EXISTS', 'results already exist: ' .. table.concat(duplicates, ', ')} end
-for i = 4, #ARGV, 2 do
-  result_json[ARGV[i]] = ARGV[i + 1]
-  results[ARGV[i]] = {result_id = ARGV[i], session_id = SESSION_ID}
-  dirty_results[#dirty_results + 1] = ARGV[i]
-  result_event(EK.NEW_RESULT, results[ARGV[i]])
-end
+-- Stored and announced as the caller encoded them: no decoding needed.
+for i = 4, #ARGV, 2 do add_result({result_id = ARGV[i], session_id = SESSION_ID}, ARGV[i + 1]) end
 flush()
 return {'OK'}

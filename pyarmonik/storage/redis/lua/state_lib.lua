@@ -284,8 +284,10 @@ local function set_owner(result, owner)
   result_event(EK.RESULT_OWNER_UPDATE, result, previous, owner)
 end
 
-local function add_result(result)
+-- ``json`` (optional) is the record's JSON as the caller encoded it.
+local function add_result(result, json)
   touch_result(result)
+  result_json[result.result_id] = json
   result_event(EK.NEW_RESULT, result)
 end
 
