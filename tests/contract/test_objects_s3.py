@@ -23,7 +23,7 @@ from pyarmonik.storage.objects import s3
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 
 from ..helpers import wait_for
-from ..servers import free_ports
+from ..servers import free_port
 from .objects_contract import ObjectStoreContract, failing_stream, read, stream
 
 pytestmark = pytest.mark.integration
@@ -159,7 +159,7 @@ class TestS3ObjectStore(ObjectStoreContract):
 
 
 async def test_an_unreachable_endpoint_is_unavailable_in_one_line_naming_it() -> None:
-    endpoint = f"127.0.0.1:{free_ports(1)[0]}"
+    endpoint = f"127.0.0.1:{free_port()}"
     config = S3Config(endpoint=endpoint, access_key="a", secret_key="b", bucket="bucket")
     with pytest.raises(errors.Unavailable, match=f"{endpoint}.*unreachable.*refused") as caught:
         await S3ObjectStore.connect(config)

@@ -44,9 +44,13 @@ class FileSystemObjectStore:
         return self._root
 
     # -- keys ---------------------------------------------------------------
-    def path_of(self, key: str) -> pathlib.Path:
+    def path_of(self, key: str, *, writing: bool = False) -> pathlib.Path:
         """The file of ``key``; ``errors.InvalidArgument`` when the key could
-        name something outside ``root`` (or ``root`` itself)."""
+        name something outside ``root`` (or ``root`` itself).
+
+        Writing a one-component key skips resolving symlinks (a syscall per
+        path part, the store's hottest cost): ``os.replace`` replaces a link
+        itself, never its target, so such a write cannot escape ``root``."""
         if not isinstance(key, str) or not key:
             raise errors.InvalidArgument(f"invalid object key {key!r}: empty")
         if "\x00" in key:
@@ -56,6 +60,8 @@ class FileSystemObjectStore:
             raise errors.InvalidArgument(f"invalid object key {key!r}: absolute path")
         if ".." in relative.parts or ".." in pathlib.PurePath(key).parts:
             raise errors.InvalidArgument(f"invalid object key {key!r}: '..' component")
+        if writing and len(relative.parts) == 1:
+            return self._root / key
         path = (self._root / relative).resolve()
         if path == self._root or not path.is_relative_to(self._root):
             raise errors.InvalidArgument(f"invalid object key {key!r}: outside the storage root")
@@ -63,7 +69,7 @@ class FileSystemObjectStore:
 
     # -- writes -------------------------------------------------------------
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
-        path = self.path_of(key)
+        path = self.path_of(key, writing=True)
         fd, temp = self._open_temp(key, path)
         size = 0
         try:
@@ -78,7 +84,7 @@ class FileSystemObjectStore:
         return size
 
     async def put_bytes(self, key: str, data: bytes) -> int:
-        path = self.path_of(key)
+        path = self.path_of(key, writing=True)
         if len(data) > _THREAD_THRESHOLD:
             return await asyncio.to_thread(self._write_bytes, key, path, data)
         return self._write_bytes(key, path, data)

@@ -174,14 +174,15 @@ def _options(fields: dict[str, Any]) -> TaskOptions:
 
 
 def _task(fields: dict[str, Any]) -> Task:
+    values: dict[str, Any] = {name: str(fields.get(name) or "") for name in _TASK_TEXTS}
+    values.update({name: _texts(fields.get(name)) for name in _TASK_LISTS})
+    values.update({name: _time(fields.get(name)) for name in _TASK_TIMES})
     return Task(
         status=TaskStatus(int(fields.get("status") or 0)),
         options=_options(_mapping(fields.get("options"))),
         created_at=_time(fields.get("created_at")) or 0.0,
         output_success=_flag(fields.get("output_success")),
-        **{name: str(fields.get(name) or "") for name in _TASK_TEXTS},
-        **{name: _texts(fields.get(name)) for name in _TASK_LISTS},
-        **{name: _time(fields.get(name)) for name in _TASK_TIMES},
+        **values,
     )
 
 

@@ -15,6 +15,23 @@ Layout (``P`` a partition id, ``S`` a session id)::
     pyarmonik:queue:{P}:expiry        ZSET  lease token by expiry time (UNIX seconds)
     pyarmonik:queue:{P}:wake          LIST  wake-up tokens that waiting pops BLPOP on
     pyarmonik:session:{S}:events      pub/sub channel of the session's events (``codec`` JSON)
+
+State store (``state.py``; records are ``records``/``codec`` JSON)::
+
+    pyarmonik:sessions                ZSET  session ids by creation time
+    pyarmonik:task-sessions           HASH  task id -> session id
+    pyarmonik:result-sessions         HASH  result id -> session id
+    pyarmonik:partitions              HASH  partition id -> partition JSON
+    pyarmonik:session:{S}:record      STR   the session JSON
+    pyarmonik:session:{S}:tasks       HASH  task id -> task JSON
+    pyarmonik:session:{S}:results     HASH  result id -> result JSON
+    pyarmonik:session:{S}:waiting     ZSET  "<result id>\\0<task id>" (score 0): who waits on what
+    pyarmonik:session:{S}:remaining   HASH  task id -> JSON array of the result ids it still awaits
+
+The four untagged state keys are global indexes, written outside the
+scripts: before the script that creates the records they point to, and
+after the one that deletes them, so that an entry without its record
+(after a refused or interrupted creation) only ever reads as NotFound.
 """
 
 from __future__ import annotations
@@ -58,3 +75,39 @@ def queue(partition_id: str) -> QueueKeys:
 def session_events(session_id: str) -> str:
     """The pub/sub channel carrying the events of one session."""
     return f"{PREFIX}:session:{_tag(session_id)}:events"
+
+
+# -- state store ----------------------------------------------------------------
+SESSIONS = f"{PREFIX}:sessions"
+TASK_SESSIONS = f"{PREFIX}:task-sessions"
+RESULT_SESSIONS = f"{PREFIX}:result-sessions"
+PARTITIONS = f"{PREFIX}:partitions"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKeys:
+    """The keys of one session's state; ``all`` in the order every
+    ``lua/state_*.lua`` script takes them."""
+
+    record: str
+    tasks: str
+    results: str
+    waiting: str
+    remaining: str
+    events: str
+
+    @property
+    def all(self) -> tuple[str, str, str, str, str]:
+        return (self.record, self.tasks, self.results, self.waiting, self.remaining)
+
+
+def session(session_id: str) -> SessionKeys:
+    base = f"{PREFIX}:session:{_tag(session_id)}"
+    return SessionKeys(
+        record=f"{base}:record",
+        tasks=f"{base}:tasks",
+        results=f"{base}:results",
+        waiting=f"{base}:waiting",
+        remaining=f"{base}:remaining",
+        events=session_events(session_id),
+    )

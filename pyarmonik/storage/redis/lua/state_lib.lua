@@ -190,12 +190,12 @@ end
 
 -- -- events (the JSON of codec.encode_event) -------------------------------------
 local function task_event(kind, task)
-  events[#events + 1] = '{"kind":' .. kind .. ',"session_id":' .. encode(task.session_id)
+  events[#events + 1] = '{"v":1,"kind":' .. kind .. ',"session_id":' .. encode(task.session_id)
     .. ',"task":' .. json_of_task(task) .. ',"result":null,"previous_owner_id":"","current_owner_id":""}'
 end
 
 local function result_event(kind, result, previous, current)
-  events[#events + 1] = '{"kind":' .. kind .. ',"session_id":' .. encode(result.session_id)
+  events[#events + 1] = '{"v":1,"kind":' .. kind .. ',"session_id":' .. encode(result.session_id)
     .. ',"task":null,"result":' .. json_of_result(result) .. ',"previous_owner_id":' .. encode(previous or '')
     .. ',"current_owner_id":' .. encode(current or '') .. '}'
 end

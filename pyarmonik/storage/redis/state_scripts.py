@@ -1,0 +1,90 @@
+"""The Lua transitions of the Redis state store, and their replies as errors.
+
+Each ``lua/state_<name>.lua`` is one atomic transition of one session; the
+shared prelude ``lua/state_lib.lua`` (the dependency graph, the record
+encoder, the events) is prepended to each before registration. Every state
+script takes the five keys of its session and starts its ARGV with the
+session's event channel, the caller's time and the session id; it answers
+``{'OK', ...}`` or an error table, which ``run`` raises as the matching
+``pyarmonik.core.errors`` exception, so a script that refuses has written
+nothing and the caller sees the same error as with the memory store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from pyarmonik.core import errors
+from pyarmonik.storage.redis import keys, scripts
+
+STATE_SCRIPTS = (
+    "create_session",
+    "update_session",
+    "delete_session",
+    "create_results",
+    "complete_results",
+    "delete_results_data",
+    "create_tasks",
+    "cancel_tasks",
+    "cancel_session",
+    "move_session_tasks",
+    "acquire_task",
+    "start_task",
+    "park_task",
+    "finish_cancellation",
+    "commit_task",
+    "fail_task",
+    "retry_task",
+    "release_task",
+)
+
+Arg = str | bytes | int | float
+Reply = list[object]
+
+
+def text(value: object) -> str:
+    """A reply element as text, whatever the client's ``decode_responses``."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def source(name: str) -> str:
+    """The full text of state script ``name``: the prelude, then its body."""
+    return scripts.source("state_lib") + "\n" + scripts.source(f"state_{name}")
+
+
+def _error(reply: Reply) -> errors.PyArmoniKError:
+    code, *rest = [text(part) for part in reply]
+    if code == "NOT_FOUND":
+        kind, *ids = rest
+        return errors.missing(kind, ids)
+    if code == "NOT_HELD":
+        task_id, status, owner, agent_id = rest
+        return errors.NotHeld(
+            f"task {task_id} is {status} and held by {owner or 'no agent'}, not by agent {agent_id}"
+        )
+    if code == "ALREADY_EXISTS":
+        return errors.AlreadyExists(rest[0])
+    if code == "FAILED_PRECONDITION":
+        return errors.FailedPrecondition(rest[0])
+    return errors.PyArmoniKError(f"unexpected reply from a state script: {reply!r:.200}")
+
+
+class StateScripts:
+    """The state scripts, registered once on one client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._scripts: dict[str, AsyncScript] = {name: redis.register_script(source(name)) for name in STATE_SCRIPTS}
+
+    async def run(self, name: str, session_id: str, at: float, args: Sequence[Arg] = ()) -> Reply:
+        """Runs script ``name`` on the keys of ``session_id``; returns what
+        follows ``'OK'`` in its reply, raises the error it answered."""
+        session = keys.session(session_id)
+        reply = await self._scripts[name](
+            keys=session.all, args=[session.events, repr(float(at)), session_id, *args]
+        )
+        if text(reply[0]) != "OK":
+            raise _error(reply)
+        return list(reply[1:])

@@ -1,0 +1,247 @@
+"""The Redis event bus against the EventBus contract, plus what only Redis
+can show: buses of different processes, and the JSON wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio
+
+from pyarmonik.core.models import Event, Result, Task, TaskOptions
+from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
+from pyarmonik.storage.redis import codec, keys
+from pyarmonik.storage.redis.events import RedisEventBus
+
+from .events_contract import WAIT, EventBusContract, event, nothing_more, receive
+
+
+async def channel_subscribers(client: redis.asyncio.Redis, session_id: str) -> int:
+    [(_, count)] = await client.pubsub_numsub(keys.session_events(session_id))
+    return int(count)
+
+
+async def eventually(predicate, timeout: float = WAIT) -> None:
+    """Bounded wait on an async predicate (server-side state we cannot await)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.integration
+class TestRedisEventBus(EventBusContract):
+    @pytest.fixture
+    async def event_bus(self, redis_client: redis.asyncio.Redis) -> AsyncIterator[RedisEventBus]:
+        bus = RedisEventBus(redis_client)
+        try:
+            yield bus
+        finally:
+            await bus.close()
+
+    @pytest.fixture
+    async def other_bus(self, redis_server: str) -> AsyncIterator[RedisEventBus]:
+        """A bus of another process: its own client of the same Redis."""
+        client = redis.asyncio.Redis.from_url(redis_server)
+        bus = RedisEventBus(client)
+        try:
+            yield bus
+        finally:
+            await bus.close()
+            await client.aclose()
+
+    async def test_an_event_published_on_one_bus_reaches_a_subscriber_of_another(
+        self, event_bus: RedisEventBus, other_bus: RedisEventBus
+    ) -> None:
+        sent = full_events("s")
+        async with other_bus.subscribe("s") as events:
+            event_bus.publish(sent)
+            assert await receive(events, len(sent)) == sent
+
+    async def test_entering_subscribes_and_exiting_unsubscribes(
+        self, event_bus: RedisEventBus, redis_client: redis.asyncio.Redis
+    ) -> None:
+        async with event_bus.subscribe("s"):
+            assert await channel_subscribers(redis_client, "s") == 1
+            async with event_bus.subscribe("s"):
+                assert await channel_subscribers(redis_client, "s") == 2
+            await eventually(lambda: _equals(channel_subscribers(redis_client, "s"), 1))
+        await eventually(lambda: _equals(channel_subscribers(redis_client, "s"), 0))
+
+    async def test_exiting_on_an_error_still_unsubscribes(
+        self, event_bus: RedisEventBus, redis_client: redis.asyncio.Redis
+    ) -> None:
+        with pytest.raises(RuntimeError):
+            async with event_bus.subscribe("s"):
+                raise RuntimeError("boom")
+        await eventually(lambda: _equals(channel_subscribers(redis_client, "s"), 0))
+
+    async def test_the_iterator_ends_once_the_subscription_has_exited(self, event_bus: RedisEventBus) -> None:
+        async with event_bus.subscribe("s") as events:
+            pass
+        event_bus.publish([event("s", "late")])
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(events), WAIT)
+
+    async def test_a_message_published_from_outside_in_the_wire_format_is_received(
+        self, event_bus: RedisEventBus, redis_client: redis.asyncio.Redis
+    ) -> None:
+        # What a Lua script of a state store may write: fields left out,
+        # times as decimal strings, cjson's {} for an empty list.
+        lua_like = {
+            "kind": int(EventKind.TASK_STATUS_UPDATE),
+            "session_id": "s",
+            "task": {
+                "task_id": "t",
+                "session_id": "s",
+                "status": int(TaskStatus.PROCESSING),
+                "created_at": "1718000000.123456",
+                "payload_id": "payload",
+                "data_dependencies": {},
+                "options": {"priority": 3, "options": []},
+                "output_success": 0,
+            },
+        }
+        async with event_bus.subscribe("s") as events:
+            await redis_client.publish(keys.session_events("s"), "not json")
+            await redis_client.publish(keys.session_events("s"), json.dumps(lua_like))
+            [received] = await receive(events, 1)
+        assert received.task is not None
+        assert received.task.created_at == 1718000000.123456
+        assert received.task.status is TaskStatus.PROCESSING and received.task.options.priority == 3
+        assert received.task.data_dependencies == [] and received.task.options.options == {}
+        assert received.task.started_at is None and received.result is None
+
+    async def test_close_sends_what_was_published(
+        self, redis_client: redis.asyncio.Redis, other_bus: RedisEventBus
+    ) -> None:
+        bus = RedisEventBus(redis_client)
+        async with other_bus.subscribe("s") as events:
+            bus.publish([event("s", str(i)) for i in range(500)])
+            await bus.close()
+            assert [e.current_owner_id for e in await receive(events, 500)] == [str(i) for i in range(500)]
+            assert await nothing_more(events)
+
+
+async def _equals(awaitable, expected: int) -> bool:
+    return await awaitable == expected
+
+
+# -- codec ----------------------------------------------------------------------
+def full_task(session_id: str = "s") -> Task:
+    """A task with every field set to a value other than its default."""
+    return Task(
+        task_id="task-1",
+        session_id=session_id,
+        status=TaskStatus.RETRIED,
+        options=TaskOptions(
+            max_duration=12.5,
+            max_retries=3,
+            priority=7,
+            partition_id="gpu",
+            application_name="app",
+            application_version="1.2",
+            application_namespace="ns",
+            application_service="svc",
+            engine_type="engine",
+            options={"key": "value", "é": "ü"},
+        ),
+        created_at=1718000000.123456,
+        payload_id="payload",
+        data_dependencies=["d1", "d2"],
+        expected_output_ids=["o1"],
+        parent_task_ids=["parent"],
+        retry_of_ids=["task-0"],
+        initial_task_id="task-0",
+        created_by="creator",
+        status_message="crashed",
+        owner_pod_id="agent-1",
+        pod_hostname="host",
+        submitted_at=1718000001.000001,
+        received_at=1718000002.5,
+        acquired_at=1718000003.25,
+        fetched_at=1718000004.125,
+        started_at=1718000005.0625,
+        processed_at=1718000006.03125,
+        ended_at=1718000007.015625,
+        pod_ttl=1718000008.0,
+        output_success=True,
+        output_error="boom",
+    )
+
+
+def full_result(session_id: str = "s") -> Result:
+    return Result(
+        session_id=session_id,
+        result_id="result-1",
+        name="name",
+        status=ResultStatus.COMPLETED,
+        created_at=1718000000.987654,
+        owner_task_id="task-1",
+        created_by="task-0",
+        completed_at=1718000009.000321,
+        size=123456789,
+        opaque_id=b"\x00\xffkey/\x10",
+        manual_deletion=True,
+    )
+
+
+def full_events(session_id: str = "s") -> list[Event]:
+    task, result = full_task(session_id), full_result(session_id)
+    return [
+        Event(kind=EventKind.NEW_TASK, session_id=session_id, task=task),
+        Event(kind=EventKind.TASK_STATUS_UPDATE, session_id=session_id, task=task),
+        Event(kind=EventKind.NEW_RESULT, session_id=session_id, result=result),
+        Event(kind=EventKind.RESULT_STATUS_UPDATE, session_id=session_id, result=result),
+        Event(
+            kind=EventKind.RESULT_OWNER_UPDATE,
+            session_id=session_id,
+            result=result,
+            previous_owner_id="task-0",
+            current_owner_id="task-1",
+        ),
+        Event(kind=EventKind.UNSPECIFIED, session_id=session_id),
+    ]
+
+
+@pytest.mark.parametrize("sent", full_events(), ids=lambda e: e.kind.name)
+def test_the_codec_round_trips_every_event_kind_with_full_snapshots(sent: Event) -> None:
+    received = codec.decode_event(codec.encode_event(sent))
+    assert received == sent
+    assert type(received.kind) is EventKind
+    if received.task is not None:
+        assert type(received.task.status) is TaskStatus
+    if received.result is not None:
+        assert type(received.result.status) is ResultStatus
+
+
+def test_the_codec_keeps_unset_times_as_none_and_defaults_as_defaults() -> None:
+    bare_task = Task(
+        task_id="t", session_id="s", status=TaskStatus.PENDING, options=TaskOptions(), created_at=0.0, payload_id="p"
+    )
+    bare_result = Result(session_id="s", result_id="r", name="", status=ResultStatus.CREATED, created_at=0.0)
+    for sent in (
+        Event(kind=EventKind.NEW_TASK, session_id="s", task=bare_task),
+        Event(kind=EventKind.NEW_RESULT, session_id="s", result=bare_result),
+    ):
+        assert codec.decode_event(codec.encode_event(sent)) == sent
+
+
+def test_the_codec_writes_every_field_of_the_records() -> None:
+    wire = json.loads(codec.encode_event(full_events()[0]))
+    assert set(wire) == {"v", *(f.name for f in dataclasses.fields(Event))}
+    assert set(wire["task"]) == {f.name for f in dataclasses.fields(Task)}
+    assert set(wire["task"]["options"]) == {f.name for f in dataclasses.fields(TaskOptions)}
+    wire = json.loads(codec.encode_event(full_events()[2]))
+    assert set(wire["result"]) == {f.name for f in dataclasses.fields(Result)}
+    assert wire["result"]["opaque_id"] == b"\x00\xffkey/\x10".hex()
+
+
+def test_the_codec_refuses_what_is_not_an_event() -> None:
+    for data in ("[]", '{"kind": 1}', "nope"):
+        with pytest.raises(ValueError):
+            codec.decode_event(data)
