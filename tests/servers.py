@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -49,8 +49,10 @@ def free_port() -> int:
 
 # -- S3 (SeaweedFS) -------------------------------------------------------------
 S3_START_TIMEOUT = 60.0
+S3_STOP_GRACE = 1.0
 S3_ACCESS_KEY = "pyarmonik-tests"
 S3_SECRET_KEY = "pyarmonik-tests-secret"  # of a throwaway server: not a secret
+WEED_SERVICES = ("master", "volume", "filer", "s3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class SeaweedFS:
     directory: pathlib.Path
     process: subprocess.Popen[bytes]
     startup_seconds: float
+    #: gRPC sockets weed makes in /tmp whatever its options; removed on stop.
+    sockets: tuple[pathlib.Path, ...]
 
 
 def weed_binary() -> str | None:
@@ -86,8 +90,11 @@ def start_seaweedfs(directory: pathlib.Path) -> SeaweedFS:
     credentials = [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}]
     identity = {"name": "tests", "credentials": credentials, "actions": ["Admin", "Read", "Write", "List"]}
     config.write_text(json.dumps({"identities": [identity]}))
-    ports = _free_ports(8)
-    endpoint = f"127.0.0.1:{ports[6]}"
+    ports = _free_ports(2 * len(WEED_SERVICES))
+    endpoint = f"127.0.0.1:{ports[-2]}"
+    sockets = tuple(
+        pathlib.Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock") for service, port in zip(WEED_SERVICES, ports[1::2])
+    )
     with open(directory / "weed.log", "wb") as log:
         process = subprocess.Popen(
             seaweedfs_arguments(binary, directory, ports, config), stdout=log, stderr=subprocess.STDOUT
@@ -96,22 +103,36 @@ def start_seaweedfs(directory: pathlib.Path) -> SeaweedFS:
     try:
         wait_for(lambda: _s3_accepts_writes(endpoint, process), S3_START_TIMEOUT, interval=0.1)
     except (AssertionError, ServerUnavailable) as error:
-        stop_process(process)
+        _stop_weed(process, sockets)
         tail = "\n".join((directory / "weed.log").read_text(errors="replace").splitlines()[-15:])
         raise ServerUnavailable(f"SeaweedFS ({binary}) did not start: {error}\n{tail}") from None
     seconds = time.monotonic() - started
-    return SeaweedFS(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, directory, process, seconds)
+    return SeaweedFS(endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, directory, process, seconds, sockets)
 
 
 def stop_seaweedfs(server: SeaweedFS) -> None:
-    stop_process(server.process)
+    _stop_weed(server.process, server.sockets)
+
+
+def _stop_weed(process: subprocess.Popen[bytes], sockets: Sequence[pathlib.Path]) -> None:
+    """SIGTERM, then SIGKILL after a short grace: on SIGTERM its filer waits
+    15 s for gRPC streams to end, a politeness a throwaway server can skip."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(S3_STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for path in sockets:
+        path.unlink(missing_ok=True)
 
 
 def seaweedfs_arguments(binary: str, directory: pathlib.Path, ports: list[int], config: pathlib.Path) -> list[str]:
     """Every port is chosen: gRPC ones default to port + 10000 and could clash
     with another server, and the Iceberg/Lance ones are switched off."""
     arguments = [binary, "server", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3"]
-    for index, service in enumerate(("master", "volume", "filer", "s3")):
+    for index, service in enumerate(WEED_SERVICES):
         arguments += [f"-{service}.port={ports[2 * index]}", f"-{service}.port.grpc={ports[2 * index + 1]}"]
     return [
         *arguments,

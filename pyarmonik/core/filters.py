@@ -277,10 +277,27 @@ def _any_of(predicates: list[Predicate]) -> Predicate:
     return lambda record: any(p(record) for p in predicates)
 
 
+def _is_lookup(clause: Clause) -> bool:
+    return len(clause) == 1 and clause[0].kind is ValueKind.STRING and clause[0].op is Op.EQ
+
+
 def _compile(where: Filters) -> Predicate:
+    """Clauses that are each one ``field == "value"`` (how clients ask for a
+    list of ids: the official ``wait_for_result_availability`` ORs up to
+    1,000 of them) become one set lookup per field instead of a scan."""
     if not where:
         return _always
-    return _any_of([_all_of([compile_condition(c) for c in clause]) for clause in where])
+    lookups: dict[str, set[str]] = {}
+    predicates = []
+    for clause in where:
+        if _is_lookup(clause):
+            lookups.setdefault(clause[0].field, set()).add(str(clause[0].value))
+        else:
+            predicates.append(_all_of([compile_condition(c) for c in clause]))
+    for path, values in lookups.items():
+        get = _getter(path)
+        predicates.append(lambda record, get=get, values=frozenset(values): _as_text(get(record)) in values)
+    return _any_of(predicates)
 
 
 @functools.lru_cache(maxsize=1024)

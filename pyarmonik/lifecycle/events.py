@@ -8,7 +8,7 @@ client relies on the replay.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 
 from pyarmonik.core import filters
@@ -27,38 +27,52 @@ class Subscription:
     result_filters: filters.Filters = filters.EVERYTHING
     kinds: Collection[EventKind] = frozenset(EventKind) - {EventKind.UNSPECIFIED}
 
-    def wants(self, event: Event) -> bool:
-        if event.kind not in self.kinds:
-            return False
-        if event.kind in _TASK_EVENTS:
-            return filters.matches(event.task, self.task_filters)
-        return filters.matches(event.result, self.result_filters)
+    def matcher(self) -> Callable[[Event], bool]:
+        """Whether an event is wanted; filters compiled once per stream, not
+        per event (a stream may carry millions)."""
+        kinds = frozenset(self.kinds)
+        wants_task = filters.compile_filters(self.task_filters)
+        wants_result = filters.compile_filters(self.result_filters)
+
+        def wants(event: Event) -> bool:
+            if event.kind not in kinds:
+                return False
+            if event.kind in _TASK_EVENTS:
+                return wants_task(event.task)
+            return wants_result(event.result)
+
+        return wants
 
 
-def _in_session(session_id: str, where: filters.Filters) -> filters.Filters:
-    pin = filters.Condition("session_id", filters.ValueKind.STRING, filters.Op.EQ, session_id)
-    return tuple((pin, *clause) for clause in where) or ((pin,),)
+def _in_session(session_id: str) -> filters.Filters:
+    return ((filters.Condition("session_id", filters.ValueKind.STRING, filters.Op.EQ, session_id),),)
 
 
 async def stream(grid: Grid, subscription: Subscription) -> AsyncIterator[Event]:
     await grid.state.get_session(subscription.session_id)
+    wants = subscription.matcher()
     async with grid.events.subscribe(subscription.session_id) as live:
-        async for event in _replay(grid, subscription):
+        async for event in _replay(grid, subscription, wants):
             yield event
         async for event in live:
-            if subscription.wants(event):
+            if wants(event):
                 yield event
 
 
-async def _replay(grid: Grid, sub: Subscription) -> AsyncIterator[Event]:
+async def _replay(grid: Grid, sub: Subscription, wants: Callable[[Event], bool]) -> AsyncIterator[Event]:
+    """The session's records, filtered here with the stream's compiled filters
+    (one set lookup for a list of ids) rather than by the store."""
+    query = filters.ListQuery(where=_in_session(sub.session_id), page_size=_REPLAY_PAGE)
     if EventKind.NEW_TASK in sub.kinds:
-        query = filters.ListQuery(where=_in_session(sub.session_id, sub.task_filters), page_size=_REPLAY_PAGE)
         async for task in _pages(grid.state.list_tasks, query):
-            yield Event(EventKind.NEW_TASK, sub.session_id, task=task)
+            event = Event(EventKind.NEW_TASK, sub.session_id, task=task)
+            if wants(event):
+                yield event
     if EventKind.NEW_RESULT in sub.kinds:
-        query = filters.ListQuery(where=_in_session(sub.session_id, sub.result_filters), page_size=_REPLAY_PAGE)
         async for result in _pages(grid.state.list_results, query):
-            yield Event(EventKind.NEW_RESULT, sub.session_id, result=result)
+            event = Event(EventKind.NEW_RESULT, sub.session_id, result=result)
+            if wants(event):
+                yield event
 
 
 async def _pages(lister, query: filters.ListQuery) -> AsyncIterator:  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pyarmonik.local.launcher import LocalGrid, LocalOptions
 
+
 def _examples_dir() -> Path:
     """``examples/`` of the source checkout, or of the current directory (an
     installed package, e.g. the Docker image, has them in its work dir)."""

@@ -24,12 +24,13 @@ async def channel_subscribers(client: redis.asyncio.Redis, session_id: str) -> i
     return int(count)
 
 
-async def eventually(predicate, timeout: float = WAIT) -> None:
-    """Bounded wait on an async predicate (server-side state we cannot await)."""
+async def subscribers_become(client: redis.asyncio.Redis, session_id: str, expected: int) -> None:
+    """Bounded wait for Redis to count ``expected`` subscribers: a dropped
+    connection is noticed by the server a moment after the client closes it."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        assert loop.time() < deadline, "condition not met in time"
+    deadline = loop.time() + WAIT
+    while (count := await channel_subscribers(client, session_id)) != expected:
+        assert loop.time() < deadline, f"{count} subscribers, not {expected}, after {WAIT} s"
         await asyncio.sleep(0.01)
 
 
@@ -69,8 +70,8 @@ class TestRedisEventBus(EventBusContract):
             assert await channel_subscribers(redis_client, "s") == 1
             async with event_bus.subscribe("s"):
                 assert await channel_subscribers(redis_client, "s") == 2
-            await eventually(lambda: _equals(channel_subscribers(redis_client, "s"), 1))
-        await eventually(lambda: _equals(channel_subscribers(redis_client, "s"), 0))
+            await subscribers_become(redis_client, "s", 1)
+        await subscribers_become(redis_client, "s", 0)
 
     async def test_exiting_on_an_error_still_unsubscribes(
         self, event_bus: RedisEventBus, redis_client: redis.asyncio.Redis
@@ -78,7 +79,7 @@ class TestRedisEventBus(EventBusContract):
         with pytest.raises(RuntimeError):
             async with event_bus.subscribe("s"):
                 raise RuntimeError("boom")
-        await eventually(lambda: _equals(channel_subscribers(redis_client, "s"), 0))
+        await subscribers_become(redis_client, "s", 0)
 
     async def test_the_iterator_ends_once_the_subscription_has_exited(self, event_bus: RedisEventBus) -> None:
         async with event_bus.subscribe("s") as events:
@@ -125,10 +126,6 @@ class TestRedisEventBus(EventBusContract):
             await bus.close()
             assert [e.current_owner_id for e in await receive(events, 500)] == [str(i) for i in range(500)]
             assert await nothing_more(events)
-
-
-async def _equals(awaitable, expected: int) -> bool:
-    return await awaitable == expected
 
 
 # -- codec ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ shared queue can show: several processes (clients) on one Redis."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 
@@ -27,6 +28,15 @@ async def other_client(redis_client: redis.asyncio.Redis) -> AsyncIterator[redis
         yield client
     finally:
         await client.aclose()
+
+
+async def blocked_clients_become(client: redis.asyncio.Redis, expected: int) -> None:
+    """Bounded wait until ``expected`` clients block in Redis (waiting pops)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while (blocked := int((await client.info("clients"))["blocked_clients"])) != expected:
+        assert loop.time() < deadline, f"{blocked} blocked clients, not {expected}, after {WAIT} s"
+        await asyncio.sleep(0.01)
 
 
 class TestRedisTaskQueue(TaskQueueContract):
@@ -65,9 +75,11 @@ class TestRedisTaskQueue(TaskQueueContract):
         reaped = await asyncio.gather(other.reap_expired(now=clock()), queue.reap_expired(now=clock()))
         assert sorted(lease.item.task_id for lease in reaped[0] + reaped[1]) == ["one", "two"]
 
-    async def test_many_waiting_pops_share_many_pushed_items(self, queue: RedisTaskQueue) -> None:
+    async def test_many_waiting_pops_share_many_pushed_items(
+        self, queue: RedisTaskQueue, other_client: redis.asyncio.Redis
+    ) -> None:
         waiting = [asyncio.ensure_future(pop(queue, agent_id=f"a{i}", timeout=WAIT)) for i in range(40)]
-        await asyncio.sleep(0.05)
+        await blocked_clients_become(other_client, 40)
         await queue.push("p", [item(f"t{i}") for i in range(40)])
         leases = await asyncio.wait_for(asyncio.gather(*waiting), WAIT)
         assert sorted(lease.item.task_id for lease in leases) == sorted(f"t{i}" for i in range(40))
@@ -87,9 +99,7 @@ class TestRedisTaskQueue(TaskQueueContract):
         await queue.push("p", [item("t")])
         lease = await pop(queue, agent_id="owner")
         assert lease is not None
-        from dataclasses import replace
-
-        assert await queue.ack(replace(lease, agent_id="intruder")) is False
+        assert await queue.ack(dataclasses.replace(lease, agent_id="intruder")) is False
         assert await queue.ack(lease) is True
 
     async def test_extreme_priorities_keep_their_order_and_fifo(self, queue: RedisTaskQueue) -> None:
@@ -142,10 +152,12 @@ class TestRedisTaskQueue(TaskQueueContract):
         finally:
             await client.aclose()
 
-    async def test_every_key_of_a_partition_shares_its_hash_tag(self, queue: RedisTaskQueue) -> None:
+    async def test_every_key_of_a_partition_shares_its_hash_tag(
+        self, queue: RedisTaskQueue, redis_client: redis.asyncio.Redis
+    ) -> None:
         await queue.push("p", [item("t"), item("u")])
         assert await pop(queue) is not None
-        names = [name.decode() for name in await queue._redis.keys("*")]
+        names = [name.decode() for name in await redis_client.keys("*")]
         tagged = [name for name in names if name != keys.QUEUE_REGISTRY]
         assert tagged and all("{p}" in name for name in tagged)
 

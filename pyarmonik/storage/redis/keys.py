@@ -3,8 +3,8 @@
 Keys that one script touches together share a hash tag (the part in braces)
 so that they live in one Redis Cluster slot: all the keys of a partition
 queue are tagged ``{partition_id}``, all the keys of a session
-``{session_id}``. The registry of partitions is the only untagged key; no
-script touches it.
+``{session_id}``. Untagged keys are global indexes that no script touches
+(the registry of partition queues, read by the reaper, and those below).
 
 Layout (``P`` a partition id, ``S`` a session id)::
 

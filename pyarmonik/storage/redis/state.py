@@ -155,8 +155,7 @@ class RedisStateStore(ProcessingTransitions):
 
     async def session_results(self, session_id: str) -> list[Result]:
         await self._session(session_id)
-        return await self._scan_results(((filters.Condition("session_id", filters.ValueKind.STRING,
-                                                            filters.Op.EQ, session_id),),))  # fmt: skip
+        return await self._results_of_session(session_id)
 
     async def owners_of(self, session_id: str, result_ids: Sequence[str]) -> dict[str, str]:
         return {r.result_id: r.owner_task_id for r in await self._results(result_ids, session_id)}

@@ -138,6 +138,9 @@ class StateReads:
         values = await self._hash_values(_results_key, await self._session_ids(where))
         return list(map(records.decode_result, values))
 
+    async def _results_of_session(self, session_id: str) -> list[Result]:
+        return list(map(records.decode_result, await self._redis.hvals(session_keys(session_id).results)))
+
     async def _scan_sessions(self) -> list[Session]:
         session_ids = [text(s) for s in await self._redis.zrange(keys.SESSIONS, 0, -1)]
         async with self._redis.pipeline(transaction=False) as pipe:

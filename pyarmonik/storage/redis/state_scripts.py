@@ -62,9 +62,7 @@ def _error(reply: Reply) -> errors.PyArmoniKError:
         return errors.missing(kind, ids)
     if code == "NOT_HELD":
         task_id, status, owner, agent_id = rest
-        return errors.NotHeld(
-            f"task {task_id} is {status} and held by {owner or 'no agent'}, not by agent {agent_id}"
-        )
+        return errors.NotHeld(f"task {task_id} is {status} and held by {owner or 'no agent'}, not by agent {agent_id}")
     if code == "ALREADY_EXISTS":
         return errors.AlreadyExists(rest[0])
     if code == "FAILED_PRECONDITION":
@@ -82,9 +80,9 @@ class StateScripts:
         """Runs script ``name`` on the keys of ``session_id``; returns what
         follows ``'OK'`` in its reply, raises the error it answered."""
         session = keys.session(session_id)
-        reply = await self._scripts[name](
-            keys=session.all, args=[session.events, repr(float(at)), session_id, *args]
-        )
+        # int() first: redis-py would send the repr of an IntEnum status.
+        plain = [str(int(a)) if isinstance(a, int) else a for a in args]
+        reply = await self._scripts[name](keys=session.all, args=[session.events, repr(float(at)), session_id, *plain])
         if text(reply[0]) != "OK":
             raise _error(reply)
         return list(reply[1:])

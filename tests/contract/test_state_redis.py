@@ -1,0 +1,243 @@
+"""The Redis state store against the StateStore contract, plus what only a
+shared Redis can show: replicas seeing each other's writes, events arriving
+over pub/sub from the Lua scripts, and indexes left clean by refusals.
+
+The contract's event assertions read ``event_bus.published``; here the
+store does not publish to a bus but PUBLISHes from its scripts, so the
+``event_bus`` fixture is a ``RedisRecordingBus``: a real pub/sub subscriber
+on every session channel, drained up to a marker message whenever the test
+reads what was published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+import redis.asyncio
+
+from pyarmonik.core import errors
+from pyarmonik.core.filters import ListQuery
+from pyarmonik.core.models import Event
+from pyarmonik.core.statuses import ResultStatus, TaskStatus
+from pyarmonik.storage.redis import codec, keys
+from pyarmonik.storage.redis.state import RedisStateStore
+
+from .state_contract import (
+    AT,
+    RecordingEventBus,
+    StateStoreContract,
+    completion,
+    in_session,
+    open_session,
+    task,
+)
+
+pytestmark = pytest.mark.integration
+
+EVERY_SESSION_CHANNEL = keys.session_events("*")
+MARKER_CHANNEL = keys.session_events("marker")
+DRAIN_TIMEOUT = 5.0
+LUA_DIRECTORY = pathlib.Path(keys.__file__).parent / "lua"
+
+
+class RedisRecordingBus(RecordingEventBus):
+    """Records the events that reach a Redis subscriber of every session."""
+
+    def __init__(self, url: str) -> None:
+        self._received: list[Event] = []
+        super().__init__()
+        self._client = redis.Redis.from_url(url)
+        self._pubsub = self._client.pubsub()
+        self._pubsub.psubscribe(EVERY_SESSION_CHANNEL)
+        self._pubsub.get_message(timeout=DRAIN_TIMEOUT)  # the psubscribe confirmation
+
+    @property  # type: ignore[override]
+    def published(self) -> list[Event]:
+        self._drain()
+        return self._received
+
+    @published.setter
+    def published(self, events: list[Event]) -> None:
+        self._received = events
+
+    def _drain(self) -> None:
+        """Reads every message published so far: one subscriber connection
+        receives messages in publication order, so all the events are in once
+        a marker published now comes back."""
+        token = uuid.uuid4().hex
+        self._client.publish(MARKER_CHANNEL, token)
+        while True:
+            message = self._pubsub.get_message(timeout=DRAIN_TIMEOUT)
+            assert message is not None, "the drain marker did not come back"
+            if message["type"] != "pmessage":
+                continue
+            if message["channel"].decode() == MARKER_CHANNEL:
+                if message["data"].decode() == token:
+                    return
+                continue
+            self._received.append(codec.decode_event(message["data"]))
+
+    def close(self) -> None:
+        self._pubsub.close()
+        self._client.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: str, redis_client: redis.asyncio.Redis) -> str:
+    """The test's Redis, its database emptied (by ``redis_client``)."""
+    return redis_server
+
+
+class TestRedisStateStore(StateStoreContract):
+    @pytest.fixture
+    def event_bus(self, redis_url: str) -> Iterator[RedisRecordingBus]:
+        bus = RedisRecordingBus(redis_url)
+        try:
+            yield bus
+        finally:
+            bus.close()
+
+    @pytest.fixture
+    def state_store(self, event_bus: RedisRecordingBus, redis_client: redis.asyncio.Redis) -> RedisStateStore:
+        return RedisStateStore(redis_client)
+
+
+# -- Redis only -------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(redis_client: redis.asyncio.Redis) -> RedisStateStore:
+    return RedisStateStore(redis_client)
+
+
+@pytest.fixture
+async def other_store(redis_url: str) -> AsyncIterator[RedisStateStore]:
+    """A second store on its own connection, like another replica."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        yield RedisStateStore(client)
+    finally:
+        await client.aclose()
+
+
+async def test_two_stores_on_one_redis_see_each_others_writes(
+    store: RedisStateStore, other_store: RedisStateStore
+) -> None:
+    await open_session(store, "s", created=["r"])
+    await other_store.create_tasks("s", [task("t", dependencies=["r"])], at=AT)
+    assert [t.status for t in await store.get_tasks(["t"])] == [TaskStatus.PENDING]
+    [ready] = await store.complete_results("s", [completion("r")], completed_by="s", at=AT)
+    assert ready.task_id == "t"
+    assert [t.status for t in await other_store.get_tasks(["t"])] == [TaskStatus.SUBMITTED]
+    assert (await other_store.list_tasks(query=ListQuery(in_session("s")))).total == 1
+
+
+_OTHER_PROCESS = """
+import asyncio, sys
+import redis.asyncio
+from pyarmonik.storage.redis.state import RedisStateStore
+from pyarmonik.storage.ports import Completion
+
+async def main():
+    client = redis.asyncio.Redis.from_url(sys.argv[1])
+    try:
+        ready = await RedisStateStore(client).complete_results(
+            "s", [Completion("r", 3, b"key")], completed_by="other-process", at=5.0)
+        print(",".join(t.task_id for t in ready))
+    finally:
+        await client.aclose()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_store_in_another_process_releases_the_tasks_this_one_created(
+    store: RedisStateStore, redis_url: str
+) -> None:
+    await open_session(store, "s", created=["r"])
+    await store.create_tasks("s", [task("t1", dependencies=["r"]), task("t2", dependencies=["r"])], at=AT)
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _OTHER_PROCESS, redis_url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.strip().split(",")) == ["t1", "t2"]
+    assert [t.status for t in await store.get_tasks(["t1", "t2"])] == [TaskStatus.SUBMITTED] * 2
+    [r] = await store.get_results(["r"])
+    assert (r.status, r.size, r.opaque_id, r.created_by) == (ResultStatus.COMPLETED, 3, b"key", "other-process")
+
+
+async def test_a_subscriber_on_redis_receives_the_events_the_scripts_publish(
+    store: RedisStateStore, redis_client: redis.asyncio.Redis
+) -> None:
+    await open_session(store, "s", created=["r"])
+    async with redis_client.pubsub() as pubsub:
+        await pubsub.subscribe(keys.session_events("s"))
+        await pubsub.get_message(timeout=DRAIN_TIMEOUT)  # the subscribe confirmation
+        await store.create_tasks("s", [task("t", dependencies=["r"], outputs=[])], at=AT)
+        await store.complete_results("s", [completion("r")], completed_by="s", at=AT)
+        events = []
+        while len(events) < 3:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DRAIN_TIMEOUT)
+            assert message is not None, f"only {len(events)} events arrived"
+            events.append(codec.decode_event(message["data"]))
+    described = [(e.kind.name, (e.task or e.result).status.name) for e in events]  # type: ignore[union-attr]
+    assert described == [
+        ("NEW_TASK", "PENDING"),
+        ("RESULT_STATUS_UPDATE", "COMPLETED"),
+        ("TASK_STATUS_UPDATE", "SUBMITTED"),
+    ]
+    assert events[0].task is not None and events[0].task.created_at == 1_000.0
+    assert events[2].task is not None and events[2].task.submitted_at == AT
+
+
+async def test_a_refused_task_creation_leaves_no_task_and_no_index_entry(
+    store: RedisStateStore, redis_client: redis.asyncio.Redis
+) -> None:
+    await open_session(store, "s")
+    with pytest.raises(errors.NotFound, match="missing"):
+        await store.create_tasks("s", [task("ok"), task("t", dependencies=["missing"])], at=AT)
+    assert await redis_client.hlen(keys.TASK_SESSIONS) == 0
+    assert await redis_client.hlen(keys.session("s").tasks) == 0
+    with pytest.raises(errors.NotFound):
+        await store.get_tasks(["ok"])
+
+
+async def test_a_dangling_index_entry_reads_as_not_found(
+    store: RedisStateStore, redis_client: redis.asyncio.Redis
+) -> None:
+    await open_session(store, "s")
+    await redis_client.hset(keys.TASK_SESSIONS, "ghost", "s")
+    with pytest.raises(errors.NotFound, match="ghost"):
+        await store.get_tasks(["ghost"])
+    assert await store.acquire_task("ghost", agent_id="a", hostname="h", at=AT) is None
+
+
+async def test_times_keep_their_full_precision_through_the_scripts(store: RedisStateStore) -> None:
+    precise = 1_764_288_000.123456
+    await open_session(store, "s")
+    await store.create_tasks("s", [task("t")], at=precise)
+    acquired = await store.acquire_task("t", agent_id="a", hostname="h", at=precise + 1e-6)
+    assert acquired is not None
+    [stored] = await store.get_tasks(["t"])
+    assert (stored.submitted_at, stored.acquired_at) == (precise, precise + 1e-6)
+    assert stored.options.max_duration == 60.0 and stored.retry_of_ids == []
+
+
+def test_every_lua_script_has_a_header_listing_its_keys_and_arguments() -> None:
+    scripts = sorted(LUA_DIRECTORY.glob("*.lua"))
+    assert scripts
+    for script in scripts:
+        header = []
+        for line in script.read_text().splitlines():
+            if not line.startswith("--"):
+                break
+            header.append(line)
+        text = "\n".join(header)
+        assert "KEYS" in text and "ARGV" in text, f"{script.name} lacks a KEYS/ARGV header"
