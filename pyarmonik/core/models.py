@@ -8,8 +8,8 @@ UNIX seconds (float) and durations are seconds, ``None`` when not set.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
