@@ -1054,6 +1054,25 @@ class StateStoreContract:
         assert await status_of(state_store, "other-t") is TaskStatus.SUBMITTED
         assert await result_statuses(state_store, "other-r") == [ResultStatus.CREATED]
 
+    async def test_cancelling_a_session_cancels_a_whole_chain_none_of_it_in_error(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["r1", "r2", "r3"])
+        # The producer first: visiting tasks in insertion order cancels it before its dependents.
+        await state_store.create_tasks("s", [task("a", outputs=["r1"])], at=AT)
+        await state_store.create_tasks("s", [task("b", dependencies=["r1"], outputs=["r2"])], at=AT)
+        await state_store.create_tasks("s", [task("c", dependencies=["r2"], outputs=["r3"])], at=AT)
+        await state_store.cancel_session("s", at=LATER)
+        assert await statuses_of(state_store, "a", "b", "c") == [TaskStatus.CANCELLED] * 3
+
+    async def test_cancelling_a_producer_and_its_dependent_together_cancels_both(self, state_store: StateStore) -> None:
+        await open_session(state_store, created=["r1", "r2"])
+        await state_store.create_tasks(
+            "s", [task("a", outputs=["r1"]), task("b", dependencies=["r1"], outputs=["r2"])], at=AT
+        )
+        await state_store.cancel_tasks(["a", "b"], at=LATER, reason="stop")
+        assert await statuses_of(state_store, "a", "b") == [TaskStatus.CANCELLED] * 2
+
     async def test_cancelling_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
         with pytest.raises(errors.NotFound, match="nope"):
             await state_store.cancel_session("nope", at=AT)

@@ -173,16 +173,15 @@ class MemoryStateStore(ProcessingTransitions):
     async def cancel_tasks(self, task_ids: Sequence[str], *, at: float, reason: str) -> list[Task]:
         tasks = self._t.tasks_of(task_ids)
         change = transitions.Change(at)
-        for task in tasks:
-            self._t.cancel_task(task, reason, change)
+        self._t.cancel_tasks(tasks, reason, change)
         self._publish(change.events)
         return [clone(t) for t in tasks]
 
     async def cancel_session(self, session_id: str, *, at: float) -> None:
         self._t.session(session_id)
         change = transitions.Change(at)
-        for task_id in list(self._t.session_tasks[session_id]):
-            self._t.cancel_task(self._t.tasks[task_id], "session cancelled", change)
+        session_tasks = [self._t.tasks[t] for t in self._t.session_tasks[session_id]]
+        self._t.cancel_tasks(session_tasks, "session cancelled", change)
         for result_id in self._t.session_results[session_id]:
             result = self._t.results[result_id]
             if result.status is ResultStatus.CREATED:

@@ -198,12 +198,16 @@ class Tables:
             self._forget_dependencies(task.task_id)
         change.events.append(Event(EventKind.TASK_STATUS_UPDATE, task.session_id, task=clone(task)))
 
-    def cancel_task(self, task: Task, reason: str, change: Change) -> None:
-        if task.status.is_final or task.status is TaskStatus.CANCELLING:
-            return
-        target = TaskStatus.CANCELLING if task.status in HELD_BY_AGENT else TaskStatus.CANCELLED
-        self.set_task_status(task, target, change, reason)
-        self.abort_outputs(task, f"task {task.task_id} was cancelled", change)
+    def cancel_tasks(self, tasks: Sequence[Task], reason: str, change: Change) -> None:
+        """Cancels every non-final task first, then aborts their outputs, so a
+        task cancelled together with its producer ends CANCELLED, whatever
+        the order the tasks are visited in."""
+        cancelled = [t for t in tasks if not t.status.is_final and t.status is not TaskStatus.CANCELLING]
+        for task in cancelled:
+            target = TaskStatus.CANCELLING if task.status in HELD_BY_AGENT else TaskStatus.CANCELLED
+            self.set_task_status(task, target, change, reason)
+        for task in cancelled:
+            self.abort_outputs(task, f"task {task.task_id} was cancelled", change)
 
     def abort_outputs(self, task: Task, reason: str, change: Change) -> None:
         """ArmoniK's definitive failure: the CREATED outputs a task owns are
