@@ -288,16 +288,19 @@ def _compile(where: Filters) -> Predicate:
     if not where:
         return _always
     lookups: dict[str, set[str]] = {}
-    predicates = []
+    predicates: list[Predicate] = []
     for clause in where:
         if _is_lookup(clause):
             lookups.setdefault(clause[0].field, set()).add(str(clause[0].value))
         else:
             predicates.append(_all_of([compile_condition(c) for c in clause]))
-    for path, values in lookups.items():
-        get = _getter(path)
-        predicates.append(lambda record, get=get, values=frozenset(values): _as_text(get(record)) in values)
+    predicates.extend(_lookup(path, frozenset(values)) for path, values in lookups.items())
     return _any_of(predicates)
+
+
+def _lookup(path: str, values: frozenset[str]) -> Predicate:
+    get = _getter(path)
+    return lambda record: _as_text(get(record)) in values
 
 
 @functools.lru_cache(maxsize=1024)

@@ -186,7 +186,7 @@ def _slot_copier(cls: type, nested: tuple[str, ...] = ()) -> Callable[[Any], Any
     names = tuple(cls.__slots__)  # type: ignore[attr-defined]
 
     def copier(record: Any) -> Any:
-        new = object.__new__(cls)
+        new: Any = object.__new__(cls)
         for name in names:
             value = getattr(record, name)
             if type(value) is list:
