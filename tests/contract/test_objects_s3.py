@@ -178,11 +178,13 @@ async def test_rejected_credentials_are_unavailable_saying_so(
     assert "\n" not in str(caught.value)
 
 
-def test_the_config_hides_the_secret_and_checks_the_part_size() -> None:
+def test_the_config_hides_the_secret_and_checks_the_part_size_and_bucket() -> None:
     config = S3Config(endpoint="host:9000", access_key="key", secret_key="hush", bucket="bucket")
     assert "hush" not in repr(config)
     with pytest.raises(ValueError, match="part_size"):
         dataclasses.replace(config, part_size=PART - 1)
+    with pytest.raises(ValueError, match="bucket name"):
+        dataclasses.replace(config, bucket="ab")
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)

@@ -3,9 +3,9 @@
 Each object is stored under its key in one bucket. The official ``minio``
 client is synchronous, so its calls run in threads. Uploads are streamed: the
 client reads each part from the caller's async iterator on the event loop
-(``streams.ThreadReader``), so at most about two parts are held in memory per upload, and an
-upload whose iterator fails is aborted: S3 only creates the object when the
-last part is committed, so a failed put leaves nothing and keeps the previous
+(``streams.ThreadReader``), so an upload holds about two parts in memory, and
+one whose iterator fails is aborted: S3 only creates the object when the last
+part is committed, so a failed put leaves nothing and keeps the previous
 version. Uploads get their own threads because they wait on the event loop
 for their data: in the default executor a few slow uploads would starve
 every other ``to_thread`` call of the process.
@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 import certifi
 import minio
 import urllib3
-from minio import deleteobjects
+from minio import deleteobjects, helpers
 from minio import error as minio_error
 
 from pyarmonik.core import errors
@@ -41,7 +41,7 @@ MIN_PART_SIZE = 5 << 20  # S3's minimum size of every part but the last
 MAX_PART_SIZE = 5 << 30
 MAX_KEY_BYTES = 1024
 _MAX_UPLOADS = 16  # concurrent uploads; more wait for a thread without reading their data
-_MAX_CONNECTIONS = 32
+_MAX_CONNECTIONS = _MAX_UPLOADS + 32  # + the default executor's most threads: no connection is discarded
 _DENIED = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
 
 
@@ -64,6 +64,7 @@ class S3Config:
     cert_check: bool = True
 
     def __post_init__(self) -> None:
+        helpers.check_bucket_name(self.bucket)  # ValueError now rather than at the first call
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ValueError(f"part_size must be in [{MIN_PART_SIZE}, {MAX_PART_SIZE}], got {self.part_size}")
 
@@ -248,8 +249,10 @@ class S3ObjectStore:
             return await call
         except minio_error.S3Error as exc:
             cause = f"credentials rejected ({exc.code})" if exc.code in _DENIED else _s3_cause(exc)
-        except (minio_error.MinioException, urllib3.exceptions.HTTPError) as exc:
+        except urllib3.exceptions.HTTPError as exc:
             cause = f"unreachable ({_root_cause(exc)})"
+        except minio_error.MinioException as exc:
+            cause = f"unexpected response ({' '.join(str(exc).split())})"
         raise errors.Unavailable(f"S3 endpoint {self._endpoint} bucket {self._bucket}: {cause}") from None
 
 

@@ -111,3 +111,8 @@ def session(session_id: str) -> SessionKeys:
         remaining=f"{base}:remaining",
         events=session_events(session_id),
     )
+
+
+def object_key(key: str) -> str:
+    """A small object's data (``objects.RedisObjectStore``): STR."""
+    return f"{PREFIX}:object:{key}"
