@@ -1,7 +1,9 @@
 """The ``pyarmonik`` command.
 
-``pyarmonik local`` starts a whole grid on this machine; ``--demo`` runs the
-examples on it. Errors are reported in one line naming what failed.
+``pyarmonik local`` starts a whole grid on this machine (``--demo`` runs the
+examples on it); ``pyarmonik control-plane`` and ``pyarmonik agent`` are the
+separate processes of a shared deployment. Errors are reported in one line
+naming what failed.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pydantic
 from rich.console import Console
 from rich.logging import RichHandler
 
+from pyarmonik import settings_flags
+from pyarmonik.core import errors
+from pyarmonik.core.settings import AgentSettings, ControlPlaneSettings
 from pyarmonik.local.launcher import LocalGrid, LocalOptions
+from pyarmonik.processes.agent_process import run_agent
+from pyarmonik.processes.control_plane_process import run_control_plane
 
 log = logging.getLogger("pyarmonik")
 
@@ -61,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
         "--grace-seconds", type=float, default=5.0, help="on shutdown, time the running task gets to finish (default 5)"
     )
     local.add_argument("--demo", action="store_true", help="run the example workers and clients, then exit")
+    local.add_argument("--redis", metavar="URL", help="keep state, queues and events in this Redis")
+    local.add_argument("--s3", metavar="ENDPOINT", help="keep result data in this S3/MinIO (host:port)")
+    local.add_argument("--s3-access-key", default="", help="S3 access key")
+    local.add_argument("--s3-secret-key", default="", help="S3 secret key")
+    local.add_argument("--s3-bucket", default="pyarmonik", help="S3 bucket (created when missing)")
+    local.add_argument("--s3-secure", action="store_true", help="reach S3 over TLS")
+    control_plane = commands.add_parser(
+        "control-plane", help="serve the ArmoniK API over shared Redis and S3 (replicas cooperate)"
+    )
+    settings_flags.add_flags(control_plane, ControlPlaneSettings)
+    agent = commands.add_parser("agent", help="poll one partition and run its tasks on a worker reached by socket")
+    settings_flags.add_flags(agent, AgentSettings)
     return parser
 
 
@@ -89,7 +110,45 @@ def _local_options(args: argparse.Namespace) -> LocalOptions:
         lease_seconds=args.lease_seconds,
         heartbeat_seconds=max(args.lease_seconds / 5, 0.1),
         grace_seconds=args.grace_seconds,
+        redis_url=args.redis,
+        s3=_s3_options(args),
     )
+
+
+def _s3_options(args: argparse.Namespace) -> dict[str, object]:
+    if not args.s3:
+        return {}
+    return {
+        "endpoint": args.s3,
+        "access_key": args.s3_access_key,
+        "secret_key": args.s3_secret_key,
+        "bucket": args.s3_bucket,
+        "secure": args.s3_secure,
+    }
+
+
+async def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run(stop)
+    return 0
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    if args.command == "control-plane":
+        settings = settings_flags.settings_from(args, ControlPlaneSettings)
+        return asyncio.run(_until_signal(lambda stop: run_control_plane(settings, stop)))
+    if args.command == "agent":
+        agent_settings = settings_flags.settings_from(args, AgentSettings)
+        return asyncio.run(_until_signal(lambda stop: run_agent(agent_settings, stop)))
+    options = _local_options(args)
+    if args.demo:
+        from pyarmonik.local.demo import run_demo
+
+        return asyncio.run(run_demo(options, console))
+    return asyncio.run(_serve(options, console))
 
 
 async def _serve(options: LocalOptions, console: Console) -> int:
@@ -110,6 +169,12 @@ async def _serve(options: LocalOptions, console: Console) -> int:
     return 0
 
 
+def _first_error(exc: pydantic.ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     console = Console(stderr=True)
@@ -117,15 +182,15 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(), format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
     )
     try:
-        options = _local_options(args)
-        if args.demo:
-            from pyarmonik.local.demo import run_demo
-
-            code = asyncio.run(run_demo(options, console))
-        else:
-            code = asyncio.run(_serve(options, console))
+        code = _run(args, console)
     except KeyboardInterrupt:
         code = 130
+    except errors.PyArmoniKError as exc:
+        console.print(f"[red]pyarmonik: error:[/] {exc.message}")
+        code = 1
+    except pydantic.ValidationError as exc:
+        console.print(f"[red]pyarmonik: invalid settings:[/] {_first_error(exc)}")
+        code = 2
     except (OSError, ValueError, RuntimeError) as exc:
         console.print(f"[red]pyarmonik: error:[/] {exc}")
         code = 1

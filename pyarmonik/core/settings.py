@@ -46,6 +46,9 @@ class ControlPlaneSettings(StorageSettings):
 
 
 class AgentSettings(StorageSettings):
+    # Flags pass fields by name; the environment may use ArmoniK's aliases.
+    model_config = SettingsConfigDict(env_prefix="PYARMONIK_", extra="ignore", populate_by_name=True)
+
     partition: str = Field("default", description="the partition this agent serves")
     agent_address: str = Field(
         "/cache/armonik_agent.sock",

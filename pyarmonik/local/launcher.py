@@ -20,12 +20,10 @@ from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address, reap_forever
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core.models import Partition
+from pyarmonik.core.settings import StorageSettings
 from pyarmonik.lifecycle.grid import DEFAULT_CHUNK_SIZE, Grid
 from pyarmonik.local.workers import WorkerProcess, worker_environment
-from pyarmonik.storage.memory.events import MemoryEventBus
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
-from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
+from pyarmonik.processes.wiring import open_grid
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +41,15 @@ class LocalOptions:
     heartbeat_seconds: float = 3.0
     grace_seconds: float = 5.0
     data_chunk_max_size: int = DEFAULT_CHUNK_SIZE
+    # Real backends instead of the embedded stores (``--redis``, ``--s3``).
+    redis_url: str | None = None
+    s3: dict[str, object] = field(default_factory=dict)
 
-
-def embedded_grid(options: LocalOptions) -> Grid:
-    bus = MemoryEventBus()
-    return Grid(
-        state=MemoryStateStore(bus),
-        queue=MemoryTaskQueue(),
-        objects=FileSystemObjectStore(options.data_dir / "objects"),
-        events=bus,
-        default_partition=options.partitions[0],
-        data_chunk_max_size=options.data_chunk_max_size,
-    )
+    def storage(self) -> StorageSettings:
+        s3 = {f"s3_{name}": value for name, value in self.s3.items()}
+        return StorageSettings(
+            data_dir=self.data_dir, data_chunk_max_size=self.data_chunk_max_size, redis_url=self.redis_url, **s3
+        )
 
 
 class LocalGrid:
@@ -62,8 +57,9 @@ class LocalGrid:
 
     def __init__(self, options: LocalOptions) -> None:
         self.options = options
-        self.grid = embedded_grid(options)
-        self.control_plane = ControlPlane(self.grid, host=options.host, port=options.port)
+        self._storage = contextlib.AsyncExitStack()
+        self.grid: Grid
+        self.control_plane: ControlPlane
         self.agents: list[AgentRuntime] = []
         self.workers: list[WorkerProcess] = []
         # Agents stop first (the running task gets its grace delay), workers after.
@@ -78,6 +74,9 @@ class LocalGrid:
         return self.control_plane.port
 
     async def __aenter__(self) -> LocalGrid:
+        grid = open_grid(self.options.storage(), default_partition=self.options.partitions[0])
+        self.grid = await self._storage.enter_async_context(grid)
+        self.control_plane = ControlPlane(self.grid, host=self.options.host, port=self.options.port)
         await self.grid.state.put_partitions([Partition(p) for p in self.options.partitions])
         await self.control_plane.start()
         for partition in self.options.partitions:
@@ -128,5 +127,6 @@ class LocalGrid:
             if isinstance(result, Exception):
                 log.error("component failed during shutdown: %s", result)
         await self.control_plane.stop(grace=1)
+        await self._storage.aclose()
         with contextlib.suppress(OSError):
             shutil.rmtree(self._sockets)

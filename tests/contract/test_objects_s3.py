@@ -105,6 +105,21 @@ class TestS3ObjectStore(ObjectStoreContract):
         await asyncio.to_thread(wait_for, lambda: not pending_uploads(raw_client, object_store.bucket, "k"))
         assert await object_store.size("k") is None
 
+    async def test_a_stream_cancelled_on_its_own_is_a_cancelled_upload(self, object_store: S3ObjectStore) -> None:
+        async def cancelled() -> AsyncIterator[bytes]:
+            yield b"partial"
+            raise asyncio.CancelledError
+
+        with pytest.raises(errors.Cancelled, match="k"):
+            await object_store.put("k", cancelled())
+        assert await object_store.size("k") is None
+
+    async def test_more_concurrent_uploads_than_upload_threads_all_complete(self, object_store: S3ObjectStore) -> None:
+        count = 2 * s3._MAX_UPLOADS + 1
+        sizes = await asyncio.gather(*(object_store.put(f"k{i}", stream(b"x" * i, b"y")) for i in range(count)))
+        assert sizes == [i + 1 for i in range(count)]
+        assert [await object_store.size(f"k{i}") for i in range(count)] == sizes
+
     async def test_objects_placed_by_another_client_under_subfolders_are_read(
         self, object_store: S3ObjectStore, raw_client: minio.Minio
     ) -> None:

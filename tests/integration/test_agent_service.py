@@ -24,14 +24,15 @@ from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.core.statuses import ResultStatus
 from pyarmonik.lifecycle import results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.local.launcher import LocalOptions, embedded_grid
+from pyarmonik.core.settings import StorageSettings
+from pyarmonik.processes.wiring import open_grid
 
 
 @pytest.fixture
-async def grid(tmp_path: pathlib.Path) -> Grid:
-    grid = embedded_grid(LocalOptions(data_dir=tmp_path))
-    await grid.state.put_partitions([Partition("default")])
-    return grid
+async def grid(tmp_path: pathlib.Path) -> AsyncIterator[Grid]:
+    async with open_grid(StorageSettings(data_dir=tmp_path)) as grid:
+        await grid.state.put_partitions([Partition("default")])
+        yield grid
 
 
 @pytest.fixture

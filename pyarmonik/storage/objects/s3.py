@@ -160,8 +160,8 @@ class S3ObjectStore:
         try:
             await self._translate(upload)
         except streams.SourceFailed:
-            if reader.error is None:
-                raise
+            if reader.error is None:  # its task was cancelled, but not this one
+                raise errors.Cancelled(f"upload of {key} cancelled: its data stream was cancelled") from None
             raise reader.error from None  # the caller's own error, as from any store
         finally:
             reader.stop()  # an upload still running after a cancellation aborts

@@ -47,7 +47,10 @@ class ThreadReader:
             if self._stopped:
                 raise SourceFailed("reader stopped")
             self._future = asyncio.run_coroutine_threadsafe(self._fill(size), self._loop)
-        return self._future.result()
+        try:
+            return self._future.result()
+        except concurrent.futures.CancelledError:  # by stop(), or the iterator's task was cancelled
+            raise SourceFailed("reader stopped or its iterator cancelled") from None
 
     def stop(self) -> None:
         """Makes this and every later ``read`` fail; call it from the loop."""
@@ -64,7 +67,7 @@ class ThreadReader:
                 self._pending += await anext(self._chunks)
             except StopAsyncIteration:
                 self._eof = True
-            except Exception as exc:  # a cancellation stays one: the thread sees CancelledError
+            except Exception as exc:  # not a cancellation: read() reports that one
                 self.error = exc
                 raise SourceFailed(repr(exc)) from exc
         count = len(self._pending) if size < 0 else min(size, len(self._pending))

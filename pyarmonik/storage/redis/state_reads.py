@@ -13,6 +13,7 @@ filtering, sorting and paging to ``filters.apply``, as the memory store does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -123,23 +124,25 @@ class StateReads:
             return sorted(s for s in pinned if "{" not in s and "}" not in s)
         return [text(s) for s in await self._redis.zrange(keys.SESSIONS, 0, -1)]
 
-    async def _hash_values(self, field: Callable[[keys.SessionKeys], str], session_ids: Sequence[str]) -> list:
+    async def _session_records(self, field: Callable[[keys.SessionKeys], str], session_ids: Sequence[str]) -> list:
+        """The decoded JSON records of one hash of each session, in order."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for session_id in session_ids:
-                pipe.hvals(field(session_keys(session_id)))
+                hash_key = field(session_keys(session_id))
+                await self._scripts.read_records(keys=[hash_key], client=pipe)
             replies = await pipe.execute()
-        return [value for values in replies for value in values]
+        return [fields for reply in replies for fields in json.loads(reply)]
 
     async def _scan_tasks(self, where: filters.Filters) -> list[Task]:
-        values = await self._hash_values(_tasks_key, await self._session_ids(where))
-        return list(map(records.decode_task, values))
+        found = await self._session_records(_tasks_key, await self._session_ids(where))
+        return list(map(records.task_from_fields, found))
 
     async def _scan_results(self, where: filters.Filters) -> list[Result]:
-        values = await self._hash_values(_results_key, await self._session_ids(where))
-        return list(map(records.decode_result, values))
+        found = await self._session_records(_results_key, await self._session_ids(where))
+        return list(map(records.result_from_fields, found))
 
     async def _results_of_session(self, session_id: str) -> list[Result]:
-        return list(map(records.decode_result, await self._redis.hvals(session_keys(session_id).results)))
+        return list(map(records.result_from_fields, await self._session_records(_results_key, [session_id])))
 
     async def _scan_sessions(self) -> list[Session]:
         session_ids = [text(s) for s in await self._redis.zrange(keys.SESSIONS, 0, -1)]

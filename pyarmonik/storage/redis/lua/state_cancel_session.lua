@@ -6,10 +6,10 @@
 --
 -- Returns {'OK'} or {'NOT_FOUND', 'session', id}.
 if not get_session() then return missing_session() end
-for _, id in ipairs(load_all(TASKS_KEY, tasks, task_json)) do
-  cancel_task(tasks[id], 'session cancelled')
-end
-for _, id in ipairs(load_all(RESULTS_KEY, results, result_json)) do
+local list = {}
+for i, id in ipairs(load_all(TASKS_KEY, tasks, task_json, decode_task)) do list[i] = tasks[id] end
+cancel_tasks(list, 'session cancelled')
+for _, id in ipairs(load_all(RESULTS_KEY, results, result_json, decode_result)) do
   if results[id].status == RS.CREATED then set_result_status(results[id], RS.ABORTED) end
 end
 flush()

@@ -17,9 +17,7 @@ for _, id in ipairs(ids) do
 end
 if #missing > 2 then return missing end
 local list = {}
-for i, id in ipairs(ids) do
-  list[i] = tasks[id]
-  cancel_task(tasks[id], ARGV[4])
-end
+for i, id in ipairs(ids) do list[i] = tasks[id] end
+cancel_tasks(list, ARGV[4])
 flush()
 return ok_tasks(list)

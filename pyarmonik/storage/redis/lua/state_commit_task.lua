@@ -19,11 +19,11 @@ if not task then return refused end
 local count = tonumber(ARGV[6])
 local new_results, pending, children = {}, {}, {}
 for i = 8, 7 + count do
-  local result = cjson.decode(ARGV[i])
+  local result = decode_result(ARGV[i])
   new_results[#new_results + 1] = result
   pending[result.result_id] = true
 end
-for i = 8 + count, #ARGV do children[#children + 1] = cjson.decode(ARGV[i]) end
+for i = 8 + count, #ARGV do children[#children + 1] = decode_task(ARGV[i]) end
 local clashes = {}
 for _, result in ipairs(new_results) do
   if get_result(result.result_id) then clashes[#clashes + 1] = result.result_id end

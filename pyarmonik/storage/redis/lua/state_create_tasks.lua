@@ -11,7 +11,7 @@
 -- message}, {'ALREADY_EXISTS', message}) having written nothing.
 if not get_session() then return missing_session() end
 local batch = {}
-for i = 4, #ARGV do batch[#batch + 1] = cjson.decode(ARGV[i]) end
+for i = 4, #ARGV do batch[#batch + 1] = decode_task(ARGV[i]) end
 local refused = check_new_tasks(batch, {})
 if refused then return refused end
 for _, task in ipairs(batch) do insert_task(task) end

@@ -56,6 +56,12 @@ local OBJECT_KEYS = {options = true, pod_configuration = true}
 -- Keys holding seconds: written as floats even when integral ("5.0").
 local FLOAT_KEYS = {max_duration = true, pod_ttl = true}
 
+-- Records are written compact: a field that is null, '' or an empty list or
+-- map is left out (every decoder reads it back as the model's default).
+local function omitted(value)
+  return value == cjson.null or value == '' or (type(value) == 'table' and next(value) == nil)
+end
+
 local encode
 local function encode_table(value, key)
   if next(value) == nil then
@@ -67,7 +73,9 @@ local function encode_table(value, key)
     return '[' .. table.concat(parts, ',') .. ']'
   end
   for k, v in pairs(value) do
-    parts[#parts + 1] = '"' .. string.gsub(k, '[%c"\\]', ESCAPES) .. '":' .. encode(v, k)
+    if not omitted(v) then
+      parts[#parts + 1] = '"' .. string.gsub(k, '[%c"\\]', ESCAPES) .. '":' .. encode(v, k)
+    end
   end
   return '{' .. table.concat(parts, ',') .. '}'
 end
@@ -90,6 +98,23 @@ encode = function(value, key)
   return 'null'
 end
 
+-- The fields the scripts read, given their defaults where a compact record
+-- left them out.
+local TASK_LISTS = {'data_dependencies', 'expected_output_ids', 'parent_task_ids', 'retry_of_ids'}
+local TASK_TEXTS = {'payload_id', 'initial_task_id', 'created_by', 'owner_pod_id', 'pod_hostname'}
+local function decode_task(raw)
+  local task = cjson.decode(raw)
+  for _, name in ipairs(TASK_LISTS) do task[name] = task[name] or {} end
+  for _, name in ipairs(TASK_TEXTS) do task[name] = task[name] or '' end
+  return task
+end
+
+local function decode_result(raw)
+  local result = cjson.decode(raw)
+  result.owner_task_id, result.created_by = result.owner_task_id or '', result.created_by or ''
+  return result
+end
+
 -- -- cached records -------------------------------------------------------------
 local tasks, results = {}, {} -- id -> decoded record, false when absent
 local task_json, result_json = {}, {} -- id -> JSON of the record as it is now
@@ -106,11 +131,11 @@ local function get_session()
   return session_record or nil
 end
 
-local function cache_loaded(cache, json_cache, ids, raws)
+local function cache_loaded(cache, json_cache, ids, raws, decode)
   for i, id in ipairs(ids) do
     local raw = raws[i]
     if raw then
-      cache[id] = cjson.decode(raw)
+      cache[id] = decode(raw)
       json_cache[id] = raw
     else
       cache[id] = false
@@ -119,39 +144,39 @@ local function cache_loaded(cache, json_cache, ids, raws)
 end
 
 -- Loads the records of ``ids`` not cached yet, 500 per HMGET.
-local function load(key, cache, json_cache, ids)
+local function load(key, cache, json_cache, ids, decode)
   local wanted = {}
   for _, id in ipairs(ids) do
     if cache[id] == nil then wanted[#wanted + 1] = id end
   end
   for first = 1, #wanted, 500 do
     local chunk = {unpack(wanted, first, math.min(first + 499, #wanted))}
-    cache_loaded(cache, json_cache, chunk, redis.call('HMGET', key, unpack(chunk)))
+    cache_loaded(cache, json_cache, chunk, redis.call('HMGET', key, unpack(chunk)), decode)
   end
 end
 
 local function get_task(id)
-  if tasks[id] == nil then load(TASKS_KEY, tasks, task_json, {id}) end
+  if tasks[id] == nil then load(TASKS_KEY, tasks, task_json, {id}, decode_task) end
   return tasks[id] or nil
 end
 
 local function get_result(id)
-  if results[id] == nil then load(RESULTS_KEY, results, result_json, {id}) end
+  if results[id] == nil then load(RESULTS_KEY, results, result_json, {id}, decode_result) end
   return results[id] or nil
 end
 
-local function load_tasks(ids) load(TASKS_KEY, tasks, task_json, ids) end
-local function load_results(ids) load(RESULTS_KEY, results, result_json, ids) end
+local function load_tasks(ids) load(TASKS_KEY, tasks, task_json, ids, decode_task) end
+local function load_results(ids) load(RESULTS_KEY, results, result_json, ids, decode_result) end
 
 -- Loads every record of a hash (a whole-session transition).
-local function load_all(key, cache, json_cache)
+local function load_all(key, cache, json_cache, decode)
   local flat = redis.call('HGETALL', key)
   local ids = {}
   for i = 1, #flat, 2 do
     local id = flat[i]
     ids[#ids + 1] = id
     if cache[id] == nil then
-      cache[id] = cjson.decode(flat[i + 1])
+      cache[id] = decode(flat[i + 1])
       json_cache[id] = flat[i + 1]
     end
   end
@@ -378,10 +403,18 @@ local function abort_outputs(task, reason)
   end
 end
 
-local function cancel_task(task, reason)
-  if FINAL[task.status] or task.status == TS.CANCELLING then return end
-  set_task_status(task, HELD_BY_AGENT[task.status] and TS.CANCELLING or TS.CANCELLED, reason)
-  abort_outputs(task, 'task ' .. task.task_id .. ' was cancelled')
+-- Cancels every non-final task first, then aborts their outputs, so that a
+-- task cancelled together with its producer ends CANCELLED, whatever the
+-- order the tasks are visited in.
+local function cancel_tasks(list, reason)
+  local cancelled = {}
+  for _, task in ipairs(list) do
+    if not FINAL[task.status] and task.status ~= TS.CANCELLING then cancelled[#cancelled + 1] = task end
+  end
+  for _, task in ipairs(cancelled) do
+    set_task_status(task, HELD_BY_AGENT[task.status] and TS.CANCELLING or TS.CANCELLED, reason)
+  end
+  for _, task in ipairs(cancelled) do abort_outputs(task, 'task ' .. task.task_id .. ' was cancelled') end
 end
 
 -- -- checks (no writes) ---------------------------------------------------------------

@@ -10,7 +10,7 @@
 if not get_session() then return missing_session() end
 local from, to = tonumber(ARGV[4]), tonumber(ARGV[5])
 local moved = {}
-for _, id in ipairs(load_all(TASKS_KEY, tasks, task_json)) do
+for _, id in ipairs(load_all(TASKS_KEY, tasks, task_json, decode_task)) do
   if tasks[id].status == from then
     set_task_status(tasks[id], to)
     moved[#moved + 1] = tasks[id]

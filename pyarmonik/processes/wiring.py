@@ -1,0 +1,102 @@
+"""Storage adapters chosen by settings, opened and checked once at start.
+
+- no Redis URL: the embedded stores (one process only);
+- a Redis URL: state, queues and events in Redis, shared by every process;
+- an S3 endpoint: result data in S3, with small objects in Redis when both
+  are given (``small_object_bytes``); else files under ``data_dir/objects``.
+
+An unreachable server is reported in one line naming its endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio
+import redis.exceptions
+
+from pyarmonik.core import errors
+from pyarmonik.core.settings import StorageSettings
+from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.storage import ports
+from pyarmonik.storage.memory.events import MemoryEventBus
+from pyarmonik.storage.memory.queue import MemoryTaskQueue
+from pyarmonik.storage.memory.state import MemoryStateStore
+from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
+from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
+from pyarmonik.storage.objects.tiered import TieredObjectStore
+from pyarmonik.storage.redis.events import RedisEventBus
+from pyarmonik.storage.redis.objects import RedisObjectStore
+from pyarmonik.storage.redis.queue import RedisTaskQueue
+from pyarmonik.storage.redis.state import RedisStateStore
+
+log = logging.getLogger(__name__)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def connect_redis(url: str) -> redis.asyncio.Redis:
+    try:
+        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        await client.ping()
+    except (redis.exceptions.RedisError, OSError, ValueError) as exc:
+        raise errors.Unavailable(f"cannot reach Redis at {redacted(url)}: {exc}") from None
+    return client
+
+
+@contextlib.asynccontextmanager
+async def open_grid(settings: StorageSettings, *, default_partition: str = "default") -> AsyncIterator[Grid]:
+    async with contextlib.AsyncExitStack() as stack:
+        client = None
+        if settings.redis_url:
+            client = await connect_redis(settings.redis_url)
+            stack.push_async_callback(client.aclose)
+            bus: ports.EventBus = RedisEventBus(client)
+            stack.push_async_callback(bus.close)  # type: ignore[attr-defined]
+            state: ports.StateStore = RedisStateStore(client)
+            queue: ports.TaskQueue = RedisTaskQueue(client)
+            log.info("state, queues and events in Redis at %s", redacted(settings.redis_url))
+        else:
+            bus = MemoryEventBus()
+            state, queue = MemoryStateStore(bus), MemoryTaskQueue()
+        objects = await _open_objects(settings, client, stack)
+        yield Grid(
+            state=state,
+            queue=queue,
+            objects=objects,
+            events=bus,
+            default_partition=default_partition,
+            data_chunk_max_size=settings.data_chunk_max_size,
+        )
+
+
+async def _open_objects(
+    settings: StorageSettings, client: redis.asyncio.Redis | None, stack: contextlib.AsyncExitStack
+) -> ports.ObjectStore:
+    if not settings.s3_endpoint:
+        return FileSystemObjectStore(settings.data_dir / "objects")
+    s3 = await S3ObjectStore.connect(
+        S3Config(
+            endpoint=settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            bucket=settings.s3_bucket,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+    )
+    stack.callback(s3.close)
+    log.info("result data in S3 at %s, bucket %s", settings.s3_endpoint, settings.s3_bucket)
+    if client is None or settings.small_object_bytes == 0:
+        return s3
+    return TieredObjectStore(RedisObjectStore(client), s3, threshold=settings.small_object_bytes)

@@ -1,0 +1,11 @@
+-- state_read_records: every record of one session hash, as ONE JSON array.
+--
+-- KEYS[1]  a hash of one session whose values are JSON records (its tasks
+--          or its results)
+-- ARGV     none
+--
+-- Read-only; runs WITHOUT the state_lib prelude. One bulk string instead of
+-- a reply element per record: decoding 100,000 elements is what made HVALS
+-- slow for the client, while the server joins them in a few milliseconds.
+-- Returns "[<record>,<record>,...]" ("[]" for a missing hash).
+return '[' .. table.concat(redis.call('HVALS', KEYS[1]), ',') .. ']'
