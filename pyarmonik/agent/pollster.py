@@ -38,12 +38,14 @@ from pyarmonik.storage import ports
 
 log = logging.getLogger(__name__)
 
+STORAGE_RETRY_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class AgentConfig:
     partition_id: str
     data_root: Path
-    agent_id: str = field(default_factory=lambda: f"agent-{ids.new_id()}")
+    agent_id: str = field(default_factory=lambda: f"agent-{socket.gethostname()}-{ids.new_id()[:8]}")
     hostname: str = field(default_factory=socket.gethostname)
     lease_seconds: float = 15.0
     heartbeat_seconds: float = 3.0
@@ -79,18 +81,30 @@ class Pollster:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("agent %s polls partition %s", self.config.agent_id, self.config.partition_id)
         while not stop.is_set():
-            if not self._worker_checked:
-                if not await self.worker.wait_healthy(stop):
-                    break
-                self._worker_checked = True
-            lease = await self.grid.queue.pop(
-                self.config.partition_id,
-                agent_id=self.config.agent_id,
-                lease_seconds=self.config.lease_seconds,
-                timeout=self.config.pop_timeout,
-            )
-            if lease is not None:
-                await self._handle(lease, stop)
+            try:
+                await self._poll_once(stop)
+            except Exception as exc:
+                if not errors.is_transient(exc):
+                    raise
+                # Storage restarting: wait and go on; a task we held comes
+                # back through its lease if we could not write its outcome.
+                log.warning("storage unavailable (%s); retrying in %s s", exc, STORAGE_RETRY_SECONDS)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), STORAGE_RETRY_SECONDS)
+
+    async def _poll_once(self, stop: asyncio.Event) -> None:
+        if not self._worker_checked:
+            if not await self.worker.wait_healthy(stop):
+                return
+            self._worker_checked = True
+        lease = await self.grid.queue.pop(
+            self.config.partition_id,
+            agent_id=self.config.agent_id,
+            lease_seconds=self.config.lease_seconds,
+            timeout=self.config.pop_timeout,
+        )
+        if lease is not None:
+            await self._handle(lease, stop)
 
     async def _handle(self, lease: ports.Lease, stop: asyncio.Event) -> None:
         admission, task = await processing.admit(
@@ -162,23 +176,32 @@ class Pollster:
 
     async def _watch(self, task: Task, lease: ports.Lease, call: asyncio.Future[object]) -> Interruption:
         """Heartbeat: renews the lease and cancels the call when the task is
-        cancelled or the lease is lost."""
+        cancelled or the lease is lost. A storage outage is waited out: the
+        lease decides, when storage is back, whether the task is still ours."""
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
-            renewed = await self.grid.queue.renew(lease, lease_seconds=self.config.lease_seconds)
-            if renewed is None:
-                reason = Interruption.LEASE_LOST
-                break
-            lease = renewed
-            [current] = await self.grid.state.get_tasks([task.task_id])
-            if current.status is TaskStatus.CANCELLING:
-                reason = Interruption.CANCELLED
-                break
-            if current.status is not TaskStatus.PROCESSING or current.owner_pod_id != self.config.agent_id:
-                reason = Interruption.LEASE_LOST
-                break
-        call.cancel()
-        return reason
+            try:
+                reason, renewed = await self._beat(task, lease)
+            except Exception as exc:
+                if not errors.is_transient(exc):
+                    raise
+                log.warning("heartbeat of task %s failed: %s", task.task_id, exc)
+                continue
+            if reason is not None:
+                call.cancel()
+                return reason
+            lease = renewed or lease
+
+    async def _beat(self, task: Task, lease: ports.Lease) -> tuple[Interruption | None, ports.Lease | None]:
+        renewed = await self.grid.queue.renew(lease, lease_seconds=self.config.lease_seconds)
+        if renewed is None:
+            return Interruption.LEASE_LOST, None
+        [current] = await self.grid.state.get_tasks([task.task_id])
+        if current.status is TaskStatus.CANCELLING:
+            return Interruption.CANCELLED, renewed
+        if current.status is not TaskStatus.PROCESSING or current.owner_pod_id != self.config.agent_id:
+            return Interruption.LEASE_LOST, renewed
+        return None, renewed
 
     async def _on_stop(self, stop: asyncio.Event, call: asyncio.Future[object]) -> None:
         await stop.wait()

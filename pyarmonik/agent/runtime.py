@@ -14,6 +14,7 @@ from armonik.protogen.worker import agent_service_pb2_grpc
 from pyarmonik.agent.agent_servicer import AgentServicer
 from pyarmonik.agent.pollster import AgentConfig, Pollster
 from pyarmonik.agent.worker_client import WorkerClient
+from pyarmonik.core import errors
 from pyarmonik.lifecycle import processing
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.protocol.interceptor import ErrorInterceptor
@@ -82,7 +83,10 @@ async def reap_forever(grid: Grid, stop: asyncio.Event, *, every: float) -> None
             recovered = await processing.reap(grid)
             if recovered:
                 log.warning("recovered %d task(s) from lost agents", recovered)
-        except Exception:  # the reaper must outlive a storage hiccup
-            log.exception("lease reaper failed; will retry")
+        except Exception as exc:  # the reaper must outlive a storage hiccup
+            if errors.is_transient(exc):
+                log.warning("lease reaper: storage unavailable (%s); will retry", exc)
+            else:
+                log.exception("lease reaper failed; will retry")
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), every)

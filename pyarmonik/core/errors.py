@@ -61,3 +61,19 @@ def missing(kind: str, ids: Iterable[str]) -> NotFound:
     listed = sorted(set(ids))
     shown = ", ".join(listed[:10]) + (f" (+{len(listed) - 10} more)" if len(listed) > 10 else "")
     return NotFound(f"{kind} not found: {shown}")
+
+
+#: Exceptions of storage clients that mean "the server is unreachable right
+#: now": a caller should retry, an agent should wait. Adapters register their
+#: client's (``register_transient``) so that the services, which never import
+#: a storage client, can still tell them from bugs.
+TRANSIENT: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+
+
+def register_transient(*types: type[BaseException]) -> None:
+    global TRANSIENT
+    TRANSIENT = tuple(dict.fromkeys((*TRANSIENT, *types)))
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT)

@@ -50,6 +50,7 @@ class AgentSettings(StorageSettings):
     model_config = SettingsConfigDict(env_prefix="PYARMONIK_", extra="ignore", populate_by_name=True)
 
     partition: str = Field("default", description="the partition this agent serves")
+    agent_id: str | None = Field(None, description="this agent's id in task owner fields (default: host name + random)")
     agent_address: str = Field(
         "/cache/armonik_agent.sock",
         validation_alias=AliasChoices("PYARMONIK_AGENT_ADDRESS", "ComputePlane__AgentChannel__Address"),

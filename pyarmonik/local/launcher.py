@@ -47,8 +47,9 @@ class LocalOptions:
 
     def storage(self) -> StorageSettings:
         s3 = {f"s3_{name}": value for name, value in self.s3.items()}
-        return StorageSettings(
-            data_dir=self.data_dir, data_chunk_max_size=self.data_chunk_max_size, redis_url=self.redis_url, **s3
+        return StorageSettings.model_validate(
+            {"data_dir": self.data_dir, "data_chunk_max_size": self.data_chunk_max_size, "redis_url": self.redis_url}
+            | s3
         )
 
 

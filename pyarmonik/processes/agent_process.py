@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     async with open_grid(settings, default_partition=settings.partition) as grid:
         await grid.state.get_partition(settings.partition)  # NotFound names an undeclared partition
+        identity = {"agent_id": settings.agent_id} if settings.agent_id else {}
         config = AgentConfig(
             partition_id=settings.partition,
+            **identity,  # type: ignore[arg-type]
             data_root=settings.shared_dir,
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,

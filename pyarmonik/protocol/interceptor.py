@@ -30,6 +30,9 @@ async def _abort(error: BaseException, context: aio.ServicerContext, method: str
     if isinstance(error, errors.PyArmoniKError):
         logger.debug("%s failed: %s %s", method, error.code.name, error.message)
         await context.abort(error.code, error.message)
+    if errors.is_transient(error):
+        logger.warning("%s: storage unavailable: %s", method, error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable, retry later: {error}")
     if isinstance(error, NotImplementedError):  # a stub's default method
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
     logger.exception("%s failed unexpectedly", method, exc_info=error)

@@ -39,8 +39,8 @@ class RedisObjectStore:
             yield data[start : start + chunk_size]
 
     async def get_bytes(self, key: str) -> bytes | None:
-        data: bytes | None = await self._redis.get(keys.object_key(key))
-        return data
+        data = await self._redis.get(keys.object_key(key))
+        return data.encode() if isinstance(data, str) else data
 
     async def size(self, key: str) -> int | None:
         async with self._redis.pipeline(transaction=False) as pipe:

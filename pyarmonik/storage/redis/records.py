@@ -44,12 +44,14 @@ def encode_task(task: Task) -> str:
 
 
 def task_from_fields(fields: dict[str, Any]) -> Task:
+    """The task of freshly decoded JSON fields (which it may modify)."""
+    status, options = fields.get("status"), fields.get("options")
     try:
-        record = dict(fields)
-        record["status"] = _TASK_STATUS[record["status"]]
-        record["options"] = TaskOptions(**record["options"]) if "options" in record else TaskOptions()
-        return Task(**record)
+        fields["status"] = _TASK_STATUS[status]  # type: ignore[index]
+        fields["options"] = TaskOptions(**options) if options else TaskOptions()
+        return Task(**fields)
     except (KeyError, TypeError, ValueError):
+        fields["status"], fields["options"] = status, options
         return codec._task(fields)
 
 
@@ -63,12 +65,14 @@ def encode_result(result: Result) -> str:
 
 
 def result_from_fields(fields: dict[str, Any]) -> Result:
+    """The result of freshly decoded JSON fields (which it may modify)."""
+    status, opaque_id = fields.get("status"), fields.get("opaque_id", "")
     try:
-        record = dict(fields)
-        record["status"] = _RESULT_STATUS[record["status"]]
-        record["opaque_id"] = bytes.fromhex(record.get("opaque_id", ""))
-        return Result(**record)
+        fields["status"] = _RESULT_STATUS[status]  # type: ignore[index]
+        fields["opaque_id"] = bytes.fromhex(opaque_id)
+        return Result(**fields)
     except (KeyError, TypeError, ValueError):
+        fields["status"], fields["opaque_id"] = status, opaque_id
         return codec._result(fields)
 
 

@@ -75,8 +75,6 @@ class StateScripts:
 
     def __init__(self, redis: Redis) -> None:
         self._scripts: dict[str, AsyncScript] = {name: redis.register_script(source(name)) for name in STATE_SCRIPTS}
-        self.read_records = redis.register_script(scripts.source("state_read_records"))
-        """``read_records(keys=[hash])``: the hash's JSON records as one JSON array."""
 
     async def run(self, name: str, session_id: str, at: float, args: Sequence[Arg] = ()) -> Reply:
         """Runs script ``name`` on the keys of ``session_id``; returns what

@@ -53,15 +53,42 @@ end
 ESCAPES[string.char(127)] = '\\u007f'
 -- Keys whose empty table is an object; every other empty table is an array.
 local OBJECT_KEYS = {options = true, pod_configuration = true}
--- Keys holding seconds: written as floats even when integral ("5.0").
-local FLOAT_KEYS = {max_duration = true, pod_ttl = true}
+-- Keys holding seconds: written as floats even when integral ("5.0"), so
+-- that Python reads back the float it wrote.
+local FLOAT_KEYS = {}
+for _, key in ipairs({'max_duration', 'pod_ttl', 'created_at', 'submitted_at', 'received_at', 'acquired_at',
+  'fetched_at', 'started_at', 'processed_at', 'ended_at', 'completed_at', 'cancelled_at', 'closed_at',
+  'purged_at', 'deleted_at'}) do
+  FLOAT_KEYS[key] = true
+end
+local NULL, format, find, gsub, concat, floor = cjson.null, string.format, string.find, string.gsub, table.concat,
+  math.floor
+
+local function quote(text)
+  if find(text, '[%c"\\]') then text = gsub(text, '[%c"\\]', ESCAPES) end
+  return '"' .. text .. '"'
+end
+
+-- '"<key>":' of each key, made once.
+local KEY_PREFIXES = setmetatable({}, {__index = function(cache, key)
+  local prefix = quote(key) .. ':'
+  cache[key] = prefix
+  return prefix
+end})
+
+-- Integers exactly; other numbers with the fewest of 16 or 17 significant
+-- digits that read back as the same double.
+local function number(value, key)
+  if value == floor(value) and value > -1e15 and value < 1e15 then
+    return format(FLOAT_KEYS[key] and '%d.0' or '%d', value)
+  end
+  local text = format('%.16g', value)
+  if tonumber(text) ~= value then text = format('%.17g', value) end
+  return text
+end
 
 -- Records are written compact: a field that is null, '' or an empty list or
 -- map is left out (every decoder reads it back as the model's default).
-local function omitted(value)
-  return value == cjson.null or value == '' or (type(value) == 'table' and next(value) == nil)
-end
-
 local encode
 local function encode_table(value, key)
   if next(value) == nil then
@@ -70,26 +97,24 @@ local function encode_table(value, key)
   local parts = {}
   if value[1] ~= nil then
     for i = 1, #value do parts[i] = encode(value[i]) end
-    return '[' .. table.concat(parts, ',') .. ']'
+    return '[' .. concat(parts, ',') .. ']'
   end
+  local n = 0
   for k, v in pairs(value) do
-    if not omitted(v) then
-      parts[#parts + 1] = '"' .. string.gsub(k, '[%c"\\]', ESCAPES) .. '":' .. encode(v, k)
+    if v ~= NULL and v ~= '' and (type(v) ~= 'table' or next(v) ~= nil) then
+      n = n + 1
+      parts[n] = KEY_PREFIXES[k] .. encode(v, k)
     end
   end
-  return '{' .. table.concat(parts, ',') .. '}'
+  return '{' .. concat(parts, ',') .. '}'
 end
 
 encode = function(value, key)
   local kind = type(value)
   if kind == 'string' then
-    return '"' .. string.gsub(value, '[%c"\\]', ESCAPES) .. '"'
+    return quote(value)
   elseif kind == 'number' then
-    local text = string.format('%.17g', value)
-    if (FLOAT_KEYS[key] or (key and string.sub(key, -3) == '_at')) and not string.find(text, '[.eni]') then
-      text = text .. '.0'
-    end
-    return text
+    return number(value, key)
   elseif kind == 'boolean' then
     return value and 'true' or 'false'
   elseif kind == 'table' then
