@@ -88,9 +88,44 @@ async def submit(
     session = await grid.state.get_session(session_id)
     at = grid.clock()
     tasks = build_tasks(session, new, batch_options=batch_options, submitter=CLIENT, at=at)
-    ready = await grid.state.create_tasks(session_id, tasks, at=at)
-    await grid.enqueue(ready)
-    return tasks
+    existing = await _already_submitted(grid, session_id, tasks)
+    fresh = [t for t in tasks if t.task_id not in existing]
+    if fresh:
+        ready = await grid.state.create_tasks(session_id, fresh, at=at)
+        await grid.enqueue(ready)
+    return [existing.get(t.task_id, t) for t in tasks]
+
+
+def _same_definition(new: Task, old: Task) -> bool:
+    return (
+        not old.created_by
+        and old.payload_id == new.payload_id
+        and old.data_dependencies == new.data_dependencies
+        and old.expected_output_ids == new.expected_output_ids
+        and old.options == new.options
+    )
+
+
+async def _already_submitted(grid: Grid, session_id: str, tasks: Sequence[Task]) -> dict[str, Task]:
+    """New task id -> the task an earlier, identical submission created.
+
+    A client whose SubmitTasks call was cut off (a control plane killed
+    mid-call) cannot know whether it took effect, so it retries; a task whose
+    expected outputs are all owned by one earlier client task of the same
+    definition is that earlier task, not a duplicate the client never saw.
+    """
+    outputs = list({o for t in tasks for o in t.expected_output_ids})
+    owners = await grid.state.owners_of(session_id, outputs) if outputs else {}
+    owner_ids = sorted({owner for owner in owners.values() if owner})
+    if not owner_ids:
+        return {}
+    earlier = {t.task_id: t for t in await grid.state.get_tasks(owner_ids)}
+    found = {}
+    for task in tasks:
+        candidates = {owners[o] for o in task.expected_output_ids}
+        if len(candidates) == 1 and (old := earlier.get(candidates.pop())) and _same_definition(task, old):
+            found[task.task_id] = old
+    return found
 
 
 async def get(grid: Grid, task_id: str) -> Task:

@@ -243,3 +243,22 @@ def test_submitting_to_an_unknown_session_is_not_found(channel: grpc.Channel) ->
     )
 
     assert grpc_code(lambda: TasksStub(channel).SubmitTasks(request)) == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_retried_identical_submission_returns_the_earlier_tasks_instead_of_duplicates(
+    tasks: ArmoniKTasks, batch: Batch
+) -> None:
+    batch.without_data("payload", "a", "b")
+    definitions = [batch.task("payload", ["a"]), batch.task("payload", ["b"])]
+    first = tasks.submit_tasks(batch.session_id, definitions)
+    again = tasks.submit_tasks(batch.session_id, definitions)  # a client retrying a call it saw fail
+    assert [t.id for t in again] == [t.id for t in first]
+    assert len(session_tasks(tasks, batch.session_id)) == 2
+
+
+def test_a_different_task_on_an_owned_output_is_still_created(tasks: ArmoniKTasks, batch: Batch) -> None:
+    batch.without_data("payload", "other-payload", "out")
+    [first] = tasks.submit_tasks(batch.session_id, [batch.task("payload", ["out"])])
+    [second] = tasks.submit_tasks(batch.session_id, [batch.task("other-payload", ["out"])])
+    assert second.id != first.id
+    assert len(session_tasks(tasks, batch.session_id)) == 2

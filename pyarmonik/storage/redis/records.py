@@ -3,7 +3,7 @@
 Tasks and results are stored in the JSON of ``codec`` (the event wire
 format), so that a Lua script splices a stored record into an event without
 re-encoding it. Records are compact: a field that is null, '' or an empty
-list or map is left out, as the Lua encoder (``lua/state_lib.lua``) does too;
+list or map is left out, as the Lua encoder (``lua/state_lib_records.lua``) does too;
 every decoder reads a missing field as the model's default. Compact records
 are what keeps listing 100,000 tasks cheap: half the bytes, a third of the
 keys to parse.

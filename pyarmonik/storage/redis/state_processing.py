@@ -2,7 +2,7 @@
 
 A task is held by one agent from acquisition to its outcome; every script
 here checks, atomically with its writes, that the caller still holds it
-(``held_task`` in ``lua/state_lib.lua``), so an agent whose lease was reaped
+(``held_task`` in ``lua/state_lib_graph.lua``), so an agent whose lease was reaped
 can never commit or fail a task twice. The agent names a task by id alone:
 its session comes from the global task index first.
 """

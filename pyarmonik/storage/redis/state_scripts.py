@@ -1,8 +1,9 @@
 """The Lua transitions of the Redis state store, and their replies as errors.
 
 Each ``lua/state_<name>.lua`` is one atomic transition of one session; the
-shared prelude ``lua/state_lib.lua`` (the dependency graph, the record
-encoder, the events) is prepended to each before registration. Every state
+shared prelude (``lua/state_lib_records.lua``: the record encoder, cache
+and events; ``lua/state_lib_graph.lua``: the dependency graph and the
+transitions) is prepended to each before registration. Every state
 script takes the five keys of its session and starts its ARGV with the
 session's event channel, the caller's time and the session id; it answers
 ``{'OK', ...}`` or an error table, which ``run`` raises as the matching
@@ -41,6 +42,8 @@ STATE_SCRIPTS = (
     "release_task",
 )
 
+PRELUDE = ("state_lib_records", "state_lib_graph")
+
 Arg = str | bytes | int | float
 Reply = list[object]
 
@@ -52,7 +55,7 @@ def text(value: object) -> str:
 
 def source(name: str) -> str:
     """The full text of state script ``name``: the prelude, then its body."""
-    return scripts.source("state_lib") + "\n" + scripts.source(f"state_{name}")
+    return "\n".join(scripts.source(part) for part in (*PRELUDE, f"state_{name}"))
 
 
 def _error(reply: Reply) -> errors.PyArmoniKError:

@@ -1,8 +1,8 @@
 -- state_cancel_session: every non-final task of the session cancelled (as by
 -- state_cancel_tasks) and every CREATED result ABORTED.
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[2..5] are written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2..5] are written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 --
 -- Returns {'OK'} or {'NOT_FOUND', 'session', id}.
 if not get_session() then return missing_session() end

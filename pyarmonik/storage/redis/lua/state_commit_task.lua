@@ -1,7 +1,7 @@
 -- state_commit_task: a task's successful outcome, in one step.
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[2..5] are written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2..5] are written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 -- ARGV[5]     agent id (must hold the task, PROCESSING)
 -- ARGV[6]     n: number of new results

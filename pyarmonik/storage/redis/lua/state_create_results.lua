@@ -1,7 +1,7 @@
 -- state_create_results: new results of one session (NEW_RESULT events).
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[3] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[3] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[2i+2], ARGV[2i+3] (i = 1..n)  result id, result JSON
 --
 -- Returns {'OK'}, {'NOT_FOUND', 'session', id} or {'ALREADY_EXISTS', message}.

@@ -1,7 +1,7 @@
 -- state_create_session: stores a new session record.
 --
--- KEYS[1..5]  the session's keys (see state_lib): only KEYS[1] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): only KEYS[1] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     the session JSON (codec/records encoding)
 --
 -- Writes KEYS[1] unless it exists. Returns {'OK'} or {'ALREADY_EXISTS', message}.

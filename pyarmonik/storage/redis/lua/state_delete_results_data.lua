@@ -1,7 +1,7 @@
 -- state_delete_results_data: results -> DELETED, except manual_deletion ones.
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[3] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[3] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     JSON array of result ids
 --
 -- Returns {'OK', JSON of each result set DELETED} or {'NOT_FOUND', 'result', ids...}.

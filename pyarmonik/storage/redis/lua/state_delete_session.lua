@@ -1,7 +1,7 @@
 -- state_delete_session: removes a session with all its tasks and results.
 --
--- KEYS[1..5]  the session's keys (see state_lib): all deleted
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): all deleted
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 --
 -- Returns {'OK', task ids, result ids} (the caller then drops them from the
 -- global indexes) or {'NOT_FOUND', 'session', id}.

@@ -1,7 +1,7 @@
 -- state_finish_cancellation: CANCELLING -> CANCELLED once no agent runs the task.
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 --
 -- Returns {'OK'} (nothing done when the task is missing or not CANCELLING).

@@ -1,8 +1,8 @@
 -- state_move_session_tasks: every task of the session in one status moved to
 -- another (pause: SUBMITTED -> PAUSED; resume: PAUSED -> SUBMITTED).
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     status the tasks are in (int)
 -- ARGV[5]     status they move to (int)
 --

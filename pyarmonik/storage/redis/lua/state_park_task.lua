@@ -1,8 +1,8 @@
 -- state_park_task: SUBMITTED -> PAUSED, only while the session is PAUSED
 -- (checked here, atomically, so that a concurrent resume is never undone).
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 --
 -- Returns {'OK', 1} when parked, {'OK', 0} otherwise.

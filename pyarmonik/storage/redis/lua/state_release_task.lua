@@ -2,8 +2,8 @@
 -- session) without using a retry: agent shutting down, or lost before it
 -- started the task.
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 -- ARGV[5]     agent id (must hold the task, DISPATCHED or PROCESSING)
 --

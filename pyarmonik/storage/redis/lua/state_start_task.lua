@@ -1,7 +1,7 @@
 -- state_start_task: DISPATCHED -> PROCESSING, by the agent holding the task.
 --
--- KEYS[1..5]  the session's keys (see state_lib): KEYS[2] is written
--- ARGV[1..3]  channel, at, session id (see state_lib)
+-- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2] is written
+-- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 -- ARGV[5]     agent id
 --
