@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from pyarmonik.core import errors
 from pyarmonik.core.settings import StorageSettings
@@ -46,8 +48,18 @@ def redacted(url: str) -> str:
 
 
 async def connect_redis(url: str) -> redis.asyncio.Redis:
+    """A checked client. Pooled connections broken by a Redis restart are
+    retried transparently (with backoff), so one restart is not an error for
+    every connection of every pool."""
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5)
     try:
-        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        client = redis.asyncio.Redis.from_url(
+            url,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+            retry=retry,
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+        )
         await client.ping()
     except (redis.exceptions.RedisError, OSError, ValueError) as exc:
         raise errors.Unavailable(f"cannot reach Redis at {redacted(url)}: {exc}") from None

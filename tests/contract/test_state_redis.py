@@ -241,3 +241,33 @@ def test_every_lua_script_has_a_header_listing_its_keys_and_arguments() -> None:
             header.append(line)
         text = "\n".join(header)
         assert "KEYS" in text and "ARGV" in text, f"{script.name} lacks a KEYS/ARGV header"
+
+
+async def test_the_status_indexes_agree_with_the_records_after_every_kind_of_transition(
+    store: RedisStateStore,
+) -> None:
+    await open_session(store, "s", created=["r1", "r2", "out"])
+    await store.create_tasks(
+        "s",
+        [task("a", outputs=["r1"]), task("b", dependencies=["r1"]), task("c"), task("d", outputs=["out"])],
+        at=AT,
+    )
+    await store.acquire_task("c", agent_id="agent", hostname="h", at=AT)
+    await store.start_task("c", agent_id="agent", at=AT)
+    await store.retry_task("c", agent_id="agent", message="crash", at=AT)
+    await store.acquire_task("d", agent_id="agent", hostname="h", at=AT)
+    await store.cancel_tasks(["a"], at=AT, reason="stop")
+    await store.complete_results("s", [completion("r2")], completed_by="s", at=AT)
+    from_index = await store.count_tasks_by_status(where=in_session("s"))
+    tasks = (await store.list_tasks(query=ListQuery(in_session("s")))).items
+    from_records: dict[TaskStatus, int] = {}
+    for t in tasks:
+        from_records[t.status] = from_records.get(t.status, 0) + 1
+    assert from_index == from_records
+    assert from_records == {
+        TaskStatus.CANCELLED: 1,
+        TaskStatus.ERROR: 1,
+        TaskStatus.RETRIED: 1,
+        TaskStatus.SUBMITTED: 1,
+        TaskStatus.DISPATCHED: 1,
+    }

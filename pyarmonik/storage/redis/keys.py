@@ -27,6 +27,8 @@ State store (``state.py``; records are ``records``/``codec`` JSON)::
     pyarmonik:session:{S}:results     HASH  result id -> result JSON
     pyarmonik:session:{S}:waiting     ZSET  "<result id>\\0<task id>" (score 0): who waits on what
     pyarmonik:session:{S}:remaining   HASH  task id -> JSON array of the result ids it still awaits
+    pyarmonik:session:{S}:task-statuses    ZSET  task id by TaskStatus (tasks in a status, counts)
+    pyarmonik:session:{S}:result-statuses  ZSET  result id by ResultStatus
 
 The four untagged state keys are global indexes, written outside the
 scripts: before the script that creates the records they point to, and
@@ -94,11 +96,21 @@ class SessionKeys:
     results: str
     waiting: str
     remaining: str
+    task_statuses: str
+    result_statuses: str
     events: str
 
     @property
-    def all(self) -> tuple[str, str, str, str, str]:
-        return (self.record, self.tasks, self.results, self.waiting, self.remaining)
+    def all(self) -> tuple[str, ...]:
+        return (
+            self.record,
+            self.tasks,
+            self.results,
+            self.waiting,
+            self.remaining,
+            self.task_statuses,
+            self.result_statuses,
+        )
 
 
 def session(session_id: str) -> SessionKeys:
@@ -109,6 +121,8 @@ def session(session_id: str) -> SessionKeys:
         results=f"{base}:results",
         waiting=f"{base}:waiting",
         remaining=f"{base}:remaining",
+        task_statuses=f"{base}:task-statuses",
+        result_statuses=f"{base}:result-statuses",
         events=session_events(session_id),
     )
 

@@ -131,7 +131,7 @@ class RedisStateStore(ProcessingTransitions):
         try:
             if foreign:
                 raise errors.AlreadyExists(f"results already exist: {', '.join(foreign)}")
-            args = [part for r in batch for part in (r.result_id, records.encode_result(r))]
+            args = [part for r in batch for part in (r.result_id, int(r.status), records.encode_result(r))]
             await self._scripts.run("create_results", session_id, 0.0, args)
         except BaseException:
             await self._release_claims(keys.RESULT_SESSIONS, claimed)
@@ -180,6 +180,11 @@ class RedisStateStore(ProcessingTransitions):
         return filters.apply(await self._scan_tasks(query.where), query)
 
     async def count_tasks_by_status(self, *, where: filters.Filters) -> Mapping[TaskStatus, int]:
+        """From the status indexes when ``where`` selects whole sessions
+        (the common case: a session's progress), else from the records."""
+        session_ids = await self._sessions_only(where)
+        if session_ids is not None:
+            return await self._count_by_status(session_ids)
         counts: dict[TaskStatus, int] = {}
         match = filters.compile_filters(where)
         try:

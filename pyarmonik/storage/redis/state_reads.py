@@ -21,10 +21,12 @@ from redis.asyncio import Redis
 
 from pyarmonik.core import errors, filters
 from pyarmonik.core.models import Result, Session, Task
+from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.storage.redis import keys, records
 from pyarmonik.storage.redis.state_scripts import StateScripts, text
 
 R = TypeVar("R")
+_STATUSES = list(TaskStatus)
 #: Most fields per HMGET/HDEL/HSETNX round trip.
 CHUNK = 1000
 
@@ -136,6 +138,28 @@ class StateReads:
                 pipe.hvals(field(session_keys(session_id)))
             replies = await pipe.execute()
         return [json.loads(value) for values in replies for value in values]
+
+    async def _sessions_only(self, where: filters.Filters) -> list[str] | None:
+        """The sessions of a filter that selects whole sessions (no condition
+        but ``session_id`` EQ), ``None`` for any other filter."""
+        whole_sessions = not where or (
+            all(len(clause) == 1 for clause in where) and filters.session_ids_in(where) is not None
+        )
+        return await self._session_ids(where) if whole_sessions else None
+
+    async def _count_by_status(self, session_ids: Sequence[str]) -> dict[TaskStatus, int]:
+        """Tasks of each status in these sessions, from the status indexes."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                for status in TaskStatus:
+                    pipe.zcount(session_keys(session_id).task_statuses, int(status), int(status))
+            replies = await pipe.execute()
+        counts: dict[TaskStatus, int] = {}
+        for position, count in enumerate(replies):
+            if count:
+                status = _STATUSES[position % len(_STATUSES)]
+                counts[status] = counts.get(status, 0) + count
+        return counts
 
     async def _scan_tasks(self, where: filters.Filters) -> list[Task]:
         found = await self._session_records(_tasks_key, await self._session_ids(where))

@@ -4,7 +4,7 @@
 -- bookkeeping (who waits on which result, what a failure aborts) is written
 -- once for every script.
 --
--- KEYS, ARGV: those of state_lib_records (the five session keys; channel,
+-- KEYS, ARGV: those of state_lib_records (the seven session keys; channel,
 -- at, session id), through the locals it defines.
 
 -- -- the dependency graph ---------------------------------------------------------

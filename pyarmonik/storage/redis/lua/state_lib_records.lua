@@ -3,21 +3,24 @@
 -- arguments every state script shares, the record encoder, the per-run
 -- record cache and the events.
 --
--- KEYS (every state script takes these five, all tagged with {session id}):
+-- KEYS (every state script takes these seven, all tagged with {session id}):
 -- KEYS[1]  session record (STRING, JSON)
 -- KEYS[2]  tasks of the session (HASH task id -> task JSON)
 -- KEYS[3]  results of the session (HASH result id -> result JSON)
 -- KEYS[4]  waiting (ZSET, score 0, members "<result id>\0<task id>": the
 --          tasks waiting on each result, read by lexicographic range)
 -- KEYS[5]  remaining (HASH task id -> JSON array of the result ids it awaits)
+-- KEYS[6]  task statuses (ZSET task id by status): the tasks in a status
+--          without reading every task, and counts by status
+-- KEYS[7]  result statuses (ZSET result id by status)
 -- ARGV (every state script starts with these three):
 -- ARGV[1]  pub/sub channel of the session's events
 -- ARGV[2]  the caller's time (UNIX seconds): the only clock
 -- ARGV[3]  the session id
 --
 -- Reads are cached per script run; writes go through touch_* and are
--- written by flush(), which also PUBLISHes the events in order, one message
--- per event. Scripts validate before their first write and answer
+-- written by flush(), which also keeps the status indexes and PUBLISHes the
+-- events in order, one message per event. Scripts validate before their first write and answer
 -- {'OK', ...} or {'<ERROR CODE>', ...} (see storage/redis/state_scripts.py).
 --
 -- Records are encoded by encode() below rather than cjson.encode: cjson keeps
@@ -25,6 +28,7 @@
 -- objects.
 
 local SESSION_KEY, TASKS_KEY, RESULTS_KEY, WAITING_KEY, REMAINING_KEY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local TASK_STATUSES_KEY, RESULT_STATUSES_KEY = KEYS[6], KEYS[7]
 local CHANNEL, AT, SESSION_ID = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local SEP = '\0'
 
@@ -192,17 +196,11 @@ end
 local function load_tasks(ids) load(TASKS_KEY, tasks, task_json, ids, decode_task) end
 local function load_results(ids) load(RESULTS_KEY, results, result_json, ids, decode_result) end
 
--- Loads every record of a hash (a whole-session transition).
-local function load_all(key, cache, json_cache, decode)
-  local flat = redis.call('HGETALL', key)
+-- The ids of the session's tasks (or results) in each of ``statuses``.
+local function ids_in(key, statuses)
   local ids = {}
-  for i = 1, #flat, 2 do
-    local id = flat[i]
-    ids[#ids + 1] = id
-    if cache[id] == nil then
-      cache[id] = decode(flat[i + 1])
-      json_cache[id] = flat[i + 1]
-    end
+  for _, status in ipairs(statuses) do
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', key, status, status)) do ids[#ids + 1] = id end
   end
   return ids
 end
@@ -249,23 +247,32 @@ local function result_event(kind, result, previous, current)
     .. ',"current_owner_id":' .. encode(current or '') .. '}'
 end
 
-local function hset_many(key, ids, json_of, cache)
+-- Runs ``command key a1 b1 a2 b2 ...`` over (pair(id)) of each id, 500 pairs a call.
+local function pairs_command(command, key, ids, pair)
   local batch = {}
   for _, id in ipairs(ids) do
-    batch[#batch + 1] = id
-    batch[#batch + 1] = json_of(cache[id])
+    local a, b = pair(id)
+    batch[#batch + 1] = a
+    batch[#batch + 1] = b
     if #batch >= 1000 then
-      redis.call('HSET', key, unpack(batch))
+      redis.call(command, key, unpack(batch))
       batch = {}
     end
   end
-  if #batch > 0 then redis.call('HSET', key, unpack(batch)) end
+  if #batch > 0 then redis.call(command, key, unpack(batch)) end
 end
 
--- Writes every touched record, then publishes the events.
+local function task_record(id) return id, json_of_task(tasks[id]) end
+local function result_record(id) return id, json_of_result(results[id]) end
+local function task_status(id) return tasks[id].status, id end
+local function result_status(id) return results[id].status, id end
+
+-- Writes every touched record and its status, then publishes the events.
 local function flush()
-  hset_many(TASKS_KEY, dirty_tasks, json_of_task, tasks)
-  hset_many(RESULTS_KEY, dirty_results, json_of_result, results)
+  pairs_command('HSET', TASKS_KEY, dirty_tasks, task_record)
+  pairs_command('ZADD', TASK_STATUSES_KEY, dirty_tasks, task_status)
+  pairs_command('HSET', RESULTS_KEY, dirty_results, result_record)
+  pairs_command('ZADD', RESULT_STATUSES_KEY, dirty_results, result_status)
   for _, event in ipairs(events) do redis.call('PUBLISH', CHANNEL, event) end
 end
 

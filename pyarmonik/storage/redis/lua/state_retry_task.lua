@@ -1,7 +1,7 @@
 -- state_retry_task: the failed attempt becomes RETRIED and a new attempt
 -- "{initial_task_id}###{n}" takes over its outputs.
 --
--- KEYS[1..5]  the session's keys (see state_lib_records): KEYS[2..5] are written
+-- KEYS[1..7]  the session's keys (see state_lib_records): KEYS[2..7] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id of the failed attempt
 -- ARGV[5]     agent id (must hold the task, DISPATCHED or PROCESSING)
@@ -26,14 +26,13 @@ local function copy(list)
   for i, v in ipairs(list) do out[i] = v end
   return out
 end
+-- Fields left out take their defaults (null times, '' texts, no owner).
 local new = {
   task_id = new_id, session_id = old.session_id, status = TS.CREATING, options = old.options, created_at = AT,
   payload_id = old.payload_id, data_dependencies = copy(old.data_dependencies),
   expected_output_ids = copy(old.expected_output_ids), parent_task_ids = copy(old.parent_task_ids),
   retry_of_ids = retry_of, initial_task_id = old.initial_task_id, created_by = old.task_id,
-  status_message = '', owner_pod_id = '', pod_hostname = '', submitted_at = cjson.null, received_at = cjson.null,
-  acquired_at = cjson.null, fetched_at = cjson.null, started_at = cjson.null, processed_at = cjson.null,
-  ended_at = cjson.null, pod_ttl = cjson.null, output_success = false, output_error = '',
+  owner_pod_id = '', pod_hostname = '', output_success = false,
 }
 old.output_error = ARGV[6]
 touch_task(old)

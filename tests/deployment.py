@@ -1,0 +1,182 @@
+"""A shared-storage deployment on this machine, every component its own
+process: Redis (AOF), SeaweedFS (S3), control planes, and agents each with
+its worker -- what a cluster runs, minus Kubernetes.
+
+Everything listens on 127.0.0.1; processes are stopped (SIGKILL if needed)
+when the deployment closes, and their output goes to log files that a
+failing test can show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+import grpc
+from armonik.client import ArmoniKVersions
+
+from tests import servers
+from tests.helpers import wait_for
+
+ROOT = pathlib.Path(__file__).parents[1]
+WORKER = ROOT / "tests" / "workers" / "behaviours.py"
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass
+class Agent:
+    index: int
+    agent: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+    sockets: pathlib.Path
+
+    @property
+    def agent_id(self) -> str:
+        return f"agent-{self.index}"
+
+
+@dataclass
+class Deployment:
+    root: pathlib.Path
+    lease_seconds: float = 3.0
+    redis: servers.RedisServer | None = None
+    s3: servers.SeaweedFS | None = None
+    control_planes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ports: dict[int, int] = field(default_factory=dict)
+    agents: dict[int, Agent] = field(default_factory=dict)
+    _sockets: pathlib.Path = field(default_factory=lambda: pathlib.Path(tempfile.mkdtemp(prefix="pyak-")))
+
+    # -- storage ------------------------------------------------------------
+    def start_storage(self) -> None:
+        self.redis = servers.start_redis(self.root / "redis", aof=True)
+        self.s3 = servers.start_seaweedfs(self.root / "s3")
+
+    def restart_redis(self) -> None:
+        """SIGKILL, then a new server on the same port and AOF directory."""
+        assert self.redis is not None
+        self.redis.process.kill()
+        self.redis.process.wait()
+        self.redis = servers.start_redis(self.redis.directory, aof=True, port=self.redis.port)
+
+    def environment(self) -> dict[str, str]:
+        assert self.redis is not None and self.s3 is not None
+        return {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYARMONIK_REDIS_URL": self.redis.url,
+            "PYARMONIK_S3_ENDPOINT": self.s3.endpoint,
+            "PYARMONIK_S3_ACCESS_KEY": self.s3.access_key,
+            "PYARMONIK_S3_SECRET_KEY": self.s3.secret_key,
+            "PYARMONIK_S3_BUCKET": "deployment",
+            "PYARMONIK_PARTITIONS": '["default"]',
+            "GRPC_VERBOSITY": "NONE",
+        }
+
+    # -- processes ----------------------------------------------------------
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with (self.root / "logs" / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+            return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_control_plane(self, index: int, port: int | None = None) -> int:
+        port = port or servers.free_port()
+        command = [sys.executable, "-m", "pyarmonik", "control-plane", "--host", "127.0.0.1", "--port", str(port)]
+        self.control_planes[index] = self._spawn(f"control-plane-{index}", command, self.environment())
+        self.ports[index] = port
+        wait_for(lambda: self._answers(port), timeout=STARTUP_TIMEOUT, interval=0.1)
+        return port
+
+    def start_agent(self, index: int) -> Agent:
+        sockets = self._sockets / str(index)
+        sockets.mkdir()
+        env = {
+            **self.environment(),
+            "ComputePlane__AgentChannel__Address": str(sockets / "agent.sock"),
+            "ComputePlane__WorkerChannel__Address": str(sockets / "worker.sock"),
+        }
+        agent_command = [
+            sys.executable, "-m", "pyarmonik", "agent", "--partition", "default", "--agent-id", f"agent-{index}",
+            "--shared-dir", str(sockets / "shared"), "--lease-seconds", str(self.lease_seconds),
+            "--heartbeat-seconds", str(self.lease_seconds / 6), "--grace-seconds", "1",
+        ]  # fmt: skip
+        agent = Agent(
+            index,
+            self._spawn(f"agent-{index}", agent_command, env),
+            self._spawn(f"worker-{index}", [sys.executable, str(WORKER)], env),
+            sockets,
+        )
+        self.agents[index] = agent
+        return agent
+
+    def restart_worker(self, index: int) -> None:
+        agent = self.agents[index]
+        env = {
+            **self.environment(),
+            "ComputePlane__AgentChannel__Address": str(agent.sockets / "agent.sock"),
+            "ComputePlane__WorkerChannel__Address": str(agent.sockets / "worker.sock"),
+        }
+        agent.worker = self._spawn(f"worker-{index}", [sys.executable, str(WORKER)], env)
+
+    def address(self, index: int) -> str:
+        return f"127.0.0.1:{self.ports[index]}"
+
+    def agent_holding(self, owner_pod_id: str) -> Agent:
+        return next(a for a in self.agents.values() if a.agent_id == owner_pod_id)
+
+    @staticmethod
+    def kill(process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL to the process and its group (nothing gets to clean up)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def logs(self) -> str:
+        files = sorted(self.root.glob("logs/*"))
+        return "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in files)
+
+    def close(self) -> None:
+        processes = [*self.control_planes.values()]
+        for agent in self.agents.values():
+            processes += [agent.agent, agent.worker]
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill(process)
+        if self.s3 is not None:
+            servers.stop_seaweedfs(self.s3)
+        if self.redis is not None:
+            servers.stop_redis(self.redis)
+        shutil.rmtree(self._sockets, ignore_errors=True)
+
+    @staticmethod
+    def _answers(port: int) -> bool:
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return bool(ArmoniKVersions(channel).list_versions())
+        except grpc.RpcError:
+            return False
+
+
+def start_deployment(root: pathlib.Path, *, control_planes: int, agents: int) -> Deployment:
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    deployment = Deployment(root)
+    try:
+        deployment.start_storage()
+        for index in range(control_planes):
+            deployment.start_control_plane(index)
+        for index in range(agents):
+            deployment.start_agent(index)
+    except BaseException:
+        deployment.close()
+        raise
+    return deployment
