@@ -23,10 +23,10 @@ import redis
 import redis.asyncio
 
 from pyarmonik.core import errors
-from pyarmonik.core.filters import ListQuery
+from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind
 from pyarmonik.core.models import Event
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
-from pyarmonik.storage.redis import codec, keys
+from pyarmonik.storage.redis import codec, keys, state
 from pyarmonik.storage.redis.state import RedisStateStore
 
 from .state_contract import (
@@ -36,6 +36,8 @@ from .state_contract import (
     completion,
     in_session,
     open_session,
+    result_statuses,
+    statuses_of,
     task,
 )
 
@@ -271,3 +273,48 @@ async def test_the_status_indexes_agree_with_the_records_after_every_kind_of_tra
         TaskStatus.SUBMITTED: 1,
         TaskStatus.DISPATCHED: 1,
     }
+
+
+async def test_whole_session_transitions_run_in_several_short_scripts_with_the_same_outcome(
+    store: RedisStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "RUN_LIMIT", 2)
+    await open_session(store, "s", created=["r1", "r2", "r3", "spare"])
+    chain = [
+        task("c", dependencies=["r2"], outputs=["r3"]),
+        task("b", dependencies=["r1"], outputs=["r2"]),
+        task("a", outputs=["r1"]),
+    ]
+    ready = [task(f"t{i}") for i in range(5)]
+    await store.create_tasks("s", [*chain, *ready], at=AT)
+    await store.pause_session_tasks("s", at=AT)
+    assert set(await statuses_of(store, "a", *(t.task_id for t in ready))) == {TaskStatus.PAUSED}
+    resumed = await store.resume_session_tasks("s", at=AT)
+    assert sorted(t.task_id for t in resumed) == ["a", "t0", "t1", "t2", "t3", "t4"]
+    await store.cancel_session("s", at=AT)
+    assert set(await statuses_of(store, "a", "b", "c", *(t.task_id for t in ready))) == {TaskStatus.CANCELLED}
+    assert await result_statuses(store, "r1", "r2", "r3", "spare") == [ResultStatus.ABORTED] * 4
+
+
+async def test_lists_narrowed_by_the_status_index_match_what_a_full_scan_matches(store: RedisStateStore) -> None:
+    await open_session(store, "s", created=["dep"])
+    await open_session(store, "o")
+    await store.create_tasks("s", [task("a"), task("b", dependencies=["dep"]), task("c", priority=9)], at=AT)
+    await store.create_tasks("o", [task("d", "o")], at=AT)
+    await store.acquire_task("c", agent_id="agent", hostname="h", at=AT)
+
+    def status_is(status: TaskStatus) -> Condition:
+        return Condition("status", ValueKind.STATUS, Op.EQ, status)
+
+    async def listed(*clauses: tuple[Condition, ...], page_size: int = 100) -> tuple[list[str], int]:
+        page = await store.list_tasks(query=ListQuery(tuple(clauses), Sort("task_id"), 0, page_size))
+        return [t.task_id for t in page.items], page.total
+
+    [s], [o] = in_session("s"), in_session("o")
+    assert await listed((*s, status_is(TaskStatus.SUBMITTED))) == (["a"], 1)
+    assert await listed((*s, status_is(TaskStatus.SUBMITTED)), o) == (["a", "d"], 2)
+    assert await listed((*s, status_is(TaskStatus.DISPATCHED)), (*s, status_is(TaskStatus.PENDING))) == (["b", "c"], 2)
+    high = Condition("options.priority", ValueKind.NUMBER, Op.GE, 5)
+    assert await listed((*s, status_is(TaskStatus.PENDING), high)) == ([], 0)
+    assert await listed((*s, Condition("status", ValueKind.STATUS, Op.NE, TaskStatus.SUBMITTED))) == (["b", "c"], 2)
+    assert await listed(s, o, page_size=0) == ([], 4)

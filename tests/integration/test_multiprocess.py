@@ -79,6 +79,7 @@ def _gated(client: Client, tmp_path: pathlib.Path) -> tuple[str, str, pathlib.Pa
     return task.id, output, gate, started
 
 
+@pytest.mark.timeout(900)  # ~100 tasks/s on a 2-core machine: about two minutes of work
 def test_two_control_planes_and_three_agents_run_a_ten_thousand_task_graph(deployment: Deployment) -> None:
     with grpc.insecure_channel(deployment.address(0)) as first, grpc.insecure_channel(deployment.address(1)) as second:
         leaves = Client(first)

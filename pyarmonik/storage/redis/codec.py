@@ -215,3 +215,35 @@ def _texts(value: Any) -> list[str]:
 def _mapping(value: Any) -> dict[str, Any]:
     # cjson writes an empty map as [] (or {}).
     return value if isinstance(value, dict) else {}
+
+
+# -- records --------------------------------------------------------------------
+# The Redis state store keeps tasks and results in this very JSON (see
+# ``records``), so that its Lua scripts splice stored records into events.
+def task_fields(task: Task) -> dict[str, Any]:
+    """The JSON object of a task snapshot (canonical: every field)."""
+    return _task_fields(task)
+
+
+def result_fields(result: Result) -> dict[str, Any]:
+    """The JSON object of a result snapshot (canonical: every field)."""
+    return _result_fields(result)
+
+
+def options_fields(options: TaskOptions) -> dict[str, Any]:
+    return _options_fields(options)
+
+
+def task_from_fields(fields: dict[str, Any]) -> Task:
+    """The task of a decoded snapshot, leniently (see the module docstring)."""
+    return _task(fields)
+
+
+def result_from_fields(fields: dict[str, Any]) -> Result:
+    """The result of a decoded snapshot, leniently."""
+    return _result(fields)
+
+
+def options_from_fields(fields: Any) -> TaskOptions:
+    """The task options of a decoded object (``{}`` or ``[]`` when empty)."""
+    return _options(_mapping(fields))

@@ -38,7 +38,7 @@ def _dumps(fields: dict[str, Any]) -> str:
 
 # -- tasks --------------------------------------------------------------------------
 def encode_task(task: Task) -> str:
-    fields = codec._task_fields(task)
+    fields = codec.task_fields(task)
     fields["options"] = _compact(fields["options"])
     return _dumps(fields)
 
@@ -52,7 +52,7 @@ def task_from_fields(fields: dict[str, Any]) -> Task:
         return Task(**fields)
     except (KeyError, TypeError, ValueError):
         fields["status"], fields["options"] = status, options
-        return codec._task(fields)
+        return codec.task_from_fields(fields)
 
 
 def decode_task(data: str | bytes) -> Task:
@@ -61,7 +61,7 @@ def decode_task(data: str | bytes) -> Task:
 
 # -- results ------------------------------------------------------------------------
 def encode_result(result: Result) -> str:
-    return _dumps(codec._result_fields(result))
+    return _dumps(codec.result_fields(result))
 
 
 def result_from_fields(fields: dict[str, Any]) -> Result:
@@ -73,11 +73,19 @@ def result_from_fields(fields: dict[str, Any]) -> Result:
         return Result(**fields)
     except (KeyError, TypeError, ValueError):
         fields["status"], fields["opaque_id"] = status, opaque_id
-        return codec._result(fields)
+        return codec.result_from_fields(fields)
 
 
 def decode_result(data: str | bytes) -> Result:
     return result_from_fields(json.loads(data))
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _time(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # -- sessions -----------------------------------------------------------------------
@@ -85,7 +93,7 @@ def encode_session(session: Session) -> str:
     fields: dict[str, Any] = {
         "session_id": session.session_id,
         "status": int(session.status),
-        "options": _compact(codec._options_fields(session.options)),
+        "options": _compact(codec.options_fields(session.options)),
         "partition_ids": list(session.partition_ids),
         "created_at": session.created_at,
         "client_submission": session.client_submission,
@@ -100,12 +108,12 @@ def decode_session(data: str | bytes) -> Session:
     return Session(
         session_id=str(fields["session_id"]),
         status=SessionStatus(int(fields["status"])),
-        options=codec._options(codec._mapping(fields.get("options"))),
-        partition_ids=codec._texts(fields.get("partition_ids")),
-        created_at=codec._time(fields.get("created_at")) or 0.0,
-        client_submission=codec._flag(fields.get("client_submission", True)),
-        worker_submission=codec._flag(fields.get("worker_submission", True)),
-        **{name: codec._time(fields.get(name)) for name in _SESSION_TIMES},
+        options=codec.options_from_fields(fields.get("options")),
+        partition_ids=_texts(fields.get("partition_ids")),
+        created_at=float(fields.get("created_at") or 0.0),
+        client_submission=bool(fields.get("client_submission", True)),
+        worker_submission=bool(fields.get("worker_submission", True)),
+        **{name: _time(fields.get(name)) for name in _SESSION_TIMES},
     )
 
 
@@ -129,10 +137,10 @@ def decode_partition(data: str | bytes) -> Partition:
     fields = json.loads(data)
     return Partition(
         partition_id=str(fields["partition_id"]),
-        parent_partition_ids=codec._texts(fields.get("parent_partition_ids")),
+        parent_partition_ids=_texts(fields.get("parent_partition_ids")),
         pod_reserved=int(fields.get("pod_reserved", 1)),
         pod_max=int(fields.get("pod_max", 1)),
         preemption_percentage=int(fields.get("preemption_percentage", 0)),
         priority=int(fields.get("priority", 1)),
-        pod_configuration={str(k): str(v) for k, v in codec._mapping(fields.get("pod_configuration")).items()},
+        pod_configuration={str(k): str(v) for k, v in (fields.get("pod_configuration") or {}).items()},
     )

@@ -19,10 +19,13 @@ from pyarmonik.core import errors, filters
 from pyarmonik.core.models import Application, Partition, Result, Session, Task
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 from pyarmonik.storage import ports
-from pyarmonik.storage.redis import keys, records
+from pyarmonik.storage.redis import keys, records, state_lists
 from pyarmonik.storage.redis.state_processing import ProcessingTransitions
-from pyarmonik.storage.redis.state_reads import session_keys
-from pyarmonik.storage.redis.state_scripts import text
+from pyarmonik.storage.redis.state_scripts import session_keys, text
+
+#: Most tasks (or results) one whole-session script changes: about 50 ms of
+#: Redis time, so that other clients wait at most that long.
+RUN_LIMIT = 1000
 
 _SESSION_TIMESTAMP = {
     SessionStatus.CANCELLED: "cancelled_at",
@@ -30,6 +33,10 @@ _SESSION_TIMESTAMP = {
     SessionStatus.PURGED: "purged_at",
     SessionStatus.DELETED: "deleted_at",
 }
+
+
+def in_session(session_id: str) -> filters.Filters:
+    return ((filters.Condition("session_id", filters.ValueKind.STRING, filters.Op.EQ, session_id),),)
 
 
 def _flag(value: bool | None) -> str:
@@ -69,7 +76,8 @@ class RedisStateStore(ProcessingTransitions):
 
     # -- sessions -----------------------------------------------------------
     async def create_session(self, session: Session) -> None:
-        session_keys(session.session_id)
+        if "{" in session.session_id or "}" in session.session_id:
+            raise errors.InvalidArgument(f"session id {session.session_id!r} may not contain braces")
         added = await self._redis.zadd(keys.SESSIONS, {session.session_id: session.created_at}, nx=True)
         try:
             await self._scripts.run("create_session", session.session_id, session.created_at,
@@ -105,7 +113,7 @@ class RedisStateStore(ProcessingTransitions):
         return records.decode_session(raw)  # type: ignore[arg-type]
 
     async def list_sessions(self, *, query: filters.ListQuery) -> filters.Page[Session]:
-        return filters.apply(await self._scan_sessions(), query)
+        return filters.apply(await state_lists.scan_sessions(self._redis), query)
 
     async def delete_session(self, session_id: str) -> None:
         task_ids, result_ids = await self._scripts.run("delete_session", session_id, 0.0)
@@ -141,7 +149,7 @@ class RedisStateStore(ProcessingTransitions):
         return await self._results(result_ids, session_id)
 
     async def list_results(self, *, query: filters.ListQuery) -> filters.Page[Result]:
-        return filters.apply(await self._scan_results(query.where), query)
+        return filters.apply(await state_lists.scan_results(self._redis, query.where), query)
 
     async def complete_results(
         self, session_id: str, completions: Sequence[ports.Completion], *, completed_by: str, at: float
@@ -155,14 +163,14 @@ class RedisStateStore(ProcessingTransitions):
 
     async def session_results(self, session_id: str) -> list[Result]:
         await self._session(session_id)
-        return await self._results_of_session(session_id)
+        return await state_lists.scan_results(self._redis, in_session(session_id))
 
     async def owners_of(self, session_id: str, result_ids: Sequence[str]) -> dict[str, str]:
         return {r.result_id: r.owner_task_id for r in await self._results(result_ids, session_id)}
 
     # -- tasks --------------------------------------------------------------
     async def create_tasks(self, session_id: str, tasks: Sequence[Task], *, at: float) -> list[Task]:
-        session_keys(session_id)
+        session_keys(session_id)  # NotFound before any index entry for an impossible session id
         claimed, foreign = await self._claim(keys.TASK_SESSIONS, session_id, [t.task_id for t in tasks])
         try:
             if foreign:
@@ -177,18 +185,22 @@ class RedisStateStore(ProcessingTransitions):
         return await self._tasks(task_ids)
 
     async def list_tasks(self, *, query: filters.ListQuery) -> filters.Page[Task]:
-        return filters.apply(await self._scan_tasks(query.where), query)
+        if query.page_size == 0 and query.page >= 0:
+            whole = await state_lists.whole_sessions(self._redis, query.where)
+            if whole is not None:
+                return filters.Page(total=await state_lists.total_tasks(self._redis, whole))
+        return filters.apply(await state_lists.scan_tasks(self._redis, query.where), query)
 
     async def count_tasks_by_status(self, *, where: filters.Filters) -> Mapping[TaskStatus, int]:
         """From the status indexes when ``where`` selects whole sessions
         (the common case: a session's progress), else from the records."""
-        session_ids = await self._sessions_only(where)
-        if session_ids is not None:
-            return await self._count_by_status(session_ids)
+        whole = await state_lists.whole_sessions(self._redis, where)
+        if whole is not None:
+            return await state_lists.count_by_status(self._redis, whole)
         counts: dict[TaskStatus, int] = {}
         match = filters.compile_filters(where)
         try:
-            for task in await self._scan_tasks(where):
+            for task in await state_lists.scan_tasks(self._redis, where):
                 if match(task):
                     counts[task.status] = counts.get(task.status, 0) + 1
         except AttributeError as error:
@@ -197,7 +209,7 @@ class RedisStateStore(ProcessingTransitions):
 
     async def list_applications(self, *, query: filters.ListQuery) -> filters.Page[Application]:
         seen: dict[tuple[str, str, str, str], Application] = {}
-        for task in await self._scan_tasks(filters.EVERYTHING):
+        for task in await state_lists.scan_tasks(self._redis, filters.EVERYTHING):
             o = task.options
             key = (o.application_name, o.application_version, o.application_namespace, o.application_service)
             if key not in seen and o.application_name:
@@ -220,11 +232,39 @@ class RedisStateStore(ProcessingTransitions):
         return [cancelled[t] for t in task_ids]
 
     async def cancel_session(self, session_id: str, *, at: float) -> None:
-        await self._scripts.run("cancel_session", session_id, at)
+        """In three steps of short scripts (a session may hold 100,000 tasks
+        and Redis serves no one while a script runs): every non-final task
+        cancelled, then the outputs of those tasks aborted (their dependents
+        ERROR), then every CREATED result ABORTED. Cancelling every task before
+        aborting anything keeps ArmoniK's outcome: a task cancelled with its
+        producer ends CANCELLED, not ERROR."""
+        cancelled: list[str] = []
+        while True:
+            examined, *ids = await self._scripts.run("cancel_session_tasks", session_id, at, [RUN_LIMIT])
+            cancelled += [text(i) for i in ids]
+            if int(examined) < RUN_LIMIT:  # type: ignore[call-overload]
+                break
+        for start in range(0, len(cancelled), RUN_LIMIT):
+            batch = json.dumps(cancelled[start : start + RUN_LIMIT])
+            await self._scripts.run("abort_outputs", session_id, at, [batch])
+        while True:
+            [examined] = await self._scripts.run("abort_session_results", session_id, at, [RUN_LIMIT])
+            if int(examined) < RUN_LIMIT:  # type: ignore[call-overload]
+                break
 
     async def pause_session_tasks(self, session_id: str, *, at: float) -> None:
-        await self._scripts.run("move_session_tasks", session_id, at, [TaskStatus.SUBMITTED, TaskStatus.PAUSED])
+        await self._move_session_tasks(session_id, TaskStatus.SUBMITTED, TaskStatus.PAUSED, at)
 
     async def resume_session_tasks(self, session_id: str, *, at: float) -> list[Task]:
-        args = [TaskStatus.PAUSED, TaskStatus.SUBMITTED]
-        return _tasks(await self._scripts.run("move_session_tasks", session_id, at, args))
+        return await self._move_session_tasks(session_id, TaskStatus.PAUSED, TaskStatus.SUBMITTED, at)
+
+    async def _move_session_tasks(self, session_id: str, from_: TaskStatus, to: TaskStatus, at: float) -> list[Task]:
+        """In short scripts of at most ``RUN_LIMIT`` tasks each: the session's
+        status changed first (``update_session``) is what agents check, so
+        the tasks may follow in steps."""
+        moved: list[Task] = []
+        while True:
+            examined, *replies = await self._scripts.run("move_session_tasks", session_id, at, [from_, to, RUN_LIMIT])
+            moved += _tasks(replies)
+            if int(examined) < RUN_LIMIT:  # type: ignore[call-overload]
+                return moved

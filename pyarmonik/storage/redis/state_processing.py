@@ -73,7 +73,7 @@ class ProcessingTransitions(StateReads):
             if foreign_tasks:
                 raise errors.AlreadyExists(f"tasks already exist: {', '.join(foreign_tasks)}")
             completions = json.dumps([[c.result_id, c.size, c.opaque_id.hex()] for c in commit.completions])
-            args = [
+            args: list[str | int] = [
                 task_id,
                 agent_id,
                 len(commit.new_results),
@@ -92,7 +92,7 @@ class ProcessingTransitions(StateReads):
         """Definitive failure (ERROR, TIMEOUT, or CANCELLED after a cancel):
         outputs ABORTED, dependents ERROR."""
         session_id = await self._session_of(task_id)
-        args = [task_id, agent_id, int(status), message]
+        args: list[str | int] = [task_id, agent_id, int(status), message]
         return _task(await self._scripts.run("fail_task", session_id, at, args))
 
     async def retry_task(self, task_id: str, *, agent_id: str, message: str, at: float) -> Task:

@@ -6,36 +6,23 @@ do. They live outside every session's slot, so no script can write them;
 ``claim`` writes entries before the script that creates their records and
 ``release_claims`` removes them after a refusal or a deletion. An entry
 without its record therefore reads as NotFound, never as a record.
-
-Lists load whole session hashes (one pipelined HVALS per session) and leave
-filtering, sorting and paging to ``filters.apply``, as the memory store does.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
 
-from pyarmonik.core import errors, filters
+from pyarmonik.core import errors
 from pyarmonik.core.models import Result, Session, Task
-from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.storage.redis import keys, records
-from pyarmonik.storage.redis.state_scripts import StateScripts, text
+from pyarmonik.storage.redis.state_scripts import StateScripts, session_keys, text
 
 R = TypeVar("R")
-_STATUSES = list(TaskStatus)
 #: Most fields per HMGET/HDEL/HSETNX round trip.
 CHUNK = 1000
-
-
-def session_keys(session_id: str) -> keys.SessionKeys:
-    try:
-        return keys.session(session_id)
-    except ValueError as error:
-        raise errors.InvalidArgument(str(error)) from error
 
 
 def _chunks(items: Sequence[R]) -> Iterable[Sequence[R]]:
@@ -81,7 +68,11 @@ class StateReads:
         """The raw records of ``ids`` in the order asked (``None`` where
         missing, or in another session than ``session_id`` when given) and
         the missing ids."""
-        sessions = [session_id] * len(ids) if session_id is not None else await self._sessions_of(index, ids)
+        if session_id is not None:  # an id with braces names no session: its results are all missing
+            valid = "{" not in session_id and "}" not in session_id
+            sessions: list[str | None] = [session_id if valid else None] * len(ids)
+        else:
+            sessions = await self._sessions_of(index, ids)
         by_session: dict[str, list[int]] = {}
         for position, owner in enumerate(sessions):
             if owner is not None:
@@ -117,68 +108,6 @@ class StateReads:
     async def _session_task_id(self, task_id: str) -> str | None:
         owner = await self._redis.hget(keys.TASK_SESSIONS, task_id)
         return None if owner is None else text(owner)
-
-    # -- whole sessions ----------------------------------------------------------
-    async def _session_ids(self, where: filters.Filters) -> list[str]:
-        """The sessions a filter may match: those it pins, else every one."""
-        pinned = filters.session_ids_in(where)
-        if pinned is not None:  # an id with braces cannot name a stored session
-            return sorted(s for s in pinned if "{" not in s and "}" not in s)
-        return [text(s) for s in await self._redis.zrange(keys.SESSIONS, 0, -1)]
-
-    async def _session_records(self, field: Callable[[keys.SessionKeys], str], session_ids: Sequence[str]) -> list:
-        """The decoded JSON records of one hash of each session, in order.
-
-        Plain HVALS: a Lua script joining the values into one reply would
-        spare the client 100,000 reply elements but block the server for
-        about ten times as long as HVALS does (Lua strings are slow to make).
-        """
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for session_id in session_ids:
-                pipe.hvals(field(session_keys(session_id)))
-            replies = await pipe.execute()
-        return [json.loads(value) for values in replies for value in values]
-
-    async def _sessions_only(self, where: filters.Filters) -> list[str] | None:
-        """The sessions of a filter that selects whole sessions (no condition
-        but ``session_id`` EQ), ``None`` for any other filter."""
-        whole_sessions = not where or (
-            all(len(clause) == 1 for clause in where) and filters.session_ids_in(where) is not None
-        )
-        return await self._session_ids(where) if whole_sessions else None
-
-    async def _count_by_status(self, session_ids: Sequence[str]) -> dict[TaskStatus, int]:
-        """Tasks of each status in these sessions, from the status indexes."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for session_id in session_ids:
-                for status in TaskStatus:
-                    pipe.zcount(session_keys(session_id).task_statuses, int(status), int(status))
-            replies = await pipe.execute()
-        counts: dict[TaskStatus, int] = {}
-        for position, count in enumerate(replies):
-            if count:
-                status = _STATUSES[position % len(_STATUSES)]
-                counts[status] = counts.get(status, 0) + count
-        return counts
-
-    async def _scan_tasks(self, where: filters.Filters) -> list[Task]:
-        found = await self._session_records(_tasks_key, await self._session_ids(where))
-        return list(map(records.task_from_fields, found))
-
-    async def _scan_results(self, where: filters.Filters) -> list[Result]:
-        found = await self._session_records(_results_key, await self._session_ids(where))
-        return list(map(records.result_from_fields, found))
-
-    async def _results_of_session(self, session_id: str) -> list[Result]:
-        return list(map(records.result_from_fields, await self._session_records(_results_key, [session_id])))
-
-    async def _scan_sessions(self) -> list[Session]:
-        session_ids = [text(s) for s in await self._redis.zrange(keys.SESSIONS, 0, -1)]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for session_id in session_ids:
-                pipe.get(session_keys(session_id).record)
-            replies = await pipe.execute()
-        return [records.decode_session(raw) for raw in replies if raw is not None]
 
 
 def _tasks_key(session: keys.SessionKeys) -> str:

@@ -30,7 +30,9 @@ STATE_SCRIPTS = (
     "delete_results_data",
     "create_tasks",
     "cancel_tasks",
-    "cancel_session",
+    "cancel_session_tasks",
+    "abort_outputs",
+    "abort_session_results",
     "move_session_tasks",
     "acquire_task",
     "start_task",
@@ -73,6 +75,15 @@ def _error(reply: Reply) -> errors.PyArmoniKError:
     return errors.PyArmoniKError(f"unexpected reply from a state script: {reply!r:.200}")
 
 
+def session_keys(session_id: str) -> keys.SessionKeys:
+    """The keys of a session. An id with braces would move the hash tag, so
+    no session can have one: it is reported as not found."""
+    try:
+        return keys.session(session_id)
+    except ValueError:
+        raise errors.missing("session", [session_id]) from None
+
+
 class StateScripts:
     """The state scripts, registered once on one client."""
 
@@ -82,7 +93,7 @@ class StateScripts:
     async def run(self, name: str, session_id: str, at: float, args: Sequence[Arg] = ()) -> Reply:
         """Runs script ``name`` on the keys of ``session_id``; returns what
         follows ``'OK'`` in its reply, raises the error it answered."""
-        session = keys.session(session_id)
+        session = session_keys(session_id)
         # int() first: redis-py would send the repr of an IntEnum status.
         plain = [str(int(a)) if isinstance(a, int) else a for a in args]
         reply = await self._scripts[name](keys=session.all, args=[session.events, repr(float(at)), session_id, *plain])

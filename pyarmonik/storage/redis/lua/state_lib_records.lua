@@ -196,15 +196,6 @@ end
 local function load_tasks(ids) load(TASKS_KEY, tasks, task_json, ids, decode_task) end
 local function load_results(ids) load(RESULTS_KEY, results, result_json, ids, decode_result) end
 
--- The ids of the session's tasks (or results) in each of ``statuses``.
-local function ids_in(key, statuses)
-  local ids = {}
-  for _, status in ipairs(statuses) do
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', key, status, status)) do ids[#ids + 1] = id end
-  end
-  return ids
-end
-
 local function touch_task(task)
   local id = task.task_id
   tasks[id], task_json[id] = task, nil
