@@ -146,27 +146,59 @@ async def listing(store: RedisStateStore, n: int) -> None:
         f"count_tasks_by_status, + status filter (records) [{n:,} tasks]",
         store.count_tasks_by_status(where=(submitted,)),
     )
-    await timed(f"pause_session_tasks: {n:,} SUBMITTED -> PAUSED (one script)", store.pause_session_tasks("big", at=T0))
     await timed(
-        f"resume_session_tasks: {n:,} PAUSED -> SUBMITTED (one script)", store.resume_session_tasks("big", at=T0)
+        f"pause_session_tasks: {n:,} SUBMITTED -> PAUSED (scripts of 1,000)", store.pause_session_tasks("big", at=T0)
+    )
+    await timed(
+        f"resume_session_tasks: {n:,} PAUSED -> SUBMITTED (scripts of 1,000)", store.resume_session_tasks("big", at=T0)
     )
 
 
-async def main(url: str) -> None:
-    client = redis.asyncio.Redis.from_url(url)
+async def rare_status(store: RedisStateStore, n: int) -> None:
+    for i in range(100):
+        await store.acquire_task(f"b-{i}", agent_id="agent", hostname="host", at=T0)
+    dispatched = ((Condition("session_id", ValueKind.STRING, Op.EQ, "big"),
+                   Condition("status", ValueKind.STATUS, Op.EQ, TaskStatus.DISPATCHED)),)  # fmt: skip
+    page = await timed(
+        f"list_tasks DISPATCHED (100 of {n:,}), through the status index",
+        store.list_tasks(query=ListQuery(dispatched, Sort("task_id"), 0, 100)),
+    )
+    assert page.total == 100  # type: ignore[attr-defined]
+
+
+async def slowest_scripts(client: redis.asyncio.Redis) -> None:
+    """The longest server-side commands (how long Redis served no one else)."""
+    entries = await client.slowlog_get(1000)
+    entries.sort(key=lambda e: e["duration"], reverse=True)
+    for entry in entries[:5]:
+        command = entry["command"]
+        words = command.split() if isinstance(command, bytes) else str(command).split()
+        name = words[0].decode() if isinstance(words[0], bytes) else words[0]
+        key = words[3].decode() if len(words) > 3 and isinstance(words[3], bytes) else ""
+        print(f"  server-side {name} {key}: {entry['duration'] / 1000:.1f} ms")
+
+
+async def main(url: str, *, own_server: bool) -> None:
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=120)
     try:
         await client.flushdb()
+        if own_server:
+            await client.config_set("slowlog-log-slower-than", 10_000)
+            await client.config_set("slowlog-max-len", 1_000)
         store = RedisStateStore(client)
         await own_payloads(store, 10_000)
         await shared_dependency(store, 10_000)
         await listing(store, 100_000)
+        await rare_status(store, 100_000)
+        if own_server:
+            await slowest_scripts(client)
     finally:
         await client.aclose()
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        asyncio.run(main(sys.argv[1]))
+        asyncio.run(main(sys.argv[1], own_server=False))
     else:
         with throwaway_redis() as url:
-            asyncio.run(main(url))
+            asyncio.run(main(url, own_server=True))

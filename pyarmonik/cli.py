@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
     )
+    # Client libraries narrate their own retries; we report the outcome in one line.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         code = _run(args, console)
     except KeyboardInterrupt:

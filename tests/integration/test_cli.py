@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import grpc
+import pytest
 from armonik.client import ArmoniKVersions
 
 from tests.helpers import wait_for
@@ -73,3 +74,38 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
     assert process.returncode == 1
     assert "Traceback" not in output
     assert f"127.0.0.1:{port}" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["control-plane", "--redis-url", "redis://127.0.0.1:1/0"], "cannot reach Redis at redis://127.0.0.1:1/0"),
+        (["agent", "--redis-url", "redis://:secret@127.0.0.1:1/0"], "cannot reach Redis at redis://:***@127.0.0.1:1/0"),
+        (["control-plane", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
+        (["local", "--s3", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
+        (["agent", "--lease-seconds", "-1"], "lease_seconds"),
+        (["control-plane", "--port", "70000"], "port"),
+    ],
+)
+def test_unreachable_storage_and_bad_settings_are_reported_in_one_line(
+    tmp_path: pathlib.Path, args: list[str], expected: str
+) -> None:
+    process = _pyarmonik(*args, cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert expected in output.replace("\n", " ")
+    assert "Traceback" not in output and "secret" not in output
+
+
+def test_settings_come_from_the_environment_when_no_flag_is_given(tmp_path: pathlib.Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pyarmonik", "control-plane"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT), "PYARMONIK_REDIS_URL": "redis://127.0.0.1:2/0"},
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "cannot reach Redis at redis://127.0.0.1:2/0" in output
