@@ -9,11 +9,13 @@ the command line win over the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 5001
+SocketType = Literal["unixdomainsocket", "tcp"]
 
 
 class StorageSettings(BaseSettings):
@@ -56,7 +58,7 @@ class AgentSettings(StorageSettings):
         validation_alias=AliasChoices("PYARMONIK_AGENT_ADDRESS", "ComputePlane__AgentChannel__Address"),
         description="where the agent serves the Agent service for its worker",
     )
-    agent_socket_type: str = Field(
+    agent_socket_type: SocketType = Field(
         "unixdomainsocket",
         validation_alias=AliasChoices("PYARMONIK_AGENT_SOCKET_TYPE", "ComputePlane__AgentChannel__SocketType"),
         description="unixdomainsocket or tcp",
@@ -66,7 +68,7 @@ class AgentSettings(StorageSettings):
         validation_alias=AliasChoices("PYARMONIK_WORKER_ADDRESS", "ComputePlane__WorkerChannel__Address"),
         description="where the worker serves the Worker service",
     )
-    worker_socket_type: str = Field(
+    worker_socket_type: SocketType = Field(
         "unixdomainsocket",
         validation_alias=AliasChoices("PYARMONIK_WORKER_SOCKET_TYPE", "ComputePlane__WorkerChannel__SocketType"),
         description="unixdomainsocket or tcp",
