@@ -2,10 +2,16 @@
 
 Each transition of one session is one Lua script (``state_scripts``) that
 checks, writes and PUBLISHes its events atomically, on keys under the
-session's hash tag. What spans sessions cannot be one script and is done
-around them: the global indexes (``state_reads``), and calls whose records
-belong to several sessions (``create_results``, ``cancel_tasks``), which run
-one script per session.
+session's hash tag. What a script cannot do is done around scripts:
+
+- the global indexes (task/result id -> session, the session registry) live
+  in no session's slot: written before the script that creates the records,
+  removed after the one that deletes them (``state_reads``);
+- calls whose records belong to several sessions (``create_results``,
+  ``cancel_tasks``) run one script per session;
+- whole-session transitions (``cancel_session``, pause, resume) run as
+  several scripts of at most ``RUN_LIMIT`` tasks: Redis serves no other
+  client while a script runs, and a session may hold 100,000 tasks.
 """
 
 from __future__ import annotations
@@ -83,7 +89,7 @@ class RedisStateStore(ProcessingTransitions):
             await self._scripts.run("create_session", session.session_id, session.created_at,
                                     [records.encode_session(session)])  # fmt: skip
         except errors.AlreadyExists:
-            raise
+            raise  # the registry entry is the existing session's
         except BaseException:
             if added:
                 await self._redis.zrem(keys.SESSIONS, session.session_id)
@@ -263,8 +269,12 @@ class RedisStateStore(ProcessingTransitions):
         status changed first (``update_session``) is what agents check, so
         the tasks may follow in steps."""
         moved: list[Task] = []
-        while True:
+        # Bounded: a concurrent opposite move (pause racing resume) could
+        # otherwise hand the same tasks back and forth for ever.
+        runs = 2 + await self._redis.hlen(session_keys(session_id).tasks) // RUN_LIMIT
+        for _ in range(runs):
             examined, *replies = await self._scripts.run("move_session_tasks", session_id, at, [from_, to, RUN_LIMIT])
             moved += _tasks(replies)
             if int(examined) < RUN_LIMIT:  # type: ignore[call-overload]
-                return moved
+                break
+        return moved
