@@ -18,7 +18,7 @@ from pyarmonik.agent import legacy_create_task
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core import errors
 from pyarmonik.core.models import Result
-from pyarmonik.lifecycle import tasks
+from pyarmonik.protocol import tasks as protocol_tasks
 from pyarmonik.protocol.options import optional_task_options, timestamp
 
 
@@ -65,27 +65,9 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
     ) -> pb.SubmitTasksResponse:
         ctx = self.context_for(request.communication_token)
         ctx.check_session(request.session_id)
-        new = [
-            tasks.NewTask(
-                payload_id=c.payload_id,
-                expected_output_ids=list(c.expected_output_keys),
-                data_dependencies=list(c.data_dependencies),
-                options=optional_task_options(c, "task_options"),
-            )
-            for c in request.task_creations
-        ]
+        new = protocol_tasks.new_tasks(request)
         submitted = await ctx.submit(new, batch_options=optional_task_options(request, "task_options"))
-        return pb.SubmitTasksResponse(
-            task_infos=[
-                pb.SubmitTasksResponse.TaskInfo(
-                    task_id=t.task_id,
-                    expected_output_ids=t.expected_output_ids,
-                    data_dependencies=t.data_dependencies,
-                    payload_id=t.payload_id,
-                )
-                for t in submitted
-            ]
-        )
+        return protocol_tasks.submit_response(pb.SubmitTasksResponse, submitted)
 
     async def GetResourceData(self, request: pb.DataRequest, context: grpc.aio.ServicerContext) -> pb.DataResponse:
         ctx = self.context_for(request.communication_token)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from armonik.protogen.common import objects_pb2
 from armonik.protogen.common import tasks_common_pb2 as pb
 
 from pyarmonik.control_plane import convert, filter_conversion
-from pyarmonik.core import errors, filters
+from pyarmonik.core import filters
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
-from pyarmonik.lifecycle import tasks
 
 
 def _common(task: Task) -> dict[str, object]:
@@ -77,34 +76,6 @@ def list_response(request: pb.ListTasksRequest, page: filters.Page[Task]) -> pb.
 def list_detailed_response(request: pb.ListTasksRequest, page: filters.Page[Task]) -> pb.ListTasksDetailedResponse:
     return convert.page_reply(
         pb.ListTasksDetailedResponse, "tasks", request, (task_detailed(t) for t in page.items), page.total
-    )
-
-
-def new_tasks(request: pb.SubmitTasksRequest) -> list[tasks.NewTask]:
-    if not request.task_creations:
-        raise errors.InvalidArgument("task_creations must list at least one task")
-    return [
-        tasks.NewTask(
-            payload_id=c.payload_id,
-            expected_output_ids=list(c.expected_output_keys),
-            data_dependencies=list(c.data_dependencies),
-            options=convert.optional_task_options(c, "task_options"),
-        )
-        for c in request.task_creations
-    ]
-
-
-def submit_response(submitted: Sequence[Task]) -> pb.SubmitTasksResponse:
-    return pb.SubmitTasksResponse(
-        task_infos=[
-            pb.SubmitTasksResponse.TaskInfo(
-                task_id=t.task_id,
-                expected_output_ids=t.expected_output_ids,
-                data_dependencies=t.data_dependencies,
-                payload_id=t.payload_id,
-            )
-            for t in submitted
-        ]
     )
 
 

@@ -9,6 +9,7 @@ from grpc import aio
 from pyarmonik.control_plane import convert, convert_tasks, filter_conversion
 from pyarmonik.lifecycle import tasks
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.protocol import tasks as protocol_tasks
 
 
 class TasksServicer(tasks_service_pb2_grpc.TasksServicer):
@@ -50,7 +51,7 @@ class TasksServicer(tasks_service_pb2_grpc.TasksServicer):
         submitted = await tasks.submit(
             self._grid,
             session_id,
-            convert_tasks.new_tasks(request),
+            protocol_tasks.new_tasks(request),
             batch_options=convert.optional_task_options(request, "task_options"),
         )
-        return convert_tasks.submit_response(submitted)
+        return protocol_tasks.submit_response(pb.SubmitTasksResponse, submitted)

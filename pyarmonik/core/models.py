@@ -141,6 +141,16 @@ class Task:
         return [*self.data_dependencies, self.payload_id]
 
 
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task as a client or worker asks for it, before options are merged."""
+
+    payload_id: str
+    expected_output_ids: list[str]
+    data_dependencies: list[str] = field(default_factory=list)
+    options: TaskOptions | None = None
+
+
 @dataclass(slots=True)
 class Partition:
     partition_id: str

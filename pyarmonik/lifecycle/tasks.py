@@ -9,22 +9,16 @@ store then checks dependencies and outputs atomically.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyarmonik.core import errors, filters, ids
-from pyarmonik.core.models import Application, Session, Task, TaskOptions
+from pyarmonik.core.models import Application, NewTask, Session, Task, TaskOptions
+
+__all__ = ["NewTask"]  # re-exported: the input of ``submit``
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 from pyarmonik.lifecycle.grid import Grid
 
 _SUBMITTABLE = frozenset({SessionStatus.RUNNING, SessionStatus.PAUSED})
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    payload_id: str
-    expected_output_ids: list[str]
-    data_dependencies: list[str] = field(default_factory=list)
-    options: TaskOptions | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,20 @@ async def read(store: ObjectStore, key: str, chunk_size: int = 64 * 1024) -> byt
     return b"".join(await read_chunks(store, key, chunk_size))
 
 
+async def assert_key_rejected_everywhere(store: ObjectStore, key: str) -> None:
+    """Every call of the store refuses ``key`` with INVALID_ARGUMENT."""
+    with pytest.raises(errors.InvalidArgument, match="invalid object key"):
+        await store.put(key, stream(b"x"))
+    with pytest.raises(errors.InvalidArgument):
+        await store.put_bytes(key, b"x")
+    with pytest.raises(errors.InvalidArgument):
+        await read(store, key)
+    with pytest.raises(errors.InvalidArgument):
+        await store.size(key)
+    with pytest.raises(errors.InvalidArgument):
+        await store.delete([key])
+
+
 class ObjectStoreContract:
     async def test_streamed_chunks_are_read_back_exactly_in_chunks_no_larger_than_asked(
         self, object_store: ObjectStore

@@ -25,6 +25,7 @@ from redis.asyncio.client import PubSub
 
 from pyarmonik.core.models import Event
 from pyarmonik.storage.redis import codec, keys
+from pyarmonik.storage.subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +35,6 @@ SUBSCRIBE_TIMEOUT = 5.0
 PUBLISH_BATCH = 256
 
 _Message = tuple[str, str]  # (channel, encoded event)
-
-
-class _Subscription:
-    """Async iterator over one subscriber's events; ends once closed and
-    drained, or raises the error that broke its connection."""
-
-    __slots__ = ("_closed", "_error", "_queue")
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self._closed = False
-        self._error: BaseException | None = None
-
-    def deliver(self, event: Event) -> None:
-        if not self._closed:
-            self._queue.put_nowait(event)
-
-    def fail(self, error: BaseException) -> None:
-        if not self._closed:
-            self._error = error
-            self.close()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put_nowait(None)  # wakes a reader blocked in __anext__
-
-    def __aiter__(self) -> _Subscription:
-        return self
-
-    async def __anext__(self) -> Event:
-        event = await self._queue.get()
-        if event is None:
-            self._queue.put_nowait(None)  # stays ended for later calls
-            if self._error is not None:
-                raise self._error
-            raise StopAsyncIteration
-        return event
 
 
 class RedisEventBus:
@@ -98,7 +61,7 @@ class RedisEventBus:
         try:
             await pubsub.subscribe(channel)
             await _confirmed(pubsub, "subscribe")
-            subscription = _Subscription()
+            subscription = Subscription()
             reader = asyncio.ensure_future(_pump(pubsub, subscription))
             try:
                 yield subscription
@@ -161,7 +124,7 @@ async def _confirmed(pubsub: PubSub, kind: str) -> None:
     raise TimeoutError(f"Redis did not confirm the {kind} within {SUBSCRIBE_TIMEOUT} s")
 
 
-async def _pump(pubsub: PubSub, subscription: _Subscription) -> None:
+async def _pump(pubsub: PubSub, subscription: Subscription) -> None:
     """Hands the messages of the channel to the subscriber until unsubscribed."""
     try:
         async for message in pubsub.listen():
