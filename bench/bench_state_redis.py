@@ -130,6 +130,10 @@ async def listing(store: RedisStateStore, n: int) -> None:
     submitted = (*in_big, Condition("status", ValueKind.STATUS, Op.EQ, TaskStatus.SUBMITTED))
     for label, query in [
         ("list_tasks page 0 of 100, session filter, no sort", ListQuery((in_big,), None, 0, 100)),
+        (
+            "list_tasks page 500 of 100, session filter, sort task_id (client default)",
+            ListQuery((in_big,), Sort("task_id"), 500, 100),
+        ),
         ("list_tasks page 0 of 100, sort created_at desc", ListQuery((in_big,), Sort("created_at", True), 0, 100)),
         (
             "list_tasks page 500 of 100, + status filter, sort task_id",

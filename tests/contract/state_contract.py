@@ -859,6 +859,38 @@ class StateStoreContract:
         assert ([t.task_id for t in first.items], first.total) == (["p9", "p5"], 3)
         assert ([t.task_id for t in second.items], second.total) == (["p2"], 3)
 
+    @pytest.mark.parametrize("descending", [False, True])
+    async def test_a_session_listed_by_task_id_pages_in_id_order(
+        self, state_store: StateStore, descending: bool
+    ) -> None:
+        await open_session(state_store, "s")
+        await open_session(state_store, "other")
+        await state_store.create_tasks("s", [task(t) for t in ("d", "a", "e", "c", "b")], at=AT)
+        await state_store.create_tasks("other", [task("aa", "other")], at=AT)
+        sort = Sort("task_id", descending=descending)
+        pages = [
+            await state_store.list_tasks(query=ListQuery(in_session("s"), sort, page=p, page_size=2)) for p in range(3)
+        ]
+        listed = [t.task_id for page in pages for t in page.items]
+        assert listed == sorted("abcde", reverse=descending)
+        assert {page.total for page in pages} == {5}
+
+    @pytest.mark.parametrize("descending", [False, True])
+    async def test_a_session_listed_by_result_id_pages_in_id_order(
+        self, state_store: StateStore, descending: bool
+    ) -> None:
+        await open_session(state_store, "s", created=["r3", "r1", "r4", "r2"])
+        await open_session(state_store, "other", created=["r0"])
+        sort = Sort("result_id", descending=descending)
+        pages = [
+            await state_store.list_results(query=ListQuery(in_session("s"), sort, page=p, page_size=3))
+            for p in range(2)
+        ]
+        everything = sorted((r.result_id for r in await state_store.session_results("s")), reverse=descending)
+        assert {"r1", "r2", "r3", "r4"} <= set(everything) and "r0" not in everything
+        assert [r.result_id for page in pages for r in page.items] == everything[:6]
+        assert {page.total for page in pages} == {len(everything)}
+
     async def test_list_tasks_with_a_page_size_of_zero_returns_only_the_total(self, state_store: StateStore) -> None:
         await open_session(state_store)
         await state_store.create_tasks("s", [task("a"), task("b")], at=AT)

@@ -57,6 +57,10 @@ def _tasks(replies: Sequence[object]) -> list[Task]:
     return [records.decode_task(r) for r in replies]  # type: ignore[arg-type]
 
 
+def _by(query: filters.ListQuery, field: str) -> bool:
+    return query.sort is not None and query.sort.field == field and query.page >= 0 and query.page_size >= 0
+
+
 class RedisStateStore(ProcessingTransitions):
     """``StateStore`` on one Redis (or Redis Cluster: sessions never span slots)."""
 
@@ -155,6 +159,10 @@ class RedisStateStore(ProcessingTransitions):
         return await self._results(result_ids, session_id)
 
     async def list_results(self, *, query: filters.ListQuery) -> filters.Page[Result]:
+        session_id = state_lists.one_whole_session(query.where)
+        if session_id is not None and _by(query, "result_id"):
+            found, total = await state_lists.id_sorted_page(self._redis, session_keys(session_id).results, query)
+            return filters.Page([records.result_from_fields(r) for r in found], total)
         return filters.apply(await state_lists.scan_results(self._redis, query.where), query)
 
     async def complete_results(
@@ -195,6 +203,10 @@ class RedisStateStore(ProcessingTransitions):
             whole = await state_lists.whole_sessions(self._redis, query.where)
             if whole is not None:
                 return filters.Page(total=await state_lists.total_tasks(self._redis, whole))
+        session_id = state_lists.one_whole_session(query.where)
+        if session_id is not None and _by(query, "task_id"):
+            found, total = await state_lists.id_sorted_page(self._redis, session_keys(session_id).tasks, query)
+            return filters.Page([records.task_from_fields(t) for t in found], total)
         return filters.apply(await state_lists.scan_tasks(self._redis, query.where), query)
 
     async def count_tasks_by_status(self, *, where: filters.Filters) -> Mapping[TaskStatus, int]:

@@ -140,3 +140,26 @@ async def scan_sessions(redis: Redis) -> list[Session]:
             pipe.get(session_keys(session_id).record)
         replies = await pipe.execute()
     return [records.decode_session(raw) for raw in replies if raw is not None]
+
+
+def one_whole_session(where: filters.Filters) -> str | None:
+    """The session of a filter that is exactly ``session_id == S``."""
+    if len(where) == 1 and len(where[0]) == 1:
+        [condition] = where[0]
+        if condition.field == "session_id" and condition.op is filters.Op.EQ and _valid(str(condition.value)):
+            return str(condition.value)
+    return None
+
+
+async def id_sorted_page(redis: Redis, hash_key: str, query: filters.ListQuery) -> tuple[list[Any], int]:
+    """A page of one session's records sorted by their id, the official
+    client's default order: the ids alone are fetched and sorted, then only
+    the page's records, instead of decoding every record of the session
+    (100,000 tasks: seconds -> tens of milliseconds)."""
+    ids = sorted(text(i) for i in await redis.hkeys(hash_key))
+    if query.sort is not None and query.sort.descending:
+        ids.reverse()
+    start = query.page * query.page_size
+    wanted = ids[start : start + query.page_size]
+    values = await redis.hmget(hash_key, wanted) if wanted else []
+    return [json.loads(v) for v in values if v is not None], len(ids)
