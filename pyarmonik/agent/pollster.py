@@ -124,8 +124,10 @@ class Pollster:
         ctx = TaskContext(self.grid, task, folder)
         try:
             await self._download_inputs(ctx)
-            task = await processing.start(self.grid, task, agent_id=self.config.agent_id)
-            ctx.task = task
+            started = await processing.start(self.grid, task, agent_id=self.config.agent_id)
+            if started is None:
+                return  # cancelled while we fetched its data
+            task = ctx.task = started
             self.servicer.current = ctx
             await self._process(ctx, lease, stop)
         except errors.PyArmoniKError as exc:

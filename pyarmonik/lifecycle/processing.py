@@ -59,8 +59,17 @@ async def admit(grid: Grid, item: ports.QueuedTask, *, agent_id: str, hostname: 
     return (Admission.RUN, acquired) if acquired else (Admission.GONE, None)
 
 
-async def start(grid: Grid, task: Task, *, agent_id: str) -> Task:
-    return await grid.state.start_task(task.task_id, agent_id=agent_id, at=grid.clock())
+async def start(grid: Grid, task: Task, *, agent_id: str) -> Task | None:
+    """DISPATCHED -> PROCESSING; ``None`` when the task was cancelled since it
+    was acquired (its cancellation is then finished here, not left CANCELLING)."""
+    try:
+        return await grid.state.start_task(task.task_id, agent_id=agent_id, at=grid.clock())
+    except errors.NotHeld:
+        [current] = await grid.state.get_tasks([task.task_id])
+        if current.status is not TaskStatus.CANCELLING:
+            raise
+        await cancelled(grid, current, agent_id=agent_id)
+        return None
 
 
 async def complete(

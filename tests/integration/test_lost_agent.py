@@ -67,7 +67,9 @@ async def _take(grid: Grid, agent_id: str) -> tuple[ports.Lease, object]:
     assert lease is not None
     admission, task = await processing.admit(grid, lease.item, agent_id=agent_id, hostname="test")
     assert admission is processing.Admission.RUN and task is not None
-    return lease, await processing.start(grid, task, agent_id=agent_id)
+    started = await processing.start(grid, task, agent_id=agent_id)
+    assert started is not None
+    return lease, started
 
 
 def _commit_of(output_id: str) -> ports.TaskCommit:
@@ -147,5 +149,21 @@ async def test_crash_after_last_retry_ends_in_error_with_outputs_aborted(setup) 
     [last] = await grid.state.get_tasks([f"{task.task_id}###2"])
     assert last.status is TaskStatus.ERROR
     assert "retries exhausted" in last.status_message
+    [result] = await grid.state.get_results([output.result_id])
+    assert result.status is ResultStatus.ABORTED
+
+
+async def test_task_cancelled_between_acquisition_and_start_ends_cancelled_not_stuck(setup) -> None:  # type: ignore[no-untyped-def]
+    grid, _, _, task, output = setup
+    lease = await grid.queue.pop("default", agent_id="agent", lease_seconds=LEASE, timeout=0)
+    assert lease is not None
+    _, acquired = await processing.admit(grid, lease.item, agent_id="agent", hostname="test")
+    assert acquired is not None
+    await tasks.cancel(grid, [task.task_id])  # while the agent downloads the inputs
+
+    assert await processing.start(grid, acquired, agent_id="agent") is None
+
+    [final] = await grid.state.get_tasks([task.task_id])
+    assert final.status is TaskStatus.CANCELLED
     [result] = await grid.state.get_results([output.result_id])
     assert result.status is ResultStatus.ABORTED
