@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from pyarmonik import settings_flags
-from pyarmonik.core import errors
+from pyarmonik.core import errors, logcontext
 from pyarmonik.core.settings import AgentSettings, ControlPlaneSettings
 from pyarmonik.local.launcher import LocalGrid, LocalOptions
 from pyarmonik.processes.agent_process import run_agent
@@ -39,7 +39,15 @@ log = logging.getLogger("pyarmonik")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyarmonik", description="A Python grid that speaks the ArmoniK API.")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)")
+    parser.add_argument(
+        "--log-level", default=os.environ.get("PYARMONIK_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("PYARMONIK_LOG_FORMAT", "text"),
+        help="text for people, json for log collectors (env PYARMONIK_LOG_FORMAT)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     local = commands.add_parser("local", help="run a whole grid on this machine, on embedded storage")
     local.add_argument("--host", default="127.0.0.1", help="address to serve the ArmoniK API on")
@@ -175,12 +183,24 @@ def _first_error(exc: pydantic.ValidationError) -> str:
     return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 
+def _setup_logging(args: argparse.Namespace, console: Console) -> None:
+    """Readable lines for people (rich), or one JSON object per line for log
+    collectors (``--log-format json``); both carry the session/task ids."""
+    handler: logging.Handler
+    if args.log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logcontext.JsonFormatter())
+    else:
+        handler = RichHandler(console=console, show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s%(context_text)s"))
+    handler.addFilter(logcontext.ContextFilter())
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     console = Console(stderr=True)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
-    )
+    _setup_logging(args, console)
     # Client libraries narrate their own retries; we report the outcome in one line.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:

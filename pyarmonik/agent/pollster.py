@@ -28,7 +28,7 @@ from armonik.protogen.common import objects_pb2, worker_common_pb2
 from pyarmonik.agent.agent_servicer import AgentServicer
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.agent.worker_client import WorkerClient
-from pyarmonik.core import errors, ids
+from pyarmonik.core import errors, ids, logcontext
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.lifecycle import processing
@@ -112,7 +112,8 @@ class Pollster:
         )
         try:
             if admission is processing.Admission.RUN and task is not None:
-                await self._run(task, lease, stop)
+                with logcontext.bind(session_id=task.session_id, task_id=task.task_id):
+                    await self._run(task, lease, stop)
             else:
                 log.debug("task %s not run: %s", lease.item.task_id, admission.value)
         finally:
