@@ -29,10 +29,10 @@ from rich.logging import RichHandler
 
 from pyarmonik import settings_flags
 from pyarmonik.core import errors, logcontext
-from pyarmonik.core.settings import AgentSettings, ControlPlaneSettings
 from pyarmonik.local.launcher import LocalGrid, LocalOptions
 from pyarmonik.processes.agent_process import run_agent
 from pyarmonik.processes.control_plane_process import run_control_plane
+from pyarmonik.settings import AgentSettings, ControlPlaneSettings
 
 log = logging.getLogger("pyarmonik")
 

@@ -4,7 +4,6 @@ client and the pollster, with the lease reaper beside them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,8 +13,6 @@ from armonik.protogen.worker import agent_service_pb2_grpc
 from pyarmonik.agent.agent_servicer import AgentServicer
 from pyarmonik.agent.pollster import AgentConfig, Pollster
 from pyarmonik.agent.worker_client import WorkerClient
-from pyarmonik.core import errors
-from pyarmonik.lifecycle import processing
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 
@@ -75,18 +72,3 @@ class AgentRuntime:
             self._server = None
         await self.worker.close()
 
-
-async def reap_forever(grid: Grid, stop: asyncio.Event, *, every: float) -> None:
-    """Recovers the tasks of lost agents (expired leases) until ``stop``."""
-    while not stop.is_set():
-        try:
-            recovered = await processing.reap(grid)
-            if recovered:
-                log.warning("recovered %d task(s) from lost agents", recovered)
-        except Exception as exc:  # the reaper must outlive a storage hiccup
-            if errors.is_transient(exc):
-                log.warning("lease reaper: storage unavailable (%s); will retry", exc)
-            else:
-                log.exception("lease reaper failed; will retry")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyarmonik.agent.pollster import AgentConfig
-from pyarmonik.agent.runtime import AgentRuntime, grpc_address, reap_forever
+from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core.models import Partition
-from pyarmonik.core.settings import StorageSettings
 from pyarmonik.lifecycle.grid import DEFAULT_CHUNK_SIZE, Grid
+from pyarmonik.lifecycle.reaper import reap_forever
 from pyarmonik.local.workers import WorkerProcess, worker_environment
 from pyarmonik.processes.wiring import open_grid
+from pyarmonik.settings import StorageSettings
 
 log = logging.getLogger(__name__)
 

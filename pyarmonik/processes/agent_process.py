@@ -11,9 +11,10 @@ import asyncio
 import logging
 
 from pyarmonik.agent.pollster import AgentConfig
-from pyarmonik.agent.runtime import AgentRuntime, grpc_address, reap_forever
-from pyarmonik.core.settings import AgentSettings
+from pyarmonik.agent.runtime import AgentRuntime, grpc_address
+from pyarmonik.lifecycle.reaper import reap_forever
 from pyarmonik.processes.wiring import open_grid
+from pyarmonik.settings import AgentSettings
 
 log = logging.getLogger(__name__)
 

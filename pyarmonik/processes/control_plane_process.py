@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pyarmonik.agent.runtime import reap_forever
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core.models import Partition
-from pyarmonik.core.settings import ControlPlaneSettings
+from pyarmonik.lifecycle.reaper import reap_forever
 from pyarmonik.processes.wiring import open_grid
+from pyarmonik.settings import ControlPlaneSettings
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from pyarmonik.core import errors
-from pyarmonik.core.settings import StorageSettings
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.settings import StorageSettings
 from pyarmonik.storage import ports
 from pyarmonik.storage.memory.events import MemoryEventBus
 from pyarmonik.storage.memory.queue import MemoryTaskQueue

@@ -8,7 +8,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from pyarmonik import settings_flags
-from pyarmonik.core.settings import AgentSettings, ControlPlaneSettings
+from pyarmonik.settings import AgentSettings, ControlPlaneSettings
 
 README = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
 

@@ -1,5 +1,8 @@
 """Settings of every PyArmoniK process, from flags and environment variables.
 
+Models only: nothing is read until a model is instantiated, so the operator
+can import them to render pod environments without side effects.
+
 Each setting has one environment variable (``PYARMONIK_<NAME>``, or ArmoniK's
 own ``ComputePlane__*`` names for the worker channels) so that the Helm chart
 and the operator configure processes exactly as the CLI does. Flags given on
