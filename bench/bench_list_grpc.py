@@ -22,7 +22,7 @@ from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Direction, Task, TaskDefinition, TaskOptions, TaskStatus
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))
-from pyarmonik.local.launcher import LocalOptions
+from pyarmonik.settings import LocalSettings
 from tests.grid_thread import GridThread
 
 BATCH = 1000
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
-        running = GridThread(LocalOptions(port=0, data_dir=pathlib.Path(data), agents=0)).start()
+        running = GridThread(LocalSettings(port=0, data_dir=pathlib.Path(data), agents=0)).start()
         try:
             with grpc.insecure_channel(running.address, options=[("grpc.max_receive_message_length", -1)]) as ch:
                 session_id = submit(ch, args.tasks)

@@ -23,7 +23,7 @@ from armonik.common import TaskDefinition, TaskOptions
 
 ROOT = pathlib.Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
-from pyarmonik.local.launcher import LocalOptions  # noqa: E402
+from pyarmonik.settings import LocalSettings  # noqa: E402
 from tests.grid_thread import GridThread  # noqa: E402
 
 WORKER = f'"{sys.executable}" "{ROOT / "examples" / "hello_world" / "worker.py"}"'
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
-        options = LocalOptions(port=0, data_dir=pathlib.Path(data), agents=args.agents, workers={"default": WORKER})
+        options = LocalSettings(port=0, data_dir=pathlib.Path(data), agents=args.agents, worker=[WORKER])
         running = GridThread(options).start()
         try:
             with grpc.insecure_channel(running.address) as channel:

@@ -3,22 +3,45 @@
 Models only: nothing is read until a model is instantiated, so the operator
 can import them to render pod environments without side effects.
 
-Each setting has one environment variable (``PYARMONIK_<NAME>``, or ArmoniK's
-own ``ComputePlane__*`` names for the worker channels) so that the Helm chart
-and the operator configure processes exactly as the CLI does. Flags given on
-the command line win over the environment.
+Each setting is declared once, in one of the small groups below, with one
+default, one flag (``--name-with-dashes``) and one environment variable
+(``PYARMONIK_<NAME>``, plus ArmoniK's own ``ComputePlane__*`` names for the
+worker channels). Process models are compositions of the groups: ``local``
+takes exactly the settings of the control plane and of its agents, under the
+same names. Flags given on the command line win over the environment.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 5001
 SocketType = Literal["unixdomainsocket", "tcp"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+#: Partition ids become Kubernetes label values and Redis key parts: keep them
+#: to what both accept.
+PartitionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")]
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+_CONFIG = SettingsConfigDict(env_prefix="PYARMONIK_", extra="ignore", populate_by_name=True)
+
+
+class LoggingSettings(BaseSettings):
+    model_config = _CONFIG
+
+    log_level: LogLevel = Field("INFO", description="logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people, json for log collectors (one object per line)"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class StorageSettings(BaseSettings):
@@ -26,10 +49,16 @@ class StorageSettings(BaseSettings):
     embedded stores are used (one process only); without ``s3_endpoint``
     objects are files under ``data_dir/objects``."""
 
-    model_config = SettingsConfigDict(env_prefix="PYARMONIK_", extra="ignore")
+    model_config = _CONFIG
 
-    redis_url: str | None = Field(None, description="Redis URL, e.g. redis://localhost:6379/0")
-    s3_endpoint: str | None = Field(None, description="S3/MinIO endpoint host:port")
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL, e.g. redis://localhost:6379/0",
+        json_schema_extra={"shown": "none: embedded stores"},
+    )
+    s3_endpoint: str | None = Field(
+        None, description="S3/MinIO endpoint host:port", json_schema_extra={"shown": "none: files in DATA_DIR/objects"}
+    )
     s3_access_key: str = Field("", description="S3 access key")
     s3_secret_key: str = Field("", description="S3 secret key")
     s3_bucket: str = Field("pyarmonik", description="bucket of result data, created when missing")
@@ -38,24 +67,65 @@ class StorageSettings(BaseSettings):
     small_object_bytes: int = Field(
         4096, ge=0, description="objects up to this size live in Redis, not S3 (0: never); needs both"
     )
-    data_dir: Path = Field(Path("pyarmonik-data"), description="local data: filesystem objects, logs")
-    data_chunk_max_size: int = Field(2 * 1024 * 1024, gt=0, description="chunk size of result streams")
+    data_dir: Path = Field(Path("pyarmonik-data"), description="local data: filesystem objects, logs, data folders")
+    data_chunk_max_size: int = Field(2 * 1024 * 1024, gt=0, description="chunk size of result data streams")
 
 
-class ControlPlaneSettings(StorageSettings):
-    host: str = Field("0.0.0.0", description="address to serve the ArmoniK API on")
-    port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="ArmoniK API port")
-    partitions: list[str] = Field(
-        default_factory=lambda: ["default"], description="partitions to declare (JSON list in the environment)"
+class LeaseSettings(BaseSettings):
+    """The task lease, which both agents (renewing it) and the lease reaper
+    beside every process (recovering expired ones) go by."""
+
+    model_config = _CONFIG
+
+    lease_seconds: float = Field(15.0, gt=0, description="task lease; a silent agent loses its task after this")
+
+
+class ServerSettings(BaseSettings):
+    model_config = _CONFIG
+
+    host: str = Field("127.0.0.1", description="address to serve the ArmoniK API on (0.0.0.0: every interface)")
+    port: Port = Field(DEFAULT_PORT, description="ArmoniK API port (0: any free port)")
+    partitions: list[PartitionId] = Field(
+        default_factory=lambda: ["default"],
+        min_length=1,
+        description="partitions to declare; the first is the default (repeat the flag; a JSON list in the environment)",
     )
 
 
-class AgentSettings(StorageSettings):
-    # Flags pass fields by name; the environment may use ArmoniK's aliases.
-    model_config = SettingsConfigDict(env_prefix="PYARMONIK_", extra="ignore", populate_by_name=True)
+class AgentRunSettings(StorageSettings, LeaseSettings):
+    """How an agent runs its tasks, wherever it runs (alone or in ``local``)."""
 
-    partition: str = Field("default", description="the partition this agent serves")
-    agent_id: str | None = Field(None, description="this agent's id in task owner fields (default: host name + random)")
+    shared_dir: Path | None = Field(
+        None,
+        description="where the task data folders shared with the worker are made, one per task named after its "
+        "communication token as in ArmoniK (whose pods use /cache/shared)",
+        json_schema_extra={"shown": "DATA_DIR/shared"},
+    )
+    heartbeat_seconds: float | None = Field(
+        None, gt=0, description="lease renewal and cancel check period", json_schema_extra={"shown": "lease / 5"}
+    )
+    grace_seconds: float = Field(5.0, ge=0, description="on SIGTERM, time the running task may still run")
+
+    @property
+    def shared_folder(self) -> Path:
+        return self.shared_dir if self.shared_dir is not None else self.data_dir / "shared"
+
+    @property
+    def heartbeat(self) -> float:
+        return self.heartbeat_seconds if self.heartbeat_seconds is not None else self.lease_seconds / 5
+
+
+class ControlPlaneSettings(LoggingSettings, StorageSettings, ServerSettings, LeaseSettings):
+    """``pyarmonik control-plane``."""
+
+
+class AgentSettings(LoggingSettings, AgentRunSettings):
+    """``pyarmonik agent``: one partition, one worker reached by socket."""
+
+    partition: PartitionId = Field("default", description="the partition this agent serves")
+    agent_id: str | None = Field(
+        None, description="this agent's id in task owner fields", json_schema_extra={"shown": "host name + random"}
+    )
     agent_address: str = Field(
         "/cache/armonik_agent.sock",
         validation_alias=AliasChoices("PYARMONIK_AGENT_ADDRESS", "ComputePlane__AgentChannel__Address"),
@@ -76,7 +146,23 @@ class AgentSettings(StorageSettings):
         validation_alias=AliasChoices("PYARMONIK_WORKER_SOCKET_TYPE", "ComputePlane__WorkerChannel__SocketType"),
         description="unixdomainsocket or tcp",
     )
-    shared_dir: Path = Field(Path("/cache/shared"), description="data folders shared with the worker")
-    lease_seconds: float = Field(15.0, gt=0, description="task lease; a silent agent loses its task after this")
-    heartbeat_seconds: float = Field(3.0, gt=0, description="lease renewal and cancel check period")
-    grace_seconds: float = Field(5.0, ge=0, description="on SIGTERM, time the running task may still run")
+
+
+class LocalSettings(ControlPlaneSettings, AgentRunSettings):
+    """``pyarmonik local``: the control plane's settings and its agents',
+    under the same names, plus how many agents and which workers."""
+
+    agents: int = Field(1, ge=0, description="agents, each with its own worker process, per partition")
+    worker: list[str] = Field(
+        default_factory=list,
+        description="worker command for every partition, or PARTITION=COMMAND for one; workers that die are restarted",
+    )
+    demo: bool = Field(False, description="run the example workers and clients against the grid, then exit")
+
+
+#: The settings of each command, for the CLI, the docs and the operator.
+COMMANDS: dict[str, type[BaseSettings]] = {
+    "local": LocalSettings,
+    "control-plane": ControlPlaneSettings,
+    "agent": AgentSettings,
+}

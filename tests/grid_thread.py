@@ -15,7 +15,8 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.local.launcher import LocalGrid, LocalOptions
+from pyarmonik.local.launcher import LocalGrid
+from pyarmonik.settings import LocalSettings
 
 T = TypeVar("T")
 STARTUP_TIMEOUT = 30.0
@@ -23,7 +24,7 @@ STOP_TIMEOUT = 60.0
 
 
 class GridThread:
-    def __init__(self, options: LocalOptions) -> None:
+    def __init__(self, options: LocalSettings) -> None:
         self.options = options
         self.local: LocalGrid | None = None
         self._ready = threading.Event()

@@ -40,6 +40,7 @@ from pyarmonik.control_plane import (
     versions_service,
 )
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.protocol import serving
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class ControlPlane:
         self._grid = grid
         self._address = f"{host}:{port}"
         self._options = [
+            *serving.SERVER_OPTIONS,
             ("grpc.max_send_message_length", max_message_size),
             ("grpc.max_receive_message_length", max_message_size),
             *extra_options,
@@ -105,12 +107,7 @@ class ControlPlane:
             register(servicer, server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        try:
-            self._port = server.add_insecure_port(self._address)
-        except RuntimeError:  # grpcio raises instead of returning 0 on some versions
-            self._port = 0
-        if self._port == 0:
-            raise OSError(f"cannot serve the ArmoniK API on {self._address}: address in use or not available")
+        self._port = serving.bind(server, self._address, what="the ArmoniK API")
         await server.start()
         self._server = server
         for name in ["", *api.service_names()]:

@@ -22,7 +22,8 @@ from armonik.common import Task, TaskStatus
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pyarmonik.local.launcher import LocalGrid, LocalOptions
+from pyarmonik.local import launcher
+from pyarmonik.settings import LocalSettings
 
 
 def _examples_dir() -> Path:
@@ -48,15 +49,15 @@ def _load(relative: str) -> ModuleType:
     return module
 
 
-def demo_options(base: LocalOptions) -> LocalOptions:
+def demo_settings(base: LocalSettings) -> LocalSettings:
+    """The user's settings, with the examples' partitions and workers."""
     python = sys.executable
-    base.partitions = ["default", "subtasking"]
-    base.workers = {
-        "default": f'"{python}" "{EXAMPLES / "hello_world" / "worker.py"}"',
-        "subtasking": f'"{python}" "{EXAMPLES / "subtasking" / "worker.py"}"',
-    }
-    base.agents = max(base.agents, 2)
-    return base
+    workers = [
+        f'default="{python}" "{EXAMPLES / "hello_world" / "worker.py"}"',
+        f'subtasking="{python}" "{EXAMPLES / "subtasking" / "worker.py"}"',
+    ]
+    update = {"partitions": ["default", "subtasking"], "worker": workers, "agents": max(base.agents, 2)}
+    return base.model_copy(update=update)
 
 
 def _run_clients(endpoint: str, names: list[str], values: list[int], progress: Progress) -> tuple[dict, int]:
@@ -92,18 +93,19 @@ def _show_progress(channel: grpc.Channel, sessions: list[str], waits: list[Futur
         time.sleep(0.1)
 
 
-async def run_demo(options: LocalOptions, console: Console) -> int:
-    options = demo_options(options)
+async def run_demo(base: LocalSettings, console: Console) -> int:
+    settings = demo_settings(base)
     names, values = [f"{n} {i}" for i in range(10) for n in NAMES], list(range(1, 21))
-    async with LocalGrid(options) as grid:
-        endpoint = f"{options.host}:{grid.port}"
+    async with launcher.LocalGrid(settings) as grid:
+        endpoint = f"{settings.host}:{grid.port}"
         console.print(
-            f"[bold]PyArmoniK grid[/] on {endpoint}: partitions {options.partitions}, "
-            f"{options.agents} agent(s) each; worker logs in {options.data_dir / 'logs'}"
+            f"[bold]PyArmoniK grid[/] on {endpoint}: partitions {settings.partitions}, "
+            f"{settings.agents} agent(s) each; worker logs in {settings.data_dir / 'logs'}"
         )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            greetings, total = await asyncio.to_thread(_run_clients, endpoint, names, values, progress)
+            clients = asyncio.to_thread(_run_clients, endpoint, names, values, progress)
+            greetings, total = await launcher.while_serving(grid, clients)
     shown = list(dict.fromkeys(greetings.values()))
     console.print(f"hello_world: {len(greetings)} greetings, e.g. " + ", ".join(shown[:4]))
     console.print(f"subtasking: sum of squares of 1..{values[-1]} = {total} (expected {sum(v * v for v in values)})")

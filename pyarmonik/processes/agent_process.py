@@ -2,44 +2,69 @@
 process it reaches over a socket (the two containers of a partition pod).
 
 On SIGTERM it stops taking tasks and gives the running one the grace delay,
-then releases it without using a retry.
+then releases it without using a retry. ``local`` builds its agents here
+too, from the same settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
-from pyarmonik.lifecycle.reaper import reap_forever
+from pyarmonik.lifecycle import reaper
+from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.processes.wiring import open_grid
+from pyarmonik.protocol import serving
 from pyarmonik.settings import AgentSettings
 
 log = logging.getLogger(__name__)
 
 
+def build_agent(
+    grid: Grid, settings: AgentSettings, *, restart_worker: Callable[[], Awaitable[None]] | None = None
+) -> AgentRuntime:
+    """The agent ``settings`` describe, on ``grid``; its shared folder exists."""
+    folder = settings.shared_folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create the shared folder {folder}: {exc.strerror} (set --shared-dir)") from None
+    identity = {"agent_id": settings.agent_id} if settings.agent_id else {}
+    config = AgentConfig(
+        partition_id=settings.partition,
+        **identity,  # type: ignore[arg-type]
+        data_root=folder,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat,
+        grace_seconds=settings.grace_seconds,
+    )
+    return AgentRuntime(
+        grid,
+        config,
+        agent_address=grpc_address(settings.agent_address, settings.agent_socket_type),
+        worker_address=grpc_address(settings.worker_address, settings.worker_socket_type),
+        restart_worker=restart_worker,
+    )
+
+
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
+    if not settings.redis_url:
+        raise ValueError(
+            "an agent shares its grid's storage: give --redis-url (env PYARMONIK_REDIS_URL); "
+            "`pyarmonik local` runs agents on embedded storage"
+        )
+    address = grpc_address(settings.agent_address, settings.agent_socket_type)
+    serving.check_address(address, what="the Agent service (--agent-address)")
     async with open_grid(settings, default_partition=settings.partition) as grid:
         await grid.state.get_partition(settings.partition)  # NotFound names an undeclared partition
-        identity = {"agent_id": settings.agent_id} if settings.agent_id else {}
-        config = AgentConfig(
-            partition_id=settings.partition,
-            **identity,  # type: ignore[arg-type]
-            data_root=settings.shared_dir,
-            lease_seconds=settings.lease_seconds,
-            heartbeat_seconds=settings.heartbeat_seconds,
-            grace_seconds=settings.grace_seconds,
-        )
-        runtime = AgentRuntime(
-            grid,
-            config,
-            agent_address=grpc_address(settings.agent_address, settings.agent_socket_type),
-            worker_address=grpc_address(settings.worker_address, settings.worker_socket_type),
-        )
+        runtime = build_agent(grid, settings)
         await runtime.start()
-        reaper = asyncio.ensure_future(reap_forever(grid, stop, every=max(settings.lease_seconds / 3, 0.5)))
+        every = reaper.period_for(settings.lease_seconds)
+        reaping = asyncio.ensure_future(reaper.reap_forever(grid, stop, every=every))
         try:
             await runtime.run(stop)
         finally:
-            await reaper
+            await reaping

@@ -2,6 +2,7 @@
 
 Replicas are interchangeable: they share Redis and S3, so a client may talk
 to any of them. Each also runs the lease reaper, which is idempotent.
+``local`` runs the same service, on its own grid.
 """
 
 from __future__ import annotations
@@ -11,24 +12,49 @@ import logging
 
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core.models import Partition
-from pyarmonik.lifecycle.reaper import reap_forever
+from pyarmonik.lifecycle import reaper
+from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import ControlPlaneSettings
 
 log = logging.getLogger(__name__)
 
-REAP_EVERY = 5.0
+
+class ControlPlaneService:
+    """The partitions declared, the API served and the reaper running, on
+    ``grid``; ``stop`` undoes it in reverse order."""
+
+    def __init__(self, grid: Grid, settings: ControlPlaneSettings) -> None:
+        self.grid, self.settings = grid, settings
+        self.server = ControlPlane(grid, host=settings.host, port=settings.port)
+        self._stop_reaper = asyncio.Event()
+        self._reaper: asyncio.Future[None] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        await self.grid.state.put_partitions([Partition(p) for p in self.settings.partitions])
+        await self.server.start()
+        every = reaper.period_for(self.settings.lease_seconds)
+        self._reaper = asyncio.ensure_future(reaper.reap_forever(self.grid, self._stop_reaper, every=every))
+        log.info(
+            "control plane serving partitions %s on %s:%d", self.settings.partitions, self.settings.host, self.port
+        )
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self._stop_reaper.set()
+        if self._reaper is not None:
+            await self._reaper
+        await self.server.stop(grace=grace)
 
 
 async def run_control_plane(settings: ControlPlaneSettings, stop: asyncio.Event) -> None:
     async with open_grid(settings, default_partition=settings.partitions[0]) as grid:
-        await grid.state.put_partitions([Partition(p) for p in settings.partitions])
-        server = ControlPlane(grid, host=settings.host, port=settings.port)
-        await server.start()
-        reaper = asyncio.ensure_future(reap_forever(grid, stop, every=REAP_EVERY))
-        log.info("control plane serving partitions %s on %s:%d", settings.partitions, settings.host, server.port)
+        service = ControlPlaneService(grid, settings)
+        await service.start()
         try:
             await stop.wait()
         finally:
-            await reaper
-            await server.stop(grace=5)
+            await service.stop()

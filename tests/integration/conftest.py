@@ -18,7 +18,7 @@ import pytest
 from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import TaskOptions
 
-from pyarmonik.local.launcher import LocalOptions
+from pyarmonik.settings import LocalSettings
 from pyarmonik.storage.memory.events import MemoryEventBus
 from tests.grid_thread import GridThread
 
@@ -39,7 +39,7 @@ class RunningGrid(GridThread):
 
     def __init__(self, root: pathlib.Path) -> None:
         super().__init__(
-            LocalOptions(port=0, data_dir=root, partitions=list(PARTITIONS), data_chunk_max_size=CHUNK_SIZE)
+            LocalSettings(port=0, data_dir=root, partitions=list(PARTITIONS), data_chunk_max_size=CHUNK_SIZE)
         )
         self.objects_root = root / "objects"
 

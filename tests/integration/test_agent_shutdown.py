@@ -33,7 +33,7 @@ def _stop_in_background(running: GridThread) -> threading.Thread:
 
 
 def test_worker_that_starts_late_is_waited_for_and_gets_its_task(tmp_path: pathlib.Path) -> None:
-    options = dataclasses.replace(grid_options(tmp_path, agents=1), workers={"default": f"sleep 1 && {WORKER_COMMAND}"})
+    options = grid_options(tmp_path, agents=1).model_copy(update={"worker": [f"sleep 1 && {WORKER_COMMAND}"]})
     running = GridThread(options).start()
     try:
         with grpc.insecure_channel(running.address) as channel:

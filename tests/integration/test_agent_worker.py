@@ -15,7 +15,7 @@ import pytest
 from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Result, ResultStatus, Task, TaskDefinition, TaskOptions, TaskStatus
 
-from pyarmonik.local.launcher import LocalOptions
+from pyarmonik.settings import LocalSettings
 from tests.grid_thread import GridThread
 from tests.helpers import wait_for
 
@@ -23,13 +23,13 @@ WORKER = pathlib.Path(__file__).parents[1] / "workers" / "behaviours.py"
 WORKER_COMMAND = f'"{sys.executable}" "{WORKER}"'
 
 
-def grid_options(data_dir: pathlib.Path, *, agents: int = 2) -> LocalOptions:
-    return LocalOptions(
+def grid_options(data_dir: pathlib.Path, *, agents: int = 2) -> LocalSettings:
+    return LocalSettings(
         port=0,
         data_dir=data_dir,
         partitions=["default"],
         agents=agents,
-        workers={"default": WORKER_COMMAND},
+        worker=[WORKER_COMMAND],
         lease_seconds=3.0,
         heartbeat_seconds=0.2,
         grace_seconds=1.0,

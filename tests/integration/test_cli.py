@@ -80,11 +80,35 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
     ("args", "expected"),
     [
         (["control-plane", "--redis-url", "redis://127.0.0.1:1/0"], "cannot reach Redis at redis://127.0.0.1:1/0"),
-        (["agent", "--redis-url", "redis://:secret@127.0.0.1:1/0"], "cannot reach Redis at redis://:***@127.0.0.1:1/0"),
+        (
+            [
+                "agent",
+                "--redis-url",
+                "redis://:secret@127.0.0.1:1/0",
+                "--agent-address",
+                "/tmp/pyarmonik-cli-test.sock",
+            ],
+            "cannot reach Redis at redis://:***@127.0.0.1:1/0",
+        ),
         (["control-plane", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
-        (["local", "--s3", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
-        (["agent", "--lease-seconds", "-1"], "lease_seconds"),
-        (["control-plane", "--port", "70000"], "port"),
+        (["local", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
+        (["agent", "--lease-seconds", "-1"], "--lease-seconds (env PYARMONIK_LEASE_SECONDS)"),
+        (
+            ["control-plane", "--port", "70000"],
+            "--port (env PYARMONIK_PORT): Input should be less than or equal to 65535",
+        ),
+        (["local", "--port", "70000"], "--port (env PYARMONIK_PORT): Input should be less than or equal to 65535"),
+        (["local", "--partitions", ""], "--partitions (env PYARMONIK_PARTITIONS)"),
+        (["local", "--grace-seconds", "-3"], "--grace-seconds (env PYARMONIK_GRACE_SECONDS)"),
+        (["local", "--log-level", "LOUD"], "--log-level (env PYARMONIK_LOG_LEVEL)"),
+        (["local", "--worker", "gpu=python w.py"], "partition 'gpu' is not declared"),
+        (["agent", "--partition", "default"], "an agent shares its grid's storage: give --redis-url"),
+        # Every storage setting of the README's table is a flag of `local` too.
+        (
+            ["local", "--log-level", "DEBUG", "--redis-url", "redis://127.0.0.1:1/0", "--small-object-bytes", "10"]
+            + ["--s3-region", "eu", "--data-chunk-max-size", "1000"],
+            "cannot reach Redis at redis://127.0.0.1:1/0",
+        ),
     ],
 )
 def test_unreachable_storage_and_bad_settings_are_reported_in_one_line(
@@ -93,13 +117,14 @@ def test_unreachable_storage_and_bad_settings_are_reported_in_one_line(
     process = _pyarmonik(*args, cwd=tmp_path)
     output, _ = process.communicate(timeout=60)
     assert process.returncode != 0
-    assert expected in output.replace("\n", " ")
+    assert expected in " ".join(output.split())
     assert "Traceback" not in output and "secret" not in output
 
 
-def test_settings_come_from_the_environment_when_no_flag_is_given(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("command", ["control-plane", "local"])
+def test_settings_come_from_the_environment_when_no_flag_is_given(tmp_path: pathlib.Path, command: str) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "pyarmonik", "control-plane"],
+        [sys.executable, "-m", "pyarmonik", command],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -109,3 +134,86 @@ def test_settings_come_from_the_environment_when_no_flag_is_given(tmp_path: path
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "cannot reach Redis at redis://127.0.0.1:2/0" in output
+
+
+def _wait_serving(port: int) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        versions = ArmoniKVersions(channel)
+
+        def answers() -> bool:
+            try:
+                return bool(versions.list_versions()["core"])
+            except grpc.RpcError:
+                return False
+
+        wait_for(answers, timeout=30, interval=0.1)
+
+
+def test_a_second_grid_on_a_port_in_use_is_refused_instead_of_sharing_it(tmp_path: pathlib.Path) -> None:
+    port = _free_port()
+    first = _pyarmonik("local", "--port", str(port), "--data-dir", str(tmp_path / "one"), cwd=tmp_path)
+    try:
+        _wait_serving(port)
+        second = _pyarmonik("local", "--port", str(port), "--data-dir", str(tmp_path / "two"), cwd=tmp_path)
+        output, _ = second.communicate(timeout=60)
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert second.returncode == 1, output
+    assert f"cannot serve the ArmoniK API on 127.0.0.1:{port}: address in use" in " ".join(output.split())
+    assert "Traceback" not in output
+
+
+def test_an_agent_socket_in_a_missing_folder_is_reported_before_storage_is_reached(tmp_path: pathlib.Path) -> None:
+    address = tmp_path / "no-such-folder" / "agent.sock"
+    process = _pyarmonik("agent", "--redis-url", "redis://127.0.0.1:1/0", "--agent-address", str(address), cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"folder {address.parent} does not exist" in " ".join(output.split())
+    assert "Traceback" not in output
+
+
+def test_a_worker_that_exits_at_once_stops_local_with_the_end_of_its_log(tmp_path: pathlib.Path) -> None:
+    failing = f"{sys.executable} -c \"print('boom: no module named my_worker'); raise SystemExit(3)\""
+    process = _pyarmonik("local", "--port", "0", "--worker", failing, "--data-dir", str(tmp_path), cwd=tmp_path)
+    output, _ = process.communicate(timeout=90)
+    flat = " ".join(output.split())
+    assert process.returncode == 1, output
+    assert "partition default: no worker can start" in flat
+    assert "exited at once with code 3: boom: no module named my_worker" in flat
+    assert "Traceback" not in output
+
+
+def test_agents_zero_says_so_rather_than_no_worker_given(tmp_path: pathlib.Path) -> None:
+    port = _free_port()
+    process = _pyarmonik(
+        "local", "--port", str(port), "--agents", "0", "--worker", "true", "--data-dir", str(tmp_path), cwd=tmp_path
+    )
+    try:
+        _wait_serving(port)
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert "--agents 0: no agent runs" in output
+    assert "No worker given" not in output
+
+
+@pytest.mark.parametrize("command", ["local", "control-plane", "agent"])
+def test_help_describes_the_command_and_shows_each_default_and_variable(command: str, tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik(command, "--help", cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    flat = " ".join(output.split())
+    assert process.returncode == 0
+    assert "(default: none; env PYARMONIK_REDIS_URL)" in flat
+    assert "(default: empty; env PYARMONIK_S3_ACCESS_KEY)" in flat
+    assert "(default ;" not in flat and "default None" not in flat
+    assert flat.count(". ") >= 1  # a description, not only a usage line
+
+
+def test_version_is_printed(tmp_path: pathlib.Path) -> None:
+    import pyarmonik
+
+    process = _pyarmonik("--version", cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert output.strip() == f"pyarmonik {pyarmonik.__version__}"

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import pathlib
 
-import pytest
-from pydantic_settings import BaseSettings
-
 from pyarmonik import settings_flags
-from pyarmonik.settings import AgentSettings, ControlPlaneSettings
 
 README = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
 
 
-@pytest.mark.parametrize("model", [ControlPlaneSettings, AgentSettings])
-def test_every_setting_is_documented_with_its_flag_and_environment_variable(model: type[BaseSettings]) -> None:
-    for flag, environment, _, _ in settings_flags.describe(model):
-        assert f"`{flag}`" in README, flag
-        for name in environment.split(" or "):
-            assert f"`{name}`" in README, name
+def test_the_settings_table_is_the_one_generated_from_the_models() -> None:
+    assert settings_flags.markdown_table() in README, "regenerate it: python -m pyarmonik.settings_flags"
+
+
+def test_every_command_and_setting_appears_in_the_table() -> None:
+    table = settings_flags.markdown_table()
+    for command, model in settings_flags.settings.COMMANDS.items():
+        for flag, environment, _, _ in settings_flags.describe(model):
+            row = next(line for line in table.splitlines() if line.startswith(f"| `{flag}` |"))
+            assert command in row.split("|")[4], (flag, command)
+            for name in environment.split(" or "):
+                assert f"`{name}`" in row, name
