@@ -1,6 +1,6 @@
 """One error hierarchy for the whole grid.
 
-Each error carries the gRPC status code a caller should see. The control
+Each error carries the name of the gRPC status code a caller should see. The control
 plane and the agent turn these into statuses in ONE interceptor each, so no
 servicer ever calls ``context.abort`` and a caller's mistake never surfaces
 as UNKNOWN or INTERNAL.
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import grpc
-
 
 class PyArmoniKError(Exception):
     """Base of every error the grid reports to a caller."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    #: The name of the gRPC status code a caller sees (``grpc.StatusCode[code]``);
+    #: a name, so that the domain does not depend on grpc.
+    code: str = "INTERNAL"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -24,15 +24,15 @@ class PyArmoniKError(Exception):
 
 
 class NotFound(PyArmoniKError):
-    code = grpc.StatusCode.NOT_FOUND
+    code = "NOT_FOUND"
 
 
 class InvalidArgument(PyArmoniKError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code = "INVALID_ARGUMENT"
 
 
 class FailedPrecondition(PyArmoniKError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+    code = "FAILED_PRECONDITION"
 
 
 class NotHeld(FailedPrecondition):
@@ -41,19 +41,19 @@ class NotHeld(FailedPrecondition):
 
 
 class AlreadyExists(PyArmoniKError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+    code = "ALREADY_EXISTS"
 
 
 class Unavailable(PyArmoniKError):
-    code = grpc.StatusCode.UNAVAILABLE
+    code = "UNAVAILABLE"
 
 
 class Unimplemented(PyArmoniKError):
-    code = grpc.StatusCode.UNIMPLEMENTED
+    code = "UNIMPLEMENTED"
 
 
 class Cancelled(PyArmoniKError):
-    code = grpc.StatusCode.CANCELLED
+    code = "CANCELLED"
 
 
 def missing(kind: str, ids: Iterable[str]) -> NotFound:

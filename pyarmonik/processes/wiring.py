@@ -13,14 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
-import redis.asyncio
-import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-
-from pyarmonik.core import errors
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.settings import StorageSettings
 from pyarmonik.storage import ports
@@ -30,6 +23,7 @@ from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 from pyarmonik.storage.objects.tiered import TieredObjectStore
+from pyarmonik.storage.redis import connection
 from pyarmonik.storage.redis.events import RedisEventBus
 from pyarmonik.storage.redis.objects import RedisObjectStore
 from pyarmonik.storage.redis.queue import RedisTaskQueue
@@ -38,46 +32,18 @@ from pyarmonik.storage.redis.state import RedisStateStore
 log = logging.getLogger(__name__)
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, fit for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-async def connect_redis(url: str) -> redis.asyncio.Redis:
-    """A checked client. Pooled connections broken by a Redis restart are
-    retried transparently (with backoff), so one restart is not an error for
-    every connection of every pool."""
-    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5)
-    try:
-        client = redis.asyncio.Redis.from_url(
-            url,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-            retry=retry,
-            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-        )
-        await client.ping()
-    except (redis.exceptions.RedisError, OSError, ValueError) as exc:
-        raise errors.Unavailable(f"cannot reach Redis at {redacted(url)}: {exc}") from None
-    return client
-
-
 @contextlib.asynccontextmanager
 async def open_grid(settings: StorageSettings, *, default_partition: str = "default") -> AsyncIterator[Grid]:
     async with contextlib.AsyncExitStack() as stack:
         client = None
         if settings.redis_url:
-            client = await connect_redis(settings.redis_url)
+            client = await connection.connect_redis(settings.redis_url)
             stack.push_async_callback(client.aclose)
             bus: ports.EventBus = RedisEventBus(client)
             stack.push_async_callback(bus.close)  # type: ignore[attr-defined]
             state: ports.StateStore = RedisStateStore(client)
             queue: ports.TaskQueue = RedisTaskQueue(client)
-            log.info("state, queues and events in Redis at %s", redacted(settings.redis_url))
+            log.info("state, queues and events in Redis at %s", connection.redacted(settings.redis_url))
         else:
             bus = MemoryEventBus()
             state, queue = MemoryStateStore(bus), MemoryTaskQueue()
@@ -93,7 +59,7 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
 
 
 async def _open_objects(
-    settings: StorageSettings, client: redis.asyncio.Redis | None, stack: contextlib.AsyncExitStack
+    settings: StorageSettings, client: connection.Redis | None, stack: contextlib.AsyncExitStack
 ) -> ports.ObjectStore:
     if not settings.s3_endpoint:
         return FileSystemObjectStore(settings.data_dir / "objects")

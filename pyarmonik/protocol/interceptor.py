@@ -28,8 +28,8 @@ async def _abort(error: BaseException, context: aio.ServicerContext, method: str
     if isinstance(error, aio.AbortError):
         raise error
     if isinstance(error, errors.PyArmoniKError):
-        logger.debug("%s failed: %s %s", method, error.code.name, error.message)
-        await context.abort(error.code, error.message)
+        logger.debug("%s failed: %s %s", method, error.code, error.message)
+        await context.abort(grpc.StatusCode[error.code], error.message)
     if errors.is_transient(error):
         logger.warning("%s: storage unavailable: %s", method, error)
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable, retry later: {error}")
