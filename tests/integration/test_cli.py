@@ -105,8 +105,10 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
         (["agent", "--partition", "default"], "an agent shares its grid's storage: give --redis-url"),
         # Every storage setting of the README's table is a flag of `local` too.
         (
-            ["local", "--log-level", "DEBUG", "--redis-url", "redis://127.0.0.1:1/0", "--small-object-bytes", "10"]
-            + ["--s3-region", "eu", "--data-chunk-max-size", "1000"],
+            [
+                *["local", "--log-level", "DEBUG", "--redis-url", "redis://127.0.0.1:1/0"],
+                *["--small-object-bytes", "10", "--s3-region", "eu", "--data-chunk-max-size", "1000"],
+            ],
             "cannot reach Redis at redis://127.0.0.1:1/0",
         ),
     ],
