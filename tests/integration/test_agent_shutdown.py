@@ -4,7 +4,6 @@ its running task finish within the grace delay or releases it unharmed."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import pathlib
 import threading
 
@@ -45,7 +44,7 @@ def test_worker_that_starts_late_is_waited_for_and_gets_its_task(tmp_path: pathl
 
 
 def test_stopping_agent_lets_its_running_task_finish_within_the_grace_delay(tmp_path: pathlib.Path) -> None:
-    options = dataclasses.replace(grid_options(tmp_path, agents=1), grace_seconds=30.0)
+    options = grid_options(tmp_path, agents=1).model_copy(update={"grace_seconds": 30.0})
     running = GridThread(options).start()
     with grpc.insecure_channel(running.address) as channel:
         task_id, gate, started = _submit_gated(Client(channel), tmp_path)
@@ -59,7 +58,7 @@ def test_stopping_agent_lets_its_running_task_finish_within_the_grace_delay(tmp_
 
 
 def test_task_outliving_the_grace_delay_is_released_without_using_a_retry(tmp_path: pathlib.Path) -> None:
-    options = dataclasses.replace(grid_options(tmp_path, agents=1), grace_seconds=0.5)
+    options = grid_options(tmp_path, agents=1).model_copy(update={"grace_seconds": 0.5})
     running = GridThread(options).start()
     with grpc.insecure_channel(running.address) as channel:
         client = Client(channel)

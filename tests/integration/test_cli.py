@@ -206,7 +206,7 @@ def test_help_describes_the_command_and_shows_each_default_and_variable(command:
     output, _ = process.communicate(timeout=60)
     flat = " ".join(output.split())
     assert process.returncode == 0
-    assert "(default: none; env PYARMONIK_REDIS_URL)" in flat
+    assert "(default: none: embedded stores; env PYARMONIK_REDIS_URL)" in flat
     assert "(default: empty; env PYARMONIK_S3_ACCESS_KEY)" in flat
     assert "(default ;" not in flat and "default None" not in flat
     assert flat.count(". ") >= 1  # a description, not only a usage line
