@@ -90,7 +90,7 @@ def start_seaweedfs(directory: pathlib.Path) -> SeaweedFS:
     credentials = [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}]
     identity = {"name": "tests", "credentials": credentials, "actions": ["Admin", "Read", "Write", "List"]}
     config.write_text(json.dumps({"identities": [identity]}))
-    ports = _free_ports(2 * len(WEED_SERVICES))
+    ports = free_ports(2 * len(WEED_SERVICES))
     endpoint = f"127.0.0.1:{ports[-2]}"
     sockets = tuple(
         pathlib.Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock") for service, port in zip(WEED_SERVICES, ports[1::2])
@@ -148,7 +148,7 @@ def seaweedfs_arguments(binary: str, directory: pathlib.Path, ports: list[int], 
     ]
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Distinct free ports: all are held open together, so none repeats."""
     with contextlib.ExitStack() as stack:
         probes = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
