@@ -82,12 +82,24 @@ async def submit(
     session = await grid.state.get_session(session_id)
     at = grid.clock()
     tasks = build_tasks(session, new, batch_options=batch_options, submitter=CLIENT, at=at)
+    await require_partitions(grid, tasks)
     existing = await _already_submitted(grid, session_id, tasks)
     fresh = [t for t in tasks if t.task_id not in existing]
     if fresh:
         ready = await grid.state.create_tasks(session_id, fresh, at=at)
         await grid.enqueue(ready)
     return [existing.get(t.task_id, t) for t in tasks]
+
+
+async def require_partitions(grid: Grid, tasks: Sequence[Task]) -> None:
+    """Every task's partition still exists: a partition deleted since its
+    session was created (an ArmoniKPartition removed) is refused, not left
+    with tasks no agent will ever take."""
+    for partition_id in sorted({t.options.partition_id for t in tasks}):
+        try:
+            await grid.state.get_partition(partition_id)
+        except errors.NotFound:
+            raise errors.InvalidArgument(f"partition {partition_id!r} does not exist (any more)") from None
 
 
 def _same_definition(new: Task, old: Task) -> bool:

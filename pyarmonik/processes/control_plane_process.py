@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from pyarmonik.control_plane.server import ControlPlane
+from pyarmonik.core import errors
 from pyarmonik.core.models import Partition
 from pyarmonik.lifecycle import reaper
 from pyarmonik.lifecycle.grid import Grid
@@ -18,6 +19,19 @@ from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import ControlPlaneSettings
 
 log = logging.getLogger(__name__)
+
+
+async def declare_partitions(grid: Grid, partition_ids: list[str]) -> None:
+    """Adds the partitions that do not exist yet. Existing ones keep their
+    fields: the operator may have written them from ArmoniKPartitions, and
+    a control plane restarting must not reset them."""
+    missing = []
+    for partition_id in partition_ids:
+        try:
+            await grid.state.get_partition(partition_id)
+        except errors.NotFound:
+            missing.append(Partition(partition_id))
+    await grid.state.put_partitions(missing)
 
 
 class ControlPlaneService:
@@ -35,7 +49,7 @@ class ControlPlaneService:
         return self.server.port
 
     async def start(self) -> None:
-        await self.grid.state.put_partitions([Partition(p) for p in self.settings.partitions])
+        await declare_partitions(self.grid, self.settings.partitions)
         await self.server.start()
         every = reaper.period_for(self.settings.lease_seconds)
         self._reaper = asyncio.ensure_future(reaper.reap_forever(self.grid, self._stop_reaper, every=every))

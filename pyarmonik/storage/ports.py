@@ -72,6 +72,11 @@ class StateStore(Protocol):
 
     async def list_partitions(self, *, query: filters.ListQuery) -> filters.Page[Partition]: ...
 
+    async def delete_partition(self, partition_id: str) -> bool:
+        """Forgets a partition (new submissions to it are refused); its queued
+        tasks stay queued. ``False`` when it was not there."""
+        ...
+
     # -- sessions -----------------------------------------------------------
     async def create_session(self, session: Session) -> None: ...
 

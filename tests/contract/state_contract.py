@@ -236,6 +236,14 @@ class StateStoreContract:
         assert (await state_store.get_partition("p")).pod_max == 7
         assert (await state_store.list_partitions(query=ListQuery())).total == 1
 
+    async def test_a_deleted_partition_is_gone_and_deleting_it_again_says_so(self, state_store: StateStore) -> None:
+        await state_store.put_partitions([Partition("p"), Partition("q")])
+        assert await state_store.delete_partition("p") is True
+        assert await state_store.delete_partition("p") is False
+        with pytest.raises(errors.NotFound):
+            await state_store.get_partition("p")
+        assert [p.partition_id for p in (await state_store.list_partitions(query=ListQuery())).items] == ["q"]
+
     async def test_getting_an_unknown_partition_raises_not_found(self, state_store: StateStore) -> None:
         await state_store.put_partitions([Partition("p")])
         with pytest.raises(errors.NotFound, match="nope"):

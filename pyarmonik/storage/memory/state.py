@@ -43,6 +43,9 @@ class MemoryStateStore(ProcessingTransitions):
     async def list_partitions(self, *, query: filters.ListQuery) -> filters.Page[Partition]:
         return _copied(filters.apply(self._t.partitions.values(), query))
 
+    async def delete_partition(self, partition_id: str) -> bool:
+        return self._t.partitions.pop(partition_id, None) is not None
+
     # -- sessions -----------------------------------------------------------
     async def create_session(self, session: Session) -> None:
         if session.session_id in self._t.sessions:

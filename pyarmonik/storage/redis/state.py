@@ -84,6 +84,9 @@ class RedisStateStore(ProcessingTransitions):
         stored = await self._redis.hvals(keys.PARTITIONS)
         return filters.apply(map(records.decode_partition, stored), query)
 
+    async def delete_partition(self, partition_id: str) -> bool:
+        return bool(await self._redis.hdel(keys.PARTITIONS, partition_id))
+
     # -- sessions -----------------------------------------------------------
     async def create_session(self, session: Session) -> None:
         if "{" in session.session_id or "}" in session.session_id:
