@@ -55,7 +55,6 @@ class _Running:
     """The task being run, and what became of it, for the stop log lines."""
 
     task_id: str
-    at_stop: bool = False
     settled: Outcome | None = None
 
 
@@ -93,7 +92,6 @@ class Pollster:
         if running is None:
             log.info("agent %s stopping: no new tasks; idle", agent_id)
             return
-        running.at_stop = True
         self._stopped_with = running
         grace = self.config.grace_seconds
         log.info("agent %s stopping: no new tasks; task %s gets up to %s s to finish", agent_id, running.task_id, grace)
