@@ -4,11 +4,15 @@ Every call is checked against the task the agent is running: a missing or
 wrong communication token is INVALID_ARGUMENT, a call while no task runs is
 UNAVAILABLE (ArmoniK's codes). Calls only fill the task's buffer; the
 pollster commits it when Process returns ok.
+
+The running task is set only by ``serving``, which the gRPC worker adapter
+enters around its Process call: nothing else writes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 from armonik.protogen.common import agent_common_pb2 as pb
@@ -18,22 +22,52 @@ from pyarmonik.agent import legacy_create_task
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core import errors
 from pyarmonik.core.models import Result
+from pyarmonik.protocol import serving
 from pyarmonik.protocol import tasks as protocol_tasks
+from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.options import optional_task_options, timestamp
+
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+async def serve(servicer: AgentServicer, address: str) -> grpc.aio.Server:
+    """Serves the Agent service on ``address`` (``unix:///...`` or ``host:port``)."""
+    server = grpc.aio.server(
+        interceptors=[ErrorInterceptor()],
+        options=[
+            *serving.SERVER_OPTIONS,
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+        ],
+    )
+    agent_service_pb2_grpc.add_AgentServicer_to_server(servicer, server)
+    serving.bind(server, address, what="the Agent service")
+    await server.start()
+    return server
 
 
 class AgentServicer(agent_service_pb2_grpc.AgentServicer):
     def __init__(self) -> None:
-        self.current: TaskContext | None = None
+        self._current: TaskContext | None = None
+
+    @contextlib.contextmanager
+    def serving(self, ctx: TaskContext) -> Iterator[TaskContext]:
+        """The worker's calls go to ``ctx`` inside the block, and fail
+        UNAVAILABLE outside it (a late call of an abandoned task included)."""
+        self._current = ctx
+        try:
+            yield ctx
+        finally:
+            self._current = None
 
     def context_for(self, token: str) -> TaskContext:
         if not token:
             raise errors.InvalidArgument("communication_token is required")
-        if self.current is None:
+        if self._current is None:
             raise errors.Unavailable("no task is running on this agent")
-        if token != self.current.token:
+        if token != self._current.token:
             raise errors.InvalidArgument("communication_token does not match the running task")
-        return self.current
+        return self._current
 
     async def CreateResultsMetaData(
         self, request: pb.CreateResultsMetaDataRequest, context: grpc.aio.ServicerContext

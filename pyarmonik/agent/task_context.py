@@ -3,11 +3,19 @@
 ArmoniK makes a worker's calls visible only when Process returns ok: results
 it creates, data it notifies and child tasks it submits are kept here and
 committed in one step by the pollster; a failed attempt leaves no trace.
+
+The task's data folder is ``<data root>/<communication token>``, as
+ArmoniK.Core's polling agent lays it out (``/cache/shared/<token>``):
+frameworks such as PymoniK rebuild that path from the token alone, so the
+token is the one value that names the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,15 +27,25 @@ from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 
 
+def new_token() -> str:
+    """Unguessable (a worker of another task cannot call in its name) and a
+    valid directory name."""
+    return secrets.token_hex(16)
+
+
 @dataclass
 class TaskContext:
     grid: Grid
     task: Task
-    data_folder: Path
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    data_root: Path
+    token: str = field(default_factory=new_token)
     new_results: dict[str, Result] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     children: list[Task] = field(default_factory=list)
+
+    @property
+    def data_folder(self) -> Path:
+        return self.data_root / self.token
 
     @property
     def session_id(self) -> str:
@@ -82,6 +100,7 @@ class TaskContext:
         submitter = tasks.Submitter(parent=self.task)
         built = tasks.build_tasks(session, new, batch_options=batch_options, submitter=submitter, at=self.grid.clock())
         await self._known_results([r for t in built for r in (*t.dependencies, *t.expected_output_ids)])
+        await tasks.require_partitions(self.grid, built)
         self.children.extend(built)
         return built
 
@@ -101,3 +120,16 @@ class TaskContext:
             async for chunk in self.grid.objects.get(result.opaque_id.decode(), chunk_size=1024 * 1024):
                 handle.write(chunk)
         return path
+
+
+@contextlib.contextmanager
+def attempt(grid: Grid, task: Task, *, data_root: Path) -> Iterator[TaskContext]:
+    """The context of one attempt, with its data folder created for the
+    attempt and removed after it: a retry starts from an empty folder and no
+    attempt leaves files behind."""
+    ctx = TaskContext(grid, task, data_root)
+    ctx.data_folder.mkdir(parents=True)
+    try:
+        yield ctx
+    finally:
+        shutil.rmtree(ctx.data_folder, ignore_errors=True)

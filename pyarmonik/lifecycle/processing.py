@@ -6,6 +6,9 @@ ArmoniK.Core's failure semantics, shared by every agent and every store:
   attempts are fewer than ``max_retries``, else ERROR;
 - ``max_duration`` exceeded: TIMEOUT, no retry;
 - agent shutting down: the task is released without using a retry.
+
+These are the transitions; which one an attempt's end leads to is decided
+in ``outcomes.settle`` only.
 """
 
 from __future__ import annotations
@@ -116,35 +119,6 @@ async def release(grid: Grid, task: Task, *, agent_id: str) -> None:
 async def cancelled(grid: Grid, task: Task, *, agent_id: str) -> None:
     """The running task was cancelled: CANCELLING -> CANCELLED."""
     await grid.state.finish_cancellation(task.task_id, at=grid.clock())
-
-
-async def recover_lost(grid: Grid, lease: ports.Lease) -> None:
-    """A lease expired: its agent stopped heartbeating. Nothing is probed;
-    the task's status says what the lost agent had done with it."""
-    try:
-        [task] = await grid.state.get_tasks([lease.item.task_id])
-    except errors.NotFound:
-        return
-    held = task.owner_pod_id == lease.agent_id
-    if task.status is TaskStatus.SUBMITTED:
-        await grid.queue.push(lease.partition_id, [lease.item])
-    elif task.status is TaskStatus.CANCELLING:
-        await cancelled(grid, task, agent_id=lease.agent_id)
-    elif held and task.status is TaskStatus.DISPATCHED:
-        await release(grid, task, agent_id=lease.agent_id)
-    elif held and task.status is TaskStatus.PROCESSING:
-        await crash(grid, task, agent_id=lease.agent_id, message=f"agent {lease.agent_id} lost (lease expired)")
-
-
-async def reap(grid: Grid) -> int:
-    """Recovers the tasks of every expired lease; safe to run anywhere, often."""
-    expired = await grid.queue.reap_expired(now=grid.clock())
-    for lease in expired:
-        try:
-            await recover_lost(grid, lease)
-        except errors.PyArmoniKError as exc:
-            log.warning("could not recover task %s of lost agent %s: %s", lease.item.task_id, lease.agent_id, exc)
-    return len(expired)
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -3,7 +3,8 @@
 It runs beside every control plane and every agent. Reaping is idempotent
 (an expired lease is claimed by one reaper only), so any number may run; the
 period follows the lease so that a lost task waits at most a third of a
-lease longer than the lease itself.
+lease longer than the lease itself. What a lost agent's task becomes is an
+``Outcome`` settled like any other (``outcomes.settle``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import contextlib
 import logging
 
 from pyarmonik.core import errors
-from pyarmonik.lifecycle import processing
+from pyarmonik.core.statuses import TaskStatus
+from pyarmonik.lifecycle import outcomes
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.storage import ports
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ async def reap_forever(grid: Grid, stop: asyncio.Event, *, every: float) -> None
     """Recovers the tasks of lost agents (expired leases) until ``stop``."""
     while not stop.is_set():
         try:
-            recovered = await processing.reap(grid)
+            recovered = await reap(grid)
             if recovered:
                 log.warning("recovered %d task(s) from lost agents", recovered)
         except Exception as exc:  # the reaper must outlive a storage hiccup
@@ -38,3 +41,36 @@ async def reap_forever(grid: Grid, stop: asyncio.Event, *, every: float) -> None
                 log.exception("lease reaper failed; will retry")
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+async def reap(grid: Grid) -> int:
+    """Recovers the tasks of every expired lease; safe to run anywhere, often."""
+    expired = await grid.queue.reap_expired(now=grid.clock())
+    for lease in expired:
+        try:
+            await recover_lost(grid, lease)
+        except errors.PyArmoniKError as exc:
+            log.warning("could not recover task %s of lost agent %s: %s", lease.item.task_id, lease.agent_id, exc)
+    return len(expired)
+
+
+async def recover_lost(grid: Grid, lease: ports.Lease) -> None:
+    """A lease expired: its agent stopped heartbeating. Nothing is probed;
+    the task's status says what the lost agent had done with it."""
+    try:
+        [task] = await grid.state.get_tasks([lease.item.task_id])
+    except errors.NotFound:
+        return
+    held = task.owner_pod_id == lease.agent_id
+    if task.status is TaskStatus.SUBMITTED:
+        await grid.queue.push(lease.partition_id, [lease.item])
+        return
+    if task.status is TaskStatus.CANCELLING:
+        outcome, message = outcomes.Outcome.CANCELLED, ""
+    elif held and task.status is TaskStatus.DISPATCHED:
+        outcome, message = outcomes.Outcome.RELEASED, f"agent {lease.agent_id} lost before starting the task"
+    elif held and task.status is TaskStatus.PROCESSING:
+        outcome, message = outcomes.Outcome.CRASH, f"agent {lease.agent_id} lost (lease expired)"
+    else:
+        return
+    await outcomes.settle(grid, task, outcome, agent_id=lease.agent_id, message=message)

@@ -1,7 +1,9 @@
 """The Agent service a worker calls back, and every error status it answers.
 
-A real grpc.aio server on a unix socket, called through the official stub;
-the running task is set up through the lifecycle on embedded storage.
+A real grpc.aio server on a unix socket (the gRPC worker adapter's), called
+through the official stub; the running task is set up through the
+lifecycle on embedded storage and made visible the way the adapter's
+Process call makes it visible (``AgentServicer.serving``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import pathlib
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
@@ -17,15 +20,31 @@ from armonik.protogen.common import agent_common_pb2 as pb
 from armonik.protogen.common import objects_pb2
 from armonik.protogen.worker.agent_service_pb2_grpc import AgentStub
 
+from pyarmonik.agent import task_context
+from pyarmonik.agent.grpc_worker import GrpcWorker
 from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
-from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.core.statuses import ResultStatus
 from pyarmonik.lifecycle import results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import StorageSettings
+
+
+@dataclass
+class Agent:
+    runtime: AgentRuntime
+    worker: GrpcWorker
+    stub: AgentStub
+
+
+@dataclass
+class Running:
+    """The task the agent runs, and the ids of the results set up around it."""
+
+    ctx: task_context.TaskContext
+    known: dict[str, str]
 
 
 @pytest.fixture
@@ -36,22 +55,27 @@ async def grid(tmp_path: pathlib.Path) -> AsyncIterator[Grid]:
 
 
 @pytest.fixture
-async def agent(grid: Grid, tmp_path: pathlib.Path) -> AsyncIterator[tuple[AgentRuntime, AgentStub]]:
+async def agent(grid: Grid, tmp_path: pathlib.Path) -> AsyncIterator[Agent]:
     sockets = pathlib.Path(tempfile.mkdtemp(prefix="pyak-"))
     address = grpc_address(str(sockets / "agent.sock"))
+    worker = GrpcWorker(agent_address=address, worker_address=grpc_address(str(sockets / "worker.sock")))
     runtime = AgentRuntime(
         grid,
         AgentConfig(partition_id="default", data_root=tmp_path / "data"),
         agent_address=address,
-        worker_address=grpc_address(str(sockets / "worker.sock")),
+        worker_address=worker.client.address,
+        worker=worker,
     )
     await runtime.start()
     async with grpc.aio.insecure_channel(address) as channel:
-        yield runtime, AgentStub(channel)
+        yield Agent(runtime, worker, AgentStub(channel))
     await runtime.close()
 
 
-async def _running_task(grid: Grid, runtime: AgentRuntime, tmp_path: pathlib.Path) -> TaskContext:
+@pytest.fixture
+async def running(agent: Agent, grid: Grid, tmp_path: pathlib.Path) -> AsyncIterator[Running]:
+    """A PROCESSING-ready task whose context the Agent service serves, as
+    during the adapter's Process call."""
     session = await sessions.create(
         grid,
         options=TaskOptions(max_duration=timedelta(minutes=1).total_seconds(), max_retries=1, priority=1),
@@ -66,12 +90,12 @@ async def _running_task(grid: Grid, runtime: AgentRuntime, tmp_path: pathlib.Pat
     [task] = await tasks.submit(
         grid, session.session_id, [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[output.result_id])]
     )
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    context = TaskContext(grid, task, folder)
-    context.known = {"done": done.result_id, "unfinished": unfinished.result_id, "output": output.result_id}  # type: ignore[attr-defined]
-    runtime.servicer.current = context
-    return context
+    known = {"done": done.result_id, "unfinished": unfinished.result_id, "output": output.result_id}
+    with (
+        task_context.attempt(grid, task, data_root=tmp_path / "data") as ctx,
+        agent.worker.servicer.serving(ctx),
+    ):
+        yield Running(ctx, known)
 
 
 async def _code(call: object) -> grpc.StatusCode:
@@ -82,8 +106,8 @@ async def _code(call: object) -> grpc.StatusCode:
     raise AssertionError("the call succeeded; an error status was expected")
 
 
-async def test_every_agent_call_without_a_running_task_is_unavailable(agent) -> None:  # type: ignore[no-untyped-def]
-    _, stub = agent
+async def test_every_agent_call_without_a_running_task_is_unavailable(agent: Agent) -> None:
+    stub = agent.stub
     token = "some-token"
     calls = [
         stub.CreateResultsMetaData(pb.CreateResultsMetaDataRequest(communication_token=token)),
@@ -97,9 +121,19 @@ async def test_every_agent_call_without_a_running_task_is_unavailable(agent) -> 
         assert await _code(call) is grpc.StatusCode.UNAVAILABLE
 
 
-async def test_missing_or_wrong_token_is_invalid_argument(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    await _running_task(grid, runtime, tmp_path)
+async def test_a_call_with_the_token_of_a_task_that_ended_is_unavailable(agent: Agent, running: Running) -> None:
+    ended = running.ctx
+    with task_context.attempt(ended.grid, ended.task, data_root=ended.data_root) as later:
+        assert later.token != ended.token and later.data_folder == ended.data_root / later.token
+    request = pb.CreateResultsMetaDataRequest(communication_token=later.token)
+    assert await _code(agent.stub.CreateResultsMetaData(request)) is grpc.StatusCode.INVALID_ARGUMENT
+    with agent.worker.servicer.serving(later):
+        pass
+    assert await _code(agent.stub.CreateResultsMetaData(request)) is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_missing_or_wrong_token_is_invalid_argument(agent: Agent, running: Running) -> None:
+    stub = agent.stub
     for token in ("", "not-the-token"):
         assert await _code(stub.CreateResultsMetaData(pb.CreateResultsMetaDataRequest(communication_token=token))) is (
             grpc.StatusCode.INVALID_ARGUMENT
@@ -109,40 +143,34 @@ async def test_missing_or_wrong_token_is_invalid_argument(agent, grid: Grid, tmp
         )
 
 
-async def test_common_and_direct_data_are_unimplemented(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
+async def test_common_and_direct_data_are_unimplemented(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
     request = pb.DataRequest(communication_token=ctx.token, result_id="x")
     assert await _code(stub.GetCommonData(request)) is grpc.StatusCode.UNIMPLEMENTED
     assert await _code(stub.GetDirectData(request)) is grpc.StatusCode.UNIMPLEMENTED
 
 
-async def test_get_resource_data_writes_the_result_into_the_data_folder(
-    agent, grid: Grid, tmp_path: pathlib.Path
-) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
-    done = ctx.known["done"]  # type: ignore[attr-defined]
+async def test_get_resource_data_writes_the_result_into_the_data_folder(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
+    done = running.known["done"]
     reply = await stub.GetResourceData(pb.DataRequest(communication_token=ctx.token, result_id=done))
     assert reply.result_id == done
     assert (ctx.data_folder / done).read_bytes() == b"42"
 
 
 async def test_get_resource_data_of_unknown_or_unfinished_result_fails_precisely(
-    agent, grid: Grid, tmp_path: pathlib.Path
-) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
+    agent: Agent, running: Running
+) -> None:
+    stub, ctx = agent.stub, running.ctx
     unknown = pb.DataRequest(communication_token=ctx.token, result_id="no-such-result")
     assert await _code(stub.GetResourceData(unknown)) is grpc.StatusCode.NOT_FOUND
-    unfinished = pb.DataRequest(communication_token=ctx.token, result_id=ctx.known["unfinished"])  # type: ignore[attr-defined]
+    unfinished = pb.DataRequest(communication_token=ctx.token, result_id=running.known["unfinished"])
     assert await _code(stub.GetResourceData(unfinished)) is grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_notify_of_a_result_without_its_file_is_not_found(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
-    output = ctx.known["output"]  # type: ignore[attr-defined]
+async def test_notify_of_a_result_without_its_file_is_not_found(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
+    output = running.known["output"]
     request = pb.NotifyResultDataRequest(
         communication_token=ctx.token,
         ids=[pb.NotifyResultDataRequest.ResultIdentifier(session_id=ctx.session_id, result_id=output)],
@@ -151,9 +179,8 @@ async def test_notify_of_a_result_without_its_file_is_not_found(agent, grid: Gri
     assert ctx.files == {}
 
 
-async def test_calls_naming_another_session_are_invalid_argument(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
+async def test_calls_naming_another_session_are_invalid_argument(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
     request = pb.CreateResultsMetaDataRequest(
         communication_token=ctx.token,
         session_id="another-session",
@@ -163,24 +190,22 @@ async def test_calls_naming_another_session_are_invalid_argument(agent, grid: Gr
 
 
 async def test_submit_tasks_with_unknown_dependency_is_not_found_and_buffers_nothing(
-    agent, grid: Grid, tmp_path: pathlib.Path
-) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
+    agent: Agent, running: Running
+) -> None:
+    stub, ctx = agent.stub, running.ctx
     request = pb.SubmitTasksRequest(
         communication_token=ctx.token,
         session_id=ctx.session_id,
         task_creations=[
-            pb.SubmitTasksRequest.TaskCreation(payload_id=ctx.known["done"], data_dependencies=["missing"])
-        ],  # type: ignore[attr-defined]
+            pb.SubmitTasksRequest.TaskCreation(payload_id=running.known["done"], data_dependencies=["missing"])
+        ],
     )
     assert await _code(stub.SubmitTasks(request)) is grpc.StatusCode.NOT_FOUND
     assert ctx.children == []
 
 
-async def test_agent_calls_are_buffered_until_the_task_commits(agent, grid: Grid, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
+async def test_agent_calls_are_buffered_until_the_task_commits(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
     created = await stub.CreateResults(
         pb.CreateResultsRequest(
             communication_token=ctx.token,
@@ -190,16 +215,13 @@ async def test_agent_calls_are_buffered_until_the_task_commits(agent, grid: Grid
     )
     [result] = created.results
     assert result.status == int(ResultStatus.COMPLETED)
-    page = await grid.state.session_results(ctx.session_id)
+    page = await ctx.grid.state.session_results(ctx.session_id)
     assert result.result_id not in {r.result_id for r in page}
 
 
-async def test_legacy_create_task_stream_submits_children_with_inline_payloads(
-    agent, grid: Grid, tmp_path: pathlib.Path
-) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
-    output = ctx.known["output"]  # type: ignore[attr-defined]
+async def test_legacy_create_task_stream_submits_children_with_inline_payloads(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
+    output = running.known["output"]
     token = ctx.token
     messages = [
         pb.CreateTaskRequest(communication_token=token, init_request=pb.CreateTaskRequest.InitRequest()),
@@ -220,10 +242,7 @@ async def test_legacy_create_task_stream_submits_children_with_inline_payloads(
     assert (ctx.data_folder / child.payload_id).read_bytes() == b"part1-part2"
 
 
-async def test_legacy_create_task_with_chunk_before_header_is_invalid_argument(
-    agent, grid: Grid, tmp_path: pathlib.Path
-) -> None:  # type: ignore[no-untyped-def]
-    runtime, stub = agent
-    ctx = await _running_task(grid, runtime, tmp_path)
+async def test_legacy_create_task_with_chunk_before_header_is_invalid_argument(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
     messages = [pb.CreateTaskRequest(communication_token=ctx.token, task_payload=objects_pb2.DataChunk(data=b"x"))]
     assert await _code(stub.CreateTask(iter(messages))) is grpc.StatusCode.INVALID_ARGUMENT

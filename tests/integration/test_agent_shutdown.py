@@ -4,10 +4,12 @@ its running task finish within the grace delay or releases it unharmed."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import pathlib
 import threading
 
 import grpc
+import pytest
 from armonik.common import TaskDefinition, TaskStatus
 
 from pyarmonik.core.statuses import TaskStatus as DomainStatus
@@ -15,6 +17,17 @@ from tests.grid_thread import GridThread
 from tests.helpers import wait_for
 
 from .test_agent_worker import WORKER_COMMAND, Client, grid_options
+
+POLLSTER_LOG = "pyarmonik.agent.pollster"
+
+
+def _stop_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The pollster's INFO lines about stopping, in order."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == POLLSTER_LOG and r.levelno == logging.INFO and " stopp" in r.getMessage()
+    ]
 
 
 def _submit_gated(client: Client, tmp_path: pathlib.Path) -> tuple[str, pathlib.Path, pathlib.Path]:
@@ -43,7 +56,10 @@ def test_worker_that_starts_late_is_waited_for_and_gets_its_task(tmp_path: pathl
         running.stop()
 
 
-def test_stopping_agent_lets_its_running_task_finish_within_the_grace_delay(tmp_path: pathlib.Path) -> None:
+def test_stopping_agent_lets_its_running_task_finish_within_the_grace_delay(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=POLLSTER_LOG)
     options = grid_options(tmp_path, agents=1).model_copy(update={"grace_seconds": 30.0})
     running = GridThread(options).start()
     with grpc.insecure_channel(running.address) as channel:
@@ -55,9 +71,18 @@ def test_stopping_agent_lets_its_running_task_finish_within_the_grace_delay(tmp_
     stopper.join(60)
     [task] = asyncio.run(running.grid.state.get_tasks([task_id]))
     assert task.status is DomainStatus.COMPLETED
+    [agent] = running.local.agents  # type: ignore[union-attr]
+    name = agent.config.agent_id
+    assert _stop_lines(caplog) == [
+        f"agent {name} stopping: no new tasks; task {task_id} gets up to 30.0 s to finish",
+        f"agent {name} stopped: task {task_id} finished (ok)",
+    ]
 
 
-def test_task_outliving_the_grace_delay_is_released_without_using_a_retry(tmp_path: pathlib.Path) -> None:
+def test_task_outliving_the_grace_delay_is_released_without_using_a_retry(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=POLLSTER_LOG)
     options = grid_options(tmp_path, agents=1).model_copy(update={"grace_seconds": 0.5})
     running = GridThread(options).start()
     with grpc.insecure_channel(running.address) as channel:
@@ -70,3 +95,23 @@ def test_task_outliving_the_grace_delay_is_released_without_using_a_retry(tmp_pa
     assert task.status is DomainStatus.SUBMITTED
     assert task.retry_of_ids == [] and task.owner_pod_id == ""
     assert asyncio.run(running.grid.queue.depth("default")) == 1
+    [agent] = running.local.agents  # type: ignore[union-attr]
+    name = agent.config.agent_id
+    assert _stop_lines(caplog) == [
+        f"agent {name} stopping: no new tasks; task {task_id} gets up to 0.5 s to finish",
+        f"agent {name} stopped: task {task_id} released to the queue (no retry used)",
+    ]
+
+
+def test_idle_agent_says_it_stops_idle_and_stopped_with_no_task(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=POLLSTER_LOG)
+    running = GridThread(grid_options(tmp_path, agents=1)).start()
+    [agent] = running.local.agents  # type: ignore[union-attr]
+    running.stop()
+    name = agent.config.agent_id
+    assert _stop_lines(caplog) == [
+        f"agent {name} stopping: no new tasks; idle",
+        f"agent {name} stopped: no task was running",
+    ]

@@ -112,6 +112,17 @@ def test_echo_task_completes_and_its_output_is_downloadable(channel: grpc.Channe
     assert client.result(output).owner_task_id == task.id
 
 
+def test_worker_sees_a_data_folder_named_after_its_communication_token(grid: GridThread, channel: grpc.Channel) -> None:
+    client = Client(channel)
+    _, output = client.submit({"do": "where"})
+    seen = client.value(output)
+    folder = pathlib.Path(seen["data_folder"])
+    assert folder.name == seen["token"]  # ArmoniK.Core's <shared folder>/<token>, which PymoniK relies on
+    assert folder.parent in {agent.config.data_root for agent in grid.local.agents}  # type: ignore[union-attr]
+    assert seen["payload_there"]
+    wait_for(lambda: not folder.exists())  # an attempt leaves no files behind
+
+
 def test_worker_protocol_diagram_results_notify_and_child_that_takes_over_the_output(channel: grpc.Channel) -> None:
     client = Client(channel)
     task, output = client.submit({"do": "diagram", "a": 20, "b": 22})

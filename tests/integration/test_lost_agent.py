@@ -15,7 +15,7 @@ import pytest
 from pyarmonik.core import errors
 from pyarmonik.core.models import Event, Partition, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
-from pyarmonik.lifecycle import processing, results, sessions, tasks
+from pyarmonik.lifecycle import processing, reaper, results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 from pyarmonik.storage.memory.events import MemoryEventBus
@@ -81,7 +81,7 @@ async def test_frozen_agent_task_is_retried_by_another_agent_and_its_late_commit
     _, frozen = await _take(grid, "frozen-agent")
 
     clock.advance(LEASE + 1)  # no heartbeat came
-    assert await processing.reap(grid) == 1
+    assert await reaper.reap(grid) == 1
 
     [old] = await grid.state.get_tasks([task.task_id])
     assert old.status is TaskStatus.RETRIED
@@ -110,7 +110,7 @@ async def test_lost_agent_that_never_started_its_task_releases_it_without_using_
     await processing.admit(grid, lease.item, agent_id="lost", hostname="test")  # DISPATCHED, never started
 
     clock.advance(LEASE + 1)
-    await processing.reap(grid)
+    await reaper.reap(grid)
 
     [again] = await grid.state.get_tasks([task.task_id])
     assert again.status is TaskStatus.SUBMITTED and again.retry_of_ids == []
@@ -122,7 +122,7 @@ async def test_popped_but_unacquired_task_returns_to_the_queue_when_its_agent_is
     assert await grid.queue.pop("default", agent_id="lost", lease_seconds=LEASE, timeout=0) is not None
 
     clock.advance(LEASE + 1)
-    await processing.reap(grid)
+    await reaper.reap(grid)
 
     _lease, started = await _take(grid, "other")
     assert started.task_id == task.task_id
@@ -136,7 +136,7 @@ async def test_heartbeat_keeps_the_task_of_a_live_agent(setup) -> None:  # type:
         renewed = await grid.queue.renew(lease, lease_seconds=LEASE)
         assert renewed is not None
         lease = renewed
-        assert await processing.reap(grid) == 0
+        assert await reaper.reap(grid) == 0
     [still] = await grid.state.get_tasks([task.task_id])
     assert still.status is TaskStatus.PROCESSING and still.owner_pod_id == "alive"
 

@@ -121,6 +121,19 @@ def test_a_partition_outside_the_session_is_an_invalid_argument(
     assert session_tasks(tasks, session_id) == []
 
 
+def test_a_partition_deleted_since_the_session_was_created_is_refused_at_submission(
+    running_grid: RunningGrid, sessions: ArmoniKSessions, results: ArmoniKResults, tasks: ArmoniKTasks
+) -> None:
+    session_id = sessions.create_session(default_options(partition_id="other"), partition_ids=["other"])
+    batch = Batch(results, session_id).with_data("payload").without_data("out")
+    assert running_grid.run(running_grid.grid.state.delete_partition("other"))
+
+    code = grpc_code(lambda: tasks.submit_tasks(session_id, [batch.task("payload", ["out"])]))
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert session_tasks(tasks, session_id) == []
+
+
 def test_submitting_to_a_closed_session_is_a_failed_precondition(
     sessions: ArmoniKSessions, tasks: ArmoniKTasks, batch: Batch
 ) -> None:

@@ -85,6 +85,18 @@ def resource(handler: TaskHandler, job: dict) -> Output:
     return Output()
 
 
+def where(handler: TaskHandler, job: dict) -> Output:
+    """Reports the data folder and token it was given, and whether its
+    payload file is in that folder."""
+    seen = {
+        "data_folder": handler.data_folder,
+        "token": handler.token,
+        "payload_there": os.path.isfile(os.path.join(handler.data_folder, handler.payload_id)),
+    }
+    handler.send_results({r: json.dumps(seen).encode() for r in handler.expected_results})
+    return Output()
+
+
 BEHAVIOURS = {
     "echo": echo,
     "diagram": diagram,
@@ -94,6 +106,7 @@ BEHAVIOURS = {
     "raise": raise_error,
     "wait": wait_gate,
     "resource": resource,
+    "where": where,
 }
 
 

@@ -42,5 +42,3 @@ async def connect_redis(url: str) -> redis.asyncio.Redis:
     except (redis.exceptions.RedisError, OSError, ValueError) as exc:
         raise errors.Unavailable(f"cannot reach Redis at {redacted(url)}: {exc}") from None
     return client
-
-
