@@ -115,11 +115,24 @@ class AgentRunSettings(StorageSettings, LeaseSettings):
         return self.heartbeat_seconds if self.heartbeat_seconds is not None else self.lease_seconds / 5
 
 
+class AgentProbeSettings(BaseSettings):
+    """The HTTP probe endpoint of a standalone agent (its pod's probes)."""
+
+    model_config = _CONFIG
+
+    probe_port: Port | None = Field(
+        None, description="serve /livez, /readyz and /worker/livez on this port", json_schema_extra={"shown": "off"}
+    )
+    worker_stuck_seconds: float = Field(
+        30.0, gt=0, description="a worker unresponsive this long after serving fails /worker/livez (restart it)"
+    )
+
+
 class ControlPlaneSettings(LoggingSettings, StorageSettings, ServerSettings, LeaseSettings):
     """``pyarmonik control-plane``."""
 
 
-class AgentSettings(LoggingSettings, AgentRunSettings):
+class AgentSettings(LoggingSettings, AgentRunSettings, AgentProbeSettings):
     """``pyarmonik agent``: one partition, one worker reached by socket."""
 
     partition: PartitionId = Field("default", description="the partition this agent serves")

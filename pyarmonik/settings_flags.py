@@ -36,6 +36,7 @@ GROUPS: dict[type[BaseSettings], str] = {
     settings.AgentRunSettings: "tasks",
     settings.LocalSettings: "local grid",
     settings.AgentSettings: "agent",
+    settings.AgentProbeSettings: "agent",
     settings.LoggingSettings: "logging",
 }
 

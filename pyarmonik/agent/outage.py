@@ -27,6 +27,10 @@ class Outage:
             self._since = self._clock()
         log.warning("%s: storage unavailable (%s); retrying", what, error)
 
+    def down_for(self) -> float | None:
+        """Seconds since storage stopped answering; ``None`` while it answers."""
+        return None if self._since is None else self._clock() - self._since
+
     def reached(self, resumed: str) -> None:
         """Storage answered; if it was down, says so with what ``resumed``."""
         if self._since is not None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyarmonik.agent import outage, task_context
+from pyarmonik.agent.health import AgentHealth, AgentState
 from pyarmonik.agent.worker import Worker, WorkerReply
 from pyarmonik.core import errors, ids, logcontext
 from pyarmonik.core.models import Task
@@ -59,15 +60,16 @@ class _Running:
 
 
 class Pollster:
-    def __init__(self, grid: Grid, worker: Worker, config: AgentConfig) -> None:
+    def __init__(self, grid: Grid, worker: Worker, config: AgentConfig, *, health: AgentHealth | None = None) -> None:
         self.grid, self.worker, self.config = grid, worker, config
+        self.health = health or AgentHealth()
         self._running: _Running | None = None
         self._stopped_with: _Running | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("agent %s polls partition %s", self.config.agent_id, self.config.partition_id)
         announcer = asyncio.ensure_future(self._announce_stop(stop))
-        storage = outage.Outage()
+        storage = self.health.storage
         try:
             while not stop.is_set():
                 try:
@@ -84,10 +86,12 @@ class Pollster:
             if stop.is_set() and not announcer.done():
                 await announcer  # stop came as the loop ended: still say so first
             announcer.cancel()
+            self.health.state = AgentState.STOPPED
         log.info("agent %s stopped: %s", self.config.agent_id, self._stop_summary())
 
     async def _announce_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
+        self.health.state = AgentState.DRAINING
         running, agent_id = self._running, self.config.agent_id
         if running is None:
             log.info("agent %s stopping: no new tasks; idle", agent_id)
@@ -107,8 +111,12 @@ class Pollster:
         return f"task {running.task_id} finished ({running.settled.value})"
 
     async def _poll_once(self, stop: asyncio.Event) -> None:
+        self.health.waiting_for_worker()
         if not await self.worker.wait_ready(stop):
             return
+        self.health.worker_ready()
+        if self.health.state is AgentState.STARTING:
+            self.health.state = AgentState.IDLE
         lease = await self.grid.queue.pop(
             self.config.partition_id,
             agent_id=self.config.agent_id,
@@ -136,6 +144,8 @@ class Pollster:
 
     async def _run(self, task: Task, lease: ports.Lease, stop: asyncio.Event) -> None:
         self._running = running = _Running(task.task_id)
+        if not stop.is_set():
+            self.health.state = AgentState.BUSY
         if stop.is_set():  # stopped while admitting it: the stop line said idle, but this task gets the grace
             self._stopped_with = running
         try:
@@ -153,6 +163,8 @@ class Pollster:
                     )
         finally:
             self._running = None
+            if self.health.state is AgentState.BUSY:
+                self.health.state = AgentState.IDLE
 
     async def _attempt(self, ctx: task_context.TaskContext, lease: ports.Lease, stop: asyncio.Event) -> _End | None:
         """Fetches the inputs, starts the task and runs it; ``None`` when

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from pyarmonik.agent.grpc_worker import GrpcWorker
+from pyarmonik.agent.health import AgentHealth
 from pyarmonik.agent.pollster import AgentConfig, Pollster
 from pyarmonik.agent.worker import Worker
 from pyarmonik.lifecycle.grid import Grid
@@ -33,6 +34,7 @@ class AgentRuntime:
         worker_address: str,
         restart_worker: Callable[[], Awaitable[None]] | None = None,
         worker: Worker | None = None,
+        health: AgentHealth | None = None,
     ) -> None:
         """``worker`` replaces the gRPC adapter built from the addresses and
         ``restart_worker`` (which kills the worker process for its supervisor
@@ -42,7 +44,8 @@ class AgentRuntime:
         self.worker: Worker = worker or GrpcWorker(
             agent_address=agent_address, worker_address=worker_address, restart=restart_worker
         )
-        self.pollster = Pollster(grid, self.worker, config)
+        self.pollster = Pollster(grid, self.worker, config, health=health)
+        self.health = self.pollster.health
 
     async def start(self) -> None:
         """Readies the worker side (the Agent service, before the worker needs it)."""

@@ -12,10 +12,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from pyarmonik.agent.health import AgentHealth
 from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.lifecycle import reaper
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.protocol import serving
 from pyarmonik.settings import AgentSettings
@@ -47,7 +49,16 @@ def build_agent(
         agent_address=grpc_address(settings.agent_address, settings.agent_socket_type),
         worker_address=grpc_address(settings.worker_address, settings.worker_socket_type),
         restart_worker=restart_worker,
+        health=AgentHealth(stuck_seconds=settings.worker_stuck_seconds),
     )
+
+
+def build_probes(runtime: AgentRuntime, settings: AgentSettings) -> ProbeServer | None:
+    if settings.probe_port is None:
+        return None
+    health = runtime.health
+    checks = {"/livez": health.live, "/readyz": health.ready, "/worker/livez": health.worker_live}
+    return ProbeServer(checks, port=settings.probe_port)
 
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
@@ -61,6 +72,9 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     async with open_grid(settings, default_partition=settings.partition) as grid:
         await grid.state.get_partition(settings.partition)  # NotFound names an undeclared partition
         runtime = build_agent(grid, settings)
+        probes = build_probes(runtime, settings)
+        if probes is not None:
+            await probes.start()
         await runtime.start()
         every = reaper.period_for(settings.lease_seconds)
         reaping = asyncio.ensure_future(reaper.reap_forever(grid, stop, every=every))
@@ -68,3 +82,5 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             await runtime.run(stop)
         finally:
             await reaping
+            if probes is not None:
+                await probes.stop()

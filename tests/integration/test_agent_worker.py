@@ -254,3 +254,31 @@ def test_higher_priority_task_queued_after_lower_ones_runs_first(tmp_path: pathl
             assert order == ["blocker", "high", "low-0", "low-1", "low-2"]
     finally:
         running.stop()
+
+
+def test_an_agent_with_a_serving_worker_answers_its_probes_ready(grid: GridThread) -> None:
+    import urllib.error
+    import urllib.request
+
+    from pyarmonik.processes import agent_process
+    from pyarmonik.settings import AgentSettings
+
+    assert grid.local is not None
+    agent = grid.local.agents[0]
+    probes = agent_process.build_probes(agent, AgentSettings(probe_port=0))
+    assert probes is not None
+    grid.run(probes.start())
+    try:
+
+        def get(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{probes.port}{path}", timeout=5) as reply:
+                    return reply.status, reply.read().decode().strip()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode().strip()
+
+        assert wait_for(lambda: get("/readyz")[0] == 200, timeout=30)
+        assert get("/livez") == (200, "agent idle") or get("/livez") == (200, "agent busy")
+        assert get("/worker/livez") == (200, "worker serving")
+    finally:
+        grid.run(probes.stop())
