@@ -132,10 +132,3 @@ class ControlPlane:
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
-
-
-async def serve(grid: Grid, *, host: str = "0.0.0.0", port: int = 5001) -> ControlPlane:
-    """Starts a control plane for ``grid``; the caller stops it."""
-    control_plane = ControlPlane(grid, host=host, port=port)
-    await control_plane.start()
-    return control_plane
