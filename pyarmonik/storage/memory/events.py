@@ -10,8 +10,9 @@ from pyarmonik.storage.subscription import Subscription
 
 
 class MemoryEventBus:
-    """``EventBus`` for one process: ``publish`` hands events to the current
-    subscribers of their session, synchronously and in order."""
+    """``EventBus`` for one process, which the memory state store publishes
+    to: ``publish`` hands events to the current subscribers of their
+    session, synchronously and in order."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, list[Subscription]] = {}

@@ -15,6 +15,7 @@ from pyarmonik.core.models import Application, Event, Partition, Result, Session
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.memory import transitions
+from pyarmonik.storage.memory.events import MemoryEventBus
 from pyarmonik.storage.memory.processing import ProcessingTransitions
 
 _SESSION_TIMESTAMP = {
@@ -26,7 +27,7 @@ _SESSION_TIMESTAMP = {
 
 
 class MemoryStateStore(ProcessingTransitions):
-    def __init__(self, events: ports.EventBus) -> None:
+    def __init__(self, events: MemoryEventBus) -> None:
         self._events = events
         self._t = transitions.Tables()
 
