@@ -21,11 +21,11 @@ from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core.models import Partition, TaskOptions
-from pyarmonik.settings import StorageSettings
 from pyarmonik.core.statuses import ResultStatus
 from pyarmonik.lifecycle import results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.processes.wiring import open_grid
+from pyarmonik.settings import StorageSettings
 
 
 @pytest.fixture
