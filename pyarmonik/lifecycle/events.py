@@ -44,10 +44,6 @@ class Subscription:
         return wants
 
 
-def _in_session(session_id: str) -> filters.Filters:
-    return ((filters.Condition("session_id", filters.ValueKind.STRING, filters.Op.EQ, session_id),),)
-
-
 async def stream(grid: Grid, subscription: Subscription) -> AsyncIterator[Event]:
     await grid.state.get_session(subscription.session_id)
     wants = subscription.matcher()
@@ -62,7 +58,7 @@ async def stream(grid: Grid, subscription: Subscription) -> AsyncIterator[Event]
 async def _replay(grid: Grid, sub: Subscription, wants: Callable[[Event], bool]) -> AsyncIterator[Event]:
     """The session's records, filtered here with the stream's compiled filters
     (one set lookup for a list of ids) rather than by the store."""
-    query = filters.ListQuery(where=_in_session(sub.session_id), page_size=_REPLAY_PAGE)
+    query = filters.ListQuery(where=filters.in_session(sub.session_id), page_size=_REPLAY_PAGE)
     if EventKind.NEW_TASK in sub.kinds:
         async for task in _pages(grid.state.list_tasks, query):
             event = Event(EventKind.NEW_TASK, sub.session_id, task=task)
