@@ -16,10 +16,10 @@ from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, Task
 from pyarmonik.storage import ports
 from pyarmonik.storage.memory import transitions
 from pyarmonik.storage.memory.events import MemoryEventBus
-from pyarmonik.storage.memory.processing import ProcessingTransitions
+from pyarmonik.storage.memory.processing import MemoryProcessingTransitions
 
 
-class MemoryStateStore(ProcessingTransitions):
+class MemoryStateStore(MemoryProcessingTransitions):
     def __init__(self, events: MemoryEventBus) -> None:
         self._events = events
         self._t = transitions.Tables()

@@ -20,7 +20,7 @@ from redis.asyncio.client import PubSub
 
 from pyarmonik.core.models import Event
 from pyarmonik.storage.redis import codec, keys
-from pyarmonik.storage.subscription import Subscription
+from pyarmonik.storage.subscription import SubscriberQueue
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class RedisEventBus:
         try:
             await pubsub.subscribe(channel)
             await _confirmed(pubsub, "subscribe")
-            subscription = Subscription()
+            subscription = SubscriberQueue()
             reader = asyncio.ensure_future(_pump(pubsub, subscription))
             try:
                 yield subscription
@@ -67,7 +67,7 @@ async def _confirmed(pubsub: PubSub, kind: str) -> None:
     raise TimeoutError(f"Redis did not confirm the {kind} within {SUBSCRIBE_TIMEOUT} s")
 
 
-async def _pump(pubsub: PubSub, subscription: Subscription) -> None:
+async def _pump(pubsub: PubSub, subscription: SubscriberQueue) -> None:
     """Hands the messages of the channel to the subscriber until unsubscribed."""
     try:
         async for message in pubsub.listen():

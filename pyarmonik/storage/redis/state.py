@@ -26,7 +26,7 @@ from pyarmonik.core.models import Application, Partition, Result, Session, Task
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys, records, state_lists
-from pyarmonik.storage.redis.state_processing import ProcessingTransitions
+from pyarmonik.storage.redis.state_processing import RedisProcessingTransitions
 from pyarmonik.storage.redis.state_scripts import session_keys, text
 
 #: Most tasks (or results) one whole-session script changes: about 50 ms of
@@ -50,7 +50,7 @@ def _by(query: filters.ListQuery, field: str) -> bool:
     return query.sort is not None and query.sort.field == field and query.page >= 0 and query.page_size >= 0
 
 
-class RedisStateStore(ProcessingTransitions):
+class RedisStateStore(RedisProcessingTransitions):
     """``StateStore`` on one Redis (or Redis Cluster: sessions never span slots)."""
 
     def __init__(self, redis: Redis) -> None:
