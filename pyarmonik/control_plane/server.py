@@ -42,7 +42,7 @@ from pyarmonik.control_plane import (
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 DEFAULT_GRACE = 5.0
@@ -115,7 +115,7 @@ class ControlPlane:
         self._server = server
         for name in ["", *api.service_names()]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        logger.info("control plane listening on port %d (%s)", self._port, self._address)
+        log.info("control plane listening on port %d (%s)", self._port, self._address)
         return self._port
 
     async def stop(self, grace: float | None = DEFAULT_GRACE) -> None:
@@ -127,7 +127,7 @@ class ControlPlane:
             await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         self._server = None
-        logger.info("control plane stopped")
+        log.info("control plane stopped")
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
