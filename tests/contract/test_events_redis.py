@@ -3,7 +3,6 @@ can show: subscribers of different processes, and the JSON wire format."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from pyarmonik.core.models import Event, Result, Task, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
 from pyarmonik.storage.redis import codec, keys
 from pyarmonik.storage.redis.events import RedisEventBus
+from tests.helpers import wait_for_async
 
 from .events_contract import WAIT, EventBusContract, Publish, event, receive
 
@@ -25,13 +25,13 @@ async def channel_subscribers(client: redis.asyncio.Redis, session_id: str) -> i
 
 
 async def subscribers_become(client: redis.asyncio.Redis, session_id: str, expected: int) -> None:
-    """Bounded wait for Redis to count ``expected`` subscribers: a dropped
+    """Waits for Redis to count ``expected`` subscribers: a dropped
     connection is noticed by the server a moment after the client closes it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while (count := await channel_subscribers(client, session_id)) != expected:
-        assert loop.time() < deadline, f"{count} subscribers, not {expected}, after {WAIT} s"
-        await asyncio.sleep(0.01)
+
+    async def counted() -> bool:
+        return await channel_subscribers(client, session_id) == expected
+
+    await wait_for_async(counted, WAIT)
 
 
 @pytest.mark.integration
