@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import grpc
 import pytest
@@ -29,10 +31,28 @@ def _pyarmonik(*args: str, cwd: pathlib.Path) -> subprocess.Popen[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class Output:
+    """What a running process prints, read by a thread so that a test can
+    wait for a line while the process goes on."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._reader.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                self._lines.append(line)
+
+    def search(self, pattern: str) -> re.Match[str] | None:
+        return next(filter(None, (re.search(pattern, line) for line in list(self._lines))), None)
+
+    def text(self, timeout: float = 60) -> str:
+        """Everything printed, once the process has closed its output."""
+        self._reader.join(timeout)
+        return "".join(self._lines)
 
 
 def test_demo_runs_both_examples_and_prints_their_results(tmp_path: pathlib.Path) -> None:
@@ -44,24 +64,18 @@ def test_demo_runs_both_examples_and_prints_their_results(tmp_path: pathlib.Path
 
 
 def test_local_serves_the_api_until_sigint_then_exits_cleanly(tmp_path: pathlib.Path) -> None:
-    port = _free_port()
-    process = _pyarmonik("local", "--port", str(port), "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    process = _pyarmonik("local", "--port", "0", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    output = Output(process)
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            versions = ArmoniKVersions(channel)
-
-            def answers() -> bool:
-                try:
-                    return bool(versions.list_versions()["core"])
-                except grpc.RpcError:
-                    return False
-
-            wait_for(answers, timeout=30, interval=0.1)
+        serving = wait_for(lambda: output.search(r"serving on 127\.0\.0\.1:(\d+)"), timeout=30, interval=0.1)
+        with grpc.insecure_channel(f"127.0.0.1:{serving[1]}") as channel:  # type: ignore[index]
+            assert ArmoniKVersions(channel).list_versions()["core"]
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
-    assert "serving on 127.0.0.1" in output and "Shutting down" in output
+        process.wait(timeout=60)
+    text = output.text()
+    assert process.returncode == 0, text
+    assert "Shutting down" in text
 
 
 def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
