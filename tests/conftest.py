@@ -13,6 +13,22 @@ from pyarmonik.storage.objects.s3 import S3Config
 
 from . import servers
 
+# -- opt-in tests ---------------------------------------------------------------
+#: Set to 1 to run the soak tests along with the rest (or select them: -m soak).
+SOAK_VARIABLE = "PYARMONIK_SOAK"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skips ``soak`` tests unless asked for: they take minutes."""
+    asked = "soak" in (config.getoption("markexpr") or "") or os.environ.get(SOAK_VARIABLE) == "1"
+    if asked:
+        return
+    skip = pytest.mark.skip(reason=f"soak test: run with -m soak or {SOAK_VARIABLE}=1")
+    for item in items:
+        if item.get_closest_marker("soak") is not None:
+            item.add_marker(skip)
+
+
 # -- S3 (SeaweedFS) ------------------------------------------------------------
 
 

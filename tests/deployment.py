@@ -10,8 +10,10 @@ failing test can show.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +30,8 @@ from tests.helpers import wait_for
 ROOT = pathlib.Path(__file__).parents[1]
 WORKER = ROOT / "tests" / "workers" / "behaviours.py"
 STARTUP_TIMEOUT = 60.0
+#: The logger whose "control plane listening on port N" line gives a bound port.
+LISTENING_LOGGER = "pyarmonik.control_plane.server"
 
 
 @dataclass
@@ -84,13 +88,21 @@ class Deployment:
         with (self.root / "logs" / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
             return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def start_control_plane(self, index: int, port: int | None = None) -> int:
-        port = port or servers.free_port()
-        command = [sys.executable, "-m", "pyarmonik", "control-plane", "--host", "127.0.0.1", "--port", str(port)]
-        self.control_planes[index] = self._spawn(f"control-plane-{index}", command, self.environment())
-        self.ports[index] = port
-        wait_for(lambda: self._answers(port), timeout=STARTUP_TIMEOUT, interval=0.1)
-        return port
+    def start_control_plane(self, index: int, port: int = 0) -> int:
+        """Starts control plane ``index`` on ``port``; on 0, the one its
+        server binds, which it logs (JSON lines: read without guessing)."""
+        log = self.root / "logs" / f"control-plane-{index}.log"
+        start = log.stat().st_size if log.exists() else 0  # a restart appends to the same log
+        command = [
+            sys.executable, "-m", "pyarmonik", "--log-format", "json", "--log-level", "INFO",
+            "control-plane", "--host", "127.0.0.1", "--port", str(port),
+        ]  # fmt: skip
+        process = self._spawn(f"control-plane-{index}", command, self.environment())
+        self.control_planes[index] = process
+        bound = int(wait_for(lambda: _listening_port(log, start, process), timeout=STARTUP_TIMEOUT, interval=0.1))
+        self.ports[index] = bound
+        wait_for(lambda: self._answers(bound), timeout=STARTUP_TIMEOUT, interval=0.1)
+        return bound
 
     def start_agent(self, index: int) -> Agent:
         sockets = self._sockets / str(index)
@@ -165,6 +177,24 @@ class Deployment:
                 return bool(ArmoniKVersions(channel).list_versions())
         except grpc.RpcError:
             return False
+
+
+def _listening_port(log: pathlib.Path, start: int, process: subprocess.Popen[bytes]) -> int | None:
+    """The port a control plane logged it listens on, past ``start`` in its log."""
+    if process.poll() is not None:
+        raise AssertionError(f"the control plane exited with status {process.returncode}; see {log}")
+    with log.open("rb") as lines:
+        lines.seek(start)
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # not a log record (say, a half-written line)
+            if isinstance(record, dict) and record.get("logger") == LISTENING_LOGGER:
+                found = re.match(r"control plane listening on port (\d+)", str(record.get("message")))
+                if found:
+                    return int(found[1])
+    return None
 
 
 def start_deployment(root: pathlib.Path, *, control_planes: int, agents: int) -> Deployment:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -22,8 +24,30 @@ def wait_for(predicate: Callable[[], object], timeout: float = DEFAULT_TIMEOUT, 
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"condition {getattr(predicate, '__name__', predicate)!r} not met within {timeout} s")
+            raise _not_met(predicate, timeout)
         time.sleep(interval)
+
+
+async def wait_for_async(
+    predicate: Callable[[], object | Awaitable[object]], timeout: float = DEFAULT_TIMEOUT, *, interval: float = 0.01
+) -> object:
+    """``wait_for`` inside an event loop, which keeps running between polls;
+    ``predicate`` may be a coroutine function."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() >= deadline:
+            raise _not_met(predicate, timeout)
+        await asyncio.sleep(interval)
+
+
+def _not_met(predicate: Callable[[], object], timeout: float) -> AssertionError:
+    return AssertionError(f"condition {getattr(predicate, '__name__', predicate)!r} not met within {timeout} s")
 
 
 def grpc_code(call: Callable[[], object]) -> grpc.StatusCode:

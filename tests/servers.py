@@ -263,18 +263,19 @@ def running_redis(directory: pathlib.Path, *, aof: bool = False) -> Iterator[Red
 def _wait_for_ping(port: int, process: subprocess.Popen[bytes]) -> None:
     import redis  # the client the adapters use; imported here to keep this module cheap
 
-    deadline = time.monotonic() + REDIS_START_TIMEOUT
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+    def answers_ping() -> bool:
+        if process.poll() is not None:
+            raise ServerUnavailable(f"exited with status {process.returncode}")
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+            return bool(client.ping())
+        return False
+
     try:
-        while True:
-            if process.poll() is not None:
-                raise ServerUnavailable(f"exited with status {process.returncode}")
-            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                if client.ping():
-                    return
-            if time.monotonic() >= deadline:
-                raise ServerUnavailable(f"no PING answer on port {port} within {REDIS_START_TIMEOUT} s")
-            time.sleep(0.02)
+        wait_for(answers_ping, REDIS_START_TIMEOUT, interval=0.02)
+    except AssertionError:
+        raise ServerUnavailable(f"no PING answer on port {port} within {REDIS_START_TIMEOUT} s") from None
     finally:
         client.close()
 

@@ -1,10 +1,10 @@
-"""Protobuf <-> domain conversion shared by every service.
+"""Protobuf <-> domain conversion shared by every service: request
+validation and list pages.
 
-Times cross the wire as google Timestamps/Durations and live in the domain as
-float seconds; an unset domain time (``None``) leaves the protobuf field
-unset, which the official client reads back as ``None``. Statuses are plain
-``int()`` both ways (``core.statuses`` keeps the wire numbers). The
-per-entity modules (``convert_sessions`` ...) build on these helpers.
+Times and task options are converted by ``pyarmonik.protocol.options``
+(shared with the agent); statuses are plain ``int()`` both ways
+(``core.statuses`` keeps the wire numbers). The per-entity modules
+(``convert_sessions`` ...) build on these helpers.
 
 Request validation that needs no state (a missing id, an empty list) raises
 ``errors.InvalidArgument`` here, so servicers stay free of checks.
@@ -18,14 +18,6 @@ from typing import TypeVar
 from google.protobuf.message import Message
 
 from pyarmonik.core import errors, filters
-from pyarmonik.protocol.options import (  # noqa: F401 - re-exported for the per-entity modules
-    duration,
-    optional_task_options,
-    seconds,
-    task_options_from_pb,
-    task_options_to_pb,
-    timestamp,
-)
 
 # -- validation ----------------------------------------------------------
 

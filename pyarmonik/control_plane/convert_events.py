@@ -14,13 +14,13 @@ _Response = pb.EventSubscriptionResponse
 _ALL_KINDS = frozenset(EventKind) - {EventKind.UNSPECIFIED}
 
 
-def subscription(request: pb.EventSubscriptionRequest) -> events.Subscription:
-    """The domain subscription; an empty ``returned_events`` means every kind."""
+def selection(request: pb.EventSubscriptionRequest) -> events.EventSelection:
+    """The events the request selects; an empty ``returned_events`` means every kind."""
     try:
         kinds = frozenset(EventKind(k) for k in request.returned_events) - {EventKind.UNSPECIFIED}
     except ValueError as exc:
         raise errors.InvalidArgument(f"unknown event type in {list(request.returned_events)}") from exc
-    return events.Subscription(
+    return events.EventSelection(
         session_id=convert.required(request.session_id, "session_id"),
         task_filters=filter_conversion.task_filters(request.tasks_filters),
         result_filters=filter_conversion.result_filters(request.results_filters),

@@ -12,6 +12,7 @@ from pyarmonik.core import errors, filters
 from pyarmonik.core.models import Result
 from pyarmonik.core.statuses import ResultStatus
 from pyarmonik.lifecycle import results, watch
+from pyarmonik.protocol import options
 
 _Creation = TypeVar("_Creation")
 
@@ -22,8 +23,8 @@ def result_to_pb(result: Result) -> pb.ResultRaw:
         name=result.name,
         owner_task_id=result.owner_task_id,
         status=int(result.status),
-        created_at=convert.timestamp(result.created_at),
-        completed_at=convert.timestamp(result.completed_at),
+        created_at=options.timestamp(result.created_at),
+        completed_at=options.timestamp(result.completed_at),
         result_id=result.result_id,
         size=result.size,
         created_by=result.created_by,

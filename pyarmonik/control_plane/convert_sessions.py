@@ -7,6 +7,7 @@ from armonik.protogen.common import sessions_common_pb2 as pb
 from pyarmonik.control_plane import convert, filter_conversion
 from pyarmonik.core import filters
 from pyarmonik.core.models import Session
+from pyarmonik.protocol import options
 
 
 def session_to_pb(session: Session) -> pb.SessionRaw:
@@ -16,13 +17,13 @@ def session_to_pb(session: Session) -> pb.SessionRaw:
         client_submission=session.client_submission,
         worker_submission=session.worker_submission,
         partition_ids=session.partition_ids,
-        options=convert.task_options_to_pb(session.options),
-        created_at=convert.timestamp(session.created_at),
-        cancelled_at=convert.timestamp(session.cancelled_at),
-        closed_at=convert.timestamp(session.closed_at),
-        purged_at=convert.timestamp(session.purged_at),
-        deleted_at=convert.timestamp(session.deleted_at),
-        duration=convert.duration(session.duration),
+        options=options.task_options_to_pb(session.options),
+        created_at=options.timestamp(session.created_at),
+        cancelled_at=options.timestamp(session.cancelled_at),
+        closed_at=options.timestamp(session.closed_at),
+        purged_at=options.timestamp(session.purged_at),
+        deleted_at=options.timestamp(session.deleted_at),
+        duration=options.duration(session.duration),
     )
 
 

@@ -11,6 +11,7 @@ from pyarmonik.control_plane import convert, filter_conversion
 from pyarmonik.core import filters
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
+from pyarmonik.protocol import options
 
 
 def _common(task: Task) -> dict[str, object]:
@@ -22,19 +23,19 @@ def _common(task: Task) -> dict[str, object]:
         "initial_task_id": task.initial_task_id,
         "status": int(task.status),
         "status_message": task.status_message,
-        "options": convert.task_options_to_pb(task.options),
-        "created_at": convert.timestamp(task.created_at),
-        "submitted_at": convert.timestamp(task.submitted_at),
-        "received_at": convert.timestamp(task.received_at),
-        "acquired_at": convert.timestamp(task.acquired_at),
-        "fetched_at": convert.timestamp(task.fetched_at),
-        "started_at": convert.timestamp(task.started_at),
-        "processed_at": convert.timestamp(task.processed_at),
-        "ended_at": convert.timestamp(task.ended_at),
-        "pod_ttl": convert.timestamp(task.pod_ttl),
-        "creation_to_end_duration": convert.duration(task.creation_to_end_duration),
-        "processing_to_end_duration": convert.duration(task.processing_to_end_duration),
-        "received_to_end_duration": convert.duration(task.received_to_end_duration),
+        "options": options.task_options_to_pb(task.options),
+        "created_at": options.timestamp(task.created_at),
+        "submitted_at": options.timestamp(task.submitted_at),
+        "received_at": options.timestamp(task.received_at),
+        "acquired_at": options.timestamp(task.acquired_at),
+        "fetched_at": options.timestamp(task.fetched_at),
+        "started_at": options.timestamp(task.started_at),
+        "processed_at": options.timestamp(task.processed_at),
+        "ended_at": options.timestamp(task.ended_at),
+        "pod_ttl": options.timestamp(task.pod_ttl),
+        "creation_to_end_duration": options.duration(task.creation_to_end_duration),
+        "processing_to_end_duration": options.duration(task.processing_to_end_duration),
+        "received_to_end_duration": options.duration(task.received_to_end_duration),
         "payload_id": task.payload_id,
         "created_by": task.created_by,
         "pod_hostname": task.pod_hostname,

@@ -21,5 +21,5 @@ class EventsServicer(events_service_pb2_grpc.EventsServicer):
     async def GetEvents(
         self, request: pb.EventSubscriptionRequest, context: aio.ServicerContext
     ) -> AsyncIterator[pb.EventSubscriptionResponse]:
-        async for event in events.stream(self._grid, convert_events.subscription(request)):
+        async for event in events.stream(self._grid, convert_events.selection(request)):
             yield convert_events.event_response(event)

@@ -43,7 +43,7 @@ from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.protocol import serving
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 DEFAULT_GRACE = 5.0
@@ -112,7 +112,7 @@ class ControlPlane:
         self._server = server
         for name in ["", *api.service_names()]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        logger.info("control plane listening on port %d (%s)", self._port, self._address)
+        log.info("control plane listening on port %d (%s)", self._port, self._address)
         return self._port
 
     async def stop(self, grace: float | None = DEFAULT_GRACE) -> None:
@@ -124,15 +124,8 @@ class ControlPlane:
             await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         self._server = None
-        logger.info("control plane stopped")
+        log.info("control plane stopped")
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
-
-
-async def serve(grid: Grid, *, host: str = "0.0.0.0", port: int = 5001) -> ControlPlane:
-    """Starts a control plane for ``grid``; the caller stops it."""
-    control_plane = ControlPlane(grid, host=host, port=port)
-    await control_plane.start()
-    return control_plane

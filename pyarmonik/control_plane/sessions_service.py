@@ -6,9 +6,10 @@ from armonik.protogen.client import sessions_service_pb2_grpc
 from armonik.protogen.common import sessions_common_pb2 as pb
 from grpc import aio
 
-from pyarmonik.control_plane import convert, convert_sessions
+from pyarmonik.control_plane import convert_sessions
 from pyarmonik.lifecycle import sessions
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.protocol import options
 
 
 class SessionsServicer(sessions_service_pb2_grpc.SessionsServicer):
@@ -30,7 +31,7 @@ class SessionsServicer(sessions_service_pb2_grpc.SessionsServicer):
     ) -> pb.CreateSessionReply:
         session = await sessions.create(
             self._grid,
-            options=convert.optional_task_options(request, "default_task_option"),
+            options=options.optional_task_options(request, "default_task_option"),
             partition_ids=list(request.partition_ids),
         )
         return pb.CreateSessionReply(session_id=session.session_id)

@@ -9,6 +9,7 @@ from grpc import aio
 from pyarmonik.control_plane import convert, convert_tasks, filter_conversion
 from pyarmonik.lifecycle import tasks
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.protocol import options
 from pyarmonik.protocol import tasks as protocol_tasks
 
 
@@ -52,6 +53,6 @@ class TasksServicer(tasks_service_pb2_grpc.TasksServicer):
             self._grid,
             session_id,
             protocol_tasks.new_tasks(request),
-            batch_options=convert.optional_task_options(request, "task_options"),
+            batch_options=options.optional_task_options(request, "task_options"),
         )
         return protocol_tasks.submit_response(pb.SubmitTasksResponse, submitted)

@@ -82,6 +82,11 @@ class Page(Generic[T]):
     total: int = 0
 
 
+def in_session(session_id: str) -> Filters:
+    """Every record of one session."""
+    return ((Condition("session_id", ValueKind.STRING, Op.EQ, session_id),),)
+
+
 def session_ids_in(where: Filters) -> frozenset[str] | None:
     """The sessions a filter can match, when every clause pins ``session_id``
     with EQ; ``None`` when it may match any session. Lets stores scan one

@@ -8,7 +8,7 @@ UNIX seconds (float) and durations are seconds, ``None`` when not set.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -70,6 +70,15 @@ class Session:
         """Time from creation to the first of cancel/close, as ArmoniK reports it."""
         end = self.cancelled_at or self.closed_at
         return None if end is None else end - self.created_at
+
+
+#: The time field a session's record stamps when it enters each status.
+SESSION_STATUS_TIMES: Mapping[SessionStatus, str] = {
+    SessionStatus.CANCELLED: "cancelled_at",
+    SessionStatus.CLOSED: "closed_at",
+    SessionStatus.PURGED: "purged_at",
+    SessionStatus.DELETED: "deleted_at",
+}
 
 
 @dataclass(slots=True)
@@ -170,6 +179,18 @@ class Application:
     version: str
     namespace: str
     service: str
+
+
+def applications_of(tasks: Iterable[Task]) -> list[Application]:
+    """Each application named in the options of ``tasks``, once, in order of
+    first appearance; tasks without an application name count for none."""
+    seen: dict[tuple[str, str, str, str], Application] = {}
+    for task in tasks:
+        o = task.options
+        key = (o.application_name, o.application_version, o.application_namespace, o.application_service)
+        if key not in seen and o.application_name:
+            seen[key] = Application(*key)
+    return list(seen.values())
 
 
 @dataclass(frozen=True, slots=True)

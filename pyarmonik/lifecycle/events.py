@@ -21,7 +21,10 @@ _REPLAY_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class Subscription:
+class EventSelection:
+    """Which events of one session a stream carries (a client's
+    EventSubscriptionRequest, converted)."""
+
     session_id: str
     task_filters: filters.Filters = filters.EVERYTHING
     result_filters: filters.Filters = filters.EVERYTHING
@@ -44,33 +47,29 @@ class Subscription:
         return wants
 
 
-def _in_session(session_id: str) -> filters.Filters:
-    return ((filters.Condition("session_id", filters.ValueKind.STRING, filters.Op.EQ, session_id),),)
-
-
-async def stream(grid: Grid, subscription: Subscription) -> AsyncIterator[Event]:
-    await grid.state.get_session(subscription.session_id)
-    wants = subscription.matcher()
-    async with grid.events.subscribe(subscription.session_id) as live:
-        async for event in _replay(grid, subscription, wants):
+async def stream(grid: Grid, selection: EventSelection) -> AsyncIterator[Event]:
+    await grid.state.get_session(selection.session_id)
+    wants = selection.matcher()
+    async with grid.events.subscribe(selection.session_id) as live:
+        async for event in _replay(grid, selection, wants):
             yield event
         async for event in live:
             if wants(event):
                 yield event
 
 
-async def _replay(grid: Grid, sub: Subscription, wants: Callable[[Event], bool]) -> AsyncIterator[Event]:
+async def _replay(grid: Grid, selection: EventSelection, wants: Callable[[Event], bool]) -> AsyncIterator[Event]:
     """The session's records, filtered here with the stream's compiled filters
     (one set lookup for a list of ids) rather than by the store."""
-    query = filters.ListQuery(where=_in_session(sub.session_id), page_size=_REPLAY_PAGE)
-    if EventKind.NEW_TASK in sub.kinds:
+    query = filters.ListQuery(where=filters.in_session(selection.session_id), page_size=_REPLAY_PAGE)
+    if EventKind.NEW_TASK in selection.kinds:
         async for task in _pages(grid.state.list_tasks, query):
-            event = Event(EventKind.NEW_TASK, sub.session_id, task=task)
+            event = Event(EventKind.NEW_TASK, selection.session_id, task=task)
             if wants(event):
                 yield event
-    if EventKind.NEW_RESULT in sub.kinds:
+    if EventKind.NEW_RESULT in selection.kinds:
         async for result in _pages(grid.state.list_results, query):
-            event = Event(EventKind.NEW_RESULT, sub.session_id, result=result)
+            event = Event(EventKind.NEW_RESULT, selection.session_id, result=result)
             if wants(event):
                 yield event
 

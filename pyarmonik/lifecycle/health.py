@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pyarmonik.core import filters
 from pyarmonik.lifecycle.grid import Grid
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _PROBE_KEY = ".pyarmonik-health-probe"
 
@@ -56,7 +56,7 @@ async def check(grid: Grid) -> list[ComponentHealth]:
         try:
             await probe(grid)
         except Exception as exc:  # a failing dependency is a report, not an error
-            logger.warning("health probe of %s failed: %s", name, exc)
+            log.warning("health probe of %s failed: %s", name, exc)
             report.append(ComponentHealth(name, Health.UNHEALTHY, f"{type(exc).__name__}: {exc}"))
         else:
             report.append(ComponentHealth(name, Health.HEALTHY))

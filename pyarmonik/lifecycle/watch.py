@@ -20,7 +20,7 @@ from pyarmonik.core.models import Event, Result
 from pyarmonik.core.statuses import EventKind, ResultStatus
 from pyarmonik.lifecycle.grid import Grid
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from grpc import aio
 
 from pyarmonik.core import errors
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 Behavior = Callable[[Any, aio.ServicerContext], Any]
 
@@ -28,14 +28,14 @@ async def _abort(error: BaseException, context: aio.ServicerContext, method: str
     if isinstance(error, aio.AbortError):
         raise error
     if isinstance(error, errors.PyArmoniKError):
-        logger.debug("%s failed: %s %s", method, error.code, error.message)
+        log.debug("%s failed: %s %s", method, error.code, error.message)
         await context.abort(grpc.StatusCode[error.code], error.message)
     if errors.is_transient(error):
-        logger.warning("%s: storage unavailable: %s", method, error)
+        log.warning("%s: storage unavailable: %s", method, error)
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable, retry later: {error}")
     if isinstance(error, NotImplementedError):  # a stub's default method
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
-    logger.exception("%s failed unexpectedly", method, exc_info=error)
+    log.exception("%s failed unexpectedly", method, exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}")
     raise AssertionError("context.abort returned")  # abort always raises
 

@@ -5,9 +5,10 @@ primitives; the decisions (what a failure means, what a cancel aborts) live
 in ``pyarmonik.lifecycle`` and are shared by every adapter. Every adapter of
 a port passes the same contract suite in ``tests/contract``.
 
-The state store emits the events of each transition itself (to the event bus
-it was built with) so that a Redis adapter can write state and events in one
-atomic script.
+The state store emits the events of each transition itself, so that a
+Redis adapter can write state and events in one atomic script (the memory
+one hands them to the ``MemoryEventBus`` it was built with); the event bus
+port is therefore only where the lifecycle subscribes to them.
 """
 
 from __future__ import annotations
@@ -261,8 +262,6 @@ class ObjectStore(Protocol):
 
 
 class EventBus(Protocol):
-    def publish(self, events: Sequence[Event]) -> None: ...
-
     def subscribe(self, session_id: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Events of the session published from now on, until the context exits."""
         ...

@@ -9,7 +9,7 @@ import asyncio
 from pyarmonik.core.models import Event
 
 
-class Subscription:
+class SubscriberQueue:
     """Async iterator over one subscriber's events; ends once closed and
     drained, or raises the error that broke its connection."""
 
@@ -34,7 +34,7 @@ class Subscription:
             self._closed = True
             self._queue.put_nowait(None)  # wakes a reader blocked in __anext__
 
-    def __aiter__(self) -> Subscription:
+    def __aiter__(self) -> SubscriberQueue:
         return self
 
     async def __anext__(self) -> Event:

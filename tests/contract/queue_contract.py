@@ -3,16 +3,24 @@
 An adapter's test module subclasses ``TaskQueueContract`` and defines a
 ``queue`` fixture returning a fresh, empty queue whose leases expire by the
 ``clock`` fixture (a ``FakeClock``; override ``clock`` if the adapter needs
-another time source with an ``advance(seconds)`` method).
+another time source with an ``advance(seconds)`` method), and a
+``pops_waiting`` fixture: an async function counting the pops blocked in the
+queue, which ``started`` waits on.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import pytest
 
 from pyarmonik.storage.ports import Lease, QueuedTask, TaskQueue
+from tests.helpers import wait_for_async
+
+PopsWaiting = Callable[[], Awaitable[int]]
+Start = Callable[[Coroutine[Any, Any, Any]], Awaitable[asyncio.Task[Any]]]
 
 WAIT = 2.0  # bound on every wait for something that should happen
 LEASE = 30.0
@@ -52,20 +60,27 @@ async def pop_ids(queue: TaskQueue, count: int, partition_id: str = "p") -> list
     return ids
 
 
-async def started(coro) -> asyncio.Task:
-    """A task running ``coro``, given the chance to reach its first wait."""
-    task = asyncio.ensure_future(coro)
-    for _ in range(5):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.01)
-    assert not task.done(), "the pop should be waiting"
-    return task
-
-
 class TaskQueueContract:
     @pytest.fixture
     def clock(self) -> FakeClock:
         return FakeClock()
+
+    @pytest.fixture
+    def started(self, pops_waiting: PopsWaiting) -> Start:
+        """Starts a pop and returns its task once the queue counts it waiting."""
+
+        async def start(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+            before = await pops_waiting()
+            task = asyncio.ensure_future(coro)
+
+            async def pop_is_waiting() -> bool:
+                assert not task.done(), "the pop ended instead of waiting"
+                return await pops_waiting() > before
+
+            await wait_for_async(pop_is_waiting, WAIT)
+            return task
+
+        return start
 
     # -- ordering -----------------------------------------------------------
     async def test_higher_priority_items_are_popped_first(self, queue: TaskQueue) -> None:
@@ -99,26 +114,28 @@ class TaskQueueContract:
         assert await pop(queue, timeout=0.05) is None
         assert loop.time() - start >= 0.04
 
-    async def test_a_waiting_pop_is_woken_by_a_push(self, queue: TaskQueue) -> None:
+    async def test_a_waiting_pop_is_woken_by_a_push(self, queue: TaskQueue, started: Start) -> None:
         waiting = await started(pop(queue, timeout=WAIT))
         await queue.push("p", [item("t")])
         lease = await asyncio.wait_for(waiting, WAIT)
         assert lease is not None and lease.item == item("t")
 
-    async def test_a_waiting_pop_is_not_woken_by_a_push_to_another_partition(self, queue: TaskQueue) -> None:
+    async def test_a_waiting_pop_is_not_woken_by_a_push_to_another_partition(
+        self, queue: TaskQueue, started: Start
+    ) -> None:
         waiting = await started(pop(queue, "p1", timeout=0.2))
         await queue.push("p2", [item("t")])
         assert await asyncio.wait_for(waiting, WAIT) is None
         assert await queue.depth("p2") == 1
 
-    async def test_two_waiting_pops_each_get_one_of_two_pushed_items(self, queue: TaskQueue) -> None:
+    async def test_two_waiting_pops_each_get_one_of_two_pushed_items(self, queue: TaskQueue, started: Start) -> None:
         first = await started(pop(queue, agent_id="a1", timeout=WAIT))
         second = await started(pop(queue, agent_id="a2", timeout=WAIT))
         await queue.push("p", [item("x"), item("y")])
         leases = await asyncio.wait_for(asyncio.gather(first, second), WAIT)
         assert sorted(lease.item.task_id for lease in leases) == ["x", "y"]
 
-    async def test_a_waiting_pop_is_woken_by_a_release(self, queue: TaskQueue) -> None:
+    async def test_a_waiting_pop_is_woken_by_a_release(self, queue: TaskQueue, started: Start) -> None:
         await queue.push("p", [item("t")])
         lease = await pop(queue, agent_id="first")
         assert lease is not None
@@ -127,7 +144,7 @@ class TaskQueueContract:
         again = await asyncio.wait_for(waiting, WAIT)
         assert again is not None and again.item == item("t") and again.agent_id == "second"
 
-    async def test_a_cancelled_pop_does_not_lose_a_later_item(self, queue: TaskQueue) -> None:
+    async def test_a_cancelled_pop_does_not_lose_a_later_item(self, queue: TaskQueue, started: Start) -> None:
         waiting = await started(pop(queue, timeout=WAIT))
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import pytest
 
 from pyarmonik.core import errors, filters
-from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind
+from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
 from pyarmonik.core.models import Event, Partition, Result, Session, Task, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.storage.memory.events import MemoryEventBus
@@ -106,10 +106,6 @@ def task(
 
 def completion(result_id: str, size: int = 8) -> Completion:
     return Completion(result_id=result_id, size=size, opaque_id=f"key-{result_id}".encode())
-
-
-def in_session(session_id: str) -> filters.Filters:
-    return ((Condition("session_id", ValueKind.STRING, Op.EQ, session_id),),)
 
 
 # -- events -------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from pyarmonik.storage.memory.queue import MemoryTaskQueue
 
-from .queue_contract import FakeClock, TaskQueueContract, item, pop, started
+from .queue_contract import FakeClock, PopsWaiting, Start, TaskQueueContract, item, pop
 
 
 class TestMemoryTaskQueue(TaskQueueContract):
@@ -16,8 +16,15 @@ class TestMemoryTaskQueue(TaskQueueContract):
     def queue(self, clock: FakeClock) -> MemoryTaskQueue:
         return MemoryTaskQueue(clock=clock)
 
+    @pytest.fixture
+    def pops_waiting(self, queue: MemoryTaskQueue) -> PopsWaiting:
+        async def count() -> int:
+            return sum(len(waiters) for waiters in queue._waiters.values())
+
+        return count
+
     async def test_a_pop_woken_then_cancelled_passes_the_item_to_another_waiting_pop(
-        self, queue: MemoryTaskQueue
+        self, queue: MemoryTaskQueue, started: Start
     ) -> None:
         # queue.pop itself, not the ``pop`` helper: its wait_for would add a task in between
         first = await started(queue.pop("p", agent_id="first", lease_seconds=30, timeout=2))

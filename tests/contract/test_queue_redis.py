@@ -13,8 +13,9 @@ import redis.asyncio
 
 from pyarmonik.storage.redis import keys, scripts
 from pyarmonik.storage.redis.queue import PRIORITY_LIMIT, RedisTaskQueue
+from tests.helpers import wait_for_async
 
-from .queue_contract import LEASE, WAIT, FakeClock, TaskQueueContract, item, pop, pop_ids, started
+from .queue_contract import LEASE, WAIT, FakeClock, PopsWaiting, Start, TaskQueueContract, item, pop, pop_ids
 
 pytestmark = pytest.mark.integration
 
@@ -30,19 +31,22 @@ async def other_client(redis_client: redis.asyncio.Redis) -> AsyncIterator[redis
         await client.aclose()
 
 
-async def blocked_clients_become(client: redis.asyncio.Redis, expected: int) -> None:
-    """Bounded wait until ``expected`` clients block in Redis (waiting pops)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while (blocked := int((await client.info("clients"))["blocked_clients"])) != expected:
-        assert loop.time() < deadline, f"{blocked} blocked clients, not {expected}, after {WAIT} s"
-        await asyncio.sleep(0.01)
+async def blocked_clients(client: redis.asyncio.Redis) -> int:
+    """Clients blocked in Redis: the waiting pops, each in its BLPOP."""
+    return int((await client.info("clients"))["blocked_clients"])
 
 
 class TestRedisTaskQueue(TaskQueueContract):
     @pytest.fixture
     def queue(self, redis_client: redis.asyncio.Redis, clock: FakeClock) -> RedisTaskQueue:
         return RedisTaskQueue(redis_client, clock=clock)
+
+    @pytest.fixture
+    def pops_waiting(self, other_client: redis.asyncio.Redis) -> PopsWaiting:
+        async def count() -> int:
+            return await blocked_clients(other_client)
+
+        return count
 
     async def test_two_queue_instances_on_one_redis_share_the_queue(
         self, queue: RedisTaskQueue, other_client: redis.asyncio.Redis, clock: FakeClock
@@ -56,7 +60,7 @@ class TestRedisTaskQueue(TaskQueueContract):
         assert await pop_ids(queue, 1) == ["b"]
 
     async def test_a_pop_waiting_in_one_process_is_woken_by_a_push_from_another(
-        self, queue: RedisTaskQueue, other_client: redis.asyncio.Redis, clock: FakeClock
+        self, queue: RedisTaskQueue, other_client: redis.asyncio.Redis, clock: FakeClock, started: Start
     ) -> None:
         other = RedisTaskQueue(other_client, clock=clock)
         waiting = await started(pop(queue, timeout=WAIT))
@@ -79,7 +83,11 @@ class TestRedisTaskQueue(TaskQueueContract):
         self, queue: RedisTaskQueue, other_client: redis.asyncio.Redis
     ) -> None:
         waiting = [asyncio.ensure_future(pop(queue, agent_id=f"a{i}", timeout=WAIT)) for i in range(40)]
-        await blocked_clients_become(other_client, 40)
+
+        async def all_waiting() -> bool:
+            return await blocked_clients(other_client) == 40
+
+        await wait_for_async(all_waiting, WAIT)
         await queue.push("p", [item(f"t{i}") for i in range(40)])
         leases = await asyncio.wait_for(asyncio.gather(*waiting), WAIT)
         assert sorted(lease.item.task_id for lease in leases) == sorted(f"t{i}" for i in range(40))

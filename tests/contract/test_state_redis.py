@@ -23,7 +23,7 @@ import redis
 import redis.asyncio
 
 from pyarmonik.core import errors
-from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind
+from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
 from pyarmonik.core.models import Event
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
 from pyarmonik.storage.redis import codec, keys, state
@@ -34,7 +34,6 @@ from .state_contract import (
     RecordingEventBus,
     StateStoreContract,
     completion,
-    in_session,
     open_session,
     result_statuses,
     statuses_of,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import grpc
 import pytest
@@ -29,10 +31,28 @@ def _pyarmonik(*args: str, cwd: pathlib.Path) -> subprocess.Popen[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class Output:
+    """What a running process prints, read by a thread so that a test can
+    wait for a line while the process goes on."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._reader.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                self._lines.append(line)
+
+    def search(self, pattern: str) -> re.Match[str] | None:
+        return next(filter(None, (re.search(pattern, line) for line in list(self._lines))), None)
+
+    def text(self, timeout: float = 60) -> str:
+        """Everything printed, once the process has closed its output."""
+        self._reader.join(timeout)
+        return "".join(self._lines)
 
 
 def test_demo_runs_both_examples_and_prints_their_results(tmp_path: pathlib.Path) -> None:
@@ -44,24 +64,18 @@ def test_demo_runs_both_examples_and_prints_their_results(tmp_path: pathlib.Path
 
 
 def test_local_serves_the_api_until_sigint_then_exits_cleanly(tmp_path: pathlib.Path) -> None:
-    port = _free_port()
-    process = _pyarmonik("local", "--port", str(port), "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    process = _pyarmonik("local", "--port", "0", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    output = Output(process)
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            versions = ArmoniKVersions(channel)
-
-            def answers() -> bool:
-                try:
-                    return bool(versions.list_versions()["core"])
-                except grpc.RpcError:
-                    return False
-
-            wait_for(answers, timeout=30, interval=0.1)
+        serving = wait_for(lambda: output.search(r"serving on 127\.0\.0\.1:(\d+)"), timeout=30, interval=0.1)
+        with grpc.insecure_channel(f"127.0.0.1:{serving[1]}") as channel:  # type: ignore[index]
+            assert ArmoniKVersions(channel).list_versions()["core"]
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
-    assert "serving on 127.0.0.1" in output and "Shutting down" in output
+        process.wait(timeout=60)
+    text = output.text()
+    assert process.returncode == 0, text
+    assert "Shutting down" in text
 
 
 def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
@@ -138,29 +152,22 @@ def test_settings_come_from_the_environment_when_no_flag_is_given(tmp_path: path
     assert "cannot reach Redis at redis://127.0.0.1:2/0" in output
 
 
-def _wait_serving(port: int) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        versions = ArmoniKVersions(channel)
-
-        def answers() -> bool:
-            try:
-                return bool(versions.list_versions()["core"])
-            except grpc.RpcError:
-                return False
-
-        wait_for(answers, timeout=30, interval=0.1)
+def _serving_port(output: Output) -> int:
+    serving = wait_for(lambda: output.search(r"serving on 127\.0\.0\.1:(\d+)"), timeout=30, interval=0.1)
+    return int(serving[1])  # type: ignore[index]
 
 
 def test_a_second_grid_on_a_port_in_use_is_refused_instead_of_sharing_it(tmp_path: pathlib.Path) -> None:
-    port = _free_port()
-    first = _pyarmonik("local", "--port", str(port), "--data-dir", str(tmp_path / "one"), cwd=tmp_path)
+    first = _pyarmonik("local", "--port", "0", "--data-dir", str(tmp_path / "one"), cwd=tmp_path)
+    first_output = Output(first)
     try:
-        _wait_serving(port)
+        port = _serving_port(first_output)
         second = _pyarmonik("local", "--port", str(port), "--data-dir", str(tmp_path / "two"), cwd=tmp_path)
         output, _ = second.communicate(timeout=60)
     finally:
         first.send_signal(signal.SIGINT)
-        first.communicate(timeout=60)
+        first.wait(timeout=60)
+        first_output.text()
     assert second.returncode == 1, output
     assert f"cannot serve the ArmoniK API on 127.0.0.1:{port}: address in use" in " ".join(output.split())
     assert "Traceback" not in output
@@ -187,17 +194,18 @@ def test_a_worker_that_exits_at_once_stops_local_with_the_end_of_its_log(tmp_pat
 
 
 def test_agents_zero_says_so_rather_than_no_worker_given(tmp_path: pathlib.Path) -> None:
-    port = _free_port()
     process = _pyarmonik(
-        "local", "--port", str(port), "--agents", "0", "--worker", "true", "--data-dir", str(tmp_path), cwd=tmp_path
+        "local", "--port", "0", "--agents", "0", "--worker", "true", "--data-dir", str(tmp_path), cwd=tmp_path
     )
+    output = Output(process)
     try:
-        _wait_serving(port)
+        _serving_port(output)
+        wait_for(lambda: output.search("--agents 0"), timeout=10)
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert "--agents 0: no agent runs" in output
-    assert "No worker given" not in output
+        process.wait(timeout=60)
+    assert "--agents 0: no agent runs" in output.text()
+    assert "No worker given" not in output.text()
 
 
 @pytest.mark.parametrize("command", ["local", "control-plane", "agent"])

@@ -13,34 +13,24 @@ from datetime import timedelta
 import pytest
 
 from pyarmonik.core import errors
-from pyarmonik.core.models import Event, Partition, TaskOptions
+from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
 from pyarmonik.lifecycle import processing, reaper, results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
-from pyarmonik.storage.memory.events import MemoryEventBus
 from pyarmonik.storage.memory.queue import MemoryTaskQueue
 from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from tests.contract.queue_contract import FakeClock
+from tests.contract.state_contract import RecordingEventBus
 
 LEASE = 10.0
-
-
-class RecordingBus(MemoryEventBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.published: list[Event] = []
-
-    def publish(self, events):  # type: ignore[no-untyped-def]
-        self.published.extend(events)
-        super().publish(events)
 
 
 @pytest.fixture
 async def setup(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
     clock = FakeClock()
-    bus = RecordingBus()
+    bus = RecordingEventBus()
     grid = Grid(
         state=MemoryStateStore(bus),
         queue=MemoryTaskQueue(clock=clock),

@@ -6,15 +6,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from pyarmonik.core.models import Event
-from pyarmonik.storage.subscription import Subscription
+from pyarmonik.storage.subscription import SubscriberQueue
 
 
 class MemoryEventBus:
-    """``EventBus`` for one process: ``publish`` hands events to the current
-    subscribers of their session, synchronously and in order."""
+    """``EventBus`` for one process, which the memory state store publishes
+    to: ``publish`` hands events to the current subscribers of their
+    session, synchronously and in order."""
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, list[Subscription]] = {}
+        self._subscribers: dict[str, list[SubscriberQueue]] = {}
 
     def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -23,7 +24,7 @@ class MemoryEventBus:
 
     @asynccontextmanager
     async def subscribe(self, session_id: str) -> AsyncIterator[AsyncIterator[Event]]:
-        subscription = Subscription()
+        subscription = SubscriberQueue()
         self._subscribers.setdefault(session_id, []).append(subscription)
         try:
             yield subscription

@@ -20,7 +20,7 @@ _PROCESSING = frozenset({TaskStatus.PROCESSING})
 _DISPATCHED = frozenset({TaskStatus.DISPATCHED})
 
 
-class ProcessingTransitions:
+class MemoryProcessingTransitions:
     """Mixed into ``MemoryStateStore``; needs ``self._t`` and ``self._publish``."""
 
     _t: transitions.Tables

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from pyarmonik.core import errors, filters
+from pyarmonik.core import errors, filters, models
 from pyarmonik.core.models import Application, Event, Partition, Result, Session, Task, clone
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.memory import transitions
-from pyarmonik.storage.memory.processing import ProcessingTransitions
-
-_SESSION_TIMESTAMP = {
-    SessionStatus.CANCELLED: "cancelled_at",
-    SessionStatus.CLOSED: "closed_at",
-    SessionStatus.PURGED: "purged_at",
-    SessionStatus.DELETED: "deleted_at",
-}
+from pyarmonik.storage.memory.events import MemoryEventBus
+from pyarmonik.storage.memory.processing import MemoryProcessingTransitions
 
 
-class MemoryStateStore(ProcessingTransitions):
-    def __init__(self, events: ports.EventBus) -> None:
+class MemoryStateStore(MemoryProcessingTransitions):
+    def __init__(self, events: MemoryEventBus) -> None:
         self._events = events
         self._t = transitions.Tables()
 
@@ -73,8 +67,8 @@ class MemoryStateStore(ProcessingTransitions):
             raise errors.FailedPrecondition(f"session {session_id} is {session.status.name} and cannot be {target}")
         if status is not None:
             session.status = status
-            if status in _SESSION_TIMESTAMP:
-                setattr(session, _SESSION_TIMESTAMP[status], at)
+            if status in models.SESSION_STATUS_TIMES:
+                setattr(session, models.SESSION_STATUS_TIMES[status], at)
         if client_submission is not None:
             session.client_submission = client_submission
         if worker_submission is not None:
@@ -165,13 +159,7 @@ class MemoryStateStore(ProcessingTransitions):
         return counts
 
     async def list_applications(self, *, query: filters.ListQuery) -> filters.Page[Application]:
-        seen: dict[tuple[str, str, str, str], Application] = {}
-        for task in self._t.tasks.values():
-            o = task.options
-            key = (o.application_name, o.application_version, o.application_namespace, o.application_service)
-            if key not in seen and o.application_name:
-                seen[key] = Application(*key)
-        return filters.apply(seen.values(), query)
+        return filters.apply(models.applications_of(self._t.tasks.values()), query)
 
     async def cancel_tasks(self, task_ids: Sequence[str], *, at: float, reason: str) -> list[Task]:
         tasks = self._t.tasks_of(task_ids)

@@ -1,10 +1,11 @@
 """JSON wire format of events on Redis pub/sub.
 
-Every producer of a session's channel (``keys.session_events``) writes this
-format: ``RedisEventBus`` from Python, and the Lua scripts of a Redis state
-store, which PUBLISH the events of a transition in the same script that
-commits it, so that subscribers on every control-plane replica see changes
-committed anywhere. One message is one event, a JSON object::
+The producers of a session's channel (``keys.session_events``) are the Lua
+scripts of a Redis state store, which PUBLISH the events of a transition in
+the same script that commits it, so that subscribers on every control-plane
+replica see changes committed anywhere; ``encode_event`` writes the same
+format from Python (the tests publish with it). One message is one event, a
+JSON object::
 
     {"v": 1,                       format version
      "kind": 2,                    EventKind, as its API number

@@ -44,10 +44,16 @@ PREFIX = "pyarmonik"
 QUEUE_REGISTRY = f"{PREFIX}:queues"
 
 
+def is_taggable(value: str) -> bool:
+    """Whether an id can be a hash tag. A brace inside it would move the tag
+    and split the keys of one queue or session across slots, so no stored
+    queue or session has one: such an id names nothing."""
+    return "{" not in value and "}" not in value
+
+
 def _tag(value: str) -> str:
-    # A brace inside the id would move the hash tag and split the keys of one
-    # queue or session across slots: refuse it rather than corrupt silently.
-    if "{" in value or "}" in value:
+    # Refused rather than corrupting silently (see ``is_taggable``).
+    if not is_taggable(value):
         raise ValueError(f"identifier {value!r} may not contain braces: it is used as a Redis hash tag")
     return "{" + value + "}"
 

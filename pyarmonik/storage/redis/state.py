@@ -21,28 +21,17 @@ from collections.abc import Mapping, Sequence
 
 from redis.asyncio import Redis
 
-from pyarmonik.core import errors, filters
+from pyarmonik.core import errors, filters, models
 from pyarmonik.core.models import Application, Partition, Result, Session, Task
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys, records, state_lists
-from pyarmonik.storage.redis.state_processing import ProcessingTransitions
+from pyarmonik.storage.redis.state_processing import RedisProcessingTransitions
 from pyarmonik.storage.redis.state_scripts import session_keys, text
 
 #: Most tasks (or results) one whole-session script changes: about 50 ms of
 #: Redis time, so that other clients wait at most that long.
 RUN_LIMIT = 1000
-
-_SESSION_TIMESTAMP = {
-    SessionStatus.CANCELLED: "cancelled_at",
-    SessionStatus.CLOSED: "closed_at",
-    SessionStatus.PURGED: "purged_at",
-    SessionStatus.DELETED: "deleted_at",
-}
-
-
-def in_session(session_id: str) -> filters.Filters:
-    return ((filters.Condition("session_id", filters.ValueKind.STRING, filters.Op.EQ, session_id),),)
 
 
 def _flag(value: bool | None) -> str:
@@ -61,7 +50,7 @@ def _by(query: filters.ListQuery, field: str) -> bool:
     return query.sort is not None and query.sort.field == field and query.page >= 0 and query.page_size >= 0
 
 
-class RedisStateStore(ProcessingTransitions):
+class RedisStateStore(RedisProcessingTransitions):
     """``StateStore`` on one Redis (or Redis Cluster: sessions never span slots)."""
 
     def __init__(self, redis: Redis) -> None:
@@ -89,7 +78,7 @@ class RedisStateStore(ProcessingTransitions):
 
     # -- sessions -----------------------------------------------------------
     async def create_session(self, session: Session) -> None:
-        if "{" in session.session_id or "}" in session.session_id:
+        if not keys.is_taggable(session.session_id):
             raise errors.InvalidArgument(f"session id {session.session_id!r} may not contain braces")
         added = await self._redis.zadd(keys.SESSIONS, {session.session_id: session.created_at}, nx=True)
         try:
@@ -118,7 +107,7 @@ class RedisStateStore(ProcessingTransitions):
         args = [
             json.dumps(sorted(int(s) for s in allowed_from)),
             "" if status is None else int(status),
-            _SESSION_TIMESTAMP.get(status, "") if status is not None else "",
+            models.SESSION_STATUS_TIMES.get(status, "") if status is not None else "",
             _flag(client_submission),
             _flag(worker_submission),
         ]
@@ -180,7 +169,7 @@ class RedisStateStore(ProcessingTransitions):
 
     async def session_results(self, session_id: str) -> list[Result]:
         await self._session(session_id)
-        return await state_lists.scan_results(self._redis, in_session(session_id))
+        return await state_lists.scan_results(self._redis, filters.in_session(session_id))
 
     async def owners_of(self, session_id: str, result_ids: Sequence[str]) -> dict[str, str]:
         return {r.result_id: r.owner_task_id for r in await self._results(result_ids, session_id)}
@@ -229,13 +218,8 @@ class RedisStateStore(ProcessingTransitions):
         return counts
 
     async def list_applications(self, *, query: filters.ListQuery) -> filters.Page[Application]:
-        seen: dict[tuple[str, str, str, str], Application] = {}
-        for task in await state_lists.scan_tasks(self._redis, filters.EVERYTHING):
-            o = task.options
-            key = (o.application_name, o.application_version, o.application_namespace, o.application_service)
-            if key not in seen and o.application_name:
-                seen[key] = Application(*key)
-        return filters.apply(seen.values(), query)
+        tasks = await state_lists.scan_tasks(self._redis, filters.EVERYTHING)
+        return filters.apply(models.applications_of(tasks), query)
 
     async def cancel_tasks(self, task_ids: Sequence[str], *, at: float, reason: str) -> list[Task]:
         """One script per session: atomic for the tasks of one session."""

@@ -30,8 +30,8 @@ _Source = tuple[str, "int | None"]
 async def session_ids(redis: Redis, where: filters.Filters) -> list[str]:
     """The sessions a filter may match: those it pins, else every one."""
     pinned = filters.session_ids_in(where)
-    if pinned is not None:  # an id with braces cannot name a stored session
-        return sorted(s for s in pinned if "{" not in s and "}" not in s)
+    if pinned is not None:
+        return sorted(s for s in pinned if keys.is_taggable(s))
     return [text(s) for s in await redis.zrange(keys.SESSIONS, 0, -1)]
 
 
@@ -89,18 +89,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _valid(session_id: str) -> bool:
-    return "{" not in session_id and "}" not in session_id
-
-
 async def scan_tasks(redis: Redis, where: filters.Filters) -> list[Task]:
     """Every task ``where`` may match (a superset: the caller filters)."""
     sources = _sources(where)
     if sources is None:
         hashes = [session_keys(s).tasks for s in await session_ids(redis, where)]
         return list(map(records.task_from_fields, await _hash_values(redis, hashes)))
-    whole = sorted({s for s, status in sources if status is None and _valid(s)})
-    in_status = sorted({(s, st) for s, st in sources if st is not None and s not in whole and _valid(s)})
+    whole = sorted({s for s, status in sources if status is None and keys.is_taggable(s)})
+    in_status = sorted({(s, st) for s, st in sources if st is not None and s not in whole and keys.is_taggable(s)})
     found = await _hash_values(redis, [session_keys(s).tasks for s in whole])
     found += await _tasks_in_statuses(redis, in_status)  # type: ignore[arg-type]
     return list(map(records.task_from_fields, found))
@@ -146,7 +142,7 @@ def one_whole_session(where: filters.Filters) -> str | None:
     """The session of a filter that is exactly ``session_id == S``."""
     if len(where) == 1 and len(where[0]) == 1:
         [condition] = where[0]
-        if condition.field == "session_id" and condition.op is filters.Op.EQ and _valid(str(condition.value)):
+        if condition.field == "session_id" and condition.op is filters.Op.EQ and keys.is_taggable(str(condition.value)):
             return str(condition.value)
     return None
 

@@ -24,7 +24,7 @@ def _task(reply: Reply) -> Task:
     return records.decode_task(reply[0])  # type: ignore[arg-type]
 
 
-class ProcessingTransitions(StateReads):
+class RedisProcessingTransitions(StateReads):
     async def _session_of(self, task_id: str) -> str:
         session_id = await self._session_task_id(task_id)
         if session_id is None:

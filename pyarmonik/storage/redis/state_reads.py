@@ -68,9 +68,8 @@ class StateReads:
         """The raw records of ``ids`` in the order asked (``None`` where
         missing, or in another session than ``session_id`` when given) and
         the missing ids."""
-        if session_id is not None:  # an id with braces names no session: its results are all missing
-            valid = "{" not in session_id and "}" not in session_id
-            sessions: list[str | None] = [session_id if valid else None] * len(ids)
+        if session_id is not None:  # an id that cannot be a hash tag names no session: all missing
+            sessions: list[str | None] = [session_id if keys.is_taggable(session_id) else None] * len(ids)
         else:
             sessions = await self._sessions_of(index, ids)
         by_session: dict[str, list[int]] = {}
