@@ -32,7 +32,7 @@ import pyarmonik
 from pyarmonik import settings, settings_flags
 from pyarmonik.core import errors, logcontext
 from pyarmonik.local import launcher
-from pyarmonik.processes import agent_process, control_plane_process
+from pyarmonik.processes import agent_process, control_plane_process, operator_process
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ _SUMMARIES = {
     "local": "run a whole grid on this machine: control plane, agents and their worker processes",
     "control-plane": "serve the ArmoniK API over shared Redis and S3 (replicas cooperate)",
     "agent": "poll one partition and run its tasks on a worker reached by socket",
+    "operator": "run the Kubernetes operator (ArmoniKCluster and ArmoniKPartition resources)",
 }
 _DESCRIPTIONS = {
     "local": "Runs a whole grid in one command: the ArmoniK API, --agents agents per partition and, for each, "
@@ -50,6 +51,9 @@ _DESCRIPTIONS = {
     "agent": "Polls one partition's queue, runs each task on the worker next to it (the official ArmoniK "
     "worker SDK's Worker service) and commits what the worker produced. On SIGTERM it stops taking tasks and "
     "gives the running one --grace-seconds before releasing it.",
+    "operator": "Keeps the grids declared as ArmoniKCluster and ArmoniKPartition resources converged: builds "
+    "their Deployments, StatefulSets, Services and Secrets, repairs them, reports status, and declares each "
+    "partition to its grid. Needs `pip install 'pyarmonik[operator]'` and a kubeconfig or a service account.",
 }
 
 
@@ -84,6 +88,8 @@ def _run(config: BaseSettings, console: Console) -> int:
         return asyncio.run(_until_signal(lambda stop: launcher.serve(config, console, stop)))
     if isinstance(config, settings.ControlPlaneSettings):
         return asyncio.run(_until_signal(lambda stop: control_plane_process.run_control_plane(config, stop)))
+    if isinstance(config, settings.OperatorSettings):
+        return asyncio.run(_until_signal(lambda stop: operator_process.run_operator(config, stop)))
     assert isinstance(config, settings.AgentSettings)
     return asyncio.run(_until_signal(lambda stop: agent_process.run_agent(config, stop)))
 

@@ -173,9 +173,22 @@ class LocalSettings(ControlPlaneSettings, AgentRunSettings):
     demo: bool = Field(False, description="run the example workers and clients against the grid, then exit")
 
 
+class OperatorSettings(LoggingSettings):
+    """``pyarmonik operator``: kopf reconciling ArmoniKClusters and ArmoniKPartitions."""
+
+    watch_namespace: str | None = Field(
+        None, description="the one namespace to watch", json_schema_extra={"shown": "every namespace"}
+    )
+    resync_seconds: float = Field(
+        10.0, gt=0, description="every resource is reconciled again this often (repairs children, refreshes status)"
+    )
+    liveness_port: Port | None = Field(8080, description="serve the operator's liveness probe at :PORT/healthz")
+
+
 #: The settings of each command, for the CLI, the docs and the operator.
 COMMANDS: dict[str, type[BaseSettings]] = {
     "local": LocalSettings,
     "control-plane": ControlPlaneSettings,
     "agent": AgentSettings,
+    "operator": OperatorSettings,
 }

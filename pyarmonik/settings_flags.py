@@ -37,6 +37,7 @@ GROUPS: dict[type[BaseSettings], str] = {
     settings.LocalSettings: "local grid",
     settings.AgentSettings: "agent",
     settings.AgentProbeSettings: "agent",
+    settings.OperatorSettings: "operator",
     settings.LoggingSettings: "logging",
 }
 

@@ -94,8 +94,8 @@ class Deployment:
         log = self.root / "logs" / f"control-plane-{index}.log"
         start = log.stat().st_size if log.exists() else 0  # a restart appends to the same log
         command = [
-            sys.executable, "-m", "pyarmonik", "--log-format", "json", "--log-level", "INFO",
-            "control-plane", "--host", "127.0.0.1", "--port", str(port),
+            sys.executable, "-m", "pyarmonik", "control-plane", "--log-format", "json", "--log-level", "INFO",
+            "--host", "127.0.0.1", "--port", str(port),
         ]  # fmt: skip
         process = self._spawn(f"control-plane-{index}", command, self.environment())
         self.control_planes[index] = process

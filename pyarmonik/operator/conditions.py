@@ -1,0 +1,74 @@
+"""Status of the grid's custom resources: standard conditions and a phase.
+
+Pure functions of what the operator observed, so that every message a user
+reads in ``kubectl describe`` is tested without a cluster. A condition keeps
+its ``lastTransitionTime`` while its status does not change (Kubernetes'
+convention), so watching clients see transitions, not every reconcile.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Check:
+    """One observed fact: ``type`` is ok or not, with a reason and one line."""
+
+    type: str
+    ok: bool
+    reason: str
+    message: str
+
+
+def now_text() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def conditions(
+    checks: list[Check], *, previous: list[dict[str, Any]], generation: int, at: str
+) -> list[dict[str, Any]]:
+    before = {c.get("type"): c for c in previous or []}
+    built = []
+    for check in checks:
+        status = "True" if check.ok else "False"
+        old = before.get(check.type)
+        since = old["lastTransitionTime"] if old and old.get("status") == status else at
+        built.append(
+            {
+                "type": check.type,
+                "status": status,
+                "reason": check.reason,
+                "message": check.message,
+                "lastTransitionTime": since,
+                "observedGeneration": generation,
+            }
+        )
+    return built
+
+
+def replicas_check(kind: str, what: str, obj: dict[str, Any] | None, *, condition: str) -> Check:
+    """``what`` is ready when every wanted replica of its Deployment or
+    StatefulSet is ready: "Redis not ready: 0/1 pods"."""
+    if obj is None:
+        return Check(condition, False, "Missing", f"{what} not ready: its {kind} does not exist yet")
+    wanted = (obj.get("spec") or {}).get("replicas", 1)
+    ready = (obj.get("status") or {}).get("readyReplicas") or 0
+    if ready >= wanted:
+        return Check(condition, True, "Ready", f"{what} ready: {ready}/{wanted} pods")
+    return Check(condition, False, "PodsNotReady", f"{what} not ready: {ready}/{wanted} pods")
+
+
+def external_check(condition: str, what: str, address: str) -> Check:
+    return Check(condition, True, "External", f"{what} is external: {address}")
+
+
+def overall(checks: list[Check]) -> tuple[Check, str]:
+    """The ``Ready`` condition and the phase, from the other checks."""
+    failing = [c for c in checks if not c.ok]
+    if not failing:
+        return Check("Ready", True, "AllReady", "every component is ready"), "Ready"
+    first = failing[0]
+    return Check("Ready", False, first.reason, first.message), "Progressing"

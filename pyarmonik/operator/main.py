@@ -1,0 +1,55 @@
+"""``pyarmonik operator``: kopf running the handlers, until stopped.
+
+Standalone (one operator per cluster: the chart runs one replica; no kopf
+peering objects to install), progress kept in annotations (the custom
+resources' status schemas hold only what users read), and kopf's own
+liveness endpoint for the operator pod's probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+
+from pyarmonik.operator import handlers, kube
+from pyarmonik.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_PREFIX = "pyarmonik.io"
+
+
+def kopf_settings(config: OperatorSettings) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 60
+    settings.execution.max_workers = 4
+    return settings
+
+
+async def run_operator(config: OperatorSettings, stop: asyncio.Event) -> None:
+    namespaces = [config.watch_namespace] if config.watch_namespace else []
+    liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
+    client = await asyncio.to_thread(kube.Kube)
+    log.info(
+        "operator watching %s (resync every %s s)",
+        f"namespace {config.watch_namespace}" if namespaces else "every namespace",
+        config.resync_seconds,
+    )
+    await kopf.operator(
+        registry=handlers.build_registry(resync_seconds=config.resync_seconds),
+        settings=kopf_settings(config),
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(kube=client),
+        stop_flag=stop,
+    )
