@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, StringConstraints, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 5001
@@ -24,7 +25,8 @@ SocketType = Literal["unixdomainsocket", "tcp"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 #: Partition ids become Kubernetes label values and Redis key parts: keep them
 #: to what both accept.
-PartitionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")]
+PARTITION_ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
+PartitionId = Annotated[str, StringConstraints(pattern=PARTITION_ID_PATTERN)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 _CONFIG = SettingsConfigDict(env_prefix="PYARMONIK_", extra="ignore", populate_by_name=True)
@@ -183,6 +185,29 @@ class OperatorSettings(LoggingSettings):
         10.0, gt=0, description="every resource is reconciled again this often (repairs children, refreshes status)"
     )
     liveness_port: Port | None = Field(8080, description="serve the operator's liveness probe at :PORT/healthz")
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of the setting ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+def env_names(model: type[BaseSettings], name: str, info: FieldInfo | None = None) -> list[str]:
+    """Every environment variable that sets ``name``: ``PYARMONIK_<NAME>``, or
+    the aliases a field declares (ArmoniK's ``ComputePlane__*`` names).
+
+    Here rather than in ``settings_flags`` so that the flags, the docs and the
+    operator (which renders pod environments) share one definition."""
+    info = info if info is not None else model.model_fields[name]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"{model.model_config.get('env_prefix', '')}{name}".upper()]
+
+
+def env_of(model: type[BaseSettings], name: str, info: FieldInfo | None = None) -> str:
+    """The environment variables of ``name`` as a user reads them (``A or B``)."""
+    return " or ".join(env_names(model, name, info))
 
 
 #: The settings of each command, for the CLI, the docs and the operator.

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic
-from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
@@ -45,15 +44,10 @@ GROUPS: dict[type[BaseSettings], str] = {
 _METAVARS: dict[Any, str] = {int: "N", float: "SECONDS", Path: "PATH"}
 
 
-def flag_of(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def env_of(model: type[BaseSettings], name: str, info: FieldInfo) -> str:
-    alias = info.validation_alias
-    if isinstance(alias, AliasChoices):
-        return " or ".join(str(choice) for choice in alias.choices)
-    return f"{model.model_config.get('env_prefix', '')}{name}".upper()
+#: Flag and environment names are defined beside the models (the operator
+#: renders pod environments with them too); re-exported for the CLI's callers.
+flag_of = settings.flag_of
+env_of = settings.env_of
 
 
 def shown_default(info: FieldInfo) -> str:

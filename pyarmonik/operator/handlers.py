@@ -19,10 +19,10 @@ import logging
 from typing import Any
 
 import kopf
-from pyarmonik.operator.builders import cluster as cluster_builders
-from pyarmonik.operator.builders import common, control_plane, object_storage, partition, redis
 
 from pyarmonik.operator import conditions, grid_state, kube
+from pyarmonik.operator.builders import cluster as cluster_builders
+from pyarmonik.operator.builders import common, control_plane, object_storage, partition, redis
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _without_secret(url: str) -> str:
 
 # -- shared ------------------------------------------------------------------
 async def _apply_owned(client: kube.Kube, children: list[dict[str, Any]], *, owner: dict[str, Any]) -> None:
-    kopf.adopt(children, owner=owner)
+    kopf.adopt(children, owner=owner)  # type: ignore[arg-type]  # a plain dict body works
     for child in children:
         await asyncio.to_thread(client.apply, child)
 
@@ -181,7 +181,7 @@ def _write_status(
     previous = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
     for check in checks:
         if not check.ok and previous.get(check.type) != "False":
-            kopf.warn(body, reason=check.reason, message=check.message)
+            kopf.warn(body, reason=check.reason, message=check.message)  # type: ignore[arg-type]
     generation = body["metadata"].get("generation", 0)
     patch.status["conditions"] = conditions.conditions(
         checks, previous=status.get("conditions") or [], generation=generation, at=conditions.now_text()

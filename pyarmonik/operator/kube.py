@@ -72,7 +72,7 @@ class Kube:
         """Creates the Secret unless it exists: generated credentials are made
         once and never rotated behind the users' backs."""
         try:
-            client.CoreV1Api(self.api).create_namespaced_secret(secret["metadata"]["namespace"], secret)
+            client.CoreV1Api(self.api).create_namespaced_secret(secret["metadata"]["namespace"], secret)  # type: ignore[arg-type]
         except ApiException as exc:
             if exc.status != 409:
                 raise

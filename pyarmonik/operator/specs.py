@@ -1,0 +1,253 @@
+"""The spec and status schemas of ArmoniKCluster and ArmoniKPartition.
+
+Kept apart from the CRD wrapping (:mod:`pyarmonik.operator.crds`) because
+the builders default their input with these very schemas
+(:func:`pyarmonik.operator.schema.with_defaults`): a default, an enum or a
+bound is written once, here, and both the API server and the operator go by
+it.
+"""
+
+from __future__ import annotations
+
+import pyarmonik
+from pyarmonik import settings
+from pyarmonik.operator import schema as s
+
+PHASES = ["Pending", "Progressing", "Ready", "Degraded", "Failed"]
+CLUSTER_CONDITIONS = ["RedisReady", "ObjectStorageReady", "ControlPlaneReady", "Ready"]
+PARTITION_CONDITIONS = ["ClusterFound", "Ready"]
+#: The settings models' rule, so the API server refuses what an agent would.
+PARTITION_ID_PATTERN = settings.PARTITION_ID_PATTERN
+PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
+_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+
+def _secret_key(name_key: str, default: str) -> dict[str, s.Schema]:
+    return {name_key: s.string(f"key of the value in the Secret (default {default})", default=default)}
+
+
+def _storage_class() -> s.Schema:
+    return s.string("storage class of the data volume (none: the cluster's default)", nullable=True)
+
+
+def _redis_spec() -> s.Schema:
+    managed = s.obj(
+        {
+            "image": s.string("Redis image", default="redis:7.2"),
+            "storage": s.string("size of the data volume (append-only file)", default="1Gi"),
+            "storageClassName": _storage_class(),
+            "resources": s.resources(),
+            "appendfsync": s.enum(["always", "everysec"], "everysec", "when Redis syncs its append-only file"),
+        },
+        "the Redis StatefulSet the operator runs",
+        default={},
+    )
+    external = s.obj(
+        {
+            "url": s.string("Redis URL, e.g. redis://host:6379/0"),
+            "passwordSecretRef": s.obj(
+                {"name": s.string("Secret name"), **_secret_key("key", "password")},
+                "Secret holding the password; the kubelet puts it into the URL, so it must be URL-safe",
+                required=["name"],
+            ),
+        },
+        "a Redis the operator does not run",
+    )
+    rule = (
+        "self.mode != 'external' || (has(self.external) && has(self.external.url))",
+        "redis.external.url is required when redis.mode is external",
+    )
+    return s.obj(
+        {"mode": s.enum(["managed", "external"], "managed"), "managed": managed, "external": external},
+        "state, queues and events",
+        default={},
+        rules=[rule],
+    )
+
+
+def _object_storage_spec() -> s.Schema:
+    managed = s.obj(
+        {
+            "image": s.string("MinIO image", default="minio/minio:RELEASE.2024-12-18T13-15-44Z"),
+            "storage": s.string("size of the data volume", default="10Gi"),
+            "storageClassName": _storage_class(),
+            "resources": s.resources(),
+        },
+        "the MinIO StatefulSet the operator runs, with generated credentials",
+        default={},
+    )
+    credentials = s.obj(
+        {
+            "name": s.string("Secret name"),
+            **_secret_key("accessKeyKey", "accessKey"),
+            **_secret_key("secretKeyKey", "secretKey"),
+        },
+        "Secret holding the access and secret keys (none: anonymous)",
+        required=["name"],
+    )
+    external = s.obj(
+        {
+            "endpoint": s.string("S3 endpoint host:port"),
+            "bucket": s.string("bucket (default: objectStorage.bucket)", pattern=_BUCKET),
+            "secure": s.boolean("use TLS", default=False),
+            "region": s.string("region, if the server needs one", nullable=True),
+            "credentialsSecretRef": credentials,
+        },
+        "an S3 service the operator does not run",
+        default={},
+    )
+    rule = (
+        "self.mode != 'external' || has(self.external.endpoint)",
+        "objectStorage.external.endpoint is required when objectStorage.mode is external",
+    )
+    return s.obj(
+        {
+            "mode": s.enum(["managed", "external"], "managed"),
+            "managed": managed,
+            "external": external,
+            "bucket": s.string("bucket of result data, created when missing", default="pyarmonik", pattern=_BUCKET),
+            "smallObjectBytes": s.integer("objects up to this size live in Redis (0: never)", default=4096, minimum=0),
+        },
+        "result data",
+        default={},
+        rules=[rule],
+    )
+
+
+def _control_plane_spec() -> s.Schema:
+    service = s.obj(
+        {
+            "type": s.enum(["ClusterIP", "NodePort", "LoadBalancer"], "ClusterIP"),
+            "port": s.integer(default=settings.DEFAULT_PORT, minimum=1, maximum=65535),
+            "annotations": s.string_map("annotations of the Service (load balancer settings)", default={}),
+        },
+        "the Service clients reach the ArmoniK API on",
+        default={},
+    )
+    return s.obj(
+        {
+            "replicas": s.integer(default=1, minimum=1, maximum=100),
+            "port": s.integer("ArmoniK API port", default=settings.DEFAULT_PORT, minimum=1, maximum=65535),
+            "service": service,
+            "resources": s.resources(),
+            "env": s.env_vars("extra environment of the control plane; wins over the operator's"),
+            "defaultPartition": s.string(
+                "partition of tasks submitted without one", default="default", pattern=PARTITION_ID_PATTERN
+            ),
+        },
+        "the ArmoniK API servers",
+        default={},
+    )
+
+
+def cluster_spec_schema() -> s.Schema:
+    return s.obj(
+        {
+            "image": s.obj(
+                {
+                    "repository": s.string(default="pyarmonik"),
+                    "tag": s.string(default=pyarmonik.__version__),
+                    "pullPolicy": s.enum(PULL_POLICIES, "IfNotPresent"),
+                },
+                "the PyArmoniK image (control plane and agents)",
+                default={},
+            ),
+            "imagePullSecrets": s.array(s.obj({"name": s.string()}, required=["name"]), "for every pod of the grid"),
+            "logging": s.obj(
+                {
+                    "level": s.enum(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], "INFO"),
+                    "format": s.enum(["text", "json"], "json"),
+                },
+                default={},
+            ),
+            "controlPlane": _control_plane_spec(),
+            "redis": _redis_spec(),
+            "objectStorage": _object_storage_spec(),
+            "lease": s.obj(
+                {
+                    "leaseSeconds": s.integer("a silent agent loses its task after this", default=15, minimum=1),
+                    "graceSeconds": s.integer(
+                        "on pod stop, time the running task may still run (termination grace: this + 15 s)",
+                        default=15,
+                        minimum=0,
+                    ),
+                },
+                default={},
+            ),
+        },
+        default={},
+    )
+
+
+def cluster_status_schema() -> s.Schema:
+    return s.obj(
+        {
+            "phase": s.enum(PHASES),
+            "conditions": s.conditions(CLUSTER_CONDITIONS),
+            "endpoint": s.string("address of the ArmoniK API inside the cluster"),
+            "observedGeneration": s.integer(format="int64"),
+        }
+    )
+
+
+def partition_spec_schema() -> s.Schema:
+    worker = s.obj(
+        {
+            "image": s.string("the worker's image"),
+            "command": s.array(s.string()),
+            "args": s.array(s.string()),
+            "env": s.env_vars("extra environment of the worker"),
+            "resources": s.resources("worker resources; requesting nvidia.com/gpu puts the pods on GPU nodes"),
+            "imagePullPolicy": s.enum(PULL_POLICIES),
+        },
+        "the user's worker container",
+        required=["image"],
+    )
+    autoscaling = s.obj(
+        {
+            "enabled": s.boolean(default=False),
+            "engine": s.enum(["operator", "keda"], "operator"),
+            "targetTasksPerPod": s.integer(default=2, minimum=1),
+            "scaleUpStep": s.integer(default=10, minimum=1),
+            "scaleDownCooldownSeconds": s.integer(default=300, minimum=0),
+        },
+        "reserved: queue-depth autoscaling between podReserved and podMax (not acted on yet)",
+        default={},
+    )
+    return s.obj(
+        {
+            "clusterRef": s.obj({"name": s.string()}, "the ArmoniKCluster, in this namespace", required=["name"]),
+            "partitionId": s.string("default: the resource's name", pattern=PARTITION_ID_PATTERN),
+            "worker": worker,
+            "agent": s.obj(
+                {"resources": s.resources(), "env": s.env_vars("extra environment of the agent")}, default={}
+            ),
+            "nodeSelector": s.string_map(),
+            "tolerations": s.tolerations(),
+            "affinity": s.opaque("pod affinity, as in a pod spec"),
+            "priorityClassName": s.string(),
+            "runtimeClassName": s.string(),
+            "podReserved": s.integer("minimum replicas", default=1, minimum=0),
+            "podMax": s.integer("maximum replicas", default=10, minimum=0),
+            "replicas": s.integer("desired replicas, kept within podReserved..podMax (none: podReserved)", minimum=0),
+            "priority": s.integer(default=1, minimum=1, maximum=99),
+            "preemptionPercentage": s.integer(default=50, minimum=0, maximum=100),
+            "parentPartitionIds": s.array(s.string(pattern=PARTITION_ID_PATTERN), default=[]),
+            "autoscaling": autoscaling,
+        },
+        required=["clusterRef", "worker"],
+        rules=[("self.podMax >= self.podReserved", "podMax must be >= podReserved")],
+    )
+
+
+def partition_status_schema() -> s.Schema:
+    return s.obj(
+        {
+            "replicas": s.integer(),
+            "readyReplicas": s.integer(),
+            "selector": s.string("label selector of the pods, for the scale subresource"),
+            "conditions": s.conditions(PARTITION_CONDITIONS),
+            "observedGeneration": s.integer(format="int64"),
+            "phase": s.enum(PHASES),
+        }
+    )
