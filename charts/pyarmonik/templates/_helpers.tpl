@@ -1,0 +1,151 @@
+{{/*
+The standard helpers: name, fullname, chart, labels, selectorLabels,
+serviceAccountName; then the few this chart adds.
+*/}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "pyarmonik.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The fully qualified name of the chart's own objects, at most 63 characters
+(a DNS label); the release name alone when it already contains the chart name.
+*/}}
+{{- define "pyarmonik.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "pyarmonik.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of the operator's objects (Deployment, ServiceAccount, RBAC, ...). */}}
+{{- define "pyarmonik.labels" -}}
+{{ include "pyarmonik.commonLabels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/*
+Labels of every object the chart renders. The custom resources carry these
+alone: the operator labels a grid's own objects itself (instance = cluster name).
+*/}}
+{{- define "pyarmonik.commonLabels" -}}
+helm.sh/chart: {{ include "pyarmonik.chart" . }}
+app.kubernetes.io/name: {{ include "pyarmonik.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: pyarmonik
+{{- end }}
+
+{{/*
+Selector labels of the operator. The component label keeps them disjoint from
+the labels the operator gives a grid's pods (same name, instance = cluster
+name, which may be the release name).
+*/}}
+{{- define "pyarmonik.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "pyarmonik.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* The operator's ServiceAccount. */}}
+{{- define "pyarmonik.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "pyarmonik.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The image of the operator and, by default, of the cluster. */}}
+{{- define "pyarmonik.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "pyarmonik.imageTag" .) }}
+{{- end }}
+
+{{- define "pyarmonik.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* Where the custom resources go: the watched namespace, else the release's. */}}
+{{- define "pyarmonik.resourceNamespace" -}}
+{{- .Values.operator.watchNamespace | default .Release.Namespace }}
+{{- end }}
+
+{{/* The ArmoniKCluster's name. */}}
+{{- define "pyarmonik.clusterName" -}}
+{{- .Values.cluster.name | default .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+What the operator may do, as RBAC rules: the custom resources, what it
+builds for them, and what kopf itself needs (events; no peering objects, as
+it runs standalone). Cluster-scoped CRD reading is in its own rule set
+(pyarmonik.crdRules) so that a namespaced install keeps only that cluster-wide.
+*/}}
+{{- define "pyarmonik.rules" -}}
+- apiGroups: ["pyarmonik.io"]
+  resources: ["armonikclusters", "armonikpartitions"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["pyarmonik.io"]
+  resources: ["armonikclusters/status", "armonikpartitions/status", "armonikpartitions/scale"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services", "configmaps", "secrets", "serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# Made by the StatefulSets' volume claim templates: only read.
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "list"]
+# Read, and patched by the autoscaler (next); also, each grid's Role grants
+# get/patch pods, which RBAC lets the operator grant only while it holds them.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+{{- end }}
+
+{{- define "pyarmonik.crdRules" -}}
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{/* The arguments of `pyarmonik operator` (kopf run's flags). */}}
+{{- define "pyarmonik.operatorArgs" -}}
+- operator
+- --standalone
+- --liveness=http://0.0.0.0:{{ .Values.operator.healthPort }}/healthz
+{{- if .Values.operator.watchNamespace }}
+- --namespace={{ .Values.operator.watchNamespace }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+{{- range .Values.operator.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
