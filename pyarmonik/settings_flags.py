@@ -147,5 +147,18 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+def update_table(readme: Path) -> None:
+    """Replaces the settings table in ``readme`` by the generated one."""
+    text = readme.read_text()
+    start = text.index(markdown_table().splitlines()[0])
+    end = text.find("\n\n", start)
+    readme.write_text(text[:start] + markdown_table() + (text[end:] if end != -1 else "\n"))
+
+
 if __name__ == "__main__":
-    print(markdown_table())
+    import sys
+
+    if sys.argv[1:2] == ["--update"]:
+        update_table(Path(sys.argv[2]))
+    else:
+        print(markdown_table())

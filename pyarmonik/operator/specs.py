@@ -54,7 +54,8 @@ def _redis_spec() -> s.Schema:
         "a Redis the operator does not run",
     )
     rule = (
-        "self.mode != 'external' || (has(self.external) && has(self.external.url))",
+        # has() guards: the API server also checks the rule against the default ({}).
+        "!has(self.mode) || self.mode != 'external' || (has(self.external) && has(self.external.url))",
         "redis.external.url is required when redis.mode is external",
     )
     return s.obj(
@@ -97,7 +98,7 @@ def _object_storage_spec() -> s.Schema:
         default={},
     )
     rule = (
-        "self.mode != 'external' || has(self.external.endpoint)",
+        "!has(self.mode) || self.mode != 'external' || (has(self.external) && has(self.external.endpoint))",
         "objectStorage.external.endpoint is required when objectStorage.mode is external",
     )
     return s.obj(

@@ -127,13 +127,16 @@ def test_the_defaults_install_the_operator_and_its_rbac_but_no_grid(helm: str) -
     ]
 
 
-def test_the_operator_runs_standalone_with_kopf_liveness_probes(helm: str) -> None:
-    deployment = one(render(helm), "Deployment")
+def test_the_operator_runs_with_its_settings_from_the_config_map_and_kopf_liveness_probes(helm: str) -> None:
+    objects = render(helm)
+    deployment = one(objects, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == f"pyarmonik:{pyarmonik.__version__}"
-    assert container["args"][:3] == ["operator", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"]
-    assert "--all-namespaces" in container["args"]
+    assert container["args"] == ["operator"]
+    settings = one(objects, "ConfigMap")["data"]
+    assert settings["PYARMONIK_LIVENESS_PORT"] == "8080"
+    assert "PYARMONIK_WATCH_NAMESPACE" not in settings  # every namespace
     for probe in ("livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
@@ -156,7 +159,11 @@ def test_a_settings_change_rolls_the_operator_through_the_config_checksum(helm: 
     assert checksum() == checksum()
     assert checksum() != checksum("--set", "operator.logLevel=DEBUG")
     config = one(render(helm, "--set", "operator.logLevel=DEBUG"), "ConfigMap")
-    assert config["data"] == {"PYARMONIK_LOG_LEVEL": "DEBUG", "PYARMONIK_LOG_FORMAT": "json"}
+    assert config["data"] == {
+        "PYARMONIK_LOG_LEVEL": "DEBUG",
+        "PYARMONIK_LOG_FORMAT": "json",
+        "PYARMONIK_LIVENESS_PORT": "8080",
+    }
 
 
 def test_operator_disabled_still_installs_rbac_and_the_custom_resources(helm: str) -> None:
@@ -214,9 +221,7 @@ def test_a_watched_namespace_gets_a_role_and_only_crd_reading_stays_cluster_wide
     assert rules_by_group(one(objects, "ClusterRole")["rules"]) == {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}
     }
-    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert "--namespace=grid" in container["args"]
-    assert "--all-namespaces" not in container["args"]
+    assert one(objects, "ConfigMap")["data"]["PYARMONIK_WATCH_NAMESPACE"] == "grid"
     assert {o["metadata"]["namespace"] for o in objects if o["apiVersion"].startswith("pyarmonik.io/")} == {"grid"}
 
 

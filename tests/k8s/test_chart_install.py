@@ -11,7 +11,6 @@ node. RBAC is checked as the operator's ServiceAccount (``kubectl auth can-i
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import uuid
 from collections.abc import Iterator
@@ -20,12 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from . import chart
-
-if importlib.util.find_spec("tests.k8s.controlplane") is None:  # pragma: no cover - before the test bed is merged
-    pytest.skip("the Kubernetes test bed (tests/k8s/controlplane.py) is not in this checkout", allow_module_level=True)
-
-from . import controlplane
+from . import chart, controlplane
 
 pytestmark = pytest.mark.k8s
 

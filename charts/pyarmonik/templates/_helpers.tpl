@@ -138,13 +138,6 @@ it runs standalone). Cluster-scoped CRD reading is in its own rule set
 {{/* The arguments of `pyarmonik operator` (kopf run's flags). */}}
 {{- define "pyarmonik.operatorArgs" -}}
 - operator
-- --standalone
-- --liveness=http://0.0.0.0:{{ .Values.operator.healthPort }}/healthz
-{{- if .Values.operator.watchNamespace }}
-- --namespace={{ .Values.operator.watchNamespace }}
-{{- else }}
-- --all-namespaces
-{{- end }}
 {{- range .Values.operator.extraArgs }}
 - {{ . | quote }}
 {{- end }}
