@@ -54,6 +54,7 @@ def settings_env(model: type[BaseSettings], **values: Any) -> list[dict[str, Any
     unknown = sorted(set(values) - set(model.model_fields))
     if unknown:
         raise InvalidSetting(f"{model.__name__} has no setting {', '.join(unknown)}")
+    values = {name: value for name, value in values.items() if value is not None}
     plain = {name: value for name, value in values.items() if not isinstance(value, SecretRef)}
     try:
         validated = _isolated(model)(**plain).model_dump(mode="json", include=set(plain))

@@ -94,26 +94,38 @@ async def reconcile_partition(body: kopf.Body, patch: kopf.Patch, memo: kopf.Mem
     # Owned by its cluster too: deleting the cluster removes its partitions and their pods.
     await asyncio.to_thread(client.add_owner, part, cluster)
     await _apply_owned(client, partition.build_partition_children(part, cluster), owner=part)
-    await grid_state.declare(await asyncio.to_thread(_redis_url, client, cluster), partition.partition_record(part))
+    declared = await _declare(client, cluster, part)
     deployment = await asyncio.to_thread(
         client.get, "apps/v1", "Deployment", common.partition_name(cluster_name, spec["partitionId"]), namespace
     )
     checks = [
         conditions.Check("ClusterFound", True, "ClusterFound", f"served by ArmoniKCluster {cluster_name}"),
-        conditions.replicas_check("Deployment", f"Partition {spec['partitionId']}", deployment, condition="Ready"),
+        conditions.replicas_check("Deployment", f"Partition {spec['partitionId']}", deployment, condition="PodsReady"),
+        declared,
     ]
     observed = (deployment or {}).get("status") or {}
     _write_status(
         part,
         patch,
         checks,
-        overall_check=False,
         extra={
             "replicas": observed.get("replicas") or 0,
             "readyReplicas": observed.get("readyReplicas") or 0,
             "selector": partition.partition_selector(part, cluster),
         },
     )
+    if not declared.ok:  # status written; retried until the grid's Redis answers
+        raise kopf.TemporaryError(declared.message, delay=grid_state.RETRY_SECONDS)
+
+
+async def _declare(client: kube.Kube, cluster: dict[str, Any], part: dict[str, Any]) -> conditions.Check:
+    """Declares the partition to its grid, as the ``Declared`` condition."""
+    partition_id = partition.partition_id(part)
+    try:
+        await grid_state.declare(await asyncio.to_thread(_redis_url, client, cluster), partition.partition_record(part))
+    except kopf.TemporaryError as exc:
+        return conditions.Check("Declared", False, "GridUnreachable", f"partition {partition_id} not declared: {exc}")
+    return conditions.Check("Declared", True, "Declared", f"partition {partition_id} is served by the grid")
 
 
 async def partition_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
@@ -167,16 +179,12 @@ def _write_status(
     checks: list[conditions.Check],
     *,
     phase: str | None = None,
-    overall_check: bool = True,
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Conditions, phase and observedGeneration; a condition that turns
     False is also a Kubernetes Event (once, on the transition)."""
-    if overall_check:
-        ready, ready_phase = conditions.overall(checks)
-        checks = [*checks, ready]
-    else:
-        ready_phase = "Ready" if all(c.ok for c in checks) else "Progressing"
+    ready, ready_phase = conditions.overall(checks)
+    checks = [*checks, ready]
     status = body.get("status") or {}
     previous = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
     for check in checks:
@@ -195,6 +203,9 @@ def _write_status(
 # -- registration --------------------------------------------------------------
 def build_registry(*, resync_seconds: float) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    # Credentials as the kubernetes client finds them: the pod's service
+    # account, else the kubeconfig (a registry of our own has no default).
+    kopf.on.login(registry=registry)(_login)
     for kind, reconcile in ((CLUSTERS, reconcile_cluster), (PARTITIONS, reconcile_partition)):
         handler = _handler(reconcile)
         for on in (kopf.on.create, kopf.on.update, kopf.on.resume):
@@ -202,6 +213,10 @@ def build_registry(*, resync_seconds: float) -> kopf.OperatorRegistry:
         kopf.timer(GROUP, VERSION, kind, registry=registry, interval=resync_seconds, id="resync")(handler)
     kopf.on.delete(GROUP, VERSION, PARTITIONS, registry=registry, id="deregister")(partition_deleted)
     return registry
+
+
+def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    return kopf.login_via_client(**kwargs)
 
 
 def _handler(reconcile: Any) -> Any:

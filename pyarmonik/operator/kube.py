@@ -13,6 +13,7 @@ import base64
 import logging
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
@@ -29,7 +30,12 @@ def load_config() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    api = client.ApiClient()
+    if not api.configuration.verify_ssl:
+        # Said once here rather than by urllib3 on every request.
+        log.warning("the kubeconfig skips TLS verification of %s", api.configuration.host)
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    return api
 
 
 class Kube:

@@ -28,13 +28,17 @@ def kopf_settings(config: OperatorSettings) -> kopf.OperatorSettings:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
+    # Kubernetes Events for what a user must act on; a handler's success
+    # every resync would bury them.
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 60
     settings.execution.max_workers = 4
     return settings
 
 
 async def run_operator(config: OperatorSettings, stop: asyncio.Event) -> None:
+    if config.log_level != "DEBUG":  # kopf says "succeeded" for every handler and timer run
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     namespaces = [config.watch_namespace] if config.watch_namespace else []
     liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
     client = await asyncio.to_thread(kube.Kube)

@@ -15,7 +15,7 @@ from pyarmonik.operator import schema as s
 
 PHASES = ["Pending", "Progressing", "Ready", "Degraded", "Failed"]
 CLUSTER_CONDITIONS = ["RedisReady", "ObjectStorageReady", "ControlPlaneReady", "Ready"]
-PARTITION_CONDITIONS = ["ClusterFound", "Ready"]
+PARTITION_CONDITIONS = ["ClusterFound", "PodsReady", "Declared", "Ready"]
 #: The settings models' rule, so the API server refuses what an agent would.
 PARTITION_ID_PATTERN = settings.PARTITION_ID_PATTERN
 PULL_POLICIES = ["Always", "IfNotPresent", "Never"]

@@ -102,3 +102,9 @@ def test_the_cli_and_the_operator_share_one_definition_of_environment_names() ->
     )
     assert env.env_name(settings.AgentSettings, "worker_address") == "ComputePlane__WorkerChannel__Address"
     assert env.env_name(settings.AgentSettings, "shared_dir") == "PYARMONIK_SHARED_DIR"
+
+
+def test_a_setting_given_as_none_renders_nothing_even_where_the_model_refuses_none() -> None:
+
+    rendered = env.settings_env(settings.StorageSettings, s3_endpoint="s3.example:9000", s3_access_key=None)
+    assert rendered == [{"name": "PYARMONIK_S3_ENDPOINT", "value": "s3.example:9000"}]

@@ -1,0 +1,68 @@
+"""``pyarmonik operator`` as a user runs it outside the cluster: a real
+process with a kubeconfig, pointed at the test bed, stopped by its PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from tests import servers
+from tests.k8s import controlplane
+
+ROOT = pathlib.Path(__file__).parents[2]
+#: Fast enough that repairs show within a test, slow enough to stay cheap.
+RESYNC_SECONDS = 1.0
+
+
+class Operator:
+    def __init__(self, plane: controlplane.ControlPlane, log: pathlib.Path) -> None:
+        self.plane, self.log = plane, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        [port] = servers.free_ports(1)
+        command = [
+            sys.executable, "-m", "pyarmonik", "operator", "--resync-seconds", str(RESYNC_SECONDS),
+            "--liveness-port", str(port), "--log-level", "INFO",
+        ]  # fmt: skip
+        env = {**os.environ, **self.plane.env, "PYTHONPATH": str(ROOT)}
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: an operator pod evicted mid-way."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@contextlib.contextmanager
+def running(plane: controlplane.ControlPlane, directory: pathlib.Path) -> Iterator[Operator]:
+    operator = Operator(plane, directory / "operator.log")
+    operator.start()
+    try:
+        yield operator
+    finally:
+        operator.stop()

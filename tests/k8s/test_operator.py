@@ -1,0 +1,384 @@
+"""The operator against a real API server: ``kubectl apply`` the examples and
+the grid appears, converges, heals, scales and is removed cleanly.
+
+The operator runs as a local process with a kubeconfig (as it would beside a
+cluster); kwok nodes run no container, so pods reach Running without a
+process in them: the data path is the multi-process tests' (tests/integration).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.k8s import controlplane, operator_process
+
+pytestmark = pytest.mark.k8s
+
+ROOT = pathlib.Path(__file__).parents[2]
+EXAMPLES = ROOT / "manifests" / "examples"
+CRDS = ROOT / "manifests" / "crds"
+PARTITIONS = ("default", "gpu")
+#: Long enough for a few resyncs of a loaded 2-core machine.
+CONVERGE = 60.0
+
+
+@pytest.fixture(scope="module")
+def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
+    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    for crd in ("armonikclusters.pyarmonik.io", "armonikpartitions.pyarmonik.io"):
+        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
+    return k8s
+
+
+@pytest.fixture(scope="module")
+def operator(
+    crds: controlplane.ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[operator_process.Operator]:
+    with operator_process.running(crds, tmp_path_factory.mktemp("operator")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def volumes(k8s: controlplane.ControlPlane) -> None:
+    """PersistentVolumes for the managed Redis and MinIO claims (the test bed
+    has no provisioner; kube-controller-manager binds claims to these)."""
+    for index in range(8):
+        k8s.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"pyarmonik-test-pv-{index}"},
+                "spec": {
+                    "capacity": {"storage": "20Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "hostPath": {"path": f"/tmp/pyarmonik-test-pv-{index}"},
+                    "persistentVolumeReclaimPolicy": "Retain",
+                },
+            }
+        )
+
+
+def example(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text())
+    return loaded
+
+
+def external_cluster(redis_url: str, name: str = "grid") -> dict[str, Any]:
+    """A cluster on the tests' real Redis, which the operator reaches from
+    this machine (a managed Redis would only be reachable inside a cluster)."""
+    return {
+        "apiVersion": "pyarmonik.io/v1alpha1",
+        "kind": "ArmoniKCluster",
+        "metadata": {"name": name},
+        "spec": {
+            "redis": {"mode": "external", "external": {"url": redis_url}},
+            "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
+        },
+    }
+
+
+def partition(partition_id: str, *, cluster: str = "grid", **spec: Any) -> dict[str, Any]:
+    body = copy.deepcopy(example("partition-cpu.yaml"))
+    body["metadata"] = {"name": partition_id}
+    body["spec"]["clusterRef"] = {"name": cluster}
+    body["spec"].update(spec)
+    return body
+
+
+def get(k8s: controlplane.ControlPlane, namespace: str, *what: str) -> Any:
+    return k8s.get("-n", namespace, *what)
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = [c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind]
+    return found[0] if found else {}
+
+
+def exists(k8s: controlplane.ControlPlane, namespace: str, *what: str) -> bool:
+    return k8s.kubectl("get", "-n", namespace, *what, check=False).returncode == 0
+
+
+def owner_kinds(obj: dict[str, Any]) -> set[str]:
+    return {ref["kind"] for ref in obj["metadata"].get("ownerReferences") or []}
+
+
+# -- the examples, as a user applies them ------------------------------------------
+def test_the_examples_become_an_owned_grid_whose_pods_run_and_whose_conditions_turn_ready(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, volumes: None, namespace: str
+) -> None:
+    k8s.kubectl("apply", "-n", namespace, "-f", str(EXAMPLES))
+
+    def ready() -> bool:
+        return condition(get(k8s, namespace, "akc/grid"), "Ready").get("status") == "True"
+
+    k8s.wait_for(ready, timeout=90)
+    cluster = get(k8s, namespace, "akc/grid")
+    assert cluster["status"]["phase"] == "Ready"
+    assert cluster["status"]["endpoint"] == f"grid-control-plane.{namespace}.svc:5001"
+    assert {c["type"] for c in cluster["status"]["conditions"]} == {
+        "RedisReady",
+        "ObjectStorageReady",
+        "ControlPlaneReady",
+        "Ready",
+    }
+    for kind, name in [
+        ("deployment", "grid-control-plane"),
+        ("service", "grid-control-plane"),
+        ("statefulset", "grid-redis"),
+        ("statefulset", "grid-minio"),
+        ("secret", "grid-minio-credentials"),
+        ("serviceaccount", "grid-grid"),
+    ]:
+        assert owner_kinds(get(k8s, namespace, kind, name)) == {"ArmoniKCluster"}, (kind, name)
+    deployment = get(k8s, namespace, "deployment", "grid-partition-default")
+    assert owner_kinds(deployment) == {"ArmoniKPartition"}
+    assert owner_kinds(get(k8s, namespace, "akp/default")) == {"ArmoniKCluster"}
+
+    def pods_ready() -> bool:
+        return all(condition(get(k8s, namespace, f"akp/{p}"), "PodsReady").get("status") == "True" for p in PARTITIONS)
+
+    k8s.wait_for(pods_ready, timeout=CONVERGE)
+    # The managed Redis is reachable inside the cluster only, and this operator runs outside it (the in-cluster
+    # one declares partitions; test_partition_resources_are_the_partitions_... covers that on a reachable Redis).
+    declared = condition(get(k8s, namespace, "akp/default"), "Declared")
+    assert declared["status"] == "False"
+    assert f"cannot reach Redis at redis://grid-redis.{namespace}.svc:6379/0" in declared["message"]
+    pods = get(k8s, namespace, "pods", "-l", "pyarmonik.io/cluster=grid")["items"]
+    assert pods and all(p["status"]["phase"] == "Running" for p in pods)
+    events = get(k8s, namespace, "events")["items"]
+    assert any(e["involvedObject"]["kind"] == "ArmoniKCluster" for e in events)
+
+
+def test_a_cluster_not_ready_says_which_component_in_one_line(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, namespace: str
+) -> None:
+    cluster = example("cluster.yaml")  # managed Redis, but no volume left unbound for it in this namespace
+    cluster["spec"]["redis"]["managed"]["storageClassName"] = "no-such-class"
+    k8s.apply(cluster, namespace=namespace)
+
+    def redis_condition() -> dict[str, Any]:
+        return condition(get(k8s, namespace, "akc/grid"), "RedisReady")
+
+    k8s.wait_for(lambda: redis_condition().get("status") == "False", timeout=CONVERGE)
+    assert redis_condition()["message"] == "Redis not ready: 0/1 pods"
+    assert get(k8s, namespace, "akc/grid")["status"]["phase"] == "Progressing"
+
+
+# -- convergence ---------------------------------------------------------------------
+def test_a_spec_change_rolls_out_and_a_deleted_child_is_recreated(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition("default"), namespace=namespace)
+    name = "grid-partition-default"
+    k8s.wait_for(lambda: exists(k8s, namespace, "deployment", name), timeout=CONVERGE)
+
+    changed = partition("default")
+    changed["spec"]["worker"]["image"] = "pyarmonik-hello-world-worker:0.2.0"
+    k8s.apply(changed, namespace=namespace)
+
+    def worker_image() -> str:
+        pod = get(k8s, namespace, "deployment", name)["spec"]["template"]["spec"]
+        return next(c["image"] for c in pod["containers"] if c["name"] == "worker")
+
+    k8s.wait_for(lambda: worker_image() == "pyarmonik-hello-world-worker:0.2.0", timeout=CONVERGE)
+
+    k8s.kubectl("delete", "-n", namespace, "deployment", "grid-control-plane")
+    k8s.wait_for(lambda: exists(k8s, namespace, "deployment", "grid-control-plane"), timeout=CONVERGE)
+    k8s.kubectl("scale", "-n", namespace, "deployment", "grid-control-plane", "--replicas=5")  # a hand edit
+    k8s.wait_for(
+        lambda: get(k8s, namespace, "deployment", "grid-control-plane")["spec"]["replicas"] == 1, timeout=CONVERGE
+    )
+
+
+def test_kubectl_scale_on_a_partition_scales_its_deployment_within_its_bounds(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition("default", podReserved=1, podMax=4), namespace=namespace)
+    k8s.wait_for(lambda: exists(k8s, namespace, "deployment", "grid-partition-default"), timeout=CONVERGE)
+
+    k8s.kubectl("scale", "-n", namespace, "armonikpartition/default", "--replicas=3")
+
+    def replicas() -> tuple[int, int]:
+        deployment = get(k8s, namespace, "deployment", "grid-partition-default")
+        status = get(k8s, namespace, "akp/default").get("status") or {}
+        return deployment["spec"]["replicas"], status.get("readyReplicas", 0)
+
+    k8s.wait_for(lambda: replicas() == (3, 3), timeout=CONVERGE)
+    scale = json.loads(
+        k8s.kubectl(
+            "get",
+            "-n",
+            namespace,
+            "--raw",
+            f"/apis/pyarmonik.io/v1alpha1/namespaces/{namespace}/armonikpartitions/default/scale",
+        ).stdout
+    )
+    assert scale["status"]["replicas"] == 3
+    assert "pyarmonik.io/partition=default" in scale["status"]["selector"]
+
+    k8s.kubectl("scale", "-n", namespace, "armonikpartition/default", "--replicas=9")  # above podMax
+    k8s.wait_for(lambda: replicas()[0] == 4, timeout=CONVERGE)
+
+
+def test_gpu_partition_pods_land_only_on_gpu_nodes_and_cpu_ones_never_there(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    gpu = example("partition-gpu.yaml")
+    gpu["spec"].update(podReserved=3, podMax=3)
+    k8s.apply(gpu, namespace=namespace)
+    k8s.apply(partition("default", podReserved=3, podMax=3), namespace=namespace)
+    nodes = {n["metadata"]["name"]: n for n in k8s.get("nodes")["items"]}
+    gpu_nodes = {name for name, n in nodes.items() if "nvidia.com/gpu" in n["status"]["capacity"]}
+    assert gpu_nodes and gpu_nodes != set(nodes)
+
+    def placed(partition_id: str) -> set[str]:
+        pods = get(k8s, namespace, "pods", "-l", f"pyarmonik.io/partition={partition_id}")["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running"]
+        return {p["spec"]["nodeName"] for p in running} if len(running) == 3 else set()
+
+    gpu_placed = k8s.wait_for(lambda: placed("gpu"), timeout=CONVERGE)
+    cpu_placed = k8s.wait_for(lambda: placed("default"), timeout=CONVERGE)
+    assert gpu_placed <= gpu_nodes
+    assert not cpu_placed & gpu_nodes
+
+
+# -- partitions the grid serves --------------------------------------------------------
+def test_a_partition_waits_for_its_cluster_then_converges(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    k8s.apply(partition("default"), namespace=namespace)
+
+    def cluster_found() -> dict[str, Any]:
+        return condition(get(k8s, namespace, "akp/default"), "ClusterFound")
+
+    k8s.wait_for(lambda: cluster_found().get("status") == "False", timeout=CONVERGE)
+    assert "ArmoniKCluster grid does not exist (yet)" in cluster_found()["message"]
+    assert get(k8s, namespace, "akp/default")["status"]["phase"] == "Pending"
+
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.wait_for(lambda: cluster_found().get("status") == "True", timeout=CONVERGE)
+    k8s.wait_for(lambda: exists(k8s, namespace, "deployment", "grid-partition-default"), timeout=CONVERGE)
+
+
+def test_deleting_the_cluster_garbage_collects_every_child_and_partition(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition("default"), namespace=namespace)
+    k8s.wait_for(lambda: exists(k8s, namespace, "deployment", "grid-partition-default"), timeout=CONVERGE)
+    k8s.wait_for(lambda: owner_kinds(get(k8s, namespace, "akp/default")) == {"ArmoniKCluster"}, timeout=CONVERGE)
+
+    k8s.kubectl("delete", "-n", namespace, "akc/grid", "--wait=false")
+
+    def gone() -> bool:
+        left = get(k8s, namespace, "deployments,services,pods,armonikpartitions,serviceaccounts")["items"]
+        return not [o for o in left if o["metadata"]["name"] != "default" or o["kind"] != "ServiceAccount"]
+
+    k8s.wait_for(gone, timeout=90)
+
+
+def test_an_operator_killed_mid_way_converges_on_restart_without_duplicating_anything(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    operator.kill()
+    try:
+        k8s.apply(external_cluster(redis_server), namespace=namespace)
+        for partition_id in ("alpha", "beta"):
+            k8s.apply(partition(partition_id), namespace=namespace)
+    finally:
+        operator.start()
+
+    def converged() -> bool:
+        return all(exists(k8s, namespace, "deployment", f"grid-partition-{p}") for p in ("alpha", "beta"))
+
+    k8s.wait_for(converged, timeout=CONVERGE)
+    operator.kill()
+    operator.start()  # again: resume handlers run over a converged grid
+    k8s.wait_for(lambda: "operator watching" in operator.tail(200), timeout=CONVERGE)
+    k8s.wait_for(converged, timeout=CONVERGE)
+    deployments = get(k8s, namespace, "deployments")["items"]
+    names = sorted(d["metadata"]["name"] for d in deployments)
+    assert names == ["grid-control-plane", "grid-partition-alpha", "grid-partition-beta"]
+    replica_sets = get(k8s, namespace, "replicasets")["items"]
+    assert len(replica_sets) == 3  # no spurious rollout either
+
+
+# -- invalid resources -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"podReserved": 5, "podMax": 2}, "podMax must be >= podReserved"),
+        ({"replicas": -1}, "spec.replicas"),
+        ({"podMaximum": 3}, 'unknown field "spec.podMaximum"'),
+    ],
+)
+def test_an_invalid_partition_is_refused_by_the_api_server_with_a_readable_message(
+    crds: controlplane.ControlPlane, namespace: str, change: dict[str, Any], message: str
+) -> None:
+    body = partition("default", **change)
+    result = crds.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not exists(crds, namespace, "akp/default")
+
+
+def test_partition_resources_are_the_partitions_the_control_plane_serves(
+    k8s: controlplane.ControlPlane,
+    operator: operator_process.Operator,
+    redis_server: str,
+    namespace: str,
+    tmp_path: pathlib.Path,
+) -> None:
+    from datetime import timedelta
+
+    import grpc
+    from armonik.client import ArmoniKPartitions, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
+    from armonik.common import Partition, TaskDefinition, TaskOptions
+
+    from pyarmonik.settings import LocalSettings
+    from tests.grid_thread import GridThread
+    from tests.helpers import grpc_code
+
+    partition_id = f"analytics-{namespace[-8:]}"
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition(partition_id, podReserved=0, podMax=7, priority=3), namespace=namespace)
+    # A control plane on the same Redis as the operator, as the cluster's pods would be.
+    grid = GridThread(LocalSettings(port=0, data_dir=tmp_path, redis_url=redis_server, agents=0)).start()
+    try:
+        with grpc.insecure_channel(grid.address) as channel:
+            partitions = ArmoniKPartitions(channel)
+
+            def listed() -> list[Any]:
+                return [p for p in partitions.list_partitions(Partition.id == partition_id)[1]]
+
+            [served] = k8s.wait_for(listed, timeout=CONVERGE)
+            assert (served.pod_max, served.pod_reserved, served.priority) == (7, 0, 3)
+
+            options = TaskOptions(
+                max_duration=timedelta(seconds=60), priority=1, max_retries=1, partition_id=partition_id
+            )
+            session_id = ArmoniKSessions(channel).create_session(options, partition_ids=[partition_id])
+            results = ArmoniKResults(channel)
+            payload = results.create_results({"payload": b"x"}, session_id)["payload"].result_id
+            output = results.create_results_metadata(["out"], session_id)["out"].result_id
+
+            k8s.kubectl("delete", "-n", namespace, f"akp/{partition_id}")
+            k8s.wait_for(lambda: not listed(), timeout=CONVERGE)
+            code = grpc_code(
+                lambda: ArmoniKTasks(channel).submit_tasks(
+                    session_id, [TaskDefinition(payload_id=payload, expected_output_ids=[output])]
+                )
+            )
+            assert code == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        grid.stop()
