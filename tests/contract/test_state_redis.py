@@ -39,6 +39,7 @@ from .state_contract import (
     statuses_of,
     task,
 )
+from .status_counts_contract import StatusCountsContract
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,7 @@ def redis_url(redis_server: str, redis_client: redis.asyncio.Redis) -> str:
     return redis_server
 
 
-class TestRedisStateStore(StateStoreContract):
+class TestRedisStateStore(StateStoreContract, StatusCountsContract):
     @pytest.fixture
     def event_bus(self, redis_url: str) -> Iterator[RedisRecordingBus]:
         bus = RedisRecordingBus(redis_url)

@@ -5,7 +5,9 @@ Lists load records and leave filtering, sorting and paging to
 query alike. What they load is narrowed first: the sessions a filter pins
 (``filters.session_ids_in``), and, where every clause also pins a status,
 only the tasks of those statuses (from the session's status index). Counts
-of whole sessions come from the status index alone.
+of whole sessions come from the status index alone, and the counts of the
+whole store (``status_counts``, for metrics) from the task counters the
+scripts keep and the result status index: no record is read.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from redis.asyncio import Redis
 
 from pyarmonik.core import filters
 from pyarmonik.core.models import Result, Session, Task
-from pyarmonik.core.statuses import TaskStatus
+from pyarmonik.core.statuses import ResultStatus, TaskStatus
+from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys, records
 from pyarmonik.storage.redis.state_scripts import session_keys, text
 
 _STATUSES = list(TaskStatus)
+_RESULT_STATUSES = [ResultStatus.CREATED, ResultStatus.COMPLETED, ResultStatus.ABORTED, ResultStatus.DELETED]
 #: (session id, status or None for every task of the session)
 _Source = tuple[str, "int | None"]
 
@@ -127,6 +131,32 @@ async def count_by_status(redis: Redis, session_ids: Sequence[str]) -> dict[Task
             status = _STATUSES[position % len(_STATUSES)]
             counts[status] = counts.get(status, 0) + count
     return counts
+
+
+async def status_counts(redis: Redis) -> ports.StatusCounts:
+    """Tasks by (partition, status) and results by status of every session:
+    one HGETALL of its task counts and a ZCOUNT per result status, pipelined."""
+    ids = [text(s) for s in await redis.zrange(keys.SESSIONS, 0, -1)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for session_id in ids:
+            session = session_keys(session_id)
+            pipe.hgetall(session.task_counts)
+            for status in _RESULT_STATUSES:
+                pipe.zcount(session.result_statuses, int(status), int(status))
+        replies = await pipe.execute()
+    tasks: dict[tuple[str, TaskStatus], int] = {}
+    results: dict[ResultStatus, int] = {}
+    step = 1 + len(_RESULT_STATUSES)
+    for first in range(0, len(replies), step):
+        for field, count in replies[first].items():
+            number, _, partition = text(field).partition(":")
+            if int(count):
+                key = (partition, TaskStatus(int(number)))
+                tasks[key] = tasks.get(key, 0) + int(count)
+        for status, count in zip(_RESULT_STATUSES, replies[first + 1 : first + step]):
+            if count:
+                results[status] = results.get(status, 0) + count
+    return ports.StatusCounts(tasks=tasks, results=results)
 
 
 async def scan_sessions(redis: Redis) -> list[Session]:
