@@ -6,8 +6,8 @@ query alike. What they load is narrowed first: the sessions a filter pins
 (``filters.session_ids_in``), and, where every clause also pins a status,
 only the tasks of those statuses (from the session's status index). Counts
 of whole sessions come from the status index alone, and the counts of the
-whole store (``status_counts``, for metrics) from the task counters the
-scripts keep and the result status index: no record is read.
+whole store (``status_counts``, for metrics) from the counters the scripts
+keep: no record is read.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from pyarmonik.storage.redis import keys, records
 from pyarmonik.storage.redis.state_scripts import session_keys, text
 
 _STATUSES = list(TaskStatus)
-_RESULT_STATUSES = [ResultStatus.CREATED, ResultStatus.COMPLETED, ResultStatus.ABORTED, ResultStatus.DELETED]
 #: (session id, status or None for every task of the session)
 _Source = tuple[str, "int | None"]
 
@@ -135,28 +134,28 @@ async def count_by_status(redis: Redis, session_ids: Sequence[str]) -> dict[Task
 
 async def status_counts(redis: Redis) -> ports.StatusCounts:
     """Tasks by (partition, status) and results by status of every session:
-    one HGETALL of its task counts and a ZCOUNT per result status, pipelined."""
+    one HGETALL of each session's counts (kept by the scripts), pipelined."""
     ids = [text(s) for s in await redis.zrange(keys.SESSIONS, 0, -1)]
     async with redis.pipeline(transaction=False) as pipe:
         for session_id in ids:
-            session = session_keys(session_id)
-            pipe.hgetall(session.task_counts)
-            for status in _RESULT_STATUSES:
-                pipe.zcount(session.result_statuses, int(status), int(status))
+            pipe.hgetall(session_keys(session_id).counts)
         replies = await pipe.execute()
     tasks: dict[tuple[str, TaskStatus], int] = {}
     results: dict[ResultStatus, int] = {}
-    step = 1 + len(_RESULT_STATUSES)
-    for first in range(0, len(replies), step):
-        for field, count in replies[first].items():
-            number, _, partition = text(field).partition(":")
-            if int(count):
+    for reply in replies:
+        for raw_field, raw_count in reply.items():
+            kind, _, rest = text(raw_field).partition(":")
+            count = int(raw_count)
+            if kind == "task":
+                number, _, partition = rest.partition(":")
                 key = (partition, TaskStatus(int(number)))
-                tasks[key] = tasks.get(key, 0) + int(count)
-        for status, count in zip(_RESULT_STATUSES, replies[first + 1 : first + step]):
-            if count:
+                tasks[key] = tasks.get(key, 0) + count
+            elif kind == "result":
+                status = ResultStatus(int(rest))
                 results[status] = results.get(status, 0) + count
-    return ports.StatusCounts(tasks=tasks, results=results)
+    return ports.StatusCounts(
+        tasks={k: n for k, n in tasks.items() if n}, results={k: n for k, n in results.items() if n}
+    )
 
 
 async def scan_sessions(redis: Redis) -> list[Session]:

@@ -9,5 +9,5 @@ if redis.call('EXISTS', SESSION_KEY) == 0 then return missing_session() end
 local task_ids = redis.call('HKEYS', TASKS_KEY)
 local result_ids = redis.call('HKEYS', RESULTS_KEY)
 redis.call('DEL', SESSION_KEY, TASKS_KEY, RESULTS_KEY, WAITING_KEY, REMAINING_KEY, TASK_STATUSES_KEY, RESULT_STATUSES_KEY,
-  TASK_COUNTS_KEY)
+  COUNTS_KEY)
 return {'OK', task_ids, result_ids}
