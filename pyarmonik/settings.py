@@ -94,6 +94,21 @@ class ServerSettings(BaseSettings):
     )
 
 
+class MetricsSettings(BaseSettings):
+    """The control plane's Prometheus endpoint. Off by default, like the
+    agent's probe port: ``local`` takes this setting too, and two grids on
+    one machine must not collide on a port neither asked for."""
+
+    model_config = _CONFIG
+
+    metrics_port: Port | None = Field(
+        None,
+        description="serve Prometheus /metrics on this port, on --host (0: any free port); in local, one endpoint "
+        "for the control plane and every agent",
+        json_schema_extra={"shown": "off"},
+    )
+
+
 class AgentRunSettings(StorageSettings, LeaseSettings):
     """How an agent runs its tasks, wherever it runs (alone or in ``local``)."""
 
@@ -123,14 +138,16 @@ class AgentProbeSettings(BaseSettings):
     model_config = _CONFIG
 
     probe_port: Port | None = Field(
-        None, description="serve /livez, /readyz and /worker/livez on this port", json_schema_extra={"shown": "off"}
+        None,
+        description="serve /livez, /readyz, /worker/livez and Prometheus /metrics on this port",
+        json_schema_extra={"shown": "off"},
     )
     worker_stuck_seconds: float = Field(
         30.0, gt=0, description="a worker unresponsive this long after serving fails /worker/livez (restart it)"
     )
 
 
-class ControlPlaneSettings(LoggingSettings, StorageSettings, ServerSettings, LeaseSettings):
+class ControlPlaneSettings(LoggingSettings, StorageSettings, MetricsSettings, ServerSettings, LeaseSettings):
     """``pyarmonik control-plane``."""
 
 

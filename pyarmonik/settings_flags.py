@@ -30,6 +30,7 @@ S = TypeVar("S", bound=BaseSettings)
 #: Help and docs headings of the setting groups, in the order they are shown.
 GROUPS: dict[type[BaseSettings], str] = {
     settings.ServerSettings: "API",
+    settings.MetricsSettings: "API",
     settings.StorageSettings: "storage",
     settings.LeaseSettings: "tasks",
     settings.AgentRunSettings: "tasks",

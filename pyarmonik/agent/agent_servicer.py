@@ -22,18 +22,22 @@ from pyarmonik.agent import legacy_create_task
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core import errors
 from pyarmonik.core.models import Result
+from pyarmonik.metrics import Metrics
 from pyarmonik.protocol import serving
 from pyarmonik.protocol import tasks as protocol_tasks
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.options import optional_task_options, timestamp
+from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
 
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 
-async def serve(servicer: AgentServicer, address: str) -> grpc.aio.Server:
-    """Serves the Agent service on ``address`` (``unix:///...`` or ``host:port``)."""
+async def serve(servicer: AgentServicer, address: str, *, metrics: Metrics | None = None) -> grpc.aio.Server:
+    """Serves the Agent service on ``address`` (``unix:///...`` or ``host:port``);
+    its calls are timed in ``metrics`` when given."""
+    timing = [MetricsInterceptor(metrics)] if metrics is not None else []
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor()],
+        interceptors=[*timing, ErrorInterceptor()],
         options=[
             *serving.SERVER_OPTIONS,
             ("grpc.max_receive_message_length", _MAX_MESSAGE),

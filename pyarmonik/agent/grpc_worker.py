@@ -22,6 +22,7 @@ from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.agent.worker import WorkerReply
 from pyarmonik.agent.worker_client import WorkerClient
 from pyarmonik.lifecycle.outcomes import Outcome
+from pyarmonik.metrics import Metrics
 from pyarmonik.protocol.options import task_options_to_pb
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,15 @@ class GrpcWorker:
         agent_address: str,
         worker_address: str,
         restart: Callable[[], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """Addresses as gRPC takes them (``unix:///path`` or ``host:port``).
         ``restart`` kills the worker process so that its supervisor starts a
         fresh one: the official SDK serves one call at a time, so a worker
-        still busy with an abandoned call would refuse the next task."""
+        still busy with an abandoned call would refuse the next task.
+        ``metrics`` times the Agent service's calls."""
         self.agent_address = agent_address
+        self._metrics = metrics
         self.servicer = agent_servicer.AgentServicer()
         self.client = WorkerClient(worker_address)
         self._restart = restart
@@ -48,7 +52,7 @@ class GrpcWorker:
 
     async def start(self) -> None:
         """Serves the Agent service (before the worker needs it)."""
-        self._server = await agent_servicer.serve(self.servicer, self.agent_address)
+        self._server = await agent_servicer.serve(self.servicer, self.agent_address, metrics=self._metrics)
 
     async def wait_ready(self, stop: asyncio.Event) -> bool:
         if not self._ready:

@@ -1,4 +1,4 @@
-"""What an agent knows of its own health, for probes (and metrics later).
+"""What an agent knows of its own health, for probes and metrics.
 
 The pollster updates it as it goes; the probe endpoint only reads it, so a
 probe never touches storage or the worker (a probe that waits on Redis

@@ -9,12 +9,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from pyarmonik.agent.grpc_worker import GrpcWorker
-from pyarmonik.agent.health import AgentHealth
+from pyarmonik.agent.health import AgentHealth, AgentState
 from pyarmonik.agent.pollster import AgentConfig, Pollster
 from pyarmonik.agent.worker import Worker
 from pyarmonik.lifecycle.grid import Grid
 
 log = logging.getLogger(__name__)
+
+_STATES = [state.value for state in AgentState]
 
 
 def grpc_address(address: str, socket_type: str = "unixdomainsocket") -> str:
@@ -42,10 +44,11 @@ class AgentRuntime:
         self.grid, self.config = grid, config
         self.agent_address = agent_address
         self.worker: Worker = worker or GrpcWorker(
-            agent_address=agent_address, worker_address=worker_address, restart=restart_worker
+            agent_address=agent_address, worker_address=worker_address, restart=restart_worker, metrics=grid.metrics
         )
         self.pollster = Pollster(grid, self.worker, config, health=health)
         self.health = self.pollster.health
+        grid.metrics.watch_agent(config.partition_id, lambda: self.health.state.value, _STATES)
 
     async def start(self) -> None:
         """Readies the worker side (the Agent service, before the worker needs it)."""

@@ -1,6 +1,6 @@
 """The control plane's gRPC server: every ArmoniK service of one grid.
 
-Registers the servicers behind the error interceptor, plus the standard
+Registers the servicers behind the RPC metrics and error interceptors, plus the standard
 ``grpc.health.v1`` service (SERVING for "" and each service while up,
 NOT_SERVING once a shutdown starts, so load balancers drain it first).
 """
@@ -42,6 +42,7 @@ from pyarmonik.control_plane import (
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.protocol import serving
 from pyarmonik.protocol.interceptor import ErrorInterceptor
+from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,9 @@ class ControlPlane:
         return self._port
 
     async def start(self) -> int:
-        server = aio.server(interceptors=[ErrorInterceptor()], options=self._options)
+        # The metrics interceptor comes first (outermost): it sees the status the error interceptor chose.
+        interceptors = [MetricsInterceptor(self._grid.metrics), ErrorInterceptor()]
+        server = aio.server(interceptors=interceptors, options=self._options)
         for register, servicer in _registrations(self._grid):
             register(servicer, server)
         self._health = health.aio.HealthServicer()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
+from pyarmonik.metrics import Metrics
 from pyarmonik.storage import ports
 
 DEFAULT_CHUNK_SIZE = 2 * 1024 * 1024
@@ -23,6 +24,8 @@ class Grid:
     default_partition: str = "default"
     data_chunk_max_size: int = DEFAULT_CHUNK_SIZE
     clock: Callable[[], float] = field(default=time.time)
+    #: What every service of this grid counts, served on its /metrics.
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def enqueue(self, tasks: Sequence[Task]) -> None:
         """Pushes the tasks a transition made ready, one push per partition."""

@@ -5,7 +5,8 @@ or could not be reached; the reaper, for an agent that vanished) names the
 ending with an ``Outcome`` and hands it to ``settle``. The mapping from
 outcome to transition lives only here, like Celery's ``app/trace.py``, so
 the retry decision (in ``processing.crash``) is reached from one spot, and
-every outcome passes through one log line that metrics can count.
+every outcome passes through one log line and one count
+(``pyarmonik_tasks_completed_total`` and ``pyarmonik_task_duration_seconds``).
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ async def settle(
         level, outcome, message = logging.WARNING, Outcome.LOST, f"{outcome.name} refused: {exc.message}"
     else:
         level = logging.DEBUG if outcome is Outcome.OK else logging.INFO
-    # The one line every outcome passes through (metrics will count here).
+    # The one line every outcome passes through, and the one count of it.
     log.log(level, "task %s settled %s%s", task.task_id, outcome.name, f": {message}" if message else "")
+    began = task.started_at or task.acquired_at
+    grid.metrics.settled(task, outcome, seconds=grid.clock() - began if began else None)
     return outcome
 
 

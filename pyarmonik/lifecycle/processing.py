@@ -94,6 +94,7 @@ async def complete(
     except errors.PyArmoniKError:
         await grid.objects.delete([c.opaque_id.decode() for c in completions[len(commit.completions) :]])
         raise
+    grid.metrics.count_submitted(commit.children)
     await grid.enqueue(ready)
 
 

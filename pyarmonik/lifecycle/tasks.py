@@ -87,6 +87,7 @@ async def submit(
     fresh = [t for t in tasks if t.task_id not in existing]
     if fresh:
         ready = await grid.state.create_tasks(session_id, fresh, at=at)
+        grid.metrics.count_submitted(fresh)
         await grid.enqueue(ready)
     return [existing.get(t.task_id, t) for t in tasks]
 

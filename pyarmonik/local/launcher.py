@@ -3,6 +3,9 @@ control-plane service, ``agents`` agents per partition and their worker
 processes, each built by ``pyarmonik.processes`` from the same settings the
 separate ``control-plane`` and ``agent`` commands take.
 
+With ``metrics_port`` the control plane serves one ``/metrics`` for the
+whole grid: the agents built here share the grid's registry.
+
 Sockets live in a short temporary directory (a unix socket path must stay
 under ~100 bytes); task data folders under the shared folder
 (``<shared>/<communication token>``, ArmoniK's layout).
@@ -89,6 +92,11 @@ class LocalGrid:
     @property
     def port(self) -> int:
         return self.control_plane.port
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the grid's one /metrics endpoint, ``None`` when off."""
+        return self.control_plane.metrics_port
 
     @property
     def agent_count(self) -> int:
@@ -184,6 +192,8 @@ async def serve(settings: LocalSettings, console: Console, stop: asyncio.Event) 
             f"[bold green]PyArmoniK grid serving on {settings.host}:{grid.port}[/] "
             f"(partitions {', '.join(settings.partitions)}; {grid.agent_count} agent(s); data in {settings.data_dir})"
         )
+        if grid.metrics_port is not None:
+            console.print(f"Prometheus metrics of the whole grid at http://{settings.host}:{grid.metrics_port}/metrics")
         if not grid.commands:
             console.print("No worker given (--worker 'COMMAND'): tasks will be queued but not run.")
         elif not settings.agents:

@@ -1,6 +1,10 @@
 """``pyarmonik agent``: the polling agent of one partition, next to a worker
 process it reaches over a socket (the two containers of a partition pod).
 
+Its probe port also serves ``/metrics``: the agent's own (its state, the
+outcomes and durations of its tasks, its Agent service's RPCs); the grid's
+store levels come from the control planes, not from every agent.
+
 On SIGTERM it stops taking tasks and gives the running one the grace delay,
 then releases it without using a retry. ``local`` builds its agents here
 too, from the same settings.
@@ -17,6 +21,7 @@ from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.lifecycle import reaper
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.metrics import CONTENT_TYPE
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.protocol import serving
@@ -56,9 +61,13 @@ def build_agent(
 def build_probes(runtime: AgentRuntime, settings: AgentSettings) -> ProbeServer | None:
     if settings.probe_port is None:
         return None
-    health = runtime.health
+    health, metrics = runtime.health, runtime.grid.metrics
     checks = {"/livez": health.live, "/readyz": health.ready, "/worker/livez": health.worker_live}
-    return ProbeServer(checks, port=settings.probe_port)
+
+    async def scrape() -> tuple[str, bytes]:
+        return CONTENT_TYPE, await metrics.render()
+
+    return ProbeServer(checks, pages={"/metrics": scrape}, port=settings.probe_port)
 
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:

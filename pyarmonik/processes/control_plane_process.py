@@ -1,8 +1,11 @@
 """``pyarmonik control-plane``: the ArmoniK API over shared storage.
 
 Replicas are interchangeable: they share Redis and S3, so a client may talk
-to any of them. Each also runs the lease reaper, which is idempotent.
-``local`` runs the same service, on its own grid.
+to any of them. Each also runs the lease reaper, which is idempotent, and,
+with ``metrics_port``, serves the grid's ``/metrics`` (every replica reports
+the same store levels; its own RPCs and the outcomes its reaper settled).
+``local`` runs the same service, on its own grid: its endpoint then also
+carries the metrics of the local agents, which share the grid's registry.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import logging
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core import errors
 from pyarmonik.core.models import Partition
-from pyarmonik.lifecycle import reaper
+from pyarmonik.lifecycle import observed, reaper
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.metrics import CONTENT_TYPE
+from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import ControlPlaneSettings
 
@@ -41,6 +46,7 @@ class ControlPlaneService:
     def __init__(self, grid: Grid, settings: ControlPlaneSettings) -> None:
         self.grid, self.settings = grid, settings
         self.server = ControlPlane(grid, host=settings.host, port=settings.port)
+        self.metrics = metrics_server(grid, host=settings.host, port=settings.metrics_port)
         self._stop_reaper = asyncio.Event()
         self._reaper: asyncio.Future[None] | None = None
 
@@ -48,9 +54,21 @@ class ControlPlaneService:
     def port(self) -> int:
         return self.server.port
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound metrics port, ``None`` when metrics are off."""
+        return self.metrics.port if self.metrics is not None else None
+
     async def start(self) -> None:
         await declare_partitions(self.grid, self.settings.partitions)
+        observed.report_store(self.grid)
         await self.server.start()
+        if self.metrics is not None:
+            try:
+                await self.metrics.start()
+            except OSError:
+                await self.server.stop(grace=0)
+                raise
         every = reaper.period_for(self.settings.lease_seconds)
         self._reaper = asyncio.ensure_future(reaper.reap_forever(self.grid, self._stop_reaper, every=every))
         log.info(
@@ -62,6 +80,19 @@ class ControlPlaneService:
         if self._reaper is not None:
             await self._reaper
         await self.server.stop(grace=grace)
+        if self.metrics is not None:
+            await self.metrics.stop()
+
+
+def metrics_server(grid: Grid, *, host: str, port: int | None) -> ProbeServer | None:
+    """``/metrics`` of ``grid`` on ``host:port``; ``None`` when ``port`` is."""
+    if port is None:
+        return None
+    return ProbeServer({}, pages={"/metrics": lambda: _scrape(grid)}, host=host, port=port, what="metrics")
+
+
+async def _scrape(grid: Grid) -> tuple[str, bytes]:
+    return CONTENT_TYPE, await grid.metrics.render()
 
 
 async def run_control_plane(settings: ControlPlaneSettings, stop: asyncio.Event) -> None:

@@ -1,4 +1,4 @@
-"""A small HTTP endpoint for Kubernetes probes (and, later, ``/metrics``).
+"""A small HTTP endpoint for Kubernetes probes and Prometheus ``/metrics``.
 
 Kubernetes probes a container over HTTP, gRPC or TCP; an agent's gRPC
 server is on a unix socket its worker uses, and a TCP check would only say
@@ -8,8 +8,12 @@ worker container's liveness probe targets this port too (containers of a pod
 share its network), so the agent, which sees a stuck worker, can have the
 kubelet restart it.
 
-asyncio's own server is enough: a probe is one short GET; a framework would
-be a dependency for four paths.
+The same server answers ``/metrics`` (a page: a body rendered on demand,
+with its content type): on an agent's probe port next to its probes, and
+alone on the control plane's metrics port.
+
+asyncio's own server is enough: a probe or a scrape is one short GET; a
+framework would be a dependency for five paths.
 """
 
 from __future__ import annotations
@@ -17,28 +21,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
 #: A check answers (healthy, one line saying why).
 Check = Callable[[], tuple[bool, str]]
+#: A page answers (content type, body); it may read storage (a scrape waits on it).
+Page = Callable[[], Awaitable[tuple[str, bytes]]]
+
+_TEXT = "text/plain; charset=utf-8"
 
 _READ_TIMEOUT = 5.0
 
 
 class ProbeServer:
-    """Serves ``GET <path>``: 200 with the check's line when healthy, 503
-    when not, 404 for an unknown path."""
+    """Serves ``GET <path>``: for a check, 200 with its line when healthy,
+    503 when not; for a page, 200 with its body (500 if it fails); 404 for
+    an unknown path. ``what`` names the server in its errors and logs."""
 
-    def __init__(self, checks: Mapping[str, Check], *, host: str = "0.0.0.0", port: int) -> None:
-        self.checks, self.host, self._port = dict(checks), host, port
+    def __init__(
+        self,
+        checks: Mapping[str, Check],
+        *,
+        pages: Mapping[str, Page] | None = None,
+        host: str = "0.0.0.0",
+        port: int,
+        what: str = "probes",
+    ) -> None:
+        self.checks, self.pages, self.host, self._port = dict(checks), dict(pages or {}), host, port
+        self.what = what
         self._server: asyncio.Server | None = None
 
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("the probe server is not started")
+            raise RuntimeError(f"the server of {self.what} is not started")
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
@@ -46,8 +64,8 @@ class ProbeServer:
         try:
             self._server = await asyncio.start_server(self._serve, self.host, self._port, reuse_port=False)
         except OSError as exc:
-            raise OSError(f"cannot serve probes on {self.host}:{self._port}: {exc.strerror}") from None
-        log.info("probes served on %s:%d (%s)", self.host, self.port, ", ".join(self.checks))
+            raise OSError(f"cannot serve {self.what} on {self.host}:{self._port}: {exc.strerror}") from None
+        log.info("%s served on %s:%d (%s)", self.what, self.host, self.port, ", ".join(self._paths()))
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -59,10 +77,9 @@ class ProbeServer:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
             method, path, *_ = [*request.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""]
-            status, body = self._answer(method, path.split("?", 1)[0])
-            payload = (body + "\n").encode()
+            status, content_type, payload = await self._answer(method, path.split("?", 1)[0])
             writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
                 + payload
             )
@@ -74,14 +91,29 @@ class ProbeServer:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    def _answer(self, method: str, path: str) -> tuple[str, str]:
+    def _paths(self) -> list[str]:
+        return sorted([*self.checks, *self.pages])
+
+    async def _answer(self, method: str, path: str) -> tuple[str, str, bytes]:
         if method != "GET":
-            return "405 Method Not Allowed", f"{method} is not served; use GET"
+            return "405 Method Not Allowed", _TEXT, _line(f"{method} is not served; use GET")
+        page = self.pages.get(path)
+        if page is not None:
+            try:
+                content_type, body = await page()
+            except Exception as exc:  # answer, and say why, whatever the page does
+                log.exception("%s: %s failed", self.what, path)
+                return "500 Internal Server Error", _TEXT, _line(f"{path} failed: {exc}")
+            return "200 OK", content_type, body
         check = self.checks.get(path)
         if check is None:
-            return "404 Not Found", f"no probe at {path}; probes: {', '.join(sorted(self.checks))}"
+            return "404 Not Found", _TEXT, _line(f"nothing at {path}; paths: {', '.join(self._paths())}")
         try:
             healthy, line = check()
         except Exception as exc:  # a probe must answer, whatever the check does
             healthy, line = False, f"check failed: {exc}"
-        return ("200 OK" if healthy else "503 Service Unavailable"), line
+        return ("200 OK" if healthy else "503 Service Unavailable"), _TEXT, _line(line)
+
+
+def _line(text: str) -> bytes:
+    return (text + "\n").encode()

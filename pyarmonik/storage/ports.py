@@ -20,7 +20,7 @@ from typing import Protocol
 
 from pyarmonik.core import filters
 from pyarmonik.core.models import Application, Event, Partition, Result, Session, Task
-from pyarmonik.core.statuses import SessionStatus, TaskStatus
+from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,15 @@ class Lease:
     #: Tells apart two leases of the same task by the same agent (popped,
     #: released, popped again); set by adapters that need it, ``""`` otherwise.
     token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """How many tasks (by partition and status) and results (by status) the
+    store holds, for metrics. Statuses without any record may be missing."""
+
+    tasks: Mapping[tuple[str, TaskStatus], int]
+    results: Mapping[ResultStatus, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +166,12 @@ class StateStore(Protocol):
 
     async def count_tasks_by_status(self, *, where: filters.Filters) -> Mapping[TaskStatus, int]: ...
 
+    async def status_counts(self) -> StatusCounts:
+        """Tasks by (partition, status) and results by status over the whole
+        store, from counters the transitions keep: a scrape never reads the
+        records, whatever their number."""
+        ...
+
     async def cancel_tasks(self, task_ids: Sequence[str], *, at: float, reason: str) -> list[Task]:
         """Non-final tasks are cancelled: those an agent holds (DISPATCHED,
         PROCESSING) become CANCELLING, the others CANCELLED at once. Their
@@ -235,7 +250,13 @@ class TaskQueue(Protocol):
         becomes of their tasks (retry path)."""
         ...
 
-    async def depth(self, partition_id: str) -> int: ...
+    async def depth(self, partition_id: str) -> int:
+        """Items waiting in the partition's queue (leased ones not counted)."""
+        ...
+
+    async def leased(self, partition_id: str) -> int:
+        """Items of the partition leased to agents (dispatched or running), expired ones not yet reaped included."""
+        ...
 
 
 class ObjectStore(Protocol):

@@ -39,6 +39,7 @@ from .state_contract import (
     statuses_of,
     task,
 )
+from .status_counts_contract import StatusCountsContract
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,7 @@ def redis_url(redis_server: str, redis_client: redis.asyncio.Redis) -> str:
     return redis_server
 
 
-class TestRedisStateStore(StateStoreContract):
+class TestRedisStateStore(StateStoreContract, StatusCountsContract):
     @pytest.fixture
     def event_bus(self, redis_url: str) -> Iterator[RedisRecordingBus]:
         bus = RedisRecordingBus(redis_url)
@@ -317,3 +318,21 @@ async def test_lists_narrowed_by_the_status_index_match_what_a_full_scan_matches
     assert await listed((*s, status_is(TaskStatus.PENDING), high)) == ([], 0)
     assert await listed((*s, Condition("status", ValueKind.STATUS, Op.NE, TaskStatus.SUBMITTED))) == (["b", "c"], 2)
     assert await listed(s, o, page_size=0) == ([], 4)
+
+
+async def test_status_counts_come_from_the_counters_the_scripts_keep_not_from_the_records(
+    store: RedisStateStore, redis_client: redis.asyncio.Redis
+) -> None:
+    await open_session(store, "s", created=["r"])
+    await store.create_tasks("s", [task("a", outputs=["r"]), task("b")], at=AT)
+    await store.acquire_task("b", agent_id="agent", hostname="h", at=AT)
+    counters = {k.decode(): int(v) for k, v in (await redis_client.hgetall(keys.session("s").counts)).items()}
+    assert counters == {
+        f"task:{int(TaskStatus.SUBMITTED)}:p": 1,
+        f"task:{int(TaskStatus.DISPATCHED)}:p": 1,
+        f"result:{int(ResultStatus.COMPLETED)}": 1,
+        f"result:{int(ResultStatus.CREATED)}": 1,
+    }
+    await redis_client.delete(keys.session("s").tasks, keys.session("s").results)  # the records, not the counters
+    counts = await store.status_counts()
+    assert dict(counts.tasks) == {("p", TaskStatus.SUBMITTED): 1, ("p", TaskStatus.DISPATCHED): 1}

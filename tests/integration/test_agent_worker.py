@@ -280,5 +280,8 @@ def test_an_agent_with_a_serving_worker_answers_its_probes_ready(grid: GridThrea
         assert wait_for(lambda: get("/readyz")[0] == 200, timeout=30)
         assert get("/livez") == (200, "agent idle") or get("/livez") == (200, "agent busy")
         assert get("/worker/livez") == (200, "worker serving")
+        with urllib.request.urlopen(f"http://127.0.0.1:{probes.port}/metrics", timeout=5) as reply:
+            assert reply.headers["Content-Type"].startswith("text/plain; version=")
+            assert 'pyarmonik_partition_agents{partition="default",state="idle"}' in reply.read().decode()
     finally:
         grid.run(probes.stop())

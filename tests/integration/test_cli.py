@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 
 import grpc
 import pytest
@@ -76,6 +77,35 @@ def test_local_serves_the_api_until_sigint_then_exits_cleanly(tmp_path: pathlib.
     text = output.text()
     assert process.returncode == 0, text
     assert "Shutting down" in text
+
+
+def test_local_with_a_metrics_port_serves_the_grids_metrics_and_says_where(tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik(
+        "local", "--port", "0", "--metrics-port", "0", "--data-dir", str(tmp_path / "data"), cwd=tmp_path
+    )
+    output = Output(process)
+    try:
+        where = wait_for(lambda: output.search(r"metrics of the whole grid at (http://\S+/metrics)"), timeout=30)
+        with urllib.request.urlopen(where[1], timeout=10) as reply:  # type: ignore[index]
+            assert 'pyarmonik_queued_tasks{partition="default"} 0.0' in reply.read().decode()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0, output.text()
+
+
+def test_a_metrics_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = _pyarmonik(
+            "control-plane", "--port", "0", "--metrics-port", str(port), "--data-dir", str(tmp_path), cwd=tmp_path
+        )
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "Traceback" not in output
+    assert f"cannot serve metrics on 127.0.0.1:{port}: " in output
 
 
 def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:

@@ -27,7 +27,7 @@ async def test_each_path_answers_its_check_and_an_unknown_path_is_404() -> None:
         assert await asyncio.to_thread(_get, server.port, "/livez") == (200, "agent idle")
         assert await asyncio.to_thread(_get, server.port, "/readyz") == (503, "storage down")
         status, body = await asyncio.to_thread(_get, server.port, "/nope")
-        assert status == 404 and "probes: /livez, /readyz" in body
+        assert status == 404 and "paths: /livez, /readyz" in body
     finally:
         await server.stop()
 
@@ -51,3 +51,30 @@ async def test_a_probe_port_in_use_is_refused_in_one_line() -> None:
         port = busy.getsockname()[1]
         with pytest.raises(OSError, match=f"cannot serve probes on 127.0.0.1:{port}"):
             await ProbeServer({}, host="127.0.0.1", port=port).start()
+
+
+async def test_a_page_is_served_with_its_content_type_and_a_failing_page_answers_500() -> None:
+    async def metrics() -> tuple[str, bytes]:
+        return "text/plain; version=0.0.4; charset=utf-8", b"pyarmonik_build_info 1.0\n"
+
+    async def broken() -> tuple[str, bytes]:
+        raise RuntimeError("store exploded")
+
+    server = ProbeServer({"/livez": lambda: (True, "ok")}, pages={"/metrics": metrics, "/broken": broken}, port=0)
+    await server.start()
+    try:
+
+        def fetch() -> tuple[int, str, str]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as reply:
+                return reply.status, reply.headers["Content-Type"], reply.read().decode()
+
+        assert await asyncio.to_thread(fetch) == (
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            "pyarmonik_build_info 1.0\n",
+        )
+        assert await asyncio.to_thread(_get, server.port, "/broken") == (500, "/broken failed: store exploded")
+        status, body = await asyncio.to_thread(_get, server.port, "/nope")
+        assert status == 404 and body.endswith("paths: /broken, /livez, /metrics")
+    finally:
+        await server.stop()

@@ -189,3 +189,15 @@ async def test_every_settled_outcome_is_logged_by_name(
         await settle(attempt.grid, attempt.task, outcome, agent_id=AGENT, commit=attempt.commit())
     [line] = [r for r in caplog.records if r.name == "pyarmonik.lifecycle.outcomes"]
     assert f"task {attempt.task.task_id} settled {outcome.name}" in line.getMessage()
+
+
+@pytest.mark.parametrize("outcome", list(Outcome), ids=lambda outcome: outcome.name)
+async def test_every_settled_outcome_is_counted_and_timed_once_under_its_partition(
+    attempt: Attempt, outcome: Outcome
+) -> None:
+    settled = await settle(attempt.grid, attempt.task, outcome, agent_id=AGENT, commit=attempt.commit())
+    registry = attempt.grid.metrics.registry
+    labels = {"partition": "default", "outcome": settled.value}
+    assert registry.get_sample_value("pyarmonik_tasks_completed_total", labels) == 1
+    assert registry.get_sample_value("pyarmonik_task_duration_seconds_count", labels) == 1
+    assert registry.get_sample_value("pyarmonik_tasks_submitted_total", {"partition": "default"}) == 1

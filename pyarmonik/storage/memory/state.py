@@ -80,13 +80,7 @@ class MemoryStateStore(MemoryProcessingTransitions):
 
     async def delete_session(self, session_id: str) -> None:
         self._t.session(session_id)
-        for task_id in self._t.session_tasks.pop(session_id):
-            del self._t.tasks[task_id]
-            self._t.remaining.pop(task_id, None)
-        for result_id in self._t.session_results.pop(session_id):
-            del self._t.results[result_id]
-            self._t.waiting.pop(result_id, None)
-        del self._t.sessions[session_id]
+        self._t.forget_session(session_id)
 
     # -- results ------------------------------------------------------------
     async def create_results(self, results: Sequence[Result]) -> None:
@@ -157,6 +151,13 @@ class MemoryStateStore(MemoryProcessingTransitions):
             if match(task):
                 counts[task.status] = counts.get(task.status, 0) + 1
         return counts
+
+    async def status_counts(self) -> ports.StatusCounts:
+        tasks, results = self._t.task_counts, self._t.result_counts
+        return ports.StatusCounts(
+            tasks={key: count for key, count in tasks.items() if count},
+            results={status: count for status, count in results.items() if count},
+        )
 
     async def list_applications(self, *, query: filters.ListQuery) -> filters.Page[Application]:
         return filters.apply(models.applications_of(self._t.tasks.values()), query)

@@ -4,10 +4,16 @@ Separated from ``state`` so that the store's methods read as use cases and
 the graph bookkeeping (who waits on which result, what a failure aborts) is
 in one place. Every write records its events in a ``Change`` that the store
 publishes once the whole transition is done.
+
+Every change of a task's or a result's status goes through
+``insert_task``/``set_task_status`` and ``add_result``/``set_result_status``
+(and ``forget_session``), which keep ``task_counts`` and ``result_counts``:
+metrics read those instead of scanning the tables.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -42,6 +48,9 @@ class Tables:
     # Dependency graph: result -> tasks waiting on it; task -> results it still needs.
     waiting: dict[str, set[str]] = field(default_factory=dict)
     remaining: dict[str, set[str]] = field(default_factory=dict)
+    # Records by (partition, status) and by status, kept by every write.
+    task_counts: Counter[tuple[str, TaskStatus]] = field(default_factory=Counter)
+    result_counts: Counter[ResultStatus] = field(default_factory=Counter)
 
     # -- reads --------------------------------------------------------------
     def session(self, session_id: str) -> Session:
@@ -111,6 +120,7 @@ class Tables:
     def add_result(self, result: Result, change: Change | None = None) -> None:
         self.results[result.result_id] = result
         self.session_results[result.session_id][result.result_id] = None
+        self.result_counts[result.status] += 1
         if change is not None:
             change.events.append(Event(EventKind.NEW_RESULT, result.session_id, result=clone(result)))
 
@@ -144,6 +154,7 @@ class Tables:
         else:
             # A new task is announced once, by NEW_TASK with its first status.
             self._make_ready(task, session, change, announce=False)
+        self.task_counts[(task.options.partition_id, task.status)] += 1
         change.events.append(Event(EventKind.NEW_TASK, task.session_id, task=clone(task)))
 
     def set_owner(self, result: Result, owner_task_id: str, change: Change) -> None:
@@ -182,12 +193,16 @@ class Tables:
     def set_result_status(self, result: Result, status: ResultStatus, change: Change) -> None:
         if result.status is status:
             return
+        self.result_counts[result.status] -= 1
+        self.result_counts[status] += 1
         result.status = status
         change.events.append(Event(EventKind.RESULT_STATUS_UPDATE, result.session_id, result=clone(result)))
 
     def set_task_status(self, task: Task, status: TaskStatus, change: Change, message: str = "") -> None:
         if task.status is status:
             return
+        self.task_counts[(task.options.partition_id, task.status)] -= 1
+        self.task_counts[(task.options.partition_id, status)] += 1
         task.status = status
         if message:
             task.status_message = message
@@ -227,6 +242,17 @@ class Tables:
                             waiter, TaskStatus.ERROR, change, f"{reason}: dependency {output_id} aborted"
                         )
                         stack.append(waiter)
+
+    def forget_session(self, session_id: str) -> None:
+        """Removes a session with its tasks and results."""
+        for task_id in self.session_tasks.pop(session_id):
+            task = self.tasks.pop(task_id)
+            self.task_counts[(task.options.partition_id, task.status)] -= 1
+            self.remaining.pop(task_id, None)
+        for result_id in self.session_results.pop(session_id):
+            self.result_counts[self.results.pop(result_id).status] -= 1
+            self.waiting.pop(result_id, None)
+        del self.sessions[session_id]
 
     def make_ready(self, task: Task, change: Change) -> None:
         self._make_ready(task, self.sessions[task.session_id], change)

@@ -29,6 +29,8 @@ State store (``state.py``; records are ``records``/``codec`` JSON)::
     pyarmonik:session:{S}:remaining   HASH  task id -> JSON array of the result ids it still awaits
     pyarmonik:session:{S}:task-statuses    ZSET  task id by TaskStatus (tasks in a status, counts)
     pyarmonik:session:{S}:result-statuses  ZSET  result id by ResultStatus
+    pyarmonik:session:{S}:counts           HASH  "task:<TaskStatus>:<partition id>" -> tasks,
+                                                  "result:<ResultStatus>" -> results (HINCRBY by the scripts)
 
 The four untagged state keys are global indexes, written outside the
 scripts: before the script that creates the records they point to, and
@@ -104,6 +106,7 @@ class SessionKeys:
     remaining: str
     task_statuses: str
     result_statuses: str
+    counts: str
     events: str
 
     @property
@@ -116,6 +119,7 @@ class SessionKeys:
             self.remaining,
             self.task_statuses,
             self.result_statuses,
+            self.counts,
         )
 
 
@@ -129,6 +133,7 @@ def session(session_id: str) -> SessionKeys:
         remaining=f"{base}:remaining",
         task_statuses=f"{base}:task-statuses",
         result_statuses=f"{base}:result-statuses",
+        counts=f"{base}:counts",
         events=session_events(session_id),
     )
 

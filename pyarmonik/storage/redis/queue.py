@@ -93,6 +93,9 @@ class RedisTaskQueue:
         k = keys.queue(partition_id)
         return int(await self._scripts.depth(keys=[k.ready]))
 
+    async def leased(self, partition_id: str) -> int:
+        return int(await self._redis.hlen(keys.queue(partition_id).leases))
+
     # -- leases -------------------------------------------------------------
     async def renew(self, lease: ports.Lease, *, lease_seconds: float) -> ports.Lease | None:
         if not lease.token:

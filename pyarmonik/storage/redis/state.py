@@ -217,6 +217,9 @@ class RedisStateStore(RedisProcessingTransitions):
             raise errors.InvalidArgument(f"filter names an unknown field: {error}") from error
         return counts
 
+    async def status_counts(self) -> ports.StatusCounts:
+        return await state_lists.status_counts(self._redis)
+
     async def list_applications(self, *, query: filters.ListQuery) -> filters.Page[Application]:
         tasks = await state_lists.scan_tasks(self._redis, filters.EVERYTHING)
         return filters.apply(models.applications_of(tasks), query)

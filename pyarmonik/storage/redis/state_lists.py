@@ -5,7 +5,9 @@ Lists load records and leave filtering, sorting and paging to
 query alike. What they load is narrowed first: the sessions a filter pins
 (``filters.session_ids_in``), and, where every clause also pins a status,
 only the tasks of those statuses (from the session's status index). Counts
-of whole sessions come from the status index alone.
+of whole sessions come from the status index alone, and the counts of the
+whole store (``status_counts``, for metrics) from the counters the scripts
+keep: no record is read.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from redis.asyncio import Redis
 
 from pyarmonik.core import filters
 from pyarmonik.core.models import Result, Session, Task
-from pyarmonik.core.statuses import TaskStatus
+from pyarmonik.core.statuses import ResultStatus, TaskStatus
+from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys, records
 from pyarmonik.storage.redis.state_scripts import session_keys, text
 
@@ -127,6 +130,32 @@ async def count_by_status(redis: Redis, session_ids: Sequence[str]) -> dict[Task
             status = _STATUSES[position % len(_STATUSES)]
             counts[status] = counts.get(status, 0) + count
     return counts
+
+
+async def status_counts(redis: Redis) -> ports.StatusCounts:
+    """Tasks by (partition, status) and results by status of every session:
+    one HGETALL of each session's counts (kept by the scripts), pipelined."""
+    ids = [text(s) for s in await redis.zrange(keys.SESSIONS, 0, -1)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for session_id in ids:
+            pipe.hgetall(session_keys(session_id).counts)
+        replies = await pipe.execute()
+    tasks: dict[tuple[str, TaskStatus], int] = {}
+    results: dict[ResultStatus, int] = {}
+    for reply in replies:
+        for raw_field, raw_count in reply.items():
+            kind, _, rest = text(raw_field).partition(":")
+            count = int(raw_count)
+            if kind == "task":
+                number, _, partition = rest.partition(":")
+                key = (partition, TaskStatus(int(number)))
+                tasks[key] = tasks.get(key, 0) + count
+            elif kind == "result":
+                status = ResultStatus(int(rest))
+                results[status] = results.get(status, 0) + count
+    return ports.StatusCounts(
+        tasks={k: n for k, n in tasks.items() if n}, results={k: n for k, n in results.items() if n}
+    )
 
 
 async def scan_sessions(redis: Redis) -> list[Session]:

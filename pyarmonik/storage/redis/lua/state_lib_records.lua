@@ -3,7 +3,7 @@
 -- arguments every state script shares, the record encoder, the per-run
 -- record cache and the events.
 --
--- KEYS (every state script takes these seven, all tagged with {session id}):
+-- KEYS (every state script takes these eight, all tagged with {session id}):
 -- KEYS[1]  session record (STRING, JSON)
 -- KEYS[2]  tasks of the session (HASH task id -> task JSON)
 -- KEYS[3]  results of the session (HASH result id -> result JSON)
@@ -13,14 +13,17 @@
 -- KEYS[6]  task statuses (ZSET task id by status): the tasks in a status
 --          without reading every task, and counts by status
 -- KEYS[7]  result statuses (ZSET result id by status)
+-- KEYS[8]  counts (HASH "task:<status>:<partition id>" -> tasks,
+--          "result:<status>" -> results): kept by flush() with HINCRBY, so
+--          that metrics count without reading a record
 -- ARGV (every state script starts with these three):
 -- ARGV[1]  pub/sub channel of the session's events
 -- ARGV[2]  the caller's time (UNIX seconds): the only clock
 -- ARGV[3]  the session id
 --
 -- Reads are cached per script run; writes go through touch_* and are
--- written by flush(), which also keeps the status indexes and PUBLISHes the
--- events in order, one message per event. Scripts validate before their first write and answer
+-- written by flush(), which also keeps the status indexes and the counts and
+-- PUBLISHes the events in order, one message per event. Scripts validate before their first write and answer
 -- {'OK', ...} or {'<ERROR CODE>', ...} (see storage/redis/state_scripts.py).
 --
 -- Records are encoded by encode() below rather than cjson.encode: cjson keeps
@@ -28,7 +31,7 @@
 -- objects.
 
 local SESSION_KEY, TASKS_KEY, RESULTS_KEY, WAITING_KEY, REMAINING_KEY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local TASK_STATUSES_KEY, RESULT_STATUSES_KEY = KEYS[6], KEYS[7]
+local TASK_STATUSES_KEY, RESULT_STATUSES_KEY, COUNTS_KEY = KEYS[6], KEYS[7], KEYS[8]
 local CHANNEL, AT, SESSION_ID = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local SEP = '\0'
 
@@ -150,6 +153,9 @@ local dirty_tasks, dirty_results = {}, {} -- ids in first-write order
 local is_dirty_task, is_dirty_result = {}, {}
 local events, ready = {}, {}
 local session_record
+-- id -> status of the record as stored (absent for one this run creates):
+-- what flush() takes off the counts when the status changed.
+local stored_task_status, stored_result_status = {}, {}
 
 local function get_session()
   if session_record == nil then
@@ -183,18 +189,30 @@ local function load(key, cache, json_cache, ids, decode)
   end
 end
 
+local function decode_stored_task(raw)
+  local task = decode_task(raw)
+  stored_task_status[task.task_id] = task.status
+  return task
+end
+
+local function decode_stored_result(raw)
+  local result = decode_result(raw)
+  stored_result_status[result.result_id] = result.status
+  return result
+end
+
 local function get_task(id)
-  if tasks[id] == nil then load(TASKS_KEY, tasks, task_json, {id}, decode_task) end
+  if tasks[id] == nil then load(TASKS_KEY, tasks, task_json, {id}, decode_stored_task) end
   return tasks[id] or nil
 end
 
 local function get_result(id)
-  if results[id] == nil then load(RESULTS_KEY, results, result_json, {id}, decode_result) end
+  if results[id] == nil then load(RESULTS_KEY, results, result_json, {id}, decode_stored_result) end
   return results[id] or nil
 end
 
-local function load_tasks(ids) load(TASKS_KEY, tasks, task_json, ids, decode_task) end
-local function load_results(ids) load(RESULTS_KEY, results, result_json, ids, decode_result) end
+local function load_tasks(ids) load(TASKS_KEY, tasks, task_json, ids, decode_stored_task) end
+local function load_results(ids) load(RESULTS_KEY, results, result_json, ids, decode_stored_result) end
 
 local function touch_task(task)
   local id = task.task_id
@@ -258,8 +276,46 @@ local function result_record(id) return id, json_of_result(results[id]) end
 local function task_status(id) return tasks[id].status, id end
 local function result_status(id) return results[id].status, id end
 
--- Writes every touched record and its status, then publishes the events.
+-- Moves each touched record whose status changed from its stored status's
+-- count to its new one: one HINCRBY per field changed, a field that reaches 0
+-- removed.
+local function count_statuses()
+  local deltas, fields = {}, {}
+  local function add(field, delta)
+    if deltas[field] == nil then
+      deltas[field] = 0
+      fields[#fields + 1] = field
+    end
+    deltas[field] = deltas[field] + delta
+  end
+  for _, id in ipairs(dirty_tasks) do
+    local task, before = tasks[id], stored_task_status[id]
+    if before ~= task.status then
+      local partition = (task.options or {}).partition_id or ''
+      if before then add('task:' .. before .. ':' .. partition, -1) end
+      add('task:' .. task.status .. ':' .. partition, 1)
+      stored_task_status[id] = task.status
+    end
+  end
+  for _, id in ipairs(dirty_results) do
+    local result, before = results[id], stored_result_status[id]
+    if before ~= result.status then
+      if before then add('result:' .. before, -1) end
+      add('result:' .. result.status, 1)
+      stored_result_status[id] = result.status
+    end
+  end
+  for _, field in ipairs(fields) do
+    if deltas[field] ~= 0 and redis.call('HINCRBY', COUNTS_KEY, field, deltas[field]) == 0 then
+      redis.call('HDEL', COUNTS_KEY, field)
+    end
+  end
+end
+
+-- Writes every touched record, its status and the task counts, then
+-- publishes the events.
 local function flush()
+  count_statuses()
   pairs_command('HSET', TASKS_KEY, dirty_tasks, task_record)
   pairs_command('ZADD', TASK_STATUSES_KEY, dirty_tasks, task_status)
   pairs_command('HSET', RESULTS_KEY, dirty_results, result_record)

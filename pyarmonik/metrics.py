@@ -1,0 +1,196 @@
+"""The Prometheus metrics of one grid; the only module that imports
+``prometheus_client`` (an import-linter contract keeps it so).
+
+Why one registry per ``Grid`` rather than the library's global one: every
+service built on a grid (its control plane, its agents, the reaper beside
+them) updates the grid's ``Metrics``, so ``pyarmonik local`` serves one
+``/metrics`` for the whole local grid, and two grids in one process (tests)
+never add up each other's counts.
+
+Two kinds of metrics:
+- events, counted where they happen: submissions (``lifecycle.tasks``,
+  ``lifecycle.processing``), the outcome and duration of every attempt
+  (``lifecycle.outcomes.settle``, the one place attempts end), RPCs (the
+  ``protocol.rpc_metrics`` interceptor of both gRPC servers);
+- levels, read when scraped by the refreshers registered with ``on_scrape``:
+  the store's counters (``lifecycle.observed``: never a scan of records) and
+  the agents' states.
+
+Names are ``pyarmonik_<noun>_<unit>``; values go in labels, never in names.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+import pyarmonik
+from pyarmonik.core.models import Task
+from pyarmonik.core.statuses import ResultStatus, TaskStatus
+
+# Without this every counter and histogram would also expose a ``*_created``
+# series (its creation time), which no dashboard of ours reads.
+prometheus_client.disable_created_metrics()
+
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+
+#: Task attempts last from milliseconds to hours.
+TASK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+#: Unary RPCs take milliseconds; event streams last as long as their client listens.
+RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+#: The statuses a store can hold (UNSPECIFIED and the like are never written).
+TASK_STATUSES = [s for s in TaskStatus if s not in (TaskStatus.UNSPECIFIED, TaskStatus.PROCESSED)]
+RESULT_STATUSES = [ResultStatus.CREATED, ResultStatus.COMPLETED, ResultStatus.ABORTED, ResultStatus.DELETED]
+
+Refresh = Callable[[], Awaitable[None]]
+
+
+class Metrics:
+    """Every metric of one grid, on its own registry."""
+
+    def __init__(self, *, version: str = pyarmonik.__version__) -> None:
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        self._refreshers: dict[str, Refresh] = {}
+        self._agents: list[tuple[str, Callable[[], str], Sequence[str]]] = []
+        Gauge("pyarmonik_build_info", "PyArmoniK version serving these metrics", ["version"], registry=registry).labels(
+            version
+        ).set(1)
+        self.tasks_submitted = Counter(
+            "pyarmonik_tasks_submitted_total",
+            "Tasks submitted, by clients or by running tasks (retries are attempts, not submissions)",
+            ["partition"],
+            registry=registry,
+        )
+        self.tasks_completed = Counter(
+            "pyarmonik_tasks_completed_total",
+            "Attempts at tasks that ended, by outcome (ok: the task COMPLETED)",
+            ["partition", "outcome"],
+            registry=registry,
+        )
+        self.task_duration = Histogram(
+            "pyarmonik_task_duration_seconds",
+            "Time from the start of an attempt (or its dispatch, if it never started) to its outcome",
+            ["partition", "outcome"],
+            buckets=TASK_BUCKETS,
+            registry=registry,
+        )
+        self.rpc_duration = Histogram(
+            "pyarmonik_rpc_duration_seconds",
+            "gRPC calls served, by service, method and status code (streams: until they end)",
+            ["service", "method", "code"],
+            buckets=RPC_BUCKETS,
+            registry=registry,
+        )
+        self.grid_tasks = Gauge(
+            "pyarmonik_grid_tasks",
+            "Tasks in the grid's store, by partition and status",
+            ["partition", "status"],
+            registry=registry,
+        )
+        self.grid_results = Gauge(
+            "pyarmonik_grid_results", "Results in the grid's store, by status", ["status"], registry=registry
+        )
+        self.queued_tasks = Gauge(
+            "pyarmonik_queued_tasks", "Tasks waiting in a partition's queue", ["partition"], registry=registry
+        )
+        self.leased_tasks = Gauge(
+            "pyarmonik_leased_tasks",
+            "Tasks of a partition's queue leased to agents (dispatched or processing)",
+            ["partition"],
+            registry=registry,
+        )
+        self.agents = Gauge(
+            "pyarmonik_partition_agents",
+            "Agents served here, by partition and state (starting, idle, busy, draining, stopped)",
+            ["partition", "state"],
+            registry=registry,
+        )
+        self.scrape_errors = Counter(
+            "pyarmonik_scrape_errors_total",
+            "Scrapes whose store read failed (the store's gauges are then left out)",
+            registry=registry,
+        )
+        self.on_scrape(self._refresh_agents, name="agents")
+
+    # -- events -------------------------------------------------------------
+    def count_submitted(self, tasks: Iterable[Task]) -> None:
+        for task in tasks:
+            self.tasks_submitted.labels(task.options.partition_id).inc()
+
+    def settled(self, task: Task, outcome: enum.Enum, *, seconds: float | None) -> None:
+        """One attempt at ``task`` ended with ``outcome`` after ``seconds``
+        (``None`` when it never was dispatched: counted, not timed)."""
+        labels = (task.options.partition_id, str(outcome.value))
+        self.tasks_completed.labels(*labels).inc()
+        if seconds is not None:
+            self.task_duration.labels(*labels).observe(max(seconds, 0.0))
+
+    def rpc_served(self, service: str, method: str, code: str, seconds: float) -> None:
+        self.rpc_duration.labels(service, method, code).observe(seconds)
+
+    # -- levels, read when scraped --------------------------------------------
+    def on_scrape(self, refresh: Refresh, *, name: str) -> None:
+        """Runs ``refresh`` before each scrape renders the metrics; a second
+        refresher of the same ``name`` replaces the first."""
+        self._refreshers[name] = refresh
+
+    def watch_agent(self, partition: str, state: Callable[[], str], states: Sequence[str]) -> None:
+        """Reports an agent of ``partition`` in ``state()`` (one of ``states``) at each scrape."""
+        self._agents.append((partition, state, states))
+
+    def set_store(
+        self,
+        *,
+        tasks: Mapping[tuple[str, TaskStatus], int],
+        results: Mapping[ResultStatus, int],
+        queues: Mapping[str, tuple[int, int]],
+    ) -> None:
+        """The store's levels: tasks by (partition, status), results by
+        status, (queued, leased) by partition. Every status of every
+        partition named is reported, 0 included; what was reported before
+        and is not named now is dropped."""
+        partitions = sorted({*queues, *(partition for partition, _ in tasks)})
+        for gauge in (self.grid_tasks, self.grid_results, self.queued_tasks, self.leased_tasks):
+            gauge.clear()
+        for partition in partitions:
+            for task_status in TASK_STATUSES:
+                self.grid_tasks.labels(partition, task_status.name).set(tasks.get((partition, task_status), 0))
+        for result_status in RESULT_STATUSES:
+            self.grid_results.labels(result_status.name).set(results.get(result_status, 0))
+        for partition, (queued, leased) in sorted(queues.items()):
+            self.queued_tasks.labels(partition).set(queued)
+            self.leased_tasks.labels(partition).set(leased)
+
+    def store_unreadable(self) -> None:
+        """This scrape could not read the store: its gauges are left out
+        rather than reported stale."""
+        self.scrape_errors.inc()
+        for gauge in (self.grid_tasks, self.grid_results, self.queued_tasks, self.leased_tasks):
+            gauge.clear()
+
+    async def render(self) -> bytes:
+        """The text exposition format, after every refresher has run."""
+        for refresh in list(self._refreshers.values()):
+            await refresh()
+        return prometheus_client.generate_latest(self.registry)
+
+    async def _refresh_agents(self) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for partition, state, states in self._agents:
+            for name in states:
+                counts.setdefault((partition, name), 0)
+            now = (partition, state())
+            counts[now] = counts.get(now, 0) + 1
+        self.agents.clear()
+        for (partition, name), count in counts.items():
+            self.agents.labels(partition, name).set(count)
+
+
+def names(metrics: Metrics) -> list[str]:
+    """The name of every metric ``metrics`` exposes, as Prometheus shows it
+    (a counter with its ``_total``), for tests and docs."""
+    return sorted(f.name + ("_total" if f.type == "counter" else "") for f in metrics.registry.collect())

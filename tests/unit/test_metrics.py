@@ -1,0 +1,163 @@
+"""The metrics of a grid: names, labels, and what a scrape reports."""
+
+from __future__ import annotations
+
+import enum
+import pathlib
+import re
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pyarmonik import metrics as metrics_module
+from pyarmonik.core.models import Partition, Task, TaskOptions
+from pyarmonik.core.statuses import ResultStatus, TaskStatus
+from pyarmonik.lifecycle import observed
+from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.metrics import Metrics
+from pyarmonik.protocol import rpc_metrics
+from pyarmonik.storage import ports
+from pyarmonik.storage.memory.events import MemoryEventBus
+from pyarmonik.storage.memory.queue import MemoryTaskQueue
+from pyarmonik.storage.memory.state import MemoryStateStore
+from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
+
+NAME = re.compile(r"^pyarmonik_[a-z_]+_(total|seconds|tasks|results|agents|info)$")
+README = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+
+
+class Ending(enum.Enum):
+    OK = "ok"
+
+
+def task_on(partition: str) -> Task:
+    return Task(
+        task_id="t",
+        session_id="s",
+        status=TaskStatus.PROCESSING,
+        options=TaskOptions(partition_id=partition),
+        created_at=0.0,
+        payload_id="payload",
+    )
+
+
+async def scraped(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a scrape, parsed as Prometheus would."""
+    text = (await metrics.render()).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_every_metric_is_named_pyarmonik_noun_unit() -> None:
+    names = metrics_module.names(Metrics())
+    assert len(names) == 11
+    for name in names:
+        assert NAME.match(name), name
+
+
+def test_every_metric_is_documented_in_the_readme_table() -> None:
+    documented = re.findall(r"^\| `(pyarmonik_[a-z_]+)` \|", README, flags=re.MULTILINE)
+    assert sorted(documented) == metrics_module.names(Metrics())
+
+
+def test_no_counter_exposes_a_created_series() -> None:
+    metrics = Metrics()
+    metrics.count_submitted([task_on("p")])
+    text = metrics_module.prometheus_client.generate_latest(metrics.registry).decode()
+    assert "_created" not in text
+
+
+def test_two_grids_count_apart() -> None:
+    first, second = Metrics(), Metrics()
+    first.count_submitted([task_on("p"), task_on("p")])
+    assert first.registry.get_sample_value("pyarmonik_tasks_submitted_total", {"partition": "p"}) == 2
+    assert second.registry.get_sample_value("pyarmonik_tasks_submitted_total", {"partition": "p"}) is None
+
+
+def test_an_attempt_that_never_started_is_counted_but_not_timed() -> None:
+    metrics = Metrics()
+    metrics.settled(task_on("p"), Ending.OK, seconds=None)
+    metrics.settled(task_on("p"), Ending.OK, seconds=2.0)
+    labels = {"partition": "p", "outcome": "ok"}
+    assert metrics.registry.get_sample_value("pyarmonik_tasks_completed_total", labels) == 2
+    assert metrics.registry.get_sample_value("pyarmonik_task_duration_seconds_count", labels) == 1
+    assert metrics.registry.get_sample_value("pyarmonik_task_duration_seconds_sum", labels) == 2.0
+
+
+async def test_the_store_levels_report_every_status_of_every_partition_and_drop_what_is_gone() -> None:
+    metrics = Metrics()
+    metrics.set_store(
+        tasks={("a", TaskStatus.COMPLETED): 3, ("b", TaskStatus.SUBMITTED): 1},
+        results={ResultStatus.COMPLETED: 4},
+        queues={"a": (0, 0), "b": (1, 0)},
+    )
+    samples = await scraped(metrics)
+    assert samples[("pyarmonik_grid_tasks", (("partition", "a"), ("status", "COMPLETED")))] == 3
+    assert samples[("pyarmonik_grid_tasks", (("partition", "a"), ("status", "SUBMITTED")))] == 0
+    assert samples[("pyarmonik_grid_results", (("status", "ABORTED"),))] == 0
+    assert samples[("pyarmonik_queued_tasks", (("partition", "b"),))] == 1
+    assert len([key for key in samples if key[0] == "pyarmonik_grid_tasks"]) == 2 * len(metrics_module.TASK_STATUSES)
+    metrics.set_store(tasks={}, results={}, queues={"a": (0, 0)})
+    samples = await scraped(metrics)
+    assert ("pyarmonik_queued_tasks", (("partition", "b"),)) not in samples
+    assert ("pyarmonik_grid_tasks", (("partition", "b"), ("status", "SUBMITTED"))) not in samples
+
+
+async def test_agents_are_reported_by_partition_and_state_with_every_state_shown() -> None:
+    metrics = Metrics()
+    states = ["idle", "busy", "draining"]
+    current = {"one": "idle", "two": "busy"}
+    metrics.watch_agent("p", lambda: current["one"], states)
+    metrics.watch_agent("p", lambda: current["two"], states)
+    samples = await scraped(metrics)
+    assert [samples[("pyarmonik_partition_agents", (("partition", "p"), ("state", s)))] for s in states] == [1, 1, 0]
+    current["two"] = "draining"
+    samples = await scraped(metrics)
+    assert [samples[("pyarmonik_partition_agents", (("partition", "p"), ("state", s)))] for s in states] == [1, 0, 1]
+
+
+@pytest.fixture
+async def grid(tmp_path: pathlib.Path) -> Grid:
+    bus = MemoryEventBus()
+    grid = Grid(MemoryStateStore(bus), MemoryTaskQueue(), FileSystemObjectStore(tmp_path), bus)
+    await grid.state.put_partitions([Partition("default"), Partition("gpu")])
+    return grid
+
+
+async def test_a_scrape_reads_the_stores_counters_and_queue_sizes(grid: Grid) -> None:
+    observed.report_store(grid)
+    observed.report_store(grid)  # a second control plane on the same grid: still one read per scrape
+    await grid.queue.push("gpu", [ports.QueuedTask("a", "s", 1), ports.QueuedTask("b", "s", 1)])
+    await grid.queue.pop("gpu", agent_id="agent", lease_seconds=60, timeout=0)
+    samples = await scraped(grid.metrics)
+    assert samples[("pyarmonik_queued_tasks", (("partition", "gpu"),))] == 1
+    assert samples[("pyarmonik_leased_tasks", (("partition", "gpu"),))] == 1
+    assert samples[("pyarmonik_queued_tasks", (("partition", "default"),))] == 0
+    assert samples[("pyarmonik_grid_tasks", (("partition", "default"), ("status", "COMPLETED")))] == 0
+
+
+class BrokenStore(MemoryStateStore):
+    async def status_counts(self) -> ports.StatusCounts:
+        raise ConnectionError("store down")
+
+
+async def test_a_scrape_whose_store_is_down_leaves_the_store_gauges_out_and_counts_the_error(
+    grid: Grid, tmp_path: pathlib.Path
+) -> None:
+    broken = Grid(BrokenStore(MemoryEventBus()), grid.queue, grid.objects, grid.events)
+    observed.report_store(broken)
+    broken.metrics.set_store(tasks={}, results={}, queues={"p": (5, 0)})  # what an earlier scrape said
+    samples = await scraped(broken.metrics)
+    assert samples[("pyarmonik_scrape_errors_total", ())] == 1
+    assert not [key for key in samples if key[0] in ("pyarmonik_queued_tasks", "pyarmonik_grid_tasks")]
+    assert samples[("pyarmonik_build_info", (("version", metrics_module.pyarmonik.__version__),))] == 1
+
+
+def test_an_rpc_method_is_split_into_its_service_and_method() -> None:
+    assert rpc_metrics.split_method("/armonik.api.grpc.v1.tasks.Tasks/SubmitTasks") == (
+        "armonik.api.grpc.v1.tasks.Tasks",
+        "SubmitTasks",
+    )
