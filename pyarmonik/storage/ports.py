@@ -235,7 +235,15 @@ class TaskQueue(Protocol):
         becomes of their tasks (retry path)."""
         ...
 
-    async def depth(self, partition_id: str) -> int: ...
+    async def depth(self, partition_id: str) -> int:
+        """Items ready in the partition (leased ones not counted)."""
+        ...
+
+    async def leased(self, partition_id: str) -> int:
+        """Items of the partition leased to agents (taken, not yet acked,
+        released or reaped): the tasks its agents are running. With
+        ``depth``, the load an autoscaler sizes the partition for."""
+        ...
 
 
 class ObjectStore(Protocol):

@@ -253,6 +253,23 @@ class TaskQueueContract:
         assert await queue.depth("p") == 3
         assert await queue.depth("other") == 0
 
+    async def test_leased_counts_the_items_taken_until_acked_released_or_reaped(
+        self, queue: TaskQueue, clock: FakeClock
+    ) -> None:
+        assert await queue.leased("p") == 0
+        await queue.push("p", [item("a"), item("b"), item("c")])
+        await queue.push("other", [item("x")])
+        acked, released, lost = [await pop(queue, agent_id=f"agent-{n}") for n in range(3)]
+        assert acked is not None and released is not None and lost is not None
+        assert await pop(queue, "other") is not None
+        assert (await queue.depth("p"), await queue.leased("p"), await queue.leased("other")) == (0, 3, 1)
+        assert await queue.ack(acked) is True
+        await queue.release(released)
+        assert (await queue.depth("p"), await queue.leased("p")) == (1, 1)
+        clock.advance(LEASE)
+        await queue.reap_expired(now=clock())
+        assert (await queue.leased("p"), await queue.leased("other")) == (0, 0)
+
     async def test_an_acked_item_is_gone_for_good(self, queue: TaskQueue, clock: FakeClock) -> None:
         await queue.push("p", [item("t")])
         lease = await pop(queue)

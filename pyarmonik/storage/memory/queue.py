@@ -87,6 +87,9 @@ class MemoryTaskQueue:
     async def depth(self, partition_id: str) -> int:
         return len(self._heaps.get(partition_id, ()))
 
+    async def leased(self, partition_id: str) -> int:
+        return sum(1 for key in self._leases if key[0] == partition_id)
+
     # -- leases -------------------------------------------------------------
     async def renew(self, lease: Lease, *, lease_seconds: float) -> Lease | None:
         held = self._held(lease)

@@ -93,6 +93,10 @@ class RedisTaskQueue:
         k = keys.queue(partition_id)
         return int(await self._scripts.depth(keys=[k.ready]))
 
+    async def leased(self, partition_id: str) -> int:
+        # One read of one key: no transition, so no script.
+        return int(await self._redis.hlen(keys.queue(partition_id).leases))
+
     # -- leases -------------------------------------------------------------
     async def renew(self, lease: ports.Lease, *, lease_seconds: float) -> ports.Lease | None:
         if not lease.token:
