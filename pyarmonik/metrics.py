@@ -94,13 +94,11 @@ class Metrics:
         self.grid_results = Gauge(
             "pyarmonik_grid_results", "Results in the grid's store, by status", ["status"], registry=registry
         )
-        self.queued_tasks = Gauge(
-            "pyarmonik_queued_tasks", "Tasks waiting in a partition's queue", ["partition"], registry=registry
-        )
-        self.leased_tasks = Gauge(
-            "pyarmonik_leased_tasks",
-            "Tasks of a partition's queue leased to agents (dispatched or processing)",
-            ["partition"],
+        self.queue_tasks = Gauge(
+            "pyarmonik_queue_tasks",
+            "Tasks of a partition's queue: state=queued waiting for an agent, state=leased held by one "
+            "(dispatched or processing); their sum is the autoscaling signal",
+            ["partition", "state"],
             registry=registry,
         )
         self.agents = Gauge(
@@ -154,7 +152,7 @@ class Metrics:
         partition named is reported, 0 included; what was reported before
         and is not named now is dropped."""
         partitions = sorted({*queues, *(partition for partition, _ in tasks)})
-        for gauge in (self.grid_tasks, self.grid_results, self.queued_tasks, self.leased_tasks):
+        for gauge in (self.grid_tasks, self.grid_results, self.queue_tasks):
             gauge.clear()
         for partition in partitions:
             for task_status in TASK_STATUSES:
@@ -162,14 +160,14 @@ class Metrics:
         for result_status in RESULT_STATUSES:
             self.grid_results.labels(result_status.name).set(results.get(result_status, 0))
         for partition, (queued, leased) in sorted(queues.items()):
-            self.queued_tasks.labels(partition).set(queued)
-            self.leased_tasks.labels(partition).set(leased)
+            self.queue_tasks.labels(partition, "queued").set(queued)
+            self.queue_tasks.labels(partition, "leased").set(leased)
 
     def store_unreadable(self) -> None:
         """This scrape could not read the store: its gauges are left out
         rather than reported stale."""
         self.scrape_errors.inc()
-        for gauge in (self.grid_tasks, self.grid_results, self.queued_tasks, self.leased_tasks):
+        for gauge in (self.grid_tasks, self.grid_results, self.queue_tasks):
             gauge.clear()
 
     async def render(self) -> bytes:

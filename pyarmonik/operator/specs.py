@@ -20,6 +20,9 @@ PARTITION_CONDITIONS = ["ClusterFound", "PodsReady", "Declared", "Ready"]
 PARTITION_ID_PATTERN = settings.PARTITION_ID_PATTERN
 PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
 _BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+AUTOSCALING_ENGINES = ["operator", "keda"]
+#: The Service of a Prometheus that the Prometheus Operator runs in ``monitoring``.
+DEFAULT_PROMETHEUS_ADDRESS = "http://prometheus-operated.monitoring.svc:9090"
 
 
 def _secret_key(name_key: str, default: str) -> dict[str, s.Schema]:
@@ -191,6 +194,50 @@ def cluster_status_schema() -> s.Schema:
     )
 
 
+def _autoscaling_spec() -> s.Schema:
+    keda = s.obj(
+        {
+            "prometheusAddress": s.string("the Prometheus KEDA queries", default=DEFAULT_PROMETHEUS_ADDRESS),
+            "query": s.string(
+                "PromQL of the partition's tasks, queued and running "
+                "(default: its pyarmonik_queue_tasks, as the chart's ServiceMonitor labels them)"
+            ),
+            "authenticationRef": s.obj(
+                {
+                    "name": s.string(),
+                    "kind": s.enum(["TriggerAuthentication", "ClusterTriggerAuthentication"], "TriggerAuthentication"),
+                },
+                "KEDA authentication of the Prometheus trigger",
+                required=["name"],
+            ),
+        },
+        "engine keda: the Prometheus trigger of the ScaledObject",
+        default={},
+    )
+    return s.obj(
+        {
+            "enabled": s.boolean("scale replicas between podReserved and podMax on the queue", default=False),
+            "engine": s.enum(
+                AUTOSCALING_ENGINES,
+                "operator",
+                "operator: the operator scales the partition; keda: a KEDA ScaledObject does, on Prometheus",
+            ),
+            "targetTasksPerPod": s.integer("tasks (queued or running) per pod", default=2, minimum=1),
+            "scaleUpStep": s.integer("most pods added at once", default=10, minimum=1),
+            "scaleUpCooldownSeconds": s.integer("least time between two scale-ups", default=0, minimum=0),
+            "scaleDownCooldownSeconds": s.integer(
+                "pods are removed only once the load has needed fewer for this long (with podReserved 0: "
+                "the partition goes to zero after this long without tasks)",
+                default=300,
+                minimum=0,
+            ),
+            "keda": keda,
+        },
+        "queue-driven autoscaling of replicas; idle pods are removed first",
+        default={},
+    )
+
+
 def partition_spec_schema() -> s.Schema:
     worker = s.obj(
         {
@@ -204,17 +251,7 @@ def partition_spec_schema() -> s.Schema:
         "the user's worker container",
         required=["image"],
     )
-    autoscaling = s.obj(
-        {
-            "enabled": s.boolean(default=False),
-            "engine": s.enum(["operator", "keda"], "operator"),
-            "targetTasksPerPod": s.integer(default=2, minimum=1),
-            "scaleUpStep": s.integer(default=10, minimum=1),
-            "scaleDownCooldownSeconds": s.integer(default=300, minimum=0),
-        },
-        "reserved: queue-depth autoscaling between podReserved and podMax (not acted on yet)",
-        default={},
-    )
+    autoscaling = _autoscaling_spec()
     return s.obj(
         {
             "clusterRef": s.obj({"name": s.string()}, "the ArmoniKCluster, in this namespace", required=["name"]),
@@ -230,7 +267,11 @@ def partition_spec_schema() -> s.Schema:
             "runtimeClassName": s.string(),
             "podReserved": s.integer("minimum replicas", default=1, minimum=0),
             "podMax": s.integer("maximum replicas", default=10, minimum=0),
-            "replicas": s.integer("desired replicas, kept within podReserved..podMax (none: podReserved)", minimum=0),
+            "replicas": s.integer(
+                "desired replicas (/scale, which the autoscaler writes), kept within podReserved..podMax "
+                "(none: podReserved)",
+                minimum=0,
+            ),
             "priority": s.integer(default=1, minimum=1, maximum=99),
             "preemptionPercentage": s.integer(default=50, minimum=0, maximum=100),
             "parentPartitionIds": s.array(s.string(pattern=PARTITION_ID_PATTERN), default=[]),

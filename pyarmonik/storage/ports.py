@@ -251,11 +251,13 @@ class TaskQueue(Protocol):
         ...
 
     async def depth(self, partition_id: str) -> int:
-        """Items waiting in the partition's queue (leased ones not counted)."""
+        """Items ready in the partition (leased ones not counted)."""
         ...
 
     async def leased(self, partition_id: str) -> int:
-        """Items of the partition leased to agents (dispatched or running), expired ones not yet reaped included."""
+        """Items of the partition leased to agents (taken, not yet acked,
+        released or reaped): the tasks its agents are running. With
+        ``depth``, the load an autoscaler sizes the partition for."""
         ...
 
 

@@ -87,7 +87,7 @@ def test_local_with_a_metrics_port_serves_the_grids_metrics_and_says_where(tmp_p
     try:
         where = wait_for(lambda: output.search(r"metrics of the whole grid at (http://\S+/metrics)"), timeout=30)
         with urllib.request.urlopen(where[1], timeout=10) as reply:  # type: ignore[index]
-            assert 'pyarmonik_queued_tasks{partition="default"} 0.0' in reply.read().decode()
+            assert 'pyarmonik_queue_tasks{partition="default",state="queued"} 0.0' in reply.read().decode()
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)

@@ -93,12 +93,16 @@ def test_metrics_follow_the_tasks_while_they_run_and_match_the_store_after(
     def running() -> Samples | None:
         _, samples = scrape(grid)
         held = sample(samples, "pyarmonik_grid_tasks", partition="default", status="PROCESSING")
-        return samples if held == AGENTS and sample(samples, "pyarmonik_leased_tasks", partition="default") else None
+        return (
+            samples
+            if held == AGENTS and sample(samples, "pyarmonik_queue_tasks", partition="default", state="leased")
+            else None
+        )
 
     samples: Samples = wait_for(running, timeout=60)  # type: ignore[assignment]
     counts = tasks.count_tasks_by_status()
-    assert sample(samples, "pyarmonik_leased_tasks", partition="default") == AGENTS
-    assert sample(samples, "pyarmonik_queued_tasks", partition="default") == queued
+    assert sample(samples, "pyarmonik_queue_tasks", partition="default", state="leased") == AGENTS
+    assert sample(samples, "pyarmonik_queue_tasks", partition="default", state="queued") == queued
     assert sample(samples, "pyarmonik_grid_tasks", partition="default", status="SUBMITTED") == queued
     assert counts[TaskStatus.SUBMITTED] == queued and counts[TaskStatus.PROCESSING] == AGENTS
     assert sample(samples, "pyarmonik_partition_agents", partition="default", state="busy") == AGENTS
@@ -112,12 +116,16 @@ def test_metrics_follow_the_tasks_while_they_run_and_match_the_store_after(
     def drained() -> Samples | None:
         _, samples = scrape(grid)
         idle = sample(samples, "pyarmonik_partition_agents", partition="default", state="idle") == AGENTS
-        return samples if idle and sample(samples, "pyarmonik_leased_tasks", partition="default") == 0 else None
+        return (
+            samples
+            if idle and sample(samples, "pyarmonik_queue_tasks", partition="default", state="leased") == 0
+            else None
+        )
 
     content_type, samples = scrape(grid)
     assert content_type.startswith("text/plain; version=")  # the Prometheus text format
     samples = wait_for(drained, timeout=30)  # type: ignore[assignment]
-    assert sample(samples, "pyarmonik_queued_tasks", partition="default") == 0
+    assert sample(samples, "pyarmonik_queue_tasks", partition="default", state="queued") == 0
     completed = counts[TaskStatus.COMPLETED]
     ok = {"partition": "default", "outcome": "ok"}
     assert sample(samples, "pyarmonik_tasks_completed_total", **ok) == completed

@@ -53,7 +53,7 @@ async def scraped(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ..
 
 def test_every_metric_is_named_pyarmonik_noun_unit() -> None:
     names = metrics_module.names(Metrics())
-    assert len(names) == 11
+    assert len(names) == 10
     for name in names:
         assert NAME.match(name), name
 
@@ -98,11 +98,11 @@ async def test_the_store_levels_report_every_status_of_every_partition_and_drop_
     assert samples[("pyarmonik_grid_tasks", (("partition", "a"), ("status", "COMPLETED")))] == 3
     assert samples[("pyarmonik_grid_tasks", (("partition", "a"), ("status", "SUBMITTED")))] == 0
     assert samples[("pyarmonik_grid_results", (("status", "ABORTED"),))] == 0
-    assert samples[("pyarmonik_queued_tasks", (("partition", "b"),))] == 1
+    assert samples[("pyarmonik_queue_tasks", (("partition", "b"), ("state", "queued")))] == 1
     assert len([key for key in samples if key[0] == "pyarmonik_grid_tasks"]) == 2 * len(metrics_module.TASK_STATUSES)
     metrics.set_store(tasks={}, results={}, queues={"a": (0, 0)})
     samples = await scraped(metrics)
-    assert ("pyarmonik_queued_tasks", (("partition", "b"),)) not in samples
+    assert ("pyarmonik_queue_tasks", (("partition", "b"), ("state", "queued"))) not in samples
     assert ("pyarmonik_grid_tasks", (("partition", "b"), ("status", "SUBMITTED"))) not in samples
 
 
@@ -133,9 +133,9 @@ async def test_a_scrape_reads_the_stores_counters_and_queue_sizes(grid: Grid) ->
     await grid.queue.push("gpu", [ports.QueuedTask("a", "s", 1), ports.QueuedTask("b", "s", 1)])
     await grid.queue.pop("gpu", agent_id="agent", lease_seconds=60, timeout=0)
     samples = await scraped(grid.metrics)
-    assert samples[("pyarmonik_queued_tasks", (("partition", "gpu"),))] == 1
-    assert samples[("pyarmonik_leased_tasks", (("partition", "gpu"),))] == 1
-    assert samples[("pyarmonik_queued_tasks", (("partition", "default"),))] == 0
+    assert samples[("pyarmonik_queue_tasks", (("partition", "gpu"), ("state", "queued")))] == 1
+    assert samples[("pyarmonik_queue_tasks", (("partition", "gpu"), ("state", "leased")))] == 1
+    assert samples[("pyarmonik_queue_tasks", (("partition", "default"), ("state", "queued")))] == 0
     assert samples[("pyarmonik_grid_tasks", (("partition", "default"), ("status", "COMPLETED")))] == 0
 
 
@@ -152,7 +152,7 @@ async def test_a_scrape_whose_store_is_down_leaves_the_store_gauges_out_and_coun
     broken.metrics.set_store(tasks={}, results={}, queues={"p": (5, 0)})  # what an earlier scrape said
     samples = await scraped(broken.metrics)
     assert samples[("pyarmonik_scrape_errors_total", ())] == 1
-    assert not [key for key in samples if key[0] in ("pyarmonik_queued_tasks", "pyarmonik_grid_tasks")]
+    assert not [key for key in samples if key[0] in ("pyarmonik_queue_tasks", "pyarmonik_grid_tasks")]
     assert samples[("pyarmonik_build_info", (("version", metrics_module.pyarmonik.__version__),))] == 1
 
 

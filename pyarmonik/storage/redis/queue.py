@@ -94,6 +94,7 @@ class RedisTaskQueue:
         return int(await self._scripts.depth(keys=[k.ready]))
 
     async def leased(self, partition_id: str) -> int:
+        # One read of one key: no transition, so no script.
         return int(await self._redis.hlen(keys.queue(partition_id).leases))
 
     # -- leases -------------------------------------------------------------

@@ -110,7 +110,19 @@ def full_partition_body() -> dict[str, Any]:
             "priority": 7,
             "preemptionPercentage": 20,
             "parentPartitionIds": ["default"],
-            "autoscaling": {"enabled": True, "engine": "keda"},
+            "autoscaling": {
+                "enabled": True,
+                "engine": "keda",
+                "targetTasksPerPod": 3,
+                "scaleUpStep": 4,
+                "scaleUpCooldownSeconds": 30,
+                "scaleDownCooldownSeconds": 600,
+                "keda": {
+                    "prometheusAddress": "http://prometheus.observability.svc:9090",
+                    "query": 'sum(pyarmonik_queue_tasks{partition="gpu_A100.large"})',
+                    "authenticationRef": {"name": "prometheus-auth", "kind": "ClusterTriggerAuthentication"},
+                },
+            },
         },
     }
 
