@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 import redis.asyncio
 
+from pyarmonik import metrics
 from pyarmonik.agent.health import AgentHealth, AgentState
 from pyarmonik.core import errors
 from pyarmonik.operator import pod_costs, queue_metrics
@@ -62,7 +63,8 @@ async def test_the_operator_reads_each_agents_state_from_its_probe_endpoint(agen
 
 
 def test_the_probe_path_the_operator_asks_is_one_the_agent_process_serves() -> None:
-    runtime = types.SimpleNamespace(health=AgentHealth())  # build_probes reads only its health
+    # build_probes reads only the runtime's health and its grid's metrics
+    runtime = types.SimpleNamespace(health=AgentHealth(), grid=types.SimpleNamespace(metrics=metrics.Metrics()))
     probes = build_probes(runtime, AgentSettings(probe_port=0))  # type: ignore[arg-type]
     assert probes is not None and pod_costs.STATE_PATH in probes.checks
 
