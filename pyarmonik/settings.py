@@ -16,9 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, Field, StringConstraints, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pyarmonik.core import limits
 
 DEFAULT_PORT = 5001
 SocketType = Literal["unixdomainsocket", "tcp"]
@@ -55,8 +57,13 @@ class StorageSettings(BaseSettings):
 
     redis_url: str | None = Field(
         None,
-        description="Redis URL, e.g. redis://localhost:6379/0",
+        description="Redis URL, e.g. redis://localhost:6379/0 (rediss://... for TLS)",
         json_schema_extra={"shown": "none: embedded stores"},
+    )
+    redis_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CA that signed Redis' certificate (with a rediss:// URL), "
+        "when it is not in the system's trust store",
     )
     s3_endpoint: str | None = Field(
         None, description="S3/MinIO endpoint host:port", json_schema_extra={"shown": "none: files in DATA_DIR/objects"}
@@ -109,6 +116,86 @@ class MetricsSettings(BaseSettings):
     )
 
 
+class SecuritySettings(BaseSettings):
+    """TLS of the ArmoniK API and who may call it (ArmoniK's users, roles and
+    permissions). Everything is off by default: plaintext, anonymous callers
+    allowed everything, as a local grid needs."""
+
+    model_config = _CONFIG
+
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (chain) of the API server: serve TLS; re-read when the file changes",
+        json_schema_extra={"shown": "none: plaintext"},
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of --tls-cert-file")
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description="PEM CA bundle of client certificates: require one (mTLS), identifying the caller",
+        json_schema_extra={"shown": "none: no client certificate"},
+    )
+    auth_config_file: Path | None = Field(
+        None,
+        description="YAML or JSON file of users, roles and permissions: authenticate and authorize every call",
+        json_schema_extra={"shown": "none: authentication off"},
+    )
+    trusted_proxy_headers: bool = Field(
+        False,
+        description="identify callers by the X-Certificate-Client-CN/-Fingerprint headers of the ingress that "
+        "terminates TLS in front of the grid (only when nothing else can reach the API)",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SecuritySettings:
+        cert, key, client_ca = flag_of("tls_cert_file"), flag_of("tls_key_file"), flag_of("tls_client_ca_file")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(f"{cert} and {key} go together: give both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError(f"{client_ca} (mTLS) needs {cert} and {key}")
+        if self.auth_config_file is not None and self.tls_client_ca_file is None and not self.trusted_proxy_headers:
+            raise ValueError(
+                f"{flag_of('auth_config_file')} needs a way to identify callers: {client_ca} (mTLS) "
+                f"or {flag_of('trusted_proxy_headers')} (behind an ingress that checks client certificates)"
+            )
+        return self
+
+
+class LimitSettings(BaseSettings):
+    """What one client call may carry (README: "Limits")."""
+
+    model_config = _CONFIG
+
+    max_message_size: int = Field(
+        8 * 1024 * 1024, gt=0, description="largest gRPC message the API receives or sends, in bytes"
+    )
+    max_tasks_per_request: int = Field(10_000, gt=0, description="tasks one SubmitTasks request may submit")
+    max_results_per_request: int = Field(
+        10_000, gt=0, description="results one CreateResults or CreateResultsMetaData request may create"
+    )
+    max_result_data_size: int = Field(
+        1024 * 1024 * 1024, gt=0, description="largest data of one result a client uploads, in bytes"
+    )
+    max_event_streams_per_client: int = Field(
+        100, gt=0, description="concurrent GetEvents and WatchResults streams of one user (or one host, without auth)"
+    )
+    max_id_length: int = Field(
+        1024, gt=0, description="longest id or name a request may carry (result names, ids, task option names)"
+    )
+
+    def limits(self) -> limits.Limits:
+        """The limits the use cases check, each naming the setting that raises it."""
+
+        def limit(name: str) -> limits.Limit:
+            return limits.Limit(getattr(self, name), f"{flag_of(name)} or {env_of(type(self), name)}")
+
+        return limits.Limits(
+            tasks_per_request=limit("max_tasks_per_request"),
+            results_per_request=limit("max_results_per_request"),
+            result_data_size=limit("max_result_data_size"),
+            id_length=limit("max_id_length"),
+        )
+
+
 class AgentRunSettings(StorageSettings, LeaseSettings):
     """How an agent runs its tasks, wherever it runs (alone or in ``local``)."""
 
@@ -147,8 +234,20 @@ class AgentProbeSettings(BaseSettings):
     )
 
 
-class ControlPlaneSettings(LoggingSettings, StorageSettings, MetricsSettings, ServerSettings, LeaseSettings):
+class ControlPlaneSettings(
+    LoggingSettings, StorageSettings, MetricsSettings, ServerSettings, SecuritySettings, LimitSettings, LeaseSettings
+):
     """``pyarmonik control-plane``."""
+
+    @model_validator(mode="after")
+    def _chunks_fit_messages(self) -> ControlPlaneSettings:
+        # A downloaded chunk travels in one message, with a few bytes of framing.
+        if self.data_chunk_max_size + 1024 > self.max_message_size:
+            raise ValueError(
+                f"{flag_of('data_chunk_max_size')} ({self.data_chunk_max_size}) must stay below "
+                f"{flag_of('max_message_size')} ({self.max_message_size}) by at least 1024 bytes"
+            )
+        return self
 
 
 class AgentSettings(LoggingSettings, AgentRunSettings, AgentProbeSettings):

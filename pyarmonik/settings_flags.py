@@ -31,6 +31,8 @@ S = TypeVar("S", bound=BaseSettings)
 GROUPS: dict[type[BaseSettings], str] = {
     settings.ServerSettings: "API",
     settings.MetricsSettings: "API",
+    settings.SecuritySettings: "security",
+    settings.LimitSettings: "limits",
     settings.StorageSettings: "storage",
     settings.LeaseSettings: "tasks",
     settings.AgentRunSettings: "tasks",
@@ -120,7 +122,9 @@ def settings_from(args: argparse.Namespace, model: type[S]) -> S:
 def first_error(exc: pydantic.ValidationError, model: type[BaseSettings] | None) -> str:
     """One line naming the setting by its flag and environment variable."""
     error = exc.errors()[0]
-    name = str(error["loc"][0]) if error["loc"] else ""
+    if not error["loc"]:  # a rule across settings: its message names them
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = str(error["loc"][0])
     info = model.model_fields.get(name) if model is not None else None
     where = f"{flag_of(name)} (env {env_of(model, name, info)})" if model is not None and info is not None else name
     return f"{where}: {error['msg']} (got {error.get('input')!r})"

@@ -40,6 +40,25 @@ def service_names() -> list[str]:
     return [service.full_name for service in services()]
 
 
+#: ArmoniK.Core names its permissions after its services, which are the
+#: proto services' names except this one.
+_PERMISSION_SERVICE = {"HealthChecksService": "HealthChecks"}
+
+
+def permission_service(service: ServiceDescriptor) -> str:
+    return _PERMISSION_SERVICE.get(service.name, service.name)
+
+
 def permissions() -> list[str]:
-    """Every RPC as ArmoniK names its permissions: ``Service:Rpc``."""
-    return [f"{service.name}:{method.name}" for service in services() for method in service.methods]
+    """Every RPC as ArmoniK names its permissions: ``Service:Method``."""
+    return [f"{permission_service(service)}:{method.name}" for service in services() for method in service.methods]
+
+
+def method_permissions() -> dict[str, str]:
+    """gRPC method path (``/armonik.api.grpc.v1.sessions.Sessions/CreateSession``)
+    -> the permission it needs (``Sessions:CreateSession``)."""
+    return {
+        f"/{service.full_name}/{method.name}": f"{permission_service(service)}:{method.name}"
+        for service in services()
+        for method in service.methods
+    }

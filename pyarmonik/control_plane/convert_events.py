@@ -5,13 +5,33 @@ from __future__ import annotations
 from armonik.protogen.common import events_common_pb2 as pb
 
 from pyarmonik.control_plane import convert, filter_conversion
-from pyarmonik.core import errors
+from pyarmonik.core import errors, filters
 from pyarmonik.core.models import Event, Result, Task
 from pyarmonik.core.statuses import EventKind
 from pyarmonik.lifecycle import events
 
 _Response = pb.EventSubscriptionResponse
 _ALL_KINDS = frozenset(EventKind) - {EventKind.UNSPECIFIED}
+#: The fields ArmoniK.Core lets an event stream filter on (its
+#: EventSubscriptionRequestValidator): ids and task options, never a status or
+#: a date, which change along the stream. Refused here too, so that a client
+#: written against PyArmoniK runs against ArmoniK.Core.
+TASK_EVENT_FIELDS = frozenset(
+    {"task_id", "session_id", "payload_id", "owner_pod_id", "initial_task_id", "pod_hostname"}
+)
+RESULT_EVENT_FIELDS = frozenset({"owner_task_id", "session_id", "name", "result_id"})
+
+
+def _only(where: filters.Filters, allowed: frozenset[str], entity: str) -> filters.Filters:
+    for clause in where:
+        for condition in clause:
+            if condition.field not in allowed and not (entity == "task" and condition.field.startswith("options.")):
+                extra = " or a task option" if entity == "task" else ""
+                raise errors.InvalidArgument(
+                    f"event streams cannot filter {entity}s on {condition.field!r}: only on "
+                    f"{', '.join(sorted(allowed))}{extra}"
+                )
+    return where
 
 
 def selection(request: pb.EventSubscriptionRequest) -> events.EventSelection:
@@ -22,8 +42,8 @@ def selection(request: pb.EventSubscriptionRequest) -> events.EventSelection:
         raise errors.InvalidArgument(f"unknown event type in {list(request.returned_events)}") from exc
     return events.EventSelection(
         session_id=convert.required(request.session_id, "session_id"),
-        task_filters=filter_conversion.task_filters(request.tasks_filters),
-        result_filters=filter_conversion.result_filters(request.results_filters),
+        task_filters=_only(filter_conversion.task_filters(request.tasks_filters), TASK_EVENT_FIELDS, "task"),
+        result_filters=_only(filter_conversion.result_filters(request.results_filters), RESULT_EVENT_FIELDS, "result"),
         kinds=kinds or _ALL_KINDS,
     )
 

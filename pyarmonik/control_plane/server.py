@@ -1,12 +1,22 @@
 """The control plane's gRPC server: every ArmoniK service of one grid.
 
-Registers the servicers behind the RPC metrics and error interceptors, plus the standard
-``grpc.health.v1`` service (SERVING for "" and each service while up,
-NOT_SERVING once a shutdown starts, so load balancers drain it first).
+Registers the servicers behind four interceptors, outermost first: RPC
+metrics (it sees the status the error interceptor chose), errors
+(every error becomes its status), authentication and authorization (who
+calls, and may they), transport limits (message size, open streams); plus
+the standard ``grpc.health.v1`` service (SERVING for "" and each service
+while up, NOT_SERVING once a shutdown starts, so load balancers drain it
+first). Served over TLS (mTLS with a client CA) when given certificates.
+
+The servicers see the grid through this server's view of it: the client
+API's limits set and, with authentication on, each caller's reach cut to
+its own sessions (``lifecycle.isolation``). Agents and the reaper keep the
+grid itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,6 +39,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pyarmonik.control_plane import (
     api,
     applications_service,
+    auth_config,
     auth_service,
     events_service,
     health_checks_service,
@@ -39,14 +50,18 @@ from pyarmonik.control_plane import (
     tasks_service,
     versions_service,
 )
+from pyarmonik.control_plane import tls as tls_files
+from pyarmonik.control_plane.auth_interceptor import AuthInterceptor
+from pyarmonik.control_plane.limits_interceptor import LimitsInterceptor, transport_limit
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.lifecycle.isolation import IsolatedState
 from pyarmonik.protocol import serving
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
+from pyarmonik.settings import LimitSettings, SecuritySettings
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 DEFAULT_GRACE = 5.0
 
 
@@ -73,7 +88,9 @@ def _registrations(grid: Grid) -> list[tuple[Callable[[Any, aio.Server], None], 
 
 class ControlPlane:
     """One grpc.aio server for one grid. ``port=0`` binds a free port;
-    ``port`` gives the bound one once started."""
+    ``port`` gives the bound one once started. Without ``security`` and
+    ``limits``, their defaults (plaintext, no authentication); files they
+    name are read here, so a bad one fails before anything is served."""
 
     def __init__(
         self,
@@ -81,20 +98,43 @@ class ControlPlane:
         *,
         host: str = "0.0.0.0",
         port: int = 5001,
-        max_message_size: int = MAX_MESSAGE_SIZE,
+        security: SecuritySettings | None = None,
+        limits: LimitSettings | None = None,
         extra_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        self._grid = grid
+        security = security if security is not None else SecuritySettings.model_construct()
+        limits = limits if limits is not None else LimitSettings.model_construct()
+        auth = auth_config.load(security.auth_config_file) if security.auth_config_file else None
+        self._grid = dataclasses.replace(grid, limits=limits.limits())
+        if auth is not None:
+            self._grid = dataclasses.replace(self._grid, state=IsolatedState(grid.state))  # type: ignore[arg-type]
+        self._interceptors = [
+            MetricsInterceptor(grid.metrics),
+            ErrorInterceptor(),
+            AuthInterceptor(auth, trusted_proxy_headers=security.trusted_proxy_headers),
+            LimitsInterceptor(
+                max_message_size=limits.max_message_size, max_streams=limits.max_event_streams_per_client
+            ),
+        ]
+        self._credentials = None
+        if security.tls_cert_file is not None and security.tls_key_file is not None:
+            files = tls_files.TlsFiles(security.tls_cert_file, security.tls_key_file, security.tls_client_ca_file)
+            self._credentials = tls_files.server_credentials(files)
         self._address = f"{host}:{port}"
         self._options = [
             *serving.SERVER_OPTIONS,
-            ("grpc.max_send_message_length", max_message_size),
-            ("grpc.max_receive_message_length", max_message_size),
+            ("grpc.max_send_message_length", limits.max_message_size),
+            ("grpc.max_receive_message_length", transport_limit(limits.max_message_size)),
             *extra_options,
         ]
         self._server: aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
         self._port = 0
+        log.info(
+            "ArmoniK API: %s, authentication %s",
+            "mTLS" if security.tls_client_ca_file else "TLS" if self._credentials else "plaintext",
+            "on" if auth is not None else "off",
+        )
 
     @property
     def port(self) -> int:
@@ -103,14 +143,12 @@ class ControlPlane:
         return self._port
 
     async def start(self) -> int:
-        # The metrics interceptor comes first (outermost): it sees the status the error interceptor chose.
-        interceptors = [MetricsInterceptor(self._grid.metrics), ErrorInterceptor()]
-        server = aio.server(interceptors=interceptors, options=self._options)
+        server = aio.server(interceptors=self._interceptors, options=self._options)
         for register, servicer in _registrations(self._grid):
             register(servicer, server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        self._port = serving.bind(server, self._address, what="the ArmoniK API")
+        self._port = serving.bind(server, self._address, what="the ArmoniK API", credentials=self._credentials)
         await server.start()
         self._server = server
         for name in ["", *api.service_names()]:

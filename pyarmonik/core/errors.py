@@ -56,6 +56,25 @@ class Cancelled(PyArmoniKError):
     code = "CANCELLED"
 
 
+class Unauthenticated(PyArmoniKError):
+    """The caller could not be identified (no certificate, an unknown one)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(PyArmoniKError):
+    """The caller is known but none of its roles grants the permission."""
+
+    code = "PERMISSION_DENIED"
+
+
+class ResourceExhausted(PyArmoniKError):
+    """A size or quota limit of the grid was reached (too large a message or
+    result, too many concurrent streams)."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
 def missing(kind: str, ids: Iterable[str]) -> NotFound:
     """A NotFound naming every missing id, so one call reports them all."""
     listed = sorted(set(ids))

@@ -44,6 +44,9 @@ class Op(enum.Enum):
     GE = "ge"
     GT = "gt"
     IS = "is"
+    #: ``value`` is a frozenset of strings. Never sent by clients: the grid
+    #: itself uses it to keep a caller's lists to its own sessions.
+    IN = "in"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,19 +90,36 @@ def in_session(session_id: str) -> Filters:
     return ((Condition("session_id", ValueKind.STRING, Op.EQ, session_id),),)
 
 
+def clause_session_ids(clause: Clause) -> frozenset[str] | None:
+    """The sessions a clause can match, when it pins ``session_id`` (EQ or
+    IN; several pins intersect); ``None`` when it may match any session."""
+    found: frozenset[str] | None = None
+    for c in clause:
+        if c.field != "session_id" or c.op not in (Op.EQ, Op.IN):
+            continue
+        values = frozenset(map(str, c.value)) if c.op is Op.IN else frozenset({str(c.value)})  # type: ignore[call-overload]
+        found = values if found is None else found & values
+    return found
+
+
 def session_ids_in(where: Filters) -> frozenset[str] | None:
     """The sessions a filter can match, when every clause pins ``session_id``
-    with EQ; ``None`` when it may match any session. Lets stores scan one
+    (EQ or IN); ``None`` when it may match any session. Lets stores scan one
     session's records instead of all of them."""
     if not where:
         return None
     found: set[str] = set()
     for clause in where:
-        pinned = [c.value for c in clause if c.field == "session_id" and c.op is Op.EQ]
-        if not pinned:
+        pinned = clause_session_ids(clause)
+        if pinned is None:
             return None
-        found.add(str(pinned[0]))
+        found |= pinned
     return frozenset(found)
+
+
+def in_sessions(session_ids: frozenset[str]) -> Condition:
+    """The condition "in one of these sessions"."""
+    return Condition("session_id", ValueKind.STRING, Op.IN, session_ids)
 
 
 # --------------------------------------------------------------------------
@@ -190,6 +210,9 @@ def _unsupported(condition: Condition) -> InvalidArgument:
 
 
 def _compile_string(get: Getter, condition: Condition) -> Predicate:
+    if condition.op is Op.IN:
+        values = frozenset(map(_as_text, condition.value))  # type: ignore[call-overload]
+        return lambda record: _as_text(get(record)) in values
     test = _STRING_OPS[condition.op]
     value = _as_text(condition.value)
 
@@ -230,7 +253,7 @@ def _compile_array(get: Getter, condition: Condition) -> Predicate:
 
 
 _OPS_OF_KIND: dict[ValueKind, frozenset[Op]] = {
-    ValueKind.STRING: frozenset(_STRING_OPS),
+    ValueKind.STRING: frozenset({*_STRING_OPS, Op.IN}),
     ValueKind.NUMBER: frozenset(_ORDER_OPS),
     ValueKind.DATE: frozenset(_ORDER_OPS),
     ValueKind.DURATION: frozenset(_ORDER_OPS),

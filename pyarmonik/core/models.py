@@ -60,6 +60,10 @@ class Session:
     created_at: float
     client_submission: bool = True
     worker_submission: bool = True
+    #: The user who created the session ("" while authentication is off, and
+    #: for sessions recorded before owners were): only they, and users allowed
+    #: ``identity.ALL_SESSIONS``, reach its tasks, results and events.
+    owner: str = ""
     cancelled_at: float | None = None
     closed_at: float | None = None
     purged_at: float | None = None

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pyarmonik.core.limits import Limits
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.metrics import Metrics
@@ -23,6 +24,8 @@ class Grid:
     events: ports.EventBus
     default_partition: str = "default"
     data_chunk_max_size: int = DEFAULT_CHUNK_SIZE
+    #: The client API's limits; none unless the control plane sets them.
+    limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = field(default=time.time)
     #: What every service of this grid counts, served on its /metrics.
     metrics: Metrics = field(default_factory=Metrics)

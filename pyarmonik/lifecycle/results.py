@@ -11,7 +11,7 @@ import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from pyarmonik.core import errors, filters, ids
+from pyarmonik.core import errors, filters, ids, limits
 from pyarmonik.core.models import Result, Session
 from pyarmonik.core.statuses import ResultStatus, SessionStatus
 from pyarmonik.lifecycle.grid import Grid
@@ -42,6 +42,11 @@ def object_key(result_id: str) -> str:
 
 async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, created_by: str = "") -> list[Result]:
     """Creates results; those given data are stored and COMPLETED at once."""
+    limits.check_count(grid.limits.results_per_request, len(new), what="results in one request")
+    limits.check_ids(grid.limits.id_length, [item.name for item in new], what="result name")
+    for item in new:
+        if item.data is not None:
+            limits.check_size(grid.limits.result_data_size, len(item.data), what=f"the data of result {item.name!r}")
     await _open_session(grid, session_id)
     at = grid.clock()
     results = []
@@ -73,7 +78,8 @@ async def upload(grid: Grid, session_id: str, result_id: str, chunks: AsyncItera
     if result.status is not ResultStatus.CREATED:
         raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, not waiting for data")
     key = object_key(result_id)
-    size = await grid.objects.put(key, chunks)
+    bounded = limits.bounded(grid.limits.result_data_size, chunks, what=f"the data of result {result_id}")
+    size = await grid.objects.put(key, bounded)
     try:
         await complete(grid, session_id, [ports.Completion(result_id, size, key.encode())], completed_by="")
     except errors.PyArmoniKError:

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from pyarmonik.core import errors, filters, ids
+from pyarmonik.core import errors, filters, ids, limits
 from pyarmonik.core.models import Session, TaskOptions
 from pyarmonik.core.statuses import SessionStatus
 from pyarmonik.lifecycle.grid import Grid
@@ -45,6 +45,8 @@ async def create(grid: Grid, *, options: TaskOptions | None, partition_ids: list
     if options is None:
         raise errors.InvalidArgument("default_task_option is required")
     validate_default_options(options)
+    names = [*partition_ids, *limits.option_names(options)]
+    limits.check_ids(grid.limits.id_length, names, what="partition id or task option")
     partitions = list(dict.fromkeys(partition_ids)) or [options.partition_id or grid.default_partition]
     for partition_id in partitions:
         await grid.state.get_partition(partition_id)

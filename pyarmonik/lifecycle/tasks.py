@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pyarmonik.core import errors, filters, ids
+from pyarmonik.core import errors, filters, ids, limits
 from pyarmonik.core.models import Application, NewTask, Session, Task, TaskOptions
 
 __all__ = ["NewTask"]  # re-exported: the input of ``submit``
@@ -79,6 +79,7 @@ def build_tasks(
 async def submit(
     grid: Grid, session_id: str, new: Sequence[NewTask], *, batch_options: TaskOptions | None = None
 ) -> list[Task]:
+    _check_limits(grid.limits, new, batch_options)
     session = await grid.state.get_session(session_id)
     at = grid.clock()
     tasks = build_tasks(session, new, batch_options=batch_options, submitter=CLIENT, at=at)
@@ -90,6 +91,14 @@ async def submit(
         grid.metrics.count_submitted(fresh)
         await grid.enqueue(ready)
     return [existing.get(t.task_id, t) for t in tasks]
+
+
+def _check_limits(grid_limits: limits.Limits, new: Sequence[NewTask], batch_options: TaskOptions | None) -> None:
+    limits.check_count(grid_limits.tasks_per_request, len(new), what="tasks in one SubmitTasks request")
+    names = [name for t in new for name in (t.payload_id, *t.data_dependencies, *t.expected_output_ids)]
+    limits.check_ids(grid_limits.id_length, names, what="result id")
+    options = [batch_options, *(t.options for t in new)]
+    limits.check_ids(grid_limits.id_length, [n for o in options for n in limits.option_names(o)], what="task option")
 
 
 async def require_partitions(grid: Grid, tasks: Sequence[Task]) -> None:
@@ -123,7 +132,8 @@ async def _already_submitted(grid: Grid, session_id: str, tasks: Sequence[Task])
     """
     outputs = list({o for t in tasks for o in t.expected_output_ids})
     owners = await grid.state.owners_of(session_id, outputs) if outputs else {}
-    owner_ids = sorted({owner for owner in owners.values() if owner})
+    # A result the client created with its data is owned by the session itself (ArmoniK's rule), no task.
+    owner_ids = sorted({owner for owner in owners.values() if owner and owner != session_id})
     if not owner_ids:
         return {}
     earlier = {t.task_id: t for t in await grid.state.get_tasks(owner_ids)}

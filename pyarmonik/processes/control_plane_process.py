@@ -45,7 +45,7 @@ class ControlPlaneService:
 
     def __init__(self, grid: Grid, settings: ControlPlaneSettings) -> None:
         self.grid, self.settings = grid, settings
-        self.server = ControlPlane(grid, host=settings.host, port=settings.port)
+        self.server = ControlPlane(grid, host=settings.host, port=settings.port, security=settings, limits=settings)
         self.metrics = metrics_server(grid, host=settings.host, port=settings.metrics_port)
         self._stop_reaper = asyncio.Event()
         self._reaper: asyncio.Future[None] | None = None

@@ -37,7 +37,7 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
     async with contextlib.AsyncExitStack() as stack:
         client = None
         if settings.redis_url:
-            client = await connection.connect_redis(settings.redis_url)
+            client = await connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
             stack.push_async_callback(client.aclose)
             bus: ports.EventBus = RedisEventBus(client)
             stack.push_async_callback(bus.close)  # type: ignore[attr-defined]

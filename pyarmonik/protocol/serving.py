@@ -13,6 +13,7 @@ import contextlib
 import socket
 from pathlib import Path
 
+import grpc
 from grpc import aio
 
 #: Options every server of the grid starts with (with its own additions).
@@ -28,8 +29,9 @@ def unix_path(address: str) -> Path | None:
     return None
 
 
-def bind(server: aio.Server, address: str, *, what: str) -> int:
-    """Adds an insecure port; returns the bound TCP port (0 for a unix socket).
+def bind(server: aio.Server, address: str, *, what: str, credentials: grpc.ServerCredentials | None = None) -> int:
+    """Adds a port, TLS with ``credentials``, else insecure; returns the bound
+    TCP port (0 for a unix socket).
 
     Raises ``OSError`` with one line naming ``what`` and ``address`` when the
     address is in use, its folder is missing or its port is out of range.
@@ -37,7 +39,10 @@ def bind(server: aio.Server, address: str, *, what: str) -> int:
     check_address(address, what=what)
     path = unix_path(address)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:  # grpcio raises instead of returning 0 on recent versions
         port = 0
     if port == 0 and path is None:

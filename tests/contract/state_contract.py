@@ -394,6 +394,22 @@ class StateStoreContract:
         listed.status = SessionStatus.DELETED
         assert (await state_store.get_session("s")).status is SessionStatus.RUNNING
 
+    async def test_a_sessions_owner_is_kept_through_updates_and_can_be_listed_by(self, state_store: StateStore) -> None:
+        owned = session("mine")
+        owned.owner = "alice"
+        await state_store.create_session(owned)
+        await state_store.create_session(session("theirs"))
+        await state_store.update_session(
+            "mine", allowed_from=frozenset(SessionStatus), status=SessionStatus.PAUSED, at=AT
+        )
+        by_alice = ((Condition("owner", ValueKind.STRING, Op.EQ, "alice"),),)
+        [listed] = (await state_store.list_sessions(query=ListQuery(by_alice))).items
+        assert (listed.session_id, listed.owner, (await state_store.get_session("theirs")).owner) == (
+            "mine",
+            "alice",
+            "",
+        )
+
     async def test_deleting_a_session_removes_it_with_its_tasks_and_results(self, state_store: StateStore) -> None:
         await open_session(state_store, "s", created=["r"])
         await state_store.create_tasks("s", [task("t", outputs=["r"])], at=AT)
@@ -843,6 +859,19 @@ class StateStoreContract:
         await state_store.create_tasks("other", [task("c", "other")], at=AT)
         page = await state_store.list_tasks(query=ListQuery(in_session("s")))
         assert (sorted(t.task_id for t in page.items), page.total) == (["a", "b"], 2)
+
+    async def test_list_tasks_and_results_filter_by_a_set_of_sessions(self, state_store: StateStore) -> None:
+        for session_id in ("a", "b", "c"):
+            await open_session(state_store, session_id, created=[f"{session_id}-r"])
+            await state_store.create_tasks(session_id, [task(f"{session_id}-t", session_id)], at=AT)
+        two = ((filters.in_sessions(frozenset({"a", "c"})),),)
+        tasks = await state_store.list_tasks(query=ListQuery(two))
+        results = await state_store.list_results(query=ListQuery(two))
+        counts = await state_store.count_tasks_by_status(where=two)
+        assert sorted(t.task_id for t in tasks.items) == ["a-t", "c-t"]
+        assert {r.session_id for r in results.items} == {"a", "c"} and sum(counts.values()) == 2
+        none = ((filters.in_sessions(frozenset()),),)
+        assert (await state_store.list_tasks(query=ListQuery(none))).total == 0
 
     async def test_list_tasks_filters_by_status_sorts_and_pages(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["dep"])

@@ -3,6 +3,8 @@ connections survive a Redis restart, and URLs fit for logs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio
@@ -25,11 +27,25 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-async def connect_redis(url: str) -> redis.asyncio.Redis:
+def tls_options(url: str, ca_file: Path | None) -> dict[str, Any]:
+    """Client options for TLS: a ``rediss://`` URL is TLS (verified against
+    the system's CAs, or those of ``ca_file``); a CA file with any other
+    URL is a mistake, refused rather than ignored."""
+    if ca_file is None:
+        return {}
+    if urlsplit(url).scheme != "rediss":
+        raise ValueError(f"a Redis CA file ({ca_file}) needs a rediss:// URL, not {redacted(url)}")
+    if not ca_file.is_file():
+        raise ValueError(f"the Redis CA file {ca_file} does not exist")
+    return {"ssl_ca_certs": str(ca_file)}
+
+
+async def connect_redis(url: str, *, ca_file: Path | None = None) -> redis.asyncio.Redis:
     """A checked client. Pooled connections broken by a Redis restart are
     retried transparently (with backoff), so one restart is not an error for
     every connection of every pool."""
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5)
+    options = tls_options(url, ca_file)
     try:
         client = redis.asyncio.Redis.from_url(
             url,
@@ -37,6 +53,7 @@ async def connect_redis(url: str) -> redis.asyncio.Redis:
             health_check_interval=30,
             retry=retry,
             retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+            **options,
         )
         await client.ping()
     except (redis.exceptions.RedisError, OSError, ValueError) as exc:

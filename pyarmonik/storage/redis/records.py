@@ -98,6 +98,7 @@ def encode_session(session: Session) -> str:
         "created_at": session.created_at,
         "client_submission": session.client_submission,
         "worker_submission": session.worker_submission,
+        "owner": session.owner,
     }
     fields.update({name: getattr(session, name) for name in _SESSION_TIMES})
     return _dumps(fields)
@@ -113,6 +114,7 @@ def decode_session(data: str | bytes) -> Session:
         created_at=float(fields.get("created_at") or 0.0),
         client_submission=bool(fields.get("client_submission", True)),
         worker_submission=bool(fields.get("worker_submission", True)),
+        owner=str(fields.get("owner") or ""),  # absent from records written before owners were
         **{name: _time(fields.get(name)) for name in _SESSION_TIMES},
     )
 

@@ -50,13 +50,14 @@ def _sources(where: filters.Filters) -> list[_Source] | None:
     (``None`` otherwise, an empty filter included: it matches everything)."""
     if not where:
         return None
-    sources = []
+    sources: list[_Source] = []
     for clause in where:
-        sessions = [str(c.value) for c in clause if c.field == "session_id" and c.op is filters.Op.EQ]
-        if not sessions:
+        sessions = filters.clause_session_ids(clause)
+        if sessions is None:
             return None
         statuses = [c.value for c in clause if c.field == "status" and c.op is filters.Op.EQ and _is_int(c.value)]
-        sources.append((sessions[0], int(statuses[0]) if statuses else None))  # type: ignore[call-overload]
+        status = int(statuses[0]) if statuses else None  # type: ignore[call-overload]
+        sources.extend((session_id, status) for session_id in sorted(sessions))
     return sources
 
 
