@@ -301,6 +301,9 @@ class OperatorSettings(LoggingSettings):
         10.0, gt=0, description="every resource is reconciled again this often (repairs children, refreshes status)"
     )
     liveness_port: Port | None = Field(8080, description="serve the operator's liveness probe at :PORT/healthz")
+    autoscale_seconds: float = Field(
+        15.0, gt=0, description="how often each autoscaled partition's queue is read and its replicas decided"
+    )
 
 
 def flag_of(name: str) -> str:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import kopf
 
-from pyarmonik.operator import conditions, grid_state, kube
+from pyarmonik.operator import conditions, grid_state, kube, kube_scaling, pod_costs, scaling
 from pyarmonik.operator.builders import cluster as cluster_builders
-from pyarmonik.operator.builders import common, control_plane, object_storage, partition, redis
+from pyarmonik.operator.builders import common, control_plane, keda, object_storage, partition, redis
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ async def reconcile_partition(body: kopf.Body, patch: kopf.Patch, memo: kopf.Mem
     # Owned by its cluster too: deleting the cluster removes its partitions and their pods.
     await asyncio.to_thread(client.add_owner, part, cluster)
     await _apply_owned(client, partition.build_partition_children(part, cluster), owner=part)
+    await _keda(client, part, cluster)
     declared = await _declare(client, cluster, part)
     deployment = await asyncio.to_thread(
         client.get, "apps/v1", "Deployment", common.partition_name(cluster_name, spec["partitionId"]), namespace
@@ -118,6 +120,57 @@ async def reconcile_partition(body: kopf.Body, patch: kopf.Patch, memo: kopf.Mem
         raise kopf.TemporaryError(declared.message, delay=grid_state.RETRY_SECONDS)
 
 
+async def _keda(client: kube.Kube, part: dict[str, Any], cluster: dict[str, Any]) -> None:
+    """With ``autoscaling.engine: keda``, KEDA scales the partition through a
+    ScaledObject; otherwise none is left behind (the engine may have changed)."""
+    auto = common.partition_spec(part)["autoscaling"]
+    name = common.partition_name(common.name_of(cluster), partition.partition_id(part))
+    try:
+        if auto["enabled"] and auto["engine"] == "keda":
+            await _apply_owned(client, [keda.build_scaled_object(part, cluster)], owner=part)
+        else:
+            await asyncio.to_thread(client.delete, keda.API_VERSION, "ScaledObject", name, common.namespace_of(part))
+    except kube.NoSuchKind:
+        if auto["enabled"] and auto["engine"] == "keda":
+            kopf.warn(part, reason="KedaMissing", message="autoscaling.engine is keda but KEDA is not installed")  # type: ignore[arg-type]
+
+
+async def autoscale_partition(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """One autoscaling tick (operator engine): queue load -> ``/scale``."""
+    part = dict(body)
+    if not scaling.operator_scaled(part):
+        return
+    client: kube.Kube = memo.kube
+    spec = common.partition_spec(part)
+    cluster = await asyncio.to_thread(
+        client.get, API_VERSION, "ArmoniKCluster", spec["clusterRef"]["name"], common.namespace_of(part)
+    )
+    if cluster is None:
+        return
+    redis_url = await asyncio.to_thread(_redis_url, client, cluster)
+
+    async def read_load(_: Any, partition_id: str) -> Any:
+        return await memo.grid_queues.load(redis_url, partition_id)
+
+    async def patch_replicas(target: Any, replicas: int) -> None:
+        await asyncio.to_thread(kube_scaling.patch_scale, client, target, replicas)
+
+    async def protect_busy_pods(target: Any, owner: Any) -> None:
+        await kube_scaling.mark_deletion_costs(client, pod_costs.http_fetch(memo.http), target, owner)
+
+    decision = await scaling.autoscale_partition(
+        part,
+        cluster,
+        scaler=memo.scaler,
+        read_load=read_load,
+        patch_replicas=patch_replicas,
+        protect_busy_pods=protect_busy_pods,
+        now=time.monotonic(),
+    )
+    if decision is not None and decision.changed:
+        kopf.event(body, type="Normal", reason=decision.event_reason, message=decision.reason)
+
+
 async def _declare(client: kube.Kube, cluster: dict[str, Any], part: dict[str, Any]) -> conditions.Check:
     """Declares the partition to its grid, as the ``Declared`` condition."""
     partition_id = partition.partition_id(part)
@@ -133,6 +186,7 @@ async def partition_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, **_: A
     the cluster went first (cascading deletion), there is nothing to tell."""
     client: kube.Kube = memo.kube
     part = dict(body)
+    memo.scaler.forget(scaling.scaler_key(part))
     spec = common.partition_spec(part)
     cluster = await asyncio.to_thread(
         client.get, API_VERSION, "ArmoniKCluster", spec["clusterRef"]["name"], common.namespace_of(part)
@@ -201,7 +255,9 @@ def _write_status(
 
 
 # -- registration --------------------------------------------------------------
-def build_registry(*, resync_seconds: float) -> kopf.OperatorRegistry:
+def build_registry(
+    *, resync_seconds: float, autoscale_seconds: float = scaling.INTERVAL_SECONDS
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     # Credentials as the kubernetes client finds them: the pod's service
     # account, else the kubeconfig (a registry of our own has no default).
@@ -211,6 +267,9 @@ def build_registry(*, resync_seconds: float) -> kopf.OperatorRegistry:
         for on in (kopf.on.create, kopf.on.update, kopf.on.resume):
             on(GROUP, VERSION, kind, registry=registry, id="reconcile")(handler)  # type: ignore[operator]
         kopf.timer(GROUP, VERSION, kind, registry=registry, interval=resync_seconds, id="resync")(handler)
+    kopf.timer(GROUP, VERSION, PARTITIONS, registry=registry, interval=autoscale_seconds, id="autoscale")(
+        autoscale_partition
+    )
     kopf.on.delete(GROUP, VERSION, PARTITIONS, registry=registry, id="deregister")(partition_deleted)
     return registry
 

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from typing import Any
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "pyarmonik-operator"
+#: How long a kind the API server does not serve (KEDA not installed) is
+#: taken as still missing.
+MISSING_KIND_SECONDS = 300.0
 
 
 def load_config() -> client.ApiClient:
@@ -38,13 +42,27 @@ def load_config() -> client.ApiClient:
     return api
 
 
+class NoSuchKind(LookupError):
+    """The API server does not serve this kind (its CRD is not installed)."""
+
+
 class Kube:
     def __init__(self, api: client.ApiClient | None = None) -> None:
         self.api = api or load_config()
         self.dynamic = DynamicClient(self.api)
+        self._missing: dict[tuple[str, str], float] = {}
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        # A kind found missing is not looked up again for a while: each miss
+        # makes the client re-read the whole discovery.
+        missing_until = self._missing.get((api_version, kind), 0.0)
+        if time.monotonic() < missing_until:
+            raise NoSuchKind(f"{kind} ({api_version}) is not served by the API server")
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            self._missing[(api_version, kind)] = time.monotonic() + MISSING_KIND_SECONDS
+            raise NoSuchKind(f"{kind} ({api_version}) is not served by the API server") from None
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply of ``obj`` (its owner references included)."""
@@ -66,6 +84,14 @@ class Kube:
         except NotFoundError:
             return None
         return found
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str) -> bool:
+        """Deletes the object if it exists; ``False`` when it did not."""
+        try:
+            self._resource(api_version, kind).delete(name=name, namespace=namespace)
+        except NotFoundError:
+            return False
+        return True
 
     def secret_data(self, name: str, namespace: str) -> dict[str, str] | None:
         """The decoded data of a Secret, or ``None`` when it does not exist."""

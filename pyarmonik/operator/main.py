@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 import kopf
 
-from pyarmonik.operator import handlers, kube
+from pyarmonik.operator import autoscaler, handlers, kube, queue_metrics
 from pyarmonik.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,39 @@ async def run_operator(config: OperatorSettings, stop: asyncio.Event) -> None:
         f"namespace {config.watch_namespace}" if namespaces else "every namespace",
         config.resync_seconds,
     )
+    queues = queue_metrics.GridQueues()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        try:
+            await _run(
+                config,
+                client,
+                namespaces,
+                liveness,
+                memo=kopf.Memo(kube=client, scaler=autoscaler.PartitionScaler(), grid_queues=queues, http=http),
+                stop=stop,
+            )
+        finally:
+            await queues.aclose()
+
+
+async def _run(
+    config: OperatorSettings,
+    client: kube.Kube,
+    namespaces: list[str],
+    liveness: str | None,
+    *,
+    memo: kopf.Memo,
+    stop: asyncio.Event,
+) -> None:
     await kopf.operator(
-        registry=handlers.build_registry(resync_seconds=config.resync_seconds),
+        registry=handlers.build_registry(
+            resync_seconds=config.resync_seconds, autoscale_seconds=config.autoscale_seconds
+        ),
         settings=kopf_settings(config),
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(kube=client),
+        memo=memo,
         stop_flag=stop,
     )

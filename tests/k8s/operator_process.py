@@ -17,6 +17,7 @@ from tests.k8s import controlplane
 ROOT = pathlib.Path(__file__).parents[2]
 #: Fast enough that repairs show within a test, slow enough to stay cheap.
 RESYNC_SECONDS = 1.0
+AUTOSCALE_SECONDS = 1.0
 
 
 class Operator:
@@ -28,7 +29,7 @@ class Operator:
         [port] = servers.free_ports(1)
         command = [
             sys.executable, "-m", "pyarmonik", "operator", "--resync-seconds", str(RESYNC_SECONDS),
-            "--liveness-port", str(port), "--log-level", "INFO",
+            "--liveness-port", str(port), "--log-level", "INFO", "--autoscale-seconds", str(AUTOSCALE_SECONDS),
         ]  # fmt: skip
         env = {**os.environ, **self.plane.env, "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as output:

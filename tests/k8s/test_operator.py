@@ -382,3 +382,47 @@ def test_partition_resources_are_the_partitions_the_control_plane_serves(
             assert code == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         grid.stop()
+
+
+# -- autoscaling ---------------------------------------------------------------------------
+def test_the_partition_follows_its_queue_up_at_once_and_down_to_zero_after_the_cooldown(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    import asyncio
+
+    from pyarmonik.storage import ports
+    from pyarmonik.storage.redis import connection
+    from pyarmonik.storage.redis.queue import RedisTaskQueue
+
+    partition_id = f"burst-{namespace[-8:]}"
+    autoscaling = {"enabled": True, "targetTasksPerPod": 2, "scaleUpStep": 10, "scaleDownCooldownSeconds": 3}
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition(partition_id, podReserved=0, podMax=4, autoscaling=autoscaling), namespace=namespace)
+    name = f"grid-partition-{partition_id}"
+
+    def replicas() -> int | None:
+        found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
+        return int(found.stdout) if found.returncode == 0 and found.stdout else None
+
+    k8s.wait_for(lambda: replicas() == 0, timeout=CONVERGE)  # podReserved 0 and nothing queued: zero pods
+
+    async def queue(action: str) -> None:
+        client = await connection.connect_redis(redis_server)
+        try:
+            tasks = RedisTaskQueue(client)
+            if action == "fill":  # 7 tasks waiting: 4 pods at 2 per pod would be 3.5, bounded by podMax 4
+                await tasks.push(partition_id, [ports.QueuedTask(f"t{n}", "s", 1) for n in range(7)])
+            else:
+                while (lease := await tasks.pop(partition_id, agent_id="a", lease_seconds=60, timeout=0.1)) is not None:
+                    await tasks.ack(lease)
+        finally:
+            await client.aclose()
+
+    asyncio.run(queue("fill"))
+    k8s.wait_for(lambda: replicas() == 4, timeout=CONVERGE)
+    assert get(k8s, namespace, f"akp/{partition_id}")["spec"]["replicas"] == 4  # written through /scale
+
+    asyncio.run(queue("drain"))
+    k8s.wait_for(lambda: replicas() == 0, timeout=CONVERGE)
+    events = [e for e in get(k8s, namespace, "events")["items"] if e["involvedObject"]["name"] == partition_id]
+    assert {"ScaledUp", "ScaledDown"} <= {e["reason"] for e in events}

@@ -113,7 +113,7 @@ it runs standalone). Cluster-scoped CRD reading is in its own rule set
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list"]
-# Read, and patched by the autoscaler (next); also, each grid's Role grants
+# Read, and patched by the autoscaler (pod-deletion-cost of busy agents); also, each grid's Role grants
 # get/patch pods, which RBAC lets the operator grant only while it holds them.
 - apiGroups: [""]
   resources: ["pods"]
@@ -126,6 +126,10 @@ it runs standalone). Cluster-scoped CRD reading is in its own rule set
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# Partitions with autoscaling.engine: keda (only where KEDA is installed).
+- apiGroups: ["keda.sh"]
+  resources: ["scaledobjects"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 {{- end }}
 
