@@ -118,6 +118,10 @@ def _object_storage_spec() -> s.Schema:
     )
 
 
+#: The control plane's metrics port in clusters (Prometheus' own default).
+DEFAULT_METRICS_PORT = 9090
+
+
 def _control_plane_spec() -> s.Schema:
     service = s.obj(
         {
@@ -132,6 +136,13 @@ def _control_plane_spec() -> s.Schema:
         {
             "replicas": s.integer(default=1, minimum=1, maximum=100),
             "port": s.integer("ArmoniK API port", default=settings.DEFAULT_PORT, minimum=1, maximum=65535),
+            "metricsPort": s.integer(
+                "Prometheus /metrics port (the Service's port named metrics, which the chart's ServiceMonitor "
+                "scrapes; the partitions' agents serve theirs on their probe port)",
+                default=DEFAULT_METRICS_PORT,
+                minimum=1,
+                maximum=65535,
+            ),
             "service": service,
             "resources": s.resources(),
             "env": s.env_vars("extra environment of the control plane; wins over the operator's"),

@@ -34,6 +34,7 @@ def control_plane_env(cluster_body: common.Body) -> list[dict[str, Any]]:
         settings.ControlPlaneSettings,
         host="0.0.0.0",
         port=plane["port"],
+        metrics_port=plane["metricsPort"],
         partitions=[plane["defaultPartition"]],
         lease_seconds=spec["lease"]["leaseSeconds"],
         log_level=spec["logging"]["level"],
@@ -54,7 +55,10 @@ def build_control_plane_deployment(cluster_body: common.Body) -> dict[str, Any]:
         "image": common.image_of(spec["image"]),
         "imagePullPolicy": spec["image"]["pullPolicy"],
         "command": ["pyarmonik", "control-plane"],
-        "ports": [{"name": "grpc", "containerPort": plane["port"]}],
+        "ports": [
+            {"name": "grpc", "containerPort": plane["port"]},
+            {"name": "metrics", "containerPort": plane["metricsPort"]},
+        ],
         "env": control_plane_env(cluster_body),
         "resources": common.resources_of(plane.get("resources")),
         "readinessProbe": {"grpc": {"port": plane["port"]}, "periodSeconds": 5},
@@ -84,8 +88,12 @@ def build_control_plane_deployment(cluster_body: common.Body) -> dict[str, Any]:
 
 def build_control_plane_service(cluster_body: common.Body) -> dict[str, Any]:
     cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-    service = common.cluster_spec(cluster_body)["controlPlane"]["service"]
-    ports = [{"name": "grpc", "port": service["port"], "targetPort": "grpc", "appProtocol": "grpc"}]
+    plane = common.cluster_spec(cluster_body)["controlPlane"]
+    service = plane["service"]
+    ports = [
+        {"name": "grpc", "port": service["port"], "targetPort": "grpc", "appProtocol": "grpc"},
+        {"name": "metrics", "port": plane["metricsPort"], "targetPort": "metrics", "appProtocol": "http"},
+    ]
     built = common.service(
         common.control_plane_name(cluster),
         namespace,

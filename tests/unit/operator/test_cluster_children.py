@@ -103,7 +103,8 @@ def test_the_control_plane_is_probed_by_grpc_health_on_its_port(
     deployment = k8s_bodies.one(_children(full_cluster_body, credentials), "Deployment")
     container = k8s_bodies.container(deployment, "control-plane")
     assert container["readinessProbe"]["grpc"] == container["livenessProbe"]["grpc"] == {"port": 6000}
-    assert container["ports"] == [{"name": "grpc", "containerPort": 6000}]
+    assert container["ports"] == [{"name": "grpc", "containerPort": 6000}, {"name": "metrics", "containerPort": 9090}]
+    assert {"name": "PYARMONIK_METRICS_PORT", "value": "9090"} in container["env"]
     assert deployment["spec"]["replicas"] == 3
 
 
@@ -206,7 +207,10 @@ def test_the_control_plane_service_and_endpoint_follow_the_service_spec(
 ) -> None:
     service = k8s_bodies.one(_children(full_cluster_body, credentials), "Service")
     assert service["spec"]["type"] == "LoadBalancer"
-    assert service["spec"]["ports"] == [{"name": "grpc", "port": 443, "targetPort": "grpc", "appProtocol": "grpc"}]
+    assert service["spec"]["ports"] == [
+        {"name": "grpc", "port": 443, "targetPort": "grpc", "appProtocol": "grpc"},
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "appProtocol": "http"},
+    ]
     assert service["metadata"]["annotations"] == {"example.com/lb": "internal"}
     assert control_plane.endpoint(full_cluster_body) == "big-control-plane.science.svc:443"
 
