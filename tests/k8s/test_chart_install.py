@@ -177,3 +177,55 @@ def test_the_operator_deployment_is_accepted_and_scheduled(
     (pod,) = k8s.get("pods", "-n", namespace, "-l", "app.kubernetes.io/component=operator")["items"]
     assert pod["spec"]["nodeName"].startswith("kwok-cpu-"), "the operator tolerates no GPU taint"
     assert pod["spec"]["containers"][0]["args"][0] == "operator"
+
+
+def test_the_operator_reconciles_what_the_chart_installs_upgrades_and_uninstalls(
+    k8s: controlplane.ControlPlane,
+    namespace: str,
+    release: str,
+    redis_server: str,
+    tmp_path: pathlib.Path,
+) -> None:
+    """The whole chart lifecycle with the operator running (as a local process
+    pointed at the test bed): install -> children; upgrade -> they follow;
+    uninstall -> the grid is garbage-collected."""
+    from . import operator_process
+
+    values = {
+        "operator": {"enabled": False},
+        "cluster": {
+            "enabled": True,
+            "name": "grid",
+            "spec": {
+                "redis": {"mode": "external", "external": {"url": redis_server}},
+                "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
+            },
+        },
+        "partitions": [{"name": "default", "spec": {"worker": {"image": "hello:1"}, "podReserved": 1}}],
+    }
+    install(k8s, release, namespace, "--values", values_file(tmp_path, values))
+    with operator_process.running(k8s, tmp_path) as operator:
+
+        def replicas() -> int | None:
+            found = k8s.kubectl(
+                "get", "-n", namespace, "deployment", "grid-partition-default", "-o", "jsonpath={.spec.replicas}",
+                check=False,
+            )  # fmt: skip
+            return int(found.stdout) if found.returncode == 0 and found.stdout else None
+
+        k8s.wait_for(lambda: replicas() == 1, timeout=60)
+        k8s.wait_for(lambda: "grid-control-plane" in items(k8s, "deployments", namespace), timeout=60)
+
+        values["partitions"][0]["spec"]["podReserved"] = 2  # type: ignore[index]
+        k8s.helm(
+            "upgrade", release, str(chart.CHART), "--namespace", namespace, "--values", values_file(tmp_path, values)
+        )
+        k8s.wait_for(lambda: replicas() == 2, timeout=60)
+
+        k8s.helm("uninstall", release, "--namespace", namespace)
+
+        def gone() -> bool:
+            return not items(k8s, "akc", namespace) and not items(k8s, "deployments", namespace)
+
+        k8s.wait_for(gone, timeout=90)
+        assert "Traceback" not in operator.tail(400)

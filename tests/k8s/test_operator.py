@@ -386,13 +386,20 @@ def test_partition_resources_are_the_partitions_the_control_plane_serves(
 
 # -- autoscaling ---------------------------------------------------------------------------
 def test_the_partition_follows_its_queue_up_at_once_and_down_to_zero_after_the_cooldown(
-    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+    k8s: controlplane.ControlPlane,
+    operator: operator_process.Operator,
+    redis_server: str,
+    namespace: str,
+    tmp_path: pathlib.Path,
 ) -> None:
-    import asyncio
+    """A live grid on the cluster's Redis: the official client queues tasks,
+    the partition grows at once; real agents (official-SDK workers) drain the
+    queue, the partition shrinks to zero after its cooldown."""
+    import grpc
 
-    from pyarmonik.storage import ports
-    from pyarmonik.storage.redis import connection
-    from pyarmonik.storage.redis.queue import RedisTaskQueue
+    from pyarmonik.settings import LocalSettings
+    from tests.grid_thread import GridThread
+    from tests.integration.test_agent_worker import WORKER_COMMAND, Client
 
     partition_id = f"burst-{namespace[-8:]}"
     autoscaling = {"enabled": True, "targetTasksPerPod": 2, "scaleUpStep": 10, "scaleDownCooldownSeconds": 3}
@@ -406,23 +413,24 @@ def test_the_partition_follows_its_queue_up_at_once_and_down_to_zero_after_the_c
 
     k8s.wait_for(lambda: replicas() == 0, timeout=CONVERGE)  # podReserved 0 and nothing queued: zero pods
 
-    async def queue(action: str) -> None:
-        client = await connection.connect_redis(redis_server)
-        try:
-            tasks = RedisTaskQueue(client)
-            if action == "fill":  # 7 tasks waiting: 4 pods at 2 per pod would be 3.5, bounded by podMax 4
-                await tasks.push(partition_id, [ports.QueuedTask(f"t{n}", "s", 1) for n in range(7)])
-            else:
-                while (lease := await tasks.pop(partition_id, agent_id="a", lease_seconds=60, timeout=0.1)) is not None:
-                    await tasks.ack(lease)
-        finally:
-            await client.aclose()
+    # Both grids share Redis and the objects folder, as a cluster's pods share Redis and S3.
+    common = {"data_dir": tmp_path, "redis_url": redis_server, "partitions": [partition_id], "lease_seconds": 5.0}
+    api = GridThread(LocalSettings(port=0, agents=0, **common)).start()
+    try:
+        with grpc.insecure_channel(api.address) as channel:
+            client = Client(channel, partition_id=partition_id)
+            outputs = [client.submit({"do": "echo", "value": n})[1] for n in range(7)]
+            # 7 queued at 2 per pod: 4 pods (podMax), at once.
+            k8s.wait_for(lambda: replicas() == 4, timeout=CONVERGE)
+            assert get(k8s, namespace, f"akp/{partition_id}")["spec"]["replicas"] == 4  # written through /scale
 
-    asyncio.run(queue("fill"))
-    k8s.wait_for(lambda: replicas() == 4, timeout=CONVERGE)
-    assert get(k8s, namespace, f"akp/{partition_id}")["spec"]["replicas"] == 4  # written through /scale
-
-    asyncio.run(queue("drain"))
-    k8s.wait_for(lambda: replicas() == 0, timeout=CONVERGE)
+            agents = GridThread(LocalSettings(port=0, agents=2, worker=[WORKER_COMMAND], **common)).start()
+            try:
+                assert [client.value(output) for output in outputs] == list(range(7))
+            finally:
+                agents.stop()
+        k8s.wait_for(lambda: replicas() == 0, timeout=CONVERGE)
+    finally:
+        api.stop()
     events = [e for e in get(k8s, namespace, "events")["items"] if e["involvedObject"]["name"] == partition_id]
     assert {"ScaledUp", "ScaledDown"} <= {e["reason"] for e in events}
