@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import pathlib
+import signal
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -121,6 +123,60 @@ def test_agent_killed_mid_task_loses_it_to_another_agent_and_nothing_completes_t
         assert client.results.get_result(output).owner_task_id == retry.id
     deployment.kill(victim.worker)
     deployment.start_agent(max(deployment.agents) + 1)
+
+
+def test_a_scale_down_during_running_tasks_loses_none_and_completes_none_twice(deployment: Deployment) -> None:
+    """What Kubernetes does to the agents of a shrinking partition: SIGTERM
+    while they run tasks. Each stops taking tasks, finishes its task within
+    the grace delay or releases it; the survivors run the rest. Checked
+    through the events: every result COMPLETED exactly once."""
+    from armonik.common import EventTypes
+
+    with grpc.insecure_channel(deployment.address(0)) as channel:
+        client = Client(channel)
+        completions: dict[str, int] = {}
+        done = threading.Event()
+
+        def on_event(session_id: str, event_type: EventTypes, event: object) -> bool:
+            if getattr(event, "status", None) == ResultStatus.COMPLETED:
+                completions[event.result_id] = completions.get(event.result_id, 0) + 1  # type: ignore[attr-defined]
+            return done.is_set()
+
+        def listen() -> None:
+            # The stream ends only when the test closes its channel; the assertions say what was seen.
+            with contextlib.suppress(grpc.RpcError):
+                client.events.get_events(client.session_id, [EventTypes.RESULT_STATUS_UPDATE], [on_event])
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        # 0.4 s of work each (a gate that never opens), 3 agents: the SIGTERMs land mid-task.
+        outputs = client.submit([{"do": "wait", "gate": "/nonexistent", "timeout": 0.4, "value": n} for n in range(60)])
+        live = [a for a in deployment.agents.values() if a.agent.poll() is None]
+        assert len(live) >= 3
+        leaving = live[:2]
+        wait_for(
+            lambda: (
+                client.tasks.count_tasks_by_status(Task.session_id == client.session_id).get(TaskStatus.COMPLETED, 0)
+                >= 5
+            ),
+            timeout=60,
+        )
+        for agent in leaving:
+            os.killpg(agent.agent.pid, signal.SIGTERM)
+        for agent in leaving:
+            agent.agent.wait(timeout=30)
+            assert agent.agent.returncode == 0, deployment.logs()
+        client.events.wait_for_result_availability(outputs, client.session_id, bucket_size=100)
+        assert [client.value(o) for o in outputs] == list(range(60))
+        wait_for(lambda: set(completions) >= set(outputs), timeout=30)
+        done.set()
+        assert {o: completions[o] for o in outputs} == dict.fromkeys(outputs, 1)
+        counts = client.tasks.count_tasks_by_status(Task.session_id == client.session_id)
+        assert counts.get(TaskStatus.COMPLETED) == 60
+        assert set(counts) <= {TaskStatus.COMPLETED, TaskStatus.RETRIED} and not counts.get(TaskStatus.RETRIED)
+    for agent in leaving:  # the module's deployment is shared: put the agents back
+        deployment.kill(agent.worker)
+        deployment.start_agent(max(deployment.agents) + 1)
 
 
 def test_worker_killed_mid_task_is_retried_and_the_client_gets_its_result(
