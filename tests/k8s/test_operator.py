@@ -80,6 +80,8 @@ def external_cluster(redis_url: str, name: str = "grid") -> dict[str, Any]:
         "spec": {
             "redis": {"mode": "external", "external": {"url": redis_url}},
             "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
+            # Pods get graceSeconds + 15 s to stop: keep deletions in the tests short.
+            "lease": {"graceSeconds": 1},
         },
     }
 
