@@ -27,6 +27,7 @@ import pydantic
 from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 import pyarmonik
 from pyarmonik import settings, settings_flags
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         config = settings_flags.settings_from(args, model)
     except pydantic.ValidationError as exc:
         console.print(
-            f"[red]pyarmonik {args.command}: invalid setting:[/] {settings_flags.first_error(exc, model)}",
+            f"[red]pyarmonik {args.command}: invalid setting:[/] {escape(settings_flags.first_error(exc, model))}",
             soft_wrap=True,
         )
         sys.exit(2)
@@ -129,10 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     except errors.PyArmoniKError as exc:
-        console.print(f"[red]pyarmonik {args.command}: error:[/] {exc.message}", soft_wrap=True)
+        console.print(f"[red]pyarmonik {args.command}: error:[/] {escape(exc.message)}", soft_wrap=True)
         code = 1
     except (OSError, ValueError, RuntimeError) as exc:
-        console.print(f"[red]pyarmonik {args.command}: error:[/] {exc}", soft_wrap=True)
+        console.print(f"[red]pyarmonik {args.command}: error:[/] {escape(str(exc))}", soft_wrap=True)
         code = 1
     with contextlib.suppress(Exception):
         logging.shutdown()

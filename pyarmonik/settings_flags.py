@@ -81,10 +81,10 @@ def group_of(model: type[BaseSettings], name: str) -> str:
 
 def _base_type(annotation: Any) -> Any:
     """``str | None`` -> ``str``; ``Annotated[int, ...]`` -> ``int``; ``list[str]`` stays a list."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     if typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return next(a for a in typing.get_args(annotation) if a is not type(None))
     return annotation
 
 

@@ -257,3 +257,21 @@ def test_version_is_printed(tmp_path: pathlib.Path) -> None:
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert output.strip() == f"pyarmonik {pyarmonik.__version__}"
+
+
+def test_the_operator_without_its_extra_says_what_to_install(tmp_path: pathlib.Path) -> None:
+    code = (
+        "import sys; sys.modules['kopf'] = None; sys.modules['aiohttp'] = None\n"
+        "from pyarmonik.cli import main; main(['operator'])"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)},
+    )
+    assert process.returncode == 1
+    assert "the operator needs" in process.stderr and "pip install 'pyarmonik[operator]'" in process.stderr
+    assert "Traceback" not in process.stderr
