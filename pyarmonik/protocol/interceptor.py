@@ -9,7 +9,8 @@ traceback. Servicers never call ``context.abort`` themselves.
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
@@ -18,10 +19,9 @@ import grpc
 from grpc import aio
 
 from pyarmonik.core import errors
+from pyarmonik.protocol import handlers
 
 log = logging.getLogger(__name__)
-
-Behavior = Callable[[Any, aio.ServicerContext], Any]
 
 
 async def _abort(error: BaseException, context: aio.ServicerContext, method: str) -> NoReturn:
@@ -40,32 +40,6 @@ async def _abort(error: BaseException, context: aio.ServicerContext, method: str
     raise AssertionError("context.abort returned")  # abort always raises
 
 
-def _unary_response(behavior: Behavior, method: str) -> Behavior:
-    async def wrapper(request: Any, context: aio.ServicerContext) -> Any:
-        try:
-            response = behavior(request, context)
-            return await response if inspect.isawaitable(response) else response
-        except Exception as error:
-            await _abort(error, context, method)
-
-    return wrapper
-
-
-def _stream_response(behavior: Behavior, method: str) -> Behavior:
-    if not inspect.isasyncgenfunction(behavior):
-        # A handler writing with ``context.write`` (or the stub's default): a coroutine.
-        return _unary_response(behavior, method)
-
-    async def wrapper(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except Exception as error:
-            await _abort(error, context, method)
-
-    return wrapper
-
-
 class ErrorInterceptor(aio.ServerInterceptor):
     async def intercept_service(
         self,
@@ -75,15 +49,13 @@ class ErrorInterceptor(aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method = handler_call_details.method
-        codec = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_unary_response(handler.unary_unary, method), **codec)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_unary_response(handler.stream_unary, method), **codec)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_stream_response(handler.unary_stream, method), **codec)
-        return grpc.stream_stream_rpc_method_handler(_stream_response(handler.stream_stream, method), **codec)
+        return handlers.guarded(handler, functools.partial(_errors_to_status, handler_call_details.method))
+
+
+@contextlib.asynccontextmanager
+async def _errors_to_status(method: str, request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+    """Around the whole call, a streamed response's iteration included."""
+    try:
+        yield request
+    except Exception as error:
+        await _abort(error, context, method)

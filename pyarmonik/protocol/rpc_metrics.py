@@ -11,7 +11,8 @@ so the ``method`` label takes the names of the API, not what clients send.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -20,8 +21,7 @@ import grpc
 from grpc import aio
 
 from pyarmonik.metrics import Metrics
-
-Behavior = Callable[[Any, aio.ServicerContext], Any]
+from pyarmonik.protocol import handlers
 
 
 def split_method(full_method: str) -> tuple[str, str]:
@@ -41,45 +41,6 @@ def _code(context: aio.ServicerContext, error: BaseException | None) -> str:
     return grpc.StatusCode.OK.name if error is None else grpc.StatusCode.UNKNOWN.name
 
 
-class _Timer:
-    def __init__(self, metrics: Metrics, full_method: str) -> None:
-        self.metrics, (self.service, self.method) = metrics, split_method(full_method)
-
-    def done(self, context: aio.ServicerContext, started: float, error: BaseException | None) -> None:
-        self.metrics.rpc_served(self.service, self.method, _code(context, error), time.perf_counter() - started)
-
-    def unary(self, behavior: Behavior) -> Behavior:
-        async def timed(request: Any, context: aio.ServicerContext) -> Any:
-            started, error = time.perf_counter(), None
-            try:
-                response = behavior(request, context)
-                return await response if inspect.isawaitable(response) else response
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                self.done(context, started, error)
-
-        return timed
-
-    def stream(self, behavior: Behavior) -> Behavior:
-        if not inspect.isasyncgenfunction(behavior):
-            return self.unary(behavior)
-
-        async def timed(request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            started, error = time.perf_counter(), None
-            try:
-                async for response in behavior(request, context):
-                    yield response
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                self.done(context, started, error)
-
-        return timed
-
-
 class MetricsInterceptor(aio.ServerInterceptor):
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -92,15 +53,16 @@ class MetricsInterceptor(aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        timer = _Timer(self.metrics, handler_call_details.method)
-        codec = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(timer.unary(handler.unary_unary), **codec)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(timer.unary(handler.stream_unary), **codec)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(timer.stream(handler.unary_stream), **codec)
-        return grpc.stream_stream_rpc_method_handler(timer.stream(handler.stream_stream), **codec)
+        service, method = split_method(handler_call_details.method)
+        return handlers.guarded(handler, functools.partial(self._timed, service, method))
+
+    @contextlib.asynccontextmanager
+    async def _timed(self, service: str, method: str, request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+        started, error = time.perf_counter(), None
+        try:
+            yield request
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.metrics.rpc_served(service, method, _code(context, error), time.perf_counter() - started)
