@@ -208,6 +208,7 @@ def test_the_cluster_role_grants_exactly_what_the_operator_needs(helm: str) -> N
         ("policy", "poddisruptionbudgets"): write,
         ("rbac.authorization.k8s.io", "roles"): write,
         ("rbac.authorization.k8s.io", "rolebindings"): write,
+        ("networking.k8s.io", "networkpolicies"): write,
         ("keda.sh", "scaledobjects"): write,
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     }
