@@ -138,6 +138,21 @@ def test_a_partition_the_crd_refuses_fails_the_install(
     assert "podMax must be >= podReserved" in result.stderr
 
 
+def test_an_mtls_grid_installs_with_the_charts_auth_config_and_says_so(
+    k8s: controlplane.ControlPlane, namespace: str, release: str, tmp_path: pathlib.Path
+) -> None:
+    values = yaml.safe_load(CLUSTER_VALUES.read_text())
+    values["cluster"]["spec"]["tls"] = {"secretName": "grid-tls", "clientAuth": True}
+    values["cluster"]["auth"] = {"enabled": "auto", "config": {"users": [{"name": "alice", "cn": "alice"}]}}
+    result = k8s.helm("install", release, str(chart.CHART), "-n", namespace, "--values", values_file(tmp_path, values))
+    assert "Authentication is on" in result.stdout and "mTLS" in result.stdout, result.stdout
+    spec = items(k8s, "akc", namespace)["grid"]["spec"]
+    assert spec["auth"]["configMapName"] in items(k8s, "configmaps", namespace)
+    assert spec["networkPolicy"]["operatorFrom"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": namespace}
+    }
+
+
 def test_upgrade_changes_the_grid_and_the_crds_upgrade_by_server_side_apply(
     k8s: controlplane.ControlPlane, namespace: str, release: str, tmp_path: pathlib.Path
 ) -> None:
