@@ -88,6 +88,29 @@ def tolerations() -> Schema:
     return array(item, "pod tolerations")
 
 
+def label_selector(description: str = "", **extra: Any) -> Schema:
+    """A Kubernetes LabelSelector; ``{}`` selects everything."""
+    expression = obj(
+        {
+            "key": string(),
+            "operator": enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+            "values": array(string()),
+        },
+        required=["key", "operator"],
+    )
+    return obj({"matchLabels": string_map(), "matchExpressions": array(expression)}, description, **extra)
+
+
+def network_policy_peer() -> Schema:
+    """A NetworkPolicyPeer, typed so that a misspelt selector is refused when
+    the resource is applied rather than when its NetworkPolicy is."""
+    block = obj({"cidr": string(), "except": array(string())}, required=["cidr"])
+    return obj(
+        {"podSelector": label_selector(), "namespaceSelector": label_selector(), "ipBlock": block},
+        "pods (podSelector, in this namespace unless namespaceSelector says which), namespaces, or addresses",
+    )
+
+
 def conditions(types: list[str]) -> Schema:
     item = obj(
         {

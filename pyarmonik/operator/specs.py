@@ -47,7 +47,10 @@ def _redis_spec() -> s.Schema:
     )
     external = s.obj(
         {
-            "url": s.string("Redis URL, e.g. redis://host:6379/0"),
+            "url": s.string(
+                "Redis URL, e.g. redis://host:6379/0 (rediss:// for TLS); no password in it: see passwordSecretRef",
+                maxLength=2048,
+            ),
             "passwordSecretRef": s.obj(
                 {"name": s.string("Secret name"), **_secret_key("key", "password")},
                 "Secret holding the password; the kubelet puts it into the URL, so it must be URL-safe",
@@ -61,11 +64,16 @@ def _redis_spec() -> s.Schema:
         "!has(self.mode) || self.mode != 'external' || (has(self.external) && has(self.external.url))",
         "redis.external.url is required when redis.mode is external",
     )
+    # A password in the URL would be a literal in every pod's environment.
+    no_password = (
+        "!has(self.external) || !has(self.external.url) || !self.external.url.matches('^[^:/]+://[^/@]*:[^/@]*@')",
+        "redis.external.url must not hold a password: put it in a Secret named by redis.external.passwordSecretRef",
+    )
     return s.obj(
         {"mode": s.enum(["managed", "external"], "managed"), "managed": managed, "external": external},
         "state, queues and events",
         default={},
-        rules=[rule],
+        rules=[rule, no_password],
     )
 
 
@@ -116,6 +124,105 @@ def _object_storage_spec() -> s.Schema:
         default={},
         rules=[rule],
     )
+
+
+#: The namespace whose pods may scrape the grid by default: the Prometheus
+#: Operator's usual one, as in DEFAULT_PROMETHEUS_ADDRESS.
+DEFAULT_MONITORING_NAMESPACE = "monitoring"
+#: The operator's pods as the chart labels them (its selectorLabels, less the
+#: release name, which the chart adds itself when it renders a cluster).
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "pyarmonik", "app.kubernetes.io/component": "operator"}
+#: Where the NetworkPolicies let the operator in from by default: its pods in any namespace.
+DEFAULT_OPERATOR_PEERS = [{"namespaceSelector": {}, "podSelector": {"matchLabels": OPERATOR_POD_LABELS}}]
+#: Key of the auth config file in its ConfigMap or Secret (the chart's).
+DEFAULT_AUTH_KEY = "auth.yaml"
+
+
+def _network_policy_spec() -> s.Schema:
+    return s.obj(
+        {
+            "enabled": s.boolean(
+                "build a NetworkPolicy for each of the grid's components (enforced only where the network plugin "
+                "enforces NetworkPolicies)",
+                default=True,
+            ),
+            "ingressFrom": s.array(
+                s.network_policy_peer(),
+                "who may reach the ArmoniK API besides the grid's agents, e.g. clients' namespaces or an ingress "
+                "controller; none: every pod of the cluster's namespace; []: the agents only. Required with "
+                "auth.trustedProxyHeaders, which then admits these peers only (not even the agents). A "
+                "LoadBalancer or NodePort Service needs an ipBlock of its clients here",
+            ),
+            "monitoringNamespaceSelector": s.label_selector(
+                "namespaces whose pods may scrape the metrics ports (control plane and agents)",
+                default={"matchLabels": {"kubernetes.io/metadata.name": DEFAULT_MONITORING_NAMESPACE}},
+            ),
+            "operatorFrom": s.array(
+                s.network_policy_peer(),
+                "the operator's pods, which read the grid's Redis and the agents' probe port (default: pods "
+                "labelled as the chart's operator, in any namespace; the chart names its own release and namespace)",
+                default=DEFAULT_OPERATOR_PEERS,
+            ),
+        },
+        "who may reach the grid's pods: the ArmoniK API the agents and ingressFrom, Redis the grid's pods and "
+        "the operator, MinIO the grid's pods, the metrics ports monitoring; kubelet probes and kubectl "
+        "port-forward are never blocked",
+        default={},
+    )
+
+
+def _tls_spec() -> s.Schema:
+    return s.obj(
+        {
+            "secretName": s.string(
+                "a kubernetes.io/tls Secret: tls.crt and tls.key, and ca.crt (the client CA) for clientAuth, as "
+                "cert-manager writes them; a renewed Secret is served without restart"
+            ),
+            "clientAuth": s.boolean("require a client certificate signed by the Secret's ca.crt (mTLS)", default=False),
+        },
+        "TLS of the ArmoniK API (none: plaintext); the probes then only open a TCP connection",
+        required=["secretName"],
+    )
+
+
+def _auth_spec() -> s.Schema:
+    return s.obj(
+        {
+            "configMapName": s.string("ConfigMap holding the auth config file"),
+            "secretName": s.string("Secret holding the auth config file (instead of a ConfigMap)"),
+            "key": s.string(
+                "key of the file in it (.json: JSON, else YAML)", default=DEFAULT_AUTH_KEY, pattern=r"^[-._a-zA-Z0-9]+$"
+            ),
+            "trustedProxyHeaders": s.boolean(
+                "identify callers by the X-Certificate-Client-CN/-Fingerprint headers of an ingress that checks "
+                "client certificates, instead of tls.clientAuth; needs networkPolicy.ingressFrom naming that "
+                "ingress",
+                default=False,
+            ),
+        },
+        "authentication and authorization of every call from a file of users, roles and permissions (README: "
+        "Security), read when the control plane starts (none: off, every caller allowed everything)",
+    )
+
+
+def _security_rules() -> list[s.Rule]:
+    return [
+        (
+            "!has(self.auth) || has(self.auth.configMapName) != has(self.auth.secretName)",
+            "auth needs one of auth.configMapName and auth.secretName",
+        ),
+        (
+            "!has(self.auth) || (has(self.auth.trustedProxyHeaders) && self.auth.trustedProxyHeaders)"
+            " || (has(self.tls) && has(self.tls.clientAuth) && self.tls.clientAuth)",
+            "auth needs a way to identify callers: tls.clientAuth (mTLS) or auth.trustedProxyHeaders",
+        ),
+        (
+            "!(has(self.auth) && has(self.auth.trustedProxyHeaders) && self.auth.trustedProxyHeaders)"
+            " || (has(self.networkPolicy) && (has(self.networkPolicy.ingressFrom)"
+            " || (has(self.networkPolicy.enabled) && !self.networkPolicy.enabled)))",
+            "auth.trustedProxyHeaders trusts whoever reaches the API: name the ingress in networkPolicy.ingressFrom",
+        ),
+    ]
 
 
 #: The control plane's metrics port in clusters (Prometheus' own default).
@@ -189,8 +296,12 @@ def cluster_spec_schema() -> s.Schema:
                 },
                 default={},
             ),
+            "networkPolicy": _network_policy_spec(),
+            "tls": _tls_spec(),
+            "auth": _auth_spec(),
         },
         default={},
+        rules=_security_rules(),
     )
 
 

@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 import pyarmonik
+from pyarmonik.control_plane import auth_config
+from pyarmonik.operator import specs
 from tests import servers
 
 from . import chart
@@ -208,6 +210,7 @@ def test_the_cluster_role_grants_exactly_what_the_operator_needs(helm: str) -> N
         ("policy", "poddisruptionbudgets"): write,
         ("rbac.authorization.k8s.io", "roles"): write,
         ("rbac.authorization.k8s.io", "rolebindings"): write,
+        ("networking.k8s.io", "networkpolicies"): write,
         ("keda.sh", "scaledobjects"): write,
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     }
@@ -278,6 +281,99 @@ def test_a_partition_spec_the_crd_refuses_is_caught_by_the_crd_schema(helm: str)
                   "--set", "partitions[0].spec.podMaxx=3")  # fmt: skip
     with pytest.raises(jsonschema.ValidationError, match="podMaxx"):
         validate(one(typo, "ArmoniKPartition"), chart.crds())
+
+
+# -- Hardening ----------------------------------------------------------------------
+
+MTLS = ("--set", "cluster.enabled=true", "--set", "cluster.spec.tls.secretName=grid-tls",
+        "--set", "cluster.spec.tls.clientAuth=true")  # fmt: skip
+
+
+def test_the_network_policies_let_in_this_releases_operator_pods_from_their_namespace(helm: str) -> None:
+    objects = render(helm, "--values", str(chart.CHART / "ci" / "cluster-values.yaml"), namespace="ops")
+    (peer,) = one(objects, "ArmoniKCluster")["spec"]["networkPolicy"]["operatorFrom"]
+    operator_pods = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}
+    assert peer["podSelector"]["matchLabels"].items() <= operator_pods.items()
+    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "demo"
+    # The CRD's default, for operators the chart did not install, selects the chart's operator pods too.
+    assert specs.OPERATOR_POD_LABELS.items() <= operator_pods.items()
+
+
+def test_the_specs_own_network_policy_fields_win_over_the_charts(helm: str) -> None:
+    objects = render(helm, "--set", "cluster.enabled=true", "--set", "cluster.spec.networkPolicy.enabled=false",
+                     "--set", "cluster.spec.networkPolicy.operatorFrom[0].podSelector.matchLabels.app=mine",
+                     )  # fmt: skip
+    policy = one(objects, "ArmoniKCluster")["spec"]["networkPolicy"]
+    assert policy == {"enabled": False, "operatorFrom": [{"podSelector": {"matchLabels": {"app": "mine"}}}]}
+    no_operator = render(helm, "--set", "cluster.enabled=true", "--set", "operator.enabled=false")
+    assert "networkPolicy" not in one(no_operator, "ArmoniKCluster")["spec"], "the CRD's default then applies"
+
+
+def test_auth_is_off_by_default_and_without_mtls(helm: str) -> None:
+    for arguments in (("--set", "cluster.enabled=true"), ("--set", "cluster.enabled=true",
+                                                        "--set", "cluster.spec.tls.secretName=grid-tls")):  # fmt: skip
+        objects = render(helm, *arguments)
+        assert "auth" not in one(objects, "ArmoniKCluster")["spec"]
+        assert [config["metadata"]["name"] for config in of_kind(objects, "ConfigMap")] == ["demo-pyarmonik"]
+
+
+def test_mtls_turns_auth_on_with_the_charts_config_which_the_control_plane_loads(
+    helm: str, tmp_path: pathlib.Path
+) -> None:
+    objects = render(helm, *MTLS)
+    crds = chart.crds()
+    for obj in objects:
+        validate(obj, crds)
+    (config,) = [c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].startswith("demo-auth-")]
+    assert one(objects, "ArmoniKCluster")["spec"]["auth"] == {"configMapName": config["metadata"]["name"],
+                                                               "key": "auth.yaml"}  # fmt: skip
+    path = tmp_path / "auth.yaml"
+    path.write_text(config["data"]["auth.yaml"])
+    loaded = auth_config.load(path)
+    assert loaded is not None  # no user: every call refused until the values add some
+
+
+def test_a_new_auth_config_is_a_new_config_map_so_the_control_plane_rolls(helm: str) -> None:
+    def config_map_name(*arguments: str) -> str:
+        return str(one(render(helm, *MTLS, *arguments), "ArmoniKCluster")["spec"]["auth"]["configMapName"])
+
+    assert config_map_name() == config_map_name()
+    changed = config_map_name("--set", "cluster.auth.config.users[0].name=alice",
+                              "--set", "cluster.auth.config.users[0].cn=alice")  # fmt: skip
+    assert changed != config_map_name()
+
+
+def test_auth_follows_its_switch_and_yields_to_the_specs_own(helm: str) -> None:
+    assert "auth" not in one(render(helm, *MTLS, "--set", "cluster.auth.enabled=false"), "ArmoniKCluster")["spec"]
+    own = render(helm, *MTLS, "--set", "cluster.spec.auth.secretName=mine")
+    assert one(own, "ArmoniKCluster")["spec"]["auth"] == {"secretName": "mine"}
+    assert not [c for c in of_kind(own, "ConfigMap") if "-auth-" in c["metadata"]["name"]]
+    proxied = render(helm, "--set", "cluster.enabled=true", "--set", "cluster.auth.enabled=true",
+                     "--set", "cluster.auth.trustedProxyHeaders=true")  # fmt: skip
+    assert one(proxied, "ArmoniKCluster")["spec"]["auth"]["trustedProxyHeaders"] is True
+
+
+def test_the_readmes_mtls_values_render_a_valid_grid_with_its_users(helm: str, tmp_path: pathlib.Path) -> None:
+    readme = (chart.CHART / "README.md").read_text()
+    (block,) = [b for b in readme.split("```yaml\n")[1:] if b.startswith("# values-mtls.yaml")]
+    values = tmp_path / "values-mtls.yaml"
+    values.write_text(block.split("```")[0])
+    objects = render(helm, "--values", str(values))
+    crds = chart.crds()
+    for obj in objects:
+        validate(obj, crds)
+    (config,) = [c for c in of_kind(objects, "ConfigMap") if "-auth-" in c["metadata"]["name"]]
+    path = tmp_path / "auth.yaml"
+    path.write_text(config["data"]["auth.yaml"])
+    auth_config.load(path)
+    assert "alice" in config["data"]["auth.yaml"]
+
+
+def test_auth_on_without_a_way_to_identify_callers_is_refused(helm: str) -> None:
+    error = refusal(helm, "--set", "cluster.enabled=true", "--set", "cluster.auth.enabled=true")
+    assert "nothing identifies the callers" in error, error
+    assert "enabled" in refusal(helm, "--set", "cluster.auth.enabled=maybe")
 
 
 # -- Monitoring ---------------------------------------------------------------------

@@ -94,6 +94,7 @@ def test_the_operator_account_may_do_its_job_and_no_more(
         ("patch", "armonikpartitions.pyarmonik.io", "--subresource=status", "-n", namespace),
         ("update", "armonikpartitions.pyarmonik.io", "--subresource=scale", "-n", namespace),
         ("create", "roles.rbac.authorization.k8s.io", "-n", namespace),
+        ("patch", "networkpolicies.networking.k8s.io", "-n", namespace),
         ("patch", "pods", "-n", namespace),
         ("create", "events", "-n", namespace),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -135,6 +136,21 @@ def test_a_partition_the_crd_refuses_fails_the_install(
     )  # fmt: skip
     assert result.returncode != 0
     assert "podMax must be >= podReserved" in result.stderr
+
+
+def test_an_mtls_grid_installs_with_the_charts_auth_config_and_says_so(
+    k8s: controlplane.ControlPlane, namespace: str, release: str, tmp_path: pathlib.Path
+) -> None:
+    values = yaml.safe_load(CLUSTER_VALUES.read_text())
+    values["cluster"]["spec"]["tls"] = {"secretName": "grid-tls", "clientAuth": True}
+    values["cluster"]["auth"] = {"enabled": "auto", "config": {"users": [{"name": "alice", "cn": "alice"}]}}
+    result = k8s.helm("install", release, str(chart.CHART), "-n", namespace, "--values", values_file(tmp_path, values))
+    assert "Authentication is on" in result.stdout and "mTLS" in result.stdout, result.stdout
+    spec = items(k8s, "akc", namespace)["grid"]["spec"]
+    assert spec["auth"]["configMapName"] in items(k8s, "configmaps", namespace)
+    assert spec["networkPolicy"]["operatorFrom"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": namespace}
+    }
 
 
 def test_upgrade_changes_the_grid_and_the_crds_upgrade_by_server_side_apply(

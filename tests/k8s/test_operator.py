@@ -137,10 +137,14 @@ def test_the_examples_become_an_owned_grid_whose_pods_run_and_whose_conditions_t
         ("statefulset", "grid-minio"),
         ("secret", "grid-minio-credentials"),
         ("serviceaccount", "grid-grid"),
+        ("networkpolicy", "grid-control-plane"),
+        ("networkpolicy", "grid-redis"),
+        ("networkpolicy", "grid-minio"),
     ]:
         assert owner_kinds(get(k8s, namespace, kind, name)) == {"ArmoniKCluster"}, (kind, name)
     deployment = get(k8s, namespace, "deployment", "grid-partition-default")
     assert owner_kinds(deployment) == {"ArmoniKPartition"}
+    assert owner_kinds(get(k8s, namespace, "networkpolicy", "grid-partition-default")) == {"ArmoniKPartition"}
     assert owner_kinds(get(k8s, namespace, "akp/default")) == {"ArmoniKCluster"}
 
     def pods_ready() -> bool:

@@ -91,6 +91,60 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
+"true" when the chart turns the cluster's authentication on with its own auth
+config (cluster.auth), else empty: cluster.auth.enabled true, or "auto" with
+mTLS on (cluster.spec.tls.clientAuth), the one way the API identifies callers
+by itself. Never when cluster.spec.auth names the user's own config.
+*/}}
+{{- define "pyarmonik.authEnabled" -}}
+{{- $tls := .Values.cluster.spec.tls | default dict -}}
+{{- if .Values.cluster.spec.auth -}}
+{{- else if kindIs "bool" .Values.cluster.auth.enabled -}}
+{{- if .Values.cluster.auth.enabled }}true{{ end -}}
+{{- else if $tls.clientAuth -}}
+true
+{{- end -}}
+{{- end }}
+
+{{/*
+The ConfigMap of the chart's auth config, named after its content: the
+control plane reads the file at start, so a new config is a new ConfigMap,
+hence a new pod template, which rolls the control plane.
+*/}}
+{{- define "pyarmonik.authConfigMapName" -}}
+{{- printf "%s-auth-%s" (include "pyarmonik.clusterName" .) (toYaml .Values.cluster.auth.config | sha256sum | trunc 8) }}
+{{- end }}
+
+{{/*
+The chart's defaults of the cluster's spec (the spec given wins, field by
+field): the chart's image and pull secrets; the NetworkPolicies' operator
+peer, this release's operator pods in their namespace; the chart's auth config.
+*/}}
+{{- define "pyarmonik.clusterDefaults" -}}
+{{- $defaults := dict "image" (dict "repository" .Values.image.repository "tag" (include "pyarmonik.imageTag" .) "pullPolicy" .Values.image.pullPolicy) }}
+{{- with .Values.imagePullSecrets }}
+{{- $_ := set $defaults "imagePullSecrets" . }}
+{{- end }}
+{{- if .Values.operator.enabled }}
+{{- $namespace := dict "matchLabels" (dict "kubernetes.io/metadata.name" .Release.Namespace) }}
+{{- $pods := dict "matchLabels" (include "pyarmonik.selectorLabels" . | fromYaml) }}
+{{- $_ := set $defaults "networkPolicy" (dict "operatorFrom" (list (dict "namespaceSelector" $namespace "podSelector" $pods))) }}
+{{- end }}
+{{- if include "pyarmonik.authEnabled" . }}
+{{- $tls := .Values.cluster.spec.tls | default dict }}
+{{- if not (or $tls.clientAuth .Values.cluster.auth.trustedProxyHeaders) }}
+{{- fail "cluster.auth.enabled: nothing identifies the callers; set cluster.spec.tls.clientAuth: true (mTLS) or cluster.auth.trustedProxyHeaders: true (an ingress that checks client certificates)" }}
+{{- end }}
+{{- $auth := dict "configMapName" (include "pyarmonik.authConfigMapName" .) "key" "auth.yaml" }}
+{{- if .Values.cluster.auth.trustedProxyHeaders }}
+{{- $_ := set $auth "trustedProxyHeaders" true }}
+{{- end }}
+{{- $_ := set $defaults "auth" $auth }}
+{{- end }}
+{{- toYaml $defaults }}
+{{- end }}
+
+{{/*
 What the operator may do, as RBAC rules: the custom resources, what it
 builds for them, and what kopf itself needs (events; no peering objects, as
 it runs standalone). Cluster-scoped CRD reading is in its own rule set
@@ -126,6 +180,10 @@ it runs standalone). Cluster-scoped CRD reading is in its own rule set
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# Each grid's and partition's NetworkPolicies (ArmoniKCluster spec.networkPolicy).
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # Partitions with autoscaling.engine: keda (only where KEDA is installed).
 - apiGroups: ["keda.sh"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyarmonik.operator.builders import common, control_plane, object_storage, rbac, redis
+from pyarmonik.operator.builders import common, control_plane, network, object_storage, rbac, redis
 
 
 def build_cluster_children(cluster_body: common.Body, *, secrets: dict[str, str]) -> list[dict[str, Any]]:
-    """The grid's ServiceAccount, Role and RoleBinding; the managed Redis and
-    MinIO (Secret first) when the spec asks for them; then the control plane.
+    """The grid's ServiceAccount, Role and RoleBinding; its NetworkPolicies,
+    before the pods they protect, so that no pod starts unprotected; the
+    managed Redis and MinIO (Secret first) when the spec asks for them; then
+    the control plane.
 
     ``secrets`` holds the MinIO root credentials (``accessKey``,
     ``secretKey``): those of the existing ``<cluster>-minio-credentials``
@@ -26,6 +28,7 @@ def build_cluster_children(cluster_body: common.Body, *, secrets: dict[str, str]
         rbac.build_grid_service_account(cluster_body),
         rbac.build_grid_role(cluster_body),
         rbac.build_grid_role_binding(cluster_body),
+        *network.build_cluster_policies(cluster_body),
     ]
     if spec["redis"]["mode"] == "managed":
         children += [redis.build_redis_service(cluster_body), redis.build_redis_statefulset(cluster_body)]

@@ -23,6 +23,11 @@ APP = "pyarmonik"
 MANAGED_BY = "pyarmonik-operator"
 CLUSTER_LABEL = "pyarmonik.io/cluster"
 PARTITION_LABEL = "pyarmonik.io/partition"
+#: The component of partition pods (agent + worker); here rather than in
+#: ``partition`` because the NetworkPolicies of the other components name them.
+PARTITION_COMPONENT = "partition"
+#: The agent's HTTP port: probes, ``/metrics`` and the state the autoscaler reads.
+AGENT_PROBE_PORT = 8080
 #: The user of the PyArmoniK image (its Dockerfile's ``armonik``), by number:
 #: the kubelet can only check ``runAsNonRoot`` against a numeric user.
 PYARMONIK_UID = 10001

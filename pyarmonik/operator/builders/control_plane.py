@@ -3,7 +3,8 @@
 The control plane is stateless (everything is in Redis and the object
 store), so it is a plain Deployment of ``controlPlane.replicas`` pods behind
 one Service. Its settings are ``ControlPlaneSettings`` rendered into the pod
-environment; the gRPC health service it serves drives both probes.
+environment; the gRPC health service it serves drives both probes, unless
+the API serves TLS (:mod:`pyarmonik.operator.builders.security`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from pyarmonik import settings
 from pyarmonik.operator import env
-from pyarmonik.operator.builders import common, object_storage, redis
+from pyarmonik.operator.builders import common, object_storage, redis, security
 
 COMPONENT = "control-plane"
 #: Local data (nothing the grid depends on) goes to a volume: the root
@@ -40,6 +41,7 @@ def control_plane_env(cluster_body: common.Body) -> list[dict[str, Any]]:
         log_level=spec["logging"]["level"],
         log_format=spec["logging"]["format"],
         data_dir=DATA_DIR,
+        **security.settings(cluster_body),
     )
     storage = redis.redis_env(cluster_body) + object_storage.object_storage_env(cluster_body)
     return env.merged(storage + own, plane.get("env") or [])
@@ -61,10 +63,10 @@ def build_control_plane_deployment(cluster_body: common.Body) -> dict[str, Any]:
         ],
         "env": control_plane_env(cluster_body),
         "resources": common.resources_of(plane.get("resources")),
-        "readinessProbe": {"grpc": {"port": plane["port"]}, "periodSeconds": 5},
-        "livenessProbe": {"grpc": {"port": plane["port"]}, "periodSeconds": 10, "failureThreshold": 6},
+        "readinessProbe": {**_probe(cluster_body), "periodSeconds": 5},
+        "livenessProbe": {**_probe(cluster_body), "periodSeconds": 10, "failureThreshold": 6},
         "securityContext": common.container_security(),
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, *security.mounts(cluster_body)],
     }
     pod = {
         "serviceAccountName": common.grid_account_name(cluster),
@@ -72,7 +74,7 @@ def build_control_plane_deployment(cluster_body: common.Body) -> dict[str, Any]:
         "securityContext": common.pod_security(common.PYARMONIK_UID),
         **common.pull_secrets(spec),
         "containers": [container],
-        "volumes": [{"name": "data", "emptyDir": {}}],
+        "volumes": [{"name": "data", "emptyDir": {}}, *security.volumes(cluster_body)],
     }
     return {
         "apiVersion": "apps/v1",
@@ -84,6 +86,14 @@ def build_control_plane_deployment(cluster_body: common.Body) -> dict[str, Any]:
             "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
         },
     }
+
+
+def _probe(cluster_body: common.Body) -> dict[str, Any]:
+    """The gRPC health check; with TLS on, a TCP connection only: the
+    kubelet's gRPC probes speak plaintext (they have no TLS support), and a
+    plaintext probe of a TLS port fails."""
+    port = common.cluster_spec(cluster_body)["controlPlane"]["port"]
+    return {"tcpSocket": {"port": port}} if security.tls_on(cluster_body) else {"grpc": {"port": port}}
 
 
 def build_control_plane_service(cluster_body: common.Body) -> dict[str, Any]:

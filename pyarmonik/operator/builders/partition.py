@@ -1,4 +1,4 @@
-"""Every child of an ArmoniKPartition: the agent + worker Deployment and its budget.
+"""Every child of an ArmoniKPartition: the agent + worker Deployment, its budget and NetworkPolicy.
 
 A partition pod is ArmoniK's compute-plane pod: the PyArmoniK agent (which
 takes tasks from the grid) and the user's worker (which runs them), talking
@@ -10,6 +10,17 @@ GPU rule: a worker that requests (or limits) ``nvidia.com/gpu`` gets the
 toleration of the GPU taint and the ``nvidia.com/gpu.present: "true"`` node
 selector (the NVIDIA GPU operator's label) unless the partition sets them
 already; CPU partitions get neither, so the taint keeps them off GPU nodes.
+
+Security: the agent is one of the grid's own processes (non-root user of the
+PyArmoniK image, read-only root filesystem, no capability, RuntimeDefault
+seccomp). The worker is the user's image: it gets no privilege escalation,
+no capability and the pod's RuntimeDefault seccomp profile, but keeps its
+image's user and a writable root filesystem, which the operator cannot know
+to be safe to change (an image built to run as root, a worker writing to
+``/tmp`` or its home). As it runs without ``CAP_DAC_OVERRIDE``, it writes its
+results into the agent's data folders only as their owner: run it as the
+agent's uid 10001, as ``docker/worker.Dockerfile`` does (ArmoniK's pods too
+run agent and worker under one user).
 """
 
 from __future__ import annotations
@@ -19,14 +30,14 @@ from typing import Any
 from pyarmonik import settings
 from pyarmonik.core import models
 from pyarmonik.operator import env
-from pyarmonik.operator.builders import common, object_storage, redis
+from pyarmonik.operator.builders import common, network, object_storage, redis
 
-COMPONENT = "partition"
+COMPONENT = common.PARTITION_COMPONENT
 CACHE = "/cache"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 GPU_NODE_LABEL = "nvidia.com/gpu.present"
-PROBE_PORT = 8080
+PROBE_PORT = common.AGENT_PROBE_PORT
 #: Time the kubelet leaves the pod beyond the agent's own grace, for the
 #: release of the task and the worker's exit.
 EXTRA_GRACE_SECONDS = 15
@@ -105,12 +116,10 @@ def agent_env(partition_body: common.Body, cluster_body: common.Body) -> list[di
         grace_seconds=cluster["lease"]["graceSeconds"],
         log_level=cluster["logging"]["level"],
         log_format=cluster["logging"]["format"],
+        probe_port=PROBE_PORT,
     )
-    # Not in AgentSettings yet: the agent's HTTP probes are their own change;
-    # render it through settings_env once the model declares probe_port.
-    probe = [{"name": "PYARMONIK_PROBE_PORT", "value": str(PROBE_PORT)}]
     storage = redis.redis_env(cluster_body) + object_storage.object_storage_env(cluster_body)
-    return env.merged(storage + own + probe, common.partition_spec(partition_body)["agent"].get("env") or [])
+    return env.merged(storage + own, common.partition_spec(partition_body)["agent"].get("env") or [])
 
 
 def worker_env(partition_body: common.Body) -> list[dict[str, Any]]:
@@ -142,8 +151,13 @@ def build_partition_pdb(partition_body: common.Body, cluster_body: common.Body) 
 
 
 def build_partition_children(partition_body: common.Body, cluster_body: common.Body) -> list[dict[str, Any]]:
-    """The partition's Deployment and PodDisruptionBudget."""
-    return [build_partition_deployment(partition_body, cluster_body), build_partition_pdb(partition_body, cluster_body)]
+    """The partition's NetworkPolicy (before the pods it protects, unless its
+    cluster turns them off), Deployment and PodDisruptionBudget."""
+    return [
+        *network.build_partition_policies(partition_body, cluster_body),
+        build_partition_deployment(partition_body, cluster_body),
+        build_partition_pdb(partition_body, cluster_body),
+    ]
 
 
 def _pod(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
@@ -198,7 +212,8 @@ def _worker(partition_body: common.Body) -> dict[str, Any]:
         # stays unresponsive after an interrupted call, so the kubelet
         # restarts the stuck worker.
         "livenessProbe": {"httpGet": {"path": "/worker/livez", "port": PROBE_PORT}, "periodSeconds": 10},
-        "securityContext": {"allowPrivilegeEscalation": False},
+        # The image's user and root filesystem: see the module's docstring.
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "cache", "mountPath": CACHE}],
     }
 

@@ -27,7 +27,8 @@ def load_example(name: str) -> dict[str, Any]:
 
 
 def full_cluster_body() -> dict[str, Any]:
-    """Every field set: external Redis and S3 with their Secrets."""
+    """Every field set: external Redis and S3 with their Secrets, mTLS and
+    authentication, NetworkPolicies open to other namespaces."""
     return {
         "apiVersion": "pyarmonik.io/v1alpha1",
         "kind": "ArmoniKCluster",
@@ -66,6 +67,24 @@ def full_cluster_body() -> dict[str, Any]:
                 "smallObjectBytes": 0,
             },
             "lease": {"leaseSeconds": 30, "graceSeconds": 120},
+            "networkPolicy": {
+                "enabled": True,
+                "ingressFrom": [
+                    {"namespaceSelector": {"matchLabels": {"team": "science"}}},
+                    {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+                ],
+                "monitoringNamespaceSelector": {
+                    "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["obs"]}]
+                },
+                "operatorFrom": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "pyarmonik"}},
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/component": "operator"}},
+                    }
+                ],
+            },
+            "tls": {"secretName": "big-tls", "clientAuth": True},
+            "auth": {"secretName": "big-auth", "key": "users.json", "trustedProxyHeaders": False},
         },
     }
 
@@ -144,6 +163,10 @@ def kinds(children: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def container(workload: dict[str, Any], name: str) -> dict[str, Any]:
     """The container ``name`` of a Deployment's or StatefulSet's pods."""
     return next(c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def of_kind(children: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [child for child in children if child["kind"] == kind]
 
 
 def one(children: list[dict[str, Any]], kind: str) -> dict[str, Any]:

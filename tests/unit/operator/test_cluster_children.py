@@ -43,6 +43,9 @@ def test_a_managed_grid_runs_redis_minio_and_the_control_plane_under_the_spec_na
         ("ServiceAccount", "grid-grid"),
         ("Role", "grid-grid"),
         ("RoleBinding", "grid-grid"),
+        ("NetworkPolicy", "grid-control-plane"),
+        ("NetworkPolicy", "grid-redis"),
+        ("NetworkPolicy", "grid-minio"),
         ("Service", "grid-redis"),
         ("StatefulSet", "grid-redis"),
         ("Secret", "grid-minio-credentials"),
@@ -57,8 +60,14 @@ def test_a_managed_grid_runs_redis_minio_and_the_control_plane_under_the_spec_na
 def test_a_grid_on_external_storage_runs_neither_redis_nor_minio(
     full_cluster_body: dict[str, Any], credentials: dict[str, str]
 ) -> None:
-    kinds = {kind for kind, _ in k8s_bodies.kinds(_children(full_cluster_body, credentials))}
-    assert kinds == {"ServiceAccount", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget"}
+    children = _children(full_cluster_body, credentials)
+    kinds = {kind for kind, _ in k8s_bodies.kinds(children)}
+    assert kinds == {
+        "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy", "Service", "Deployment", "PodDisruptionBudget"
+    }  # fmt: skip
+    assert [policy["metadata"]["name"] for policy in k8s_bodies.of_kind(children, "NetworkPolicy")] == [
+        "big-control-plane"
+    ]
 
 
 def test_every_child_is_labelled_and_namespaced_after_its_cluster(
@@ -100,6 +109,7 @@ def test_the_control_plane_environment_comes_from_its_settings(
 def test_the_control_plane_is_probed_by_grpc_health_on_its_port(
     full_cluster_body: dict[str, Any], credentials: dict[str, str]
 ) -> None:
+    del full_cluster_body["spec"]["tls"], full_cluster_body["spec"]["auth"]
     deployment = k8s_bodies.one(_children(full_cluster_body, credentials), "Deployment")
     container = k8s_bodies.container(deployment, "control-plane")
     assert container["readinessProbe"]["grpc"] == container["livenessProbe"]["grpc"] == {"port": 6000}

@@ -200,3 +200,74 @@ def test_an_empty_cluster_spec_defaults_to_a_managed_grid() -> None:
     assert spec["controlPlane"]["service"] == {"type": "ClusterIP", "port": 5001, "annotations": {}}
     assert spec["lease"] == {"leaseSeconds": 15, "graceSeconds": 15}
     assert spec["logging"] == {"level": "INFO", "format": "json"}
+
+
+def _cluster(**spec: Any) -> dict[str, Any]:
+    resource = k8s_bodies.load_example("cluster.yaml")
+    resource["spec"].update(spec)
+    return resource
+
+
+def _cluster_rules_broken(resource: dict[str, Any]) -> list[str]:
+    return _broken_rules(CRDS[0], _defaulted(CRDS[0], resource))
+
+
+def test_an_empty_cluster_spec_builds_network_policies_and_no_tls_or_auth() -> None:
+    spec = _defaulted(CRDS[0], {"spec": {}})["spec"]
+    assert spec["networkPolicy"]["enabled"] is True
+    assert "ingressFrom" not in spec["networkPolicy"], "absent: every pod of the namespace, [] would be agents only"
+    assert spec["networkPolicy"]["monitoringNamespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    }
+    assert "tls" not in spec and "auth" not in spec
+
+
+def test_auth_needs_mtls_or_trusted_proxy_headers() -> None:
+    tls = {"secretName": "grid-tls"}
+    assert _cluster_rules_broken(_cluster(tls=tls, auth={"configMapName": "a"})) == [
+        "auth needs a way to identify callers: tls.clientAuth (mTLS) or auth.trustedProxyHeaders"
+    ]
+    assert _cluster_rules_broken(_cluster(tls={**tls, "clientAuth": True}, auth={"configMapName": "a"})) == []
+
+
+def test_auth_names_one_config_map_or_one_secret() -> None:
+    tls = {"secretName": "grid-tls", "clientAuth": True}
+    message = "auth needs one of auth.configMapName and auth.secretName"
+    assert _cluster_rules_broken(_cluster(tls=tls, auth={})) == [message]
+    assert _cluster_rules_broken(_cluster(tls=tls, auth={"configMapName": "a", "secretName": "b"})) == [message]
+    assert _cluster_rules_broken(_cluster(tls=tls, auth={"secretName": "b"})) == []
+
+
+def test_trusted_proxy_headers_need_the_ingress_named_unless_policies_are_off() -> None:
+    auth = {"configMapName": "a", "trustedProxyHeaders": True}
+    assert _cluster_rules_broken(_cluster(auth=auth)) == [
+        "auth.trustedProxyHeaders trusts whoever reaches the API: name the ingress in networkPolicy.ingressFrom"
+    ]
+    ingress = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    assert _cluster_rules_broken(_cluster(auth=auth, networkPolicy={"ingressFrom": ingress})) == []
+    assert _cluster_rules_broken(_cluster(auth=auth, networkPolicy={"enabled": False})) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("redis://:hunter2@redis.example:6379/0", True),
+        ("rediss://default:hunter2@redis.example:6380", True),
+        ("redis://default@redis.example:6379/0", False),
+        ("rediss://redis.example:6380/2", False),
+    ],
+)
+def test_a_password_in_the_external_redis_url_is_refused(url: str, refused: bool) -> None:
+    broken = _cluster_rules_broken(_cluster(redis={"mode": "external", "external": {"url": url}}))
+    message = (
+        "redis.external.url must not hold a password: put it in a Secret named by redis.external.passwordSecretRef"
+    )
+    assert broken == ([message] if refused else [])
+
+
+def test_tls_without_its_secret_and_a_misspelt_peer_are_refused_by_the_schema() -> None:
+    with pytest.raises(jsonschema.ValidationError, match="secretName"):
+        jsonschema.validate(_cluster(tls={"clientAuth": True}), _as_json_schema(_schema(CRDS[0])))
+    with pytest.raises(jsonschema.ValidationError, match="podSelectr"):
+        typo = _cluster(networkPolicy={"ingressFrom": [{"podSelectr": {}}]})
+        jsonschema.validate(typo, _as_json_schema(_schema(CRDS[0])))

@@ -45,6 +45,7 @@ def test_the_children_are_named_and_labelled_after_cluster_and_partition(
 ) -> None:
     children = partition.build_partition_children(cpu_partition_body, cluster_body)
     assert k8s_bodies.kinds(children) == [
+        ("NetworkPolicy", "grid-partition-default"),
         ("Deployment", "grid-partition-default"),
         ("PodDisruptionBudget", "grid-partition-default"),
     ]
@@ -56,13 +57,17 @@ def test_the_children_are_named_and_labelled_after_cluster_and_partition(
         "pyarmonik.io/cluster": "grid",
         "pyarmonik.io/partition": "default",
     }
-    deployment = children[0]
+    deployment = k8s_bodies.one(children, "Deployment")
     for labels in (child["metadata"]["labels"] for child in children):
         assert labels == expected
     assert deployment["spec"]["template"]["metadata"]["labels"] == expected
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= expected.items() and selector["pyarmonik.io/partition"] == "default"
-    assert children[1]["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+    assert k8s_bodies.one(children, "PodDisruptionBudget")["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": selector},
+    }
+    assert k8s_bodies.one(children, "NetworkPolicy")["spec"]["podSelector"] == {"matchLabels": selector}
 
 
 def test_the_status_selector_selects_the_deployments_pods(

@@ -1,0 +1,163 @@
+"""The NetworkPolicies of a grid: who may reach each of its components.
+
+One policy per component, named after it, selecting its pods only:
+
+- the control plane: its API port from the grid's agents (their workers may
+  call the API) and from ``networkPolicy.ingressFrom`` (by default every pod
+  of the namespace; with ``auth.trustedProxyHeaders`` those peers alone,
+  since whoever reaches the port may forge the identity headers); its
+  metrics port from the monitoring namespaces;
+- the managed Redis: from the control plane, the agents and the operator
+  (which declares partitions and reads queues there);
+- the managed MinIO: from the control plane and the agents;
+- each partition (built with the partition's children): the agent's probe
+  port, which also serves ``/metrics`` and the state the autoscaler reads,
+  from the operator and the monitoring namespaces. Nothing else: the agent
+  and the worker talk over a unix socket.
+
+Egress is closed, but for DNS, on the pods whose peers are all known: Redis
+and MinIO, and the control plane when both are managed. Partitions keep
+theirs open, as workers run the user's code, and so does a control plane on
+an external Redis or S3 service (a host name, not a pod).
+
+Kubelet probes and ``kubectl port-forward`` are not subject to policies
+(traffic from the pod's own node always passes), so neither needs a rule.
+The invariant every rule keeps: a rule never has an empty ``from`` or
+``to``, which would admit everyone; a rule with no peer is left out.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from pyarmonik.operator.builders import common, control_plane, object_storage, redis
+
+API_VERSION = "networking.k8s.io/v1"
+KIND = "NetworkPolicy"
+#: UDP and TCP to any address: node-local DNS caches and cloud resolvers are
+#: not pods a selector could name.
+DNS = {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+
+
+def build_cluster_policies(cluster_body: common.Body) -> list[dict[str, Any]]:
+    """The control plane's policy, and the managed Redis' and MinIO's; none
+    when ``networkPolicy.enabled`` is false."""
+    spec = common.cluster_spec(cluster_body)
+    if not spec["networkPolicy"]["enabled"]:
+        return []
+    policies = [build_control_plane_policy(cluster_body)]
+    if spec["redis"]["mode"] == "managed":
+        policies.append(build_redis_policy(cluster_body))
+    if spec["objectStorage"]["mode"] == "managed":
+        policies.append(build_minio_policy(cluster_body))
+    return policies
+
+
+def build_partition_policies(partition_body: common.Body, cluster_body: common.Body) -> list[dict[str, Any]]:
+    """The partition's policy, unless its cluster's ``networkPolicy.enabled`` is false."""
+    if not common.cluster_spec(cluster_body)["networkPolicy"]["enabled"]:
+        return []
+    return [build_partition_policy(partition_body, cluster_body)]
+
+
+def build_control_plane_policy(cluster_body: common.Body) -> dict[str, Any]:
+    spec = common.cluster_spec(cluster_body)
+    plane, policy = spec["controlPlane"], spec["networkPolicy"]
+    trusts_headers = bool((spec.get("auth") or {}).get("trustedProxyHeaders"))
+    given = policy.get("ingressFrom")
+    if trusts_headers:
+        api_peers = list(given or [])
+    else:
+        api_peers = [_agents(cluster_body), *(given if given is not None else [{"podSelector": {}}])]
+    ingress = _rule("from", api_peers, plane["port"]) + _rule("from", _monitoring(spec), plane["metricsPort"])
+    egress = None
+    if spec["redis"]["mode"] == "managed" and spec["objectStorage"]["mode"] == "managed":
+        cluster = common.name_of(cluster_body)
+        egress = [
+            DNS,
+            *_rule("to", [_pods(cluster, redis.COMPONENT)], redis.PORT),
+            *_rule("to", [_pods(cluster, object_storage.COMPONENT)], object_storage.API_PORT),
+        ]
+    return _policy(cluster_body, control_plane.COMPONENT, common.control_plane_name, ingress, egress)
+
+
+def build_redis_policy(cluster_body: common.Body) -> dict[str, Any]:
+    spec = common.cluster_spec(cluster_body)
+    cluster = common.name_of(cluster_body)
+    peers = [_pods(cluster, control_plane.COMPONENT), _agents(cluster_body), *spec["networkPolicy"]["operatorFrom"]]
+    return _policy(cluster_body, redis.COMPONENT, common.redis_name, _rule("from", peers, redis.PORT), [DNS])
+
+
+def build_minio_policy(cluster_body: common.Body) -> dict[str, Any]:
+    cluster = common.name_of(cluster_body)
+    peers = [_pods(cluster, control_plane.COMPONENT), _agents(cluster_body)]
+    ingress = _rule("from", peers, object_storage.API_PORT)
+    return _policy(cluster_body, object_storage.COMPONENT, common.minio_name, ingress, [DNS])
+
+
+def build_partition_policy(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
+    spec = common.cluster_spec(cluster_body)
+    cluster, namespace = common.name_of(cluster_body), common.namespace_of(partition_body)
+    partition_id = str(common.partition_spec(partition_body)["partitionId"])
+    peers = [*spec["networkPolicy"]["operatorFrom"], *_monitoring(spec)]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": common.metadata(
+            common.partition_name(cluster, partition_id),
+            namespace,
+            common.labels(cluster, common.PARTITION_COMPONENT, partition_id),
+        ),
+        "spec": {
+            "podSelector": {"matchLabels": common.selector_labels(cluster, common.PARTITION_COMPONENT, partition_id)},
+            "policyTypes": ["Ingress"],
+            "ingress": _rule("from", peers, common.AGENT_PROBE_PORT),
+        },
+    }
+
+
+def _policy(
+    cluster_body: common.Body,
+    component: str,
+    name_of: Callable[[str], str],
+    ingress: list[dict[str, Any]],
+    egress: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """A policy on the pods of ``component``; ``egress`` None leaves their egress open."""
+    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
+    spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": common.selector_labels(cluster, component)},
+        "policyTypes": ["Ingress"] if egress is None else ["Ingress", "Egress"],
+        "ingress": ingress,
+    }
+    if egress is not None:
+        spec["egress"] = egress
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": common.metadata(name_of(cluster), namespace, common.labels(cluster, component)),
+        "spec": spec,
+    }
+
+
+def _rule(direction: str, peers: list[dict[str, Any]], port: int) -> list[dict[str, Any]]:
+    """One rule to or from ``peers`` on TCP ``port``, or none without peers
+    (an empty peer list would match every source or destination)."""
+    if not peers:
+        return []
+    return [{direction: copy.deepcopy(peers), "ports": [{"protocol": "TCP", "port": port}]}]
+
+
+def _pods(cluster: str, component: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": common.selector_labels(cluster, component)}}
+
+
+def _agents(cluster_body: common.Body) -> dict[str, Any]:
+    """Every partition pod of the cluster, whatever its partition."""
+    return _pods(common.name_of(cluster_body), common.PARTITION_COMPONENT)
+
+
+def _monitoring(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"namespaceSelector": spec["networkPolicy"]["monitoringNamespaceSelector"]}]
