@@ -39,7 +39,7 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo)
     cluster = dict(body)
     credentials = await asyncio.to_thread(_minio_credentials, client, cluster)
     children = cluster_builders.build_cluster_children(cluster, secrets=credentials)
-    await _apply_owned(client, children, owner=cluster)
+    await _apply_owned(client, children, owner=cluster, prune=True)
     checks = await asyncio.to_thread(_cluster_checks, client, cluster)
     _write_status(cluster, patch, checks, extra={"endpoint": control_plane.endpoint(cluster)})
 
@@ -94,7 +94,7 @@ async def reconcile_partition(body: kopf.Body, patch: kopf.Patch, memo: kopf.Mem
         raise kopf.TemporaryError(message, delay=CLUSTER_WAIT_SECONDS)
     # Owned by its cluster too: deleting the cluster removes its partitions and their pods.
     await asyncio.to_thread(client.add_owner, part, cluster)
-    await _apply_owned(client, partition.build_partition_children(part, cluster), owner=part)
+    await _apply_owned(client, partition.build_partition_children(part, cluster), owner=part, prune=True)
     await _keda(client, part, cluster)
     declared = await _declare(client, cluster, part)
     deployment = await asyncio.to_thread(
@@ -221,10 +221,22 @@ def _without_secret(url: str) -> str:
 
 
 # -- shared ------------------------------------------------------------------
-async def _apply_owned(client: kube.Kube, children: list[dict[str, Any]], *, owner: dict[str, Any]) -> None:
+#: Kinds a spec change may make unnecessary (networkPolicy.enabled: false):
+#: their owned objects that the builders no longer return are deleted.
+PRUNED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
+
+
+async def _apply_owned(
+    client: kube.Kube, children: list[dict[str, Any]], *, owner: dict[str, Any], prune: bool = False
+) -> None:
+    """Adopts and applies ``children``; with ``prune``, they are all of the
+    owner's children, and owned objects of ``PRUNED_KINDS`` not among them go."""
     kopf.adopt(children, owner=owner)  # type: ignore[arg-type]  # a plain dict body works
     for child in children:
         await asyncio.to_thread(client.apply, child)
+    for api_version, kind in PRUNED_KINDS if prune else ():
+        wanted = {c["metadata"]["name"] for c in children if c["kind"] == kind}
+        await asyncio.to_thread(client.prune, api_version, kind, owner=owner, keep=wanted)
 
 
 def _write_status(

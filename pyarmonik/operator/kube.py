@@ -93,6 +93,24 @@ class Kube:
             return False
         return True
 
+    def prune(self, api_version: str, kind: str, *, owner: dict[str, Any], keep: set[str]) -> list[str]:
+        """Deletes the objects of ``kind`` that ``owner`` controls in its
+        namespace, but for those named in ``keep``; returns the deleted names."""
+        listed = self._resource(api_version, kind).get(namespace=owner["metadata"]["namespace"]).to_dict()
+        uid, deleted = owner["metadata"]["uid"], []
+        for item in listed.get("items") or []:
+            metadata = item["metadata"]
+            owned = any(
+                ref.get("uid") == uid and ref.get("controller") for ref in metadata.get("ownerReferences") or []
+            )
+            if (
+                owned
+                and metadata["name"] not in keep
+                and self.delete(api_version, kind, metadata["name"], metadata["namespace"])
+            ):
+                deleted.append(metadata["name"])
+        return deleted
+
     def secret_data(self, name: str, namespace: str) -> dict[str, str] | None:
         """The decoded data of a Secret, or ``None`` when it does not exist."""
         secret = self.get("v1", "Secret", name, namespace)

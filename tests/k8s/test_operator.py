@@ -19,7 +19,8 @@ import yaml
 
 from tests.k8s import controlplane, operator_process
 
-pytestmark = pytest.mark.k8s
+# Each test waits on a few resyncs of a loaded 2-core machine; none loops unbounded.
+pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
 
 ROOT = pathlib.Path(__file__).parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
@@ -440,3 +441,20 @@ def test_the_partition_follows_its_queue_up_at_once_and_down_to_zero_after_the_c
         api.stop()
     events = [e for e in get(k8s, namespace, "events")["items"] if e["involvedObject"]["name"] == partition_id]
     assert {"ScaledUp", "ScaledDown"} <= {e["reason"] for e in events}
+
+
+def test_network_policies_guard_the_grid_and_go_when_turned_off(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    cluster = external_cluster(redis_server)
+    k8s.apply(cluster, namespace=namespace)
+    k8s.apply(partition("default"), namespace=namespace)
+
+    def policies() -> set[str]:
+        return {p["metadata"]["name"] for p in get(k8s, namespace, "networkpolicies")["items"]}
+
+    k8s.wait_for(lambda: {"grid-control-plane", "grid-partition-default"} <= policies(), timeout=CONVERGE)
+    cluster["spec"]["networkPolicy"] = {"enabled": False}
+    k8s.apply(cluster, namespace=namespace)
+    k8s.wait_for(lambda: "grid-control-plane" not in policies(), timeout=CONVERGE)
+    k8s.wait_for(lambda: not policies(), timeout=CONVERGE)  # the partition's follows its cluster's spec
