@@ -220,7 +220,7 @@ def test_the_operator_reconciles_what_the_chart_installs_upgrades_and_uninstalls
         "partitions": [{"name": "default", "spec": {"worker": {"image": "hello:1"}, "podReserved": 1}}],
     }
     install(k8s, release, namespace, "--values", values_file(tmp_path, values))
-    with operator_process.running(k8s, tmp_path) as operator:
+    with operator_process.running(k8s, tmp_path):
 
         def replicas() -> int | None:
             found = k8s.kubectl(
