@@ -4,6 +4,7 @@
 - A script whose reply is lost (Redis killed after it ran, before it
   answered) is sent again by redis-py's retry: it must answer as the first
   run did, not run twice. A proxy between client and Redis drops one reply.
+- A command sent while Redis restarts (a few seconds down) waits it out.
 - An event subscription whose connection breaks must end, even though
   redis-py reconnects and subscribes again by itself: the events published
   in between are lost and only a new subscription (with its replay) makes
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -32,6 +34,7 @@ from tests.contract.state_contract import AT, open_session, task
 
 pytestmark = pytest.mark.integration
 WAIT = 10.0
+RESTART_DOWN = 4.0  # seconds Redis stays down: longer than the retries used to last
 
 
 class ReplyDropper:
@@ -198,3 +201,23 @@ async def test_an_event_subscription_cut_by_a_redis_restart_ends_instead_of_miss
         await client.aclose()
         if restarted is not None:
             servers.stop_redis(restarted)
+
+
+async def test_a_call_made_while_redis_restarts_waits_the_restart_out(redis_process: servers.RedisServer) -> None:
+    client = await connection.connect_redis(redis_process.url)
+    store = RedisStateStore(client)
+    await open_session(store)
+    servers.stop_redis(redis_process)
+    restart = threading.Timer(
+        RESTART_DOWN,
+        lambda: restarted.append(servers.start_redis(redis_process.directory, aof=True, port=redis_process.port)),
+    )
+    restarted: list[servers.RedisServer] = []
+    restart.start()
+    try:
+        assert (await store.get_session("s")).session_id == "s"  # sent while Redis is down
+    finally:
+        restart.join()
+        await client.aclose()
+        for server in restarted:
+            servers.stop_redis(server)
