@@ -206,7 +206,7 @@ def _report(
     injector: faults.Injector,
     calls: workload.CallLog,
     monitors: list[monitor.Monitor],
-    counts: dict[str, int],
+    counts: dict[str, object],
     anomalies: checks.Anomalies,
     times: dict[str, float],
     root: pathlib.Path,
@@ -273,6 +273,7 @@ def summary(report: dict) -> str:
         f"tasks: {t['client_submitted']} submitted by the client, {t['expected_completed']} expected COMPLETED, "
         f"{t['tasks_in_store']} in the store, {t['retried']} RETRIED ({t['tasks_retried_at_least_once']} tasks "
         f"retried, at most {t['most_attempts']} attempts)",
+        f"retry causes: {t['retry_causes']}",
         f"client retried calls: {report['client']['retried_calls']}",
         f"seconds: {report['seconds']}",
     ]

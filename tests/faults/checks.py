@@ -20,6 +20,7 @@ An anomaly is anything the faults must not cause:
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def check(
     values: dict[int, object],
     monitors: Iterable[monitor.Monitor],
     anomalies: Anomalies,
-) -> dict[str, int]:
+) -> dict[str, object]:
     """Adds what is wrong to ``anomalies``; returns the counts seen."""
     chains = _chains(store.tasks.values())
     completed = {t.id: t for t in store.tasks.values() if t.status == TaskStatus.COMPLETED}
@@ -112,7 +113,9 @@ def check(
     _check_outputs(graph, submitted, store, completed, children, values, anomalies)
     _check_events(submitted, store, list(monitors), anomalies)
     statuses = Counter(TaskStatus(t.status).name for t in store.tasks.values())
+    causes = Counter(_cause(t.status_message) for t in store.tasks.values() if t.status == TaskStatus.RETRIED)
     return {
+        "retry_causes": dict(causes.most_common()),
         "tasks_in_store": len(store.tasks),
         "retried": statuses.get("RETRIED", 0),
         "tasks_retried_at_least_once": sum(1 for chain in chains.values() if len(chain) > 1),
@@ -120,6 +123,11 @@ def check(
         "results_in_store": len(store.results),
         **{f"status_{name.lower()}": n for name, n in sorted(statuses.items())},
     }
+
+
+def _cause(message: str | None) -> str:
+    """A retry's status message without its ids and numbers, to count by."""
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}(###\d+)?|\d+(\.\d+)?", "#", message or "")[:90]
 
 
 def _chains(tasks: Iterable[Task]) -> dict[str, list[Task]]:
