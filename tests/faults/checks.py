@@ -144,7 +144,8 @@ def _check_statuses(store: Store, anomalies: Anomalies) -> None:
     for task in store.tasks.values():
         status = TaskStatus(task.status)
         if status in STUCK:
-            anomalies.add("stuck", f"{task.id} {status.name} (owner {task.owner_pod_id!r})")
+            since = task.acquired_at or task.submitted_at or task.created_at
+            anomalies.add("stuck", f"{task.id} {status.name} since {since} (owner {task.owner_pod_id!r})")
         elif status not in (TaskStatus.COMPLETED, TaskStatus.RETRIED):
             anomalies.add("failed", f"{task.id} {status.name}: {task.status_message}")
 
@@ -246,6 +247,8 @@ def _check_missed_events(m: monitor.Monitor, submitted: workload.Submitted, stor
         result = store.results.get(result_id)
         if result is None or result.completed_at is None:
             continue
-        stream = m.stream_at(result.completed_at.timestamp(), margin=STREAM_MARGIN)
+        at = result.completed_at.timestamp()
+        stream = m.stream_at(at, margin=STREAM_MARGIN)
         if stream is not None and result_id not in stream.completed:
-            anomalies.add("missed_event", f"{m.address}: result {result_id} completed while subscribed")
+            window = f"{stream.opened:.3f}..{stream.ended or 0:.3f}"
+            anomalies.add("missed_event", f"{m.address}: result {result_id} completed at {at:.3f}, stream {window}")
