@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -16,17 +17,27 @@ from . import servers
 # -- opt-in tests ---------------------------------------------------------------
 #: Set to 1 to run the soak tests along with the rest (or select them: -m soak).
 SOAK_VARIABLE = "PYARMONIK_SOAK"
+#: Set to ``long`` to run the long fault campaign (or select it: -m faults_long).
+FAULTS_VARIABLE = "PYARMONIK_FAULTS"
+#: Opt-in marker -> (variable, value that asks for it): such tests take minutes.
+OPT_IN = {"soak": (SOAK_VARIABLE, "1"), "faults_long": (FAULTS_VARIABLE, "long")}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skips ``soak`` tests unless asked for: they take minutes."""
-    asked = "soak" in (config.getoption("markexpr") or "") or os.environ.get(SOAK_VARIABLE) == "1"
-    if asked:
-        return
-    skip = pytest.mark.skip(reason=f"soak test: run with -m soak or {SOAK_VARIABLE}=1")
-    for item in items:
-        if item.get_closest_marker("soak") is not None:
-            item.add_marker(skip)
+    """Skips opt-in tests unless selected by ``-m`` or asked for by their variable."""
+    expression = config.getoption("markexpr") or ""
+    for marker, (variable, value) in OPT_IN.items():
+        if _selected(marker, expression) or os.environ.get(variable) == value:
+            continue
+        skip = pytest.mark.skip(reason=f"{marker} test: run with -m {marker} or {variable}={value}")
+        for item in items:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(skip)
+
+
+def _selected(marker: str, expression: str) -> bool:
+    """Whether ``-m expression`` names ``marker`` (``not marker`` does not)."""
+    return re.search(rf"(?<!not )\b{re.escape(marker)}\b", expression) is not None
 
 
 # -- S3 (SeaweedFS) ------------------------------------------------------------

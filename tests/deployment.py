@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -62,12 +63,24 @@ class Deployment:
         self.redis = servers.start_redis(self.root / "redis", aof=True)
         self.s3 = servers.start_seaweedfs(self.root / "s3")
 
-    def restart_redis(self) -> None:
-        """SIGKILL, then a new server on the same port and AOF directory."""
+    def restart_redis(self, *, down_seconds: float = 0.0) -> None:
+        """SIGKILL, then (after ``down_seconds``) a new server on the same
+        port and AOF directory."""
         assert self.redis is not None
         self.redis.process.kill()
         self.redis.process.wait()
+        time.sleep(down_seconds)
         self.redis = servers.start_redis(self.redis.directory, aof=True, port=self.redis.port)
+
+    def pause_s3(self, seconds: float) -> None:
+        """SIGSTOP of the S3 server for ``seconds``, then SIGCONT: requests
+        hang instead of failing, like a stalled network or disk."""
+        assert self.s3 is not None
+        self.s3.process.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            self.s3.process.send_signal(signal.SIGCONT)
 
     def environment(self) -> dict[str, str]:
         assert self.redis is not None and self.s3 is not None
@@ -107,33 +120,46 @@ class Deployment:
     def start_agent(self, index: int) -> Agent:
         sockets = self._sockets / str(index)
         sockets.mkdir()
-        env = {
-            **self.environment(),
-            "ComputePlane__AgentChannel__Address": str(sockets / "agent.sock"),
-            "ComputePlane__WorkerChannel__Address": str(sockets / "worker.sock"),
-        }
-        agent_command = [
-            sys.executable, "-m", "pyarmonik", "agent", "--partition", "default", "--agent-id", f"agent-{index}",
-            "--shared-dir", str(sockets / "shared"), "--lease-seconds", str(self.lease_seconds),
-            "--heartbeat-seconds", str(self.lease_seconds / 6), "--grace-seconds", "1",
-        ]  # fmt: skip
+        env = self._agent_environment(sockets)
         agent = Agent(
             index,
-            self._spawn(f"agent-{index}", agent_command, env),
+            self._spawn(f"agent-{index}", self._agent_command(index, sockets), env),
             self._spawn(f"worker-{index}", [sys.executable, str(WORKER)], env),
             sockets,
         )
         self.agents[index] = agent
         return agent
 
+    def restart_agent(self, index: int) -> None:
+        """A new agent process with the same id, sockets and shared folder
+        (a container restarted in its pod); its worker is left running."""
+        agent = self.agents[index]
+        env = self._agent_environment(agent.sockets)
+        agent.agent = self._spawn(f"agent-{index}", self._agent_command(index, agent.sockets), env)
+
     def restart_worker(self, index: int) -> None:
         agent = self.agents[index]
-        env = {
+        agent.worker = self._spawn(
+            f"worker-{index}", [sys.executable, str(WORKER)], self._agent_environment(agent.sockets)
+        )
+
+    def restart_control_plane(self, index: int) -> None:
+        """A new control plane ``index`` on the port the killed one had."""
+        self.start_control_plane(index, port=self.ports[index])
+
+    def _agent_command(self, index: int, sockets: pathlib.Path) -> list[str]:
+        return [
+            sys.executable, "-m", "pyarmonik", "agent", "--partition", "default", "--agent-id", f"agent-{index}",
+            "--shared-dir", str(sockets / "shared"), "--lease-seconds", str(self.lease_seconds),
+            "--heartbeat-seconds", str(self.lease_seconds / 6), "--grace-seconds", "1",
+        ]  # fmt: skip
+
+    def _agent_environment(self, sockets: pathlib.Path) -> dict[str, str]:
+        return {
             **self.environment(),
-            "ComputePlane__AgentChannel__Address": str(agent.sockets / "agent.sock"),
-            "ComputePlane__WorkerChannel__Address": str(agent.sockets / "worker.sock"),
+            "ComputePlane__AgentChannel__Address": str(sockets / "agent.sock"),
+            "ComputePlane__WorkerChannel__Address": str(sockets / "worker.sock"),
         }
-        agent.worker = self._spawn(f"worker-{index}", [sys.executable, str(WORKER)], env)
 
     def address(self, index: int) -> str:
         return f"127.0.0.1:{self.ports[index]}"

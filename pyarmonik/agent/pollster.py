@@ -6,8 +6,10 @@ Invariants:
   leased, and the reaper recovers it when the lease expires;
 - every end of an attempt is an ``Outcome`` handed to ``outcomes.settle``,
   the one place that decides what it means;
-- while a task runs, a heartbeat renews the lease and watches the task: a
-  cancel (CANCELLING) or a lost lease cancels the worker call;
+- from admission until its outcome is written (inputs fetched, worker
+  call, results uploaded and committed) the lease is renewed
+  (``heartbeat.LeaseKeeper``); while the worker runs, the task is watched:
+  a cancel (CANCELLING) or a lost lease cancels the worker call;
 - on stop (SIGTERM) the agent takes no new task and gives the running one
   ``grace_seconds`` to finish, then releases it without using a retry.
 
@@ -23,7 +25,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyarmonik.agent import outage, task_context
+from pyarmonik.agent import heartbeat, task_context
 from pyarmonik.agent.health import AgentHealth, AgentState
 from pyarmonik.agent.worker import Worker, WorkerReply
 from pyarmonik.core import errors, ids, logcontext
@@ -148,25 +150,40 @@ class Pollster:
             self.health.state = AgentState.BUSY
         if stop.is_set():  # stopped while admitting it: the stop line said idle, but this task gets the grace
             self._stopped_with = running
+        keeper = heartbeat.LeaseKeeper(
+            self.grid.queue,
+            lease,
+            lease_seconds=self.config.lease_seconds,
+            every=self.config.heartbeat_seconds,
+            agent_id=self.config.agent_id,
+        )
         try:
-            with task_context.attempt(self.grid, task, data_root=self.config.data_root) as ctx:
-                reply = await self._attempt(ctx, lease, stop)
-                if reply is not None:
-                    running.settled = await outcomes.settle(
-                        self.grid,
-                        ctx.task,
-                        reply.outcome,
-                        agent_id=self.config.agent_id,
-                        message=reply.message,
-                        files=ctx.files,
-                        commit=ctx.commit(),
-                    )
+            async with keeper:
+                await self._attempt_and_settle(task, keeper, stop, running)
         finally:
             self._running = None
             if self.health.state is AgentState.BUSY:
                 self.health.state = AgentState.IDLE
 
-    async def _attempt(self, ctx: task_context.TaskContext, lease: ports.Lease, stop: asyncio.Event) -> _End | None:
+    async def _attempt_and_settle(
+        self, task: Task, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, running: _Running
+    ) -> None:
+        with task_context.attempt(self.grid, task, data_root=self.config.data_root) as ctx:
+            reply = await self._attempt(ctx, keeper, stop)
+            if reply is not None:
+                running.settled = await outcomes.settle(
+                    self.grid,
+                    ctx.task,
+                    reply.outcome,
+                    agent_id=self.config.agent_id,
+                    message=reply.message,
+                    files=ctx.files,
+                    commit=ctx.commit(),
+                )
+
+    async def _attempt(
+        self, ctx: task_context.TaskContext, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event
+    ) -> _End | None:
         """Fetches the inputs, starts the task and runs it; ``None`` when
         there is nothing to settle (cancelled before it started)."""
         try:
@@ -179,11 +196,11 @@ class Pollster:
         if started is None:
             return None  # cancelled while we fetched its data; start finished the cancellation
         ctx.task = started
-        return await self._process(ctx, lease, stop)
+        return await self._process(ctx, keeper, stop)
 
-    async def _process(self, ctx: task_context.TaskContext, lease: ports.Lease, stop: asyncio.Event) -> _End:
+    async def _process(self, ctx: task_context.TaskContext, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event) -> _End:
         call = asyncio.ensure_future(self.worker.process(ctx, timeout=ctx.task.options.max_duration))
-        watcher = asyncio.ensure_future(self._watch(ctx.task, lease, call))
+        watcher = asyncio.ensure_future(self._watch(ctx.task, keeper, call))
         stopper = asyncio.ensure_future(self._on_stop(stop, call))
         try:
             replied = await call
@@ -199,37 +216,33 @@ class Pollster:
             await self.worker.recover()
         return reply
 
-    async def _watch(self, task: Task, lease: ports.Lease, call: asyncio.Future[WorkerReply]) -> _End:
-        """Heartbeat: renews the lease and cancels the call when the task is
-        cancelled or the lease is lost. A storage outage is waited out: the
-        lease decides, when storage is back, whether the task is still ours."""
-        storage = outage.Outage()
+    async def _watch(self, task: Task, keeper: heartbeat.LeaseKeeper, call: asyncio.Future[WorkerReply]) -> _End:
+        """Cancels the call when the task is cancelled, taken over or its
+        lease lost; checked every heartbeat. A storage outage is waited out
+        (the keeper reports it): the lease decides, when storage is back,
+        whether the task is still ours."""
         while True:
-            await asyncio.sleep(self.config.heartbeat_seconds)
-            try:
-                interruption, renewed = await self._beat(task, lease)
-            except Exception as exc:
-                if not errors.is_transient(exc):
-                    raise
-                storage.failed(f"heartbeat of task {task.task_id}", exc)
-                continue
-            storage.reached(f"agent {self.config.agent_id} renews the lease of task {task.task_id}")
+            if await keeper.lost_within(self.config.heartbeat_seconds):
+                interruption: _End | None = _End(Outcome.LOST, "lease lost (expired and reaped)")
+            else:
+                try:
+                    interruption = await self._check(task)
+                except Exception as exc:
+                    if not errors.is_transient(exc):
+                        raise
+                    continue
             if interruption is not None:
                 log.info("task %s interrupted: %s", task.task_id, interruption.message)
                 call.cancel()
                 return interruption
-            lease = renewed or lease
 
-    async def _beat(self, task: Task, lease: ports.Lease) -> tuple[_End | None, ports.Lease | None]:
-        renewed = await self.grid.queue.renew(lease, lease_seconds=self.config.lease_seconds)
-        if renewed is None:
-            return _End(Outcome.LOST, "lease lost (expired and reaped)"), None
+    async def _check(self, task: Task) -> _End | None:
         [current] = await self.grid.state.get_tasks([task.task_id])
         if current.status is TaskStatus.CANCELLING:
-            return _End(Outcome.CANCELLED, "cancelled while running"), renewed
+            return _End(Outcome.CANCELLED, "cancelled while running")
         if current.status is not TaskStatus.PROCESSING or current.owner_pod_id != self.config.agent_id:
-            return _End(Outcome.LOST, f"task is {current.status.name}, held by {current.owner_pod_id!r}"), renewed
-        return None, renewed
+            return _End(Outcome.LOST, f"task is {current.status.name}, held by {current.owner_pod_id!r}")
+        return None
 
     async def _on_stop(self, stop: asyncio.Event, call: asyncio.Future[WorkerReply]) -> None:
         await stop.wait()

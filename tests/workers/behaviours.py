@@ -1,7 +1,8 @@
 """A test worker written with the official ``armonik.worker`` SDK only.
 
 The payload is JSON ``{"do": BEHAVIOUR, ...}``; each behaviour exercises one
-part of the agent protocol or one failure. Run by the grid as
+part of the agent protocol or one failure. ``"work": SECONDS`` makes any of
+them take that long first, as a task that computes would. Run by the grid as
 ``python tests/workers/behaviours.py``.
 """
 
@@ -113,6 +114,7 @@ BEHAVIOURS = {
 @armonik_worker()
 def processor(handler: TaskHandler) -> Output:
     job = json.loads(handler.payload)
+    time.sleep(job.get("work", 0))
     return BEHAVIOURS[job["do"]](handler, job)
 
 

@@ -6,6 +6,11 @@ PUBLISH the events of a transition in the script that commits it, so this
 bus only subscribes: nothing in Python publishes. Delivery is Redis
 pub/sub's: at most once, in order per publisher, to the subscribers present
 when the event is published.
+
+A subscription whose connection breaks ends with ``errors.Unavailable``,
+even when the client reconnects and subscribes again by itself (redis-py
+does, on a Redis restart): what was published in between is lost, and only
+a new subscription, whose replay reads the store, makes up for it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from pyarmonik.core import errors
 from pyarmonik.core.models import Event
 from pyarmonik.storage.redis import codec, keys
 from pyarmonik.storage.subscription import SubscriberQueue
@@ -68,9 +74,13 @@ async def _confirmed(pubsub: PubSub, kind: str) -> None:
 
 
 async def _pump(pubsub: PubSub, subscription: SubscriberQueue) -> None:
-    """Hands the messages of the channel to the subscriber until unsubscribed."""
+    """Hands the messages of the channel to the subscriber until unsubscribed,
+    or until the connection is lost (a second subscribe confirmation means
+    the client reconnected, so events may be missing)."""
     try:
         async for message in pubsub.listen():
+            if message["type"] == "subscribe":
+                raise errors.Unavailable("the event subscription lost its Redis connection; subscribe again")
             if message["type"] != "message":
                 continue
             try:

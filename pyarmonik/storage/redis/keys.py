@@ -14,6 +14,7 @@ Layout (``P`` a partition id, ``S`` a session id)::
     pyarmonik:queue:{P}:leases        HASH  lease token -> JSON [member, score, agent id, expires at]
     pyarmonik:queue:{P}:expiry        ZSET  lease token by expiry time (UNIX seconds)
     pyarmonik:queue:{P}:wake          LIST  wake-up tokens that waiting pops BLPOP on
+    pyarmonik:queue:{P}:reply:<id>    STR   the reply of one push, pop or reap call, kept 30 s
     pyarmonik:session:{S}:events      pub/sub channel of the session's events (``codec`` JSON)
 
 State store (``state.py``; records are ``records``/``codec`` JSON)::
@@ -31,6 +32,11 @@ State store (``state.py``; records are ``records``/``codec`` JSON)::
     pyarmonik:session:{S}:result-statuses  ZSET  result id by ResultStatus
     pyarmonik:session:{S}:counts           HASH  "task:<TaskStatus>:<partition id>" -> tasks,
                                                   "result:<ResultStatus>" -> results (HINCRBY by the scripts)
+    pyarmonik:session:{S}:reply:<id>       STR   the reply of one state script call, kept 30 s
+
+A script call's reply key (``scripts.request_key``) lets a call that
+redis-py sends again after a broken connection get the first run's reply
+instead of being applied twice (``lua/replay.lua``).
 
 The four untagged state keys are global indexes, written outside the
 scripts: before the script that creates the records they point to, and
@@ -69,6 +75,8 @@ class QueueKeys:
     leases: str
     expiry: str
     wake: str
+    #: Prefix of the reply keys of its scripts' calls.
+    replies: str
 
 
 def queue(partition_id: str) -> QueueKeys:
@@ -79,6 +87,7 @@ def queue(partition_id: str) -> QueueKeys:
         leases=f"{base}:leases",
         expiry=f"{base}:expiry",
         wake=f"{base}:wake",
+        replies=f"{base}:reply:",
     )
 
 
@@ -108,6 +117,8 @@ class SessionKeys:
     result_statuses: str
     counts: str
     events: str
+    #: Prefix of the reply keys of its scripts' calls (not in ``all``: one per call).
+    replies: str
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -135,6 +146,7 @@ def session(session_id: str) -> SessionKeys:
         result_statuses=f"{base}:result-statuses",
         counts=f"{base}:counts",
         events=session_events(session_id),
+        replies=f"{base}:reply:",
     )
 
 

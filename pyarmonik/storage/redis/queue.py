@@ -14,6 +14,11 @@ Invariants, each kept by one Lua script (``lua/``, keys from ``keys``):
 - Time is the injected ``clock``'s (leases) and the event loop's (``pop``'s
   timeout); Redis ``TIME`` is never used, and times travel as exact decimal
   strings.
+- Once per call: push, pop and reap take a fresh reply key last, so a call
+  redis-py sends again after a broken connection gets the first run's reply
+  (a pop run twice would lease a second item and lose the first; a reap,
+  return nothing for the leases the first run removed). Renew, ack and
+  release are idempotent: run again, they change nothing.
 - Waiting: a pop that finds nothing blocks (``BLPOP``) on the partition's
   wake-up list, which push and release fill with tokens; an empty queue drops
   stale tokens and a pop that leaves items behind passes a token on. A wake-up
@@ -71,7 +76,7 @@ class RedisTaskQueue:
             # Registered first, so the reaper knows the partition before any
             # of its items can be leased.
             pipe.sadd(keys.QUEUE_REGISTRY, partition_id)
-            await self._scripts.push(keys=[k.sequence, k.ready, k.wake], args=args, client=pipe)
+            await self._scripts.push(keys=[k.sequence, k.ready, k.wake, _request(k)], args=args, client=pipe)
             await pipe.execute()
 
     async def pop(
@@ -138,7 +143,7 @@ class RedisTaskQueue:
         token = uuid.uuid4().hex
         expires_at = self._clock() + lease_seconds
         popped = await self._scripts.pop(
-            keys=[k.ready, k.leases, k.expiry, k.wake], args=[token, agent_id, _time(expires_at)]
+            keys=[k.ready, k.leases, k.expiry, k.wake, _request(k)], args=[token, agent_id, _time(expires_at)]
         )
         if not popped:
             return None
@@ -165,7 +170,7 @@ class RedisTaskQueue:
         k = keys.queue(partition_id)
         reaped: list[ports.Lease] = []
         while True:
-            flat = await self._scripts.reap(keys=[k.leases, k.expiry], args=[_time(now), REAP_BATCH])
+            flat = await self._scripts.reap(keys=[k.leases, k.expiry, _request(k)], args=[_time(now), REAP_BATCH])
             for token, raw in zip(flat[::2], flat[1::2]):
                 member, _score, agent_id, expires_at = json.loads(_text(raw))
                 reaped.append(
@@ -179,6 +184,11 @@ class RedisTaskQueue:
                 )
             if len(flat) < 2 * REAP_BATCH:
                 return reaped
+
+
+def _request(k: keys.QueueKeys) -> str:
+    """The reply key of one call of a replayable queue script."""
+    return scripts.request_key(k.replies)
 
 
 def _checked_priority(priority: int) -> int:

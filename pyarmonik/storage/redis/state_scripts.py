@@ -9,6 +9,10 @@ session's event channel, the caller's time and the session id; it answers
 ``{'OK', ...}`` or an error table, which ``run`` raises as the matching
 ``pyarmonik.core.errors`` exception, so a script that refuses has written
 nothing and the caller sees the same error as with the memory store.
+
+Every state script writes, so each is ``scripts.replayable``: a call takes
+a fresh reply key of its session as its ninth key, and a call redis-py
+sends again after a broken connection gets the first run's reply.
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ def text(value: object) -> str:
 
 
 def source(name: str) -> str:
-    """The full text of state script ``name``: the prelude, then its body."""
-    return "\n".join(scripts.source(part) for part in (*PRELUDE, f"state_{name}"))
+    """The full text of state script ``name``: the prelude, then its body,
+    applied once per request."""
+    prelude = "\n".join(scripts.source(part) for part in PRELUDE)
+    return scripts.replayable(scripts.source(f"state_{name}"), prelude=prelude)
 
 
 def _error(reply: Reply) -> errors.PyArmoniKError:
@@ -96,7 +102,8 @@ class StateScripts:
         session = session_keys(session_id)
         # int() first: redis-py would send the repr of an IntEnum status.
         plain = [str(int(a)) if isinstance(a, int) else a for a in args]
-        reply = await self._scripts[name](keys=session.all, args=[session.events, repr(float(at)), session_id, *plain])
+        script_keys = [*session.all, scripts.request_key(session.replies)]
+        reply = await self._scripts[name](keys=script_keys, args=[session.events, repr(float(at)), session_id, *plain])
         if text(reply[0]) != "OK":
             raise _error(reply)
         return list(reply[1:])

@@ -5,6 +5,7 @@
 -- KEYS[2]  leases (HASH token -> JSON [member, score, agent id, expires at])
 -- KEYS[3]  lease expiry (ZSET token by expiry time)
 -- KEYS[4]  wake-up list (LIST)
+-- KEYS[5]  reply key of this call (the script runs wrapped by replay.lua)
 -- ARGV[1]  lease token (unique per pop)
 -- ARGV[2]  agent id
 -- ARGV[3]  expiry time, UNIX seconds as a decimal string (the caller's clock)

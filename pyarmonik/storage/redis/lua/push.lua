@@ -3,6 +3,7 @@
 -- KEYS[1]  queue sequence counter (STRING, INCRBY)
 -- KEYS[2]  ready set (ZSET)
 -- KEYS[3]  wake-up list (LIST)
+-- KEYS[4]  reply key of this call (the script runs wrapped by replay.lua)
 -- ARGV[1]  most wake-up tokens the list keeps
 -- ARGV[2i], ARGV[2i+1] (i = 1..n)  priority of item i (integer, |p| < 4096),
 --          then its encoding (opaque to this script)

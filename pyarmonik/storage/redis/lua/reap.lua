@@ -3,6 +3,7 @@
 --
 -- KEYS[1]  leases (HASH token -> JSON [member, score, agent id, expires at])
 -- KEYS[2]  lease expiry (ZSET token by expiry time)
+-- KEYS[3]  reply key of this call (the script runs wrapped by replay.lua)
 -- ARGV[1]  now, UNIX seconds as a decimal string (the caller's clock);
 --          leases expiring at or before it are reaped
 -- ARGV[2]  most leases reaped by this call (the caller repeats while full)

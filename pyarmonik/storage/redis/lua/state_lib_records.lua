@@ -3,7 +3,7 @@
 -- arguments every state script shares, the record encoder, the per-run
 -- record cache and the events.
 --
--- KEYS (every state script takes these eight, all tagged with {session id}):
+-- KEYS (every state script takes these nine, all tagged with {session id}):
 -- KEYS[1]  session record (STRING, JSON)
 -- KEYS[2]  tasks of the session (HASH task id -> task JSON)
 -- KEYS[3]  results of the session (HASH result id -> result JSON)
@@ -16,6 +16,8 @@
 -- KEYS[8]  counts (HASH "task:<status>:<partition id>" -> tasks,
 --          "result:<status>" -> results): kept by flush() with HINCRBY, so
 --          that metrics count without reading a record
+-- KEYS[9]  reply key of this call (every state script runs wrapped by
+--          replay.lua, which keeps its reply there)
 -- ARGV (every state script starts with these three):
 -- ARGV[1]  pub/sub channel of the session's events
 -- ARGV[2]  the caller's time (UNIX seconds): the only clock

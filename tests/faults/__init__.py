@@ -1,0 +1,1 @@
+"""Fault campaigns on the separate-process deployment (``campaign``)."""

@@ -1,0 +1,254 @@
+"""What a campaign checks once its graph is done (or has stopped moving):
+the store, the values a client downloads and the events, against the graph.
+
+An anomaly is anything the faults must not cause:
+- ``stuck``/``failed``: a task neither COMPLETED nor RETRIED;
+- ``broken_chain``: attempts of a task that are not RETRIED ... RETRIED
+  COMPLETED under ``{initial}###{n}`` ids;
+- ``lost_task``: a task the client was given an id for that the store lacks;
+- ``orphan_child``/``missing_child``: a child task created by an attempt
+  that did not complete, or a diagram whose completed attempt has no child;
+- ``result_not_completed``, ``owner_not_completed``, ``double_completion``:
+  each expected output COMPLETED by exactly one COMPLETED task, its owner;
+- ``wrong_value``/``download_failed``: what the client reads back;
+- ``double_completion_event``, ``missed_event``, ``aborted_event``,
+  ``failed_task_event``: what the event streams said;
+- ``client_error``, ``unexpected_exit``, ``fault_not_recovered``: a call
+  failing with a status no fault explains, a component dying on its own, a
+  component that could not be brought back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+from armonik.client import ArmoniKResults, ArmoniKTasks
+from armonik.common import Result, ResultStatus, Task, TaskStatus
+
+from tests.faults import monitor, workload
+
+T = TypeVar("T")
+EXAMPLES = 10  # kept per anomaly kind, with the total count
+#: Seconds after a stream was asked for, and before it ended, during which
+#: it must have been subscribed: completions then must be on it.
+STREAM_MARGIN = 2.0
+STUCK = frozenset(
+    {
+        TaskStatus.CREATING,
+        TaskStatus.PENDING,
+        TaskStatus.SUBMITTED,
+        TaskStatus.DISPATCHED,
+        TaskStatus.PROCESSING,
+        TaskStatus.PAUSED,
+    }
+)
+
+
+@dataclass
+class Anomalies:
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, kind: str, detail: str) -> None:
+        self.counts[kind] += 1
+        if len(self.examples[kind]) < EXAMPLES:
+            self.examples[kind].append(detail)
+
+    def as_dict(self) -> dict:
+        return {kind: {"count": n, "examples": self.examples[kind]} for kind, n in sorted(self.counts.items())}
+
+
+@dataclass
+class Store:
+    """The session's tasks and results as ListTasks/ListResults return them."""
+
+    tasks: dict[str, Task]
+    results: dict[str, Result]
+
+
+def read_store(client: workload.Client) -> Store:
+    session = client.session_id
+    tasks = _all(client, "ListTasks", lambda c, page: ArmoniKTasks(c).list_tasks(Task.session_id == session, page=page))
+    results = _all(
+        client,
+        "ListResults",
+        lambda c, page: ArmoniKResults(c).list_results(
+            Result.session_id == session, page=page, sort_field=Result.result_id
+        ),
+    )
+    return Store({t.id: t for t in tasks}, {r.result_id: r for r in results})
+
+
+def _all(client: workload.Client, what: str, lister: Callable[[grpc.Channel, int], tuple[int, list[T]]]) -> list[T]:
+    """Every page of a list (1000 a page, the official client's default)."""
+    items: list[T] = []
+    page = 0
+    while True:
+        total, found = client.call(what, lambda c, p=page: lister(c, p))  # type: ignore[misc]
+        items += found
+        page += 1
+        if not found or len(items) >= total:
+            return items
+
+
+def check(
+    graph: workload.Graph,
+    submitted: workload.Submitted,
+    store: Store,
+    values: dict[int, object],
+    monitors: Iterable[monitor.Monitor],
+    anomalies: Anomalies,
+) -> dict[str, object]:
+    """Adds what is wrong to ``anomalies``; returns the counts seen."""
+    chains = _chains(store.tasks.values())
+    completed = {t.id: t for t in store.tasks.values() if t.status == TaskStatus.COMPLETED}
+    _check_statuses(store, anomalies)
+    _check_chains(chains, anomalies)
+    children = _check_children(graph, submitted, store, chains, completed, anomalies)
+    _check_outputs(graph, submitted, store, completed, children, values, anomalies)
+    _check_events(submitted, store, list(monitors), anomalies)
+    statuses = Counter(TaskStatus(t.status).name for t in store.tasks.values())
+    causes = Counter(_cause(t.status_message) for t in store.tasks.values() if t.status == TaskStatus.RETRIED)
+    return {
+        "retry_causes": dict(causes.most_common()),
+        "tasks_in_store": len(store.tasks),
+        "retried": statuses.get("RETRIED", 0),
+        "tasks_retried_at_least_once": sum(1 for chain in chains.values() if len(chain) > 1),
+        "most_attempts": max((len(chain) for chain in chains.values()), default=0),
+        "results_in_store": len(store.results),
+        **{f"status_{name.lower()}": n for name, n in sorted(statuses.items())},
+    }
+
+
+def _cause(message: str | None) -> str:
+    """A retry's status message without its ids and numbers, to count by."""
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}(###\d+)?|\d+(\.\d+)?", "#", message or "")[:90]
+
+
+def _chains(tasks: Iterable[Task]) -> dict[str, list[Task]]:
+    """Attempts by initial task id, first attempt first."""
+    chains: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        chains[task.initial_task_id or task.id].append(task)
+    for chain in chains.values():
+        chain.sort(key=lambda t: len(t.retry_of_ids or []))
+    return chains
+
+
+def _check_statuses(store: Store, anomalies: Anomalies) -> None:
+    for task in store.tasks.values():
+        status = TaskStatus(task.status)
+        if status in STUCK:
+            since = task.acquired_at or task.submitted_at or task.created_at
+            anomalies.add("stuck", f"{task.id} {status.name} since {since} (owner {task.owner_pod_id!r})")
+        elif status not in (TaskStatus.COMPLETED, TaskStatus.RETRIED):
+            anomalies.add("failed", f"{task.id} {status.name}: {task.status_message}")
+
+
+def _check_chains(chains: dict[str, list[Task]], anomalies: Anomalies) -> None:
+    for initial, chain in chains.items():
+        ids = [t.id for t in chain]
+        expected_ids = [initial] + [f"{initial}###{n}" for n in range(1, len(chain))]
+        statuses = [TaskStatus(t.status) for t in chain]
+        shape = [TaskStatus.RETRIED] * (len(chain) - 1) + [TaskStatus.COMPLETED]
+        if ids != expected_ids or statuses != shape:
+            anomalies.add("broken_chain", " -> ".join(f"{t.id} {s.name}" for t, s in zip(chain, statuses)))
+
+
+def _check_children(
+    graph: workload.Graph,
+    submitted: workload.Submitted,
+    store: Store,
+    chains: dict[str, list[Task]],
+    completed: dict[str, Task],
+    anomalies: Anomalies,
+) -> dict[str, Task]:
+    """Children (tasks a worker submitted) by the id of the attempt that
+    created them; every creator COMPLETED, every diagram with one child."""
+    children: dict[str, list[Task]] = defaultdict(list)
+    for initial, chain in chains.items():
+        creator = chain[0].created_by
+        if not creator:
+            continue
+        if creator not in completed:
+            anomalies.add("orphan_child", f"{initial} created by {creator}, which did not complete")
+        children[creator].append(chain[-1])
+    for index, task_id in submitted.task_ids.items():
+        if task_id not in chains:
+            anomalies.add("lost_task", f"job {index}: task {task_id} is not in the store")
+            continue
+        last = chains[task_id][-1]
+        made = len(children.get(last.id, []))
+        if graph.jobs[index].tasks == 2 and made != 1:
+            anomalies.add("missing_child", f"diagram {last.id} has {made} children")
+    return {creator: kids[0] for creator, kids in children.items() if len(kids) == 1}
+
+
+def _check_outputs(
+    graph: workload.Graph,
+    submitted: workload.Submitted,
+    store: Store,
+    completed: dict[str, Task],
+    children: dict[str, Task],
+    values: dict[int, object],
+    anomalies: Anomalies,
+) -> None:
+    completers: dict[str, list[str]] = defaultdict(list)
+    for task in completed.values():
+        delegated = children.get(task.id)
+        for output in task.expected_output_ids or []:
+            if delegated is None or output not in (delegated.expected_output_ids or []):
+                completers[output].append(task.id)
+    for index, output in submitted.output_ids.items():
+        result = store.results.get(output)
+        if result is None or ResultStatus(result.status) != ResultStatus.COMPLETED:
+            status = ResultStatus(result.status).name if result else "missing"
+            anomalies.add("result_not_completed", f"job {index}: output {output} is {status}")
+            continue
+        if result.owner_task_id not in completed:
+            anomalies.add("owner_not_completed", f"output {output}: owner {result.owner_task_id} is not COMPLETED")
+        if len(completers[output]) != 1:
+            anomalies.add("double_completion", f"output {output} completed by {completers[output]}")
+        if index not in values:
+            anomalies.add("download_failed", f"job {index}: output {output}")
+        elif values[index] != graph.jobs[index].expected:
+            anomalies.add("wrong_value", f"job {index}: {values[index]!r:.60} != {graph.jobs[index].expected!r:.60}")
+
+
+def _check_events(
+    submitted: workload.Submitted, store: Store, monitors: list[monitor.Monitor], anomalies: Anomalies
+) -> None:
+    for m in monitors:
+        _check_event_counts(m, anomalies)
+        _check_missed_events(m, submitted, store, anomalies)
+
+
+def _check_event_counts(m: monitor.Monitor, anomalies: Anomalies) -> None:
+    for result_id, times in m.result_completions.items():
+        if times > 1:
+            anomalies.add("double_completion_event", f"{m.address}: result {result_id} COMPLETED {times} times")
+    for task_id, times in m.task_completions.items():
+        if times > 1:
+            anomalies.add("double_completion_event", f"{m.address}: task {task_id} COMPLETED {times} times")
+    for result_id in m.aborted:
+        anomalies.add("aborted_event", f"{m.address}: result {result_id} ABORTED")
+    for line in m.failed_tasks:
+        anomalies.add("failed_task_event", f"{m.address}: task {line}")
+
+
+def _check_missed_events(m: monitor.Monitor, submitted: workload.Submitted, store: Store, anomalies: Anomalies) -> None:
+    """Each expected output completed while a stream was surely up is on it."""
+    for result_id in submitted.output_ids.values():
+        result = store.results.get(result_id)
+        if result is None or result.completed_at is None:
+            continue
+        at = result.completed_at.timestamp()
+        stream = m.stream_at(at, margin=STREAM_MARGIN)
+        if stream is not None and result_id not in stream.completed:
+            window = f"{stream.opened:.3f}..{stream.ended or 0:.3f}"
+            anomalies.add("missed_event", f"{m.address}: result {result_id} completed at {at:.3f}, stream {window}")
