@@ -3,6 +3,9 @@ client has no method, such as ``manual_deletion`` or malformed uploads)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import grpc
 import pytest
 from armonik.client import ArmoniKResults, ArmoniKTasks
@@ -221,3 +224,36 @@ def test_downloading_a_result_whose_object_vanished_is_not_found(
     result_id = result.result_id
 
     assert grpc_code(lambda: results.download_result_data(result_id, session_id)) == grpc.StatusCode.NOT_FOUND
+
+
+def _cut_upload(channel: grpc.Channel, session_id: str, result_id: str) -> None:
+    """An upload of one chunk whose call is cancelled instead of ended."""
+    sent, release = threading.Event(), threading.Event()
+
+    def cut_stream() -> Iterator[pb.UploadResultDataRequest]:
+        identifier = pb.UploadResultDataRequest.ResultIdentifier(session_id=session_id, result_id=result_id)
+        yield pb.UploadResultDataRequest(id=identifier)
+        yield pb.UploadResultDataRequest(data_chunk=b"the first part only")
+        sent.set()
+        release.wait(10)  # never ends: the client cancels instead
+
+    call = ResultsStub(channel).UploadResultData.future(cut_stream(), timeout=10)
+    assert sent.wait(10)
+    call.cancel()
+    release.set()
+    with pytest.raises(grpc.FutureCancelledError):
+        call.result()
+
+
+def test_an_upload_cancelled_mid_stream_leaves_its_result_waiting_for_data(
+    channel: grpc.Channel, results: ArmoniKResults, session_id: str
+) -> None:
+    """A cut stream ends the server's request iterator like a complete one
+    (found by tests/fuzz): the upload of its first chunk must not complete
+    the result. Repeated, as the cut races the server's reading."""
+    for _ in range(20):
+        result_id = results.create_results_metadata(["r"], session_id)["r"].result_id
+
+        _cut_upload(channel, session_id, result_id)
+
+        assert results.get_result(result_id).status == ResultStatus.CREATED
