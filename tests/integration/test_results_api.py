@@ -181,6 +181,19 @@ def test_an_unknown_result_is_not_found(results: ArmoniKResults) -> None:
     assert grpc_code(lambda: results.get_result("no-such-result")) == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.parametrize("result_id", ["x" * 60_000, "😀" * 3_000], ids=["60000-ascii", "3000-emoji"])
+def test_an_unknown_huge_result_id_is_not_found_in_a_message_cut_to_fit_a_header(
+    results: ArmoniKResults, result_id: str
+) -> None:
+    """The message echoed the whole id: beyond gRPC's 16 KiB header limit the
+    client saw RESOURCE_EXHAUSTED "Stream removed" instead (found by tests/fuzz)."""
+    with pytest.raises(grpc.RpcError) as refused:
+        results.get_result(result_id)
+
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert "more bytes" in refused.value.details()  # type: ignore[attr-defined]
+
+
 def test_owner_ids_name_the_task_expected_to_produce_each_result(
     results: ArmoniKResults, tasks: ArmoniKTasks, session_id: str
 ) -> None:
