@@ -85,6 +85,15 @@ class TaskContext:
         # The worker is told COMPLETED; the store hears it at commit.
         return [replace(r, status=ResultStatus.COMPLETED) for r in created]
 
+    def discard(self, results: list[Result]) -> None:
+        """Forgets results this attempt created, and their files: what a call
+        that failed after creating them must leave behind."""
+        for result in results:
+            self.new_results.pop(result.result_id, None)
+            path = self.files.pop(result.result_id, None)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
     async def notify(self, result_ids: list[str]) -> list[str]:
         await self._known_results(result_ids)
         for result_id in result_ids:

@@ -295,3 +295,26 @@ async def test_a_legacy_create_task_stream_cut_before_its_end_submits_nothing(
     release.set()
 
     assert ctx.children == [] and ctx.new_results == {}
+
+
+async def test_a_legacy_create_task_refused_at_submission_buffers_no_payload(agent: Agent, running: Running) -> None:
+    """The payloads were buffered before the batch was checked: a refused
+    batch (here a partition " ", found by tests/fuzz) left them behind, to be
+    committed with the task."""
+    stub, ctx, token = agent.stub, running.ctx, running.ctx.token
+    header = objects_pb2.TaskRequestHeader(expected_output_keys=[running.known["output"]])
+    bad_options = objects_pb2.TaskOptions(partition_id=" ")
+    messages = [
+        pb.CreateTaskRequest(
+            communication_token=token, init_request=pb.CreateTaskRequest.InitRequest(task_options=bad_options)
+        ),
+        pb.CreateTaskRequest(communication_token=token, init_task=objects_pb2.InitTaskRequest(header=header)),
+        pb.CreateTaskRequest(communication_token=token, task_payload=objects_pb2.DataChunk(data=b"payload")),
+        pb.CreateTaskRequest(communication_token=token, task_payload=objects_pb2.DataChunk(data_complete=True)),
+        pb.CreateTaskRequest(communication_token=token, init_task=objects_pb2.InitTaskRequest(last_task=True)),
+    ]
+
+    assert await _code(stub.CreateTask(iter(messages))) is grpc.StatusCode.INVALID_ARGUMENT
+    assert ctx.new_results == {} and ctx.files == {} and ctx.children == []
+    assert list(ctx.data_folder.iterdir()) == []
+
