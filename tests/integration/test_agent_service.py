@@ -318,3 +318,20 @@ async def test_a_legacy_create_task_refused_at_submission_buffers_no_payload(age
     assert ctx.new_results == {} and ctx.files == {} and ctx.children == []
     assert list(ctx.data_folder.iterdir()) == []
 
+
+async def test_notify_naming_one_result_without_its_file_notifies_none(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
+    written = running.known["output"]
+    (ctx.data_folder / written).write_bytes(b"written by the worker")
+    request = pb.NotifyResultDataRequest(
+        communication_token=ctx.token,
+        ids=[
+            pb.NotifyResultDataRequest.ResultIdentifier(session_id=ctx.session_id, result_id=written),
+            pb.NotifyResultDataRequest.ResultIdentifier(
+                session_id=ctx.session_id, result_id=running.known["unfinished"]
+            ),
+        ],
+    )
+
+    assert await _code(stub.NotifyResultData(request)) is grpc.StatusCode.NOT_FOUND
+    assert ctx.files == {}
