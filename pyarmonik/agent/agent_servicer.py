@@ -23,7 +23,7 @@ from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.core import errors
 from pyarmonik.core.models import Result
 from pyarmonik.metrics import Metrics
-from pyarmonik.protocol import serving
+from pyarmonik.protocol import client_streams, serving
 from pyarmonik.protocol import tasks as protocol_tasks
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.options import optional_task_options, timestamp
@@ -121,7 +121,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServicer):
     async def CreateTask(
         self, request_iterator: AsyncIterator[pb.CreateTaskRequest], context: grpc.aio.ServicerContext
     ) -> pb.CreateTaskReply:
-        return await legacy_create_task.handle(self.context_for, request_iterator)
+        return await legacy_create_task.handle(self.context_for, client_streams.messages(request_iterator, context))
 
 
 def _metadata(result: Result) -> pb.ResultMetaData:

@@ -72,7 +72,11 @@ async def _submit(ctx: TaskContext, pending: list[_Pending], options: TaskOption
         tasks.NewTask(payload_id=r.result_id, expected_output_ids=p.outputs, data_dependencies=p.dependencies)
         for r, p in zip(payloads, pending)
     ]
-    submitted = await ctx.submit(new, batch_options=options)
+    try:
+        submitted = await ctx.submit(new, batch_options=options)
+    except BaseException:
+        ctx.discard(payloads)  # a refused batch leaves no payload behind
+        raise
     return pb.CreateTaskReply(
         communication_token=ctx.token,
         creation_status_list=pb.CreateTaskReply.CreationStatusList(

@@ -85,13 +85,24 @@ class TaskContext:
         # The worker is told COMPLETED; the store hears it at commit.
         return [replace(r, status=ResultStatus.COMPLETED) for r in created]
 
+    def discard(self, results: list[Result]) -> None:
+        """Forgets results this attempt created, and their files: what a call
+        that failed after creating them must leave behind."""
+        for result in results:
+            self.new_results.pop(result.result_id, None)
+            path = self.files.pop(result.result_id, None)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
     async def notify(self, result_ids: list[str]) -> list[str]:
+        """Every file is checked before any is taken: a call naming one
+        missing file notifies nothing."""
         await self._known_results(result_ids)
-        for result_id in result_ids:
-            path = self.data_folder / result_id
+        paths = {result_id: self.data_folder / result_id for result_id in result_ids}
+        for result_id, path in paths.items():
             if not path.is_file():
                 raise errors.NotFound(f"result {result_id}: no file {path} in the data folder")
-            self.files[result_id] = path
+        self.files.update(paths)
         return result_ids
 
     # -- tasks ----------------------------------------------------------------

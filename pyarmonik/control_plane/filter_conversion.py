@@ -41,6 +41,7 @@ from google.protobuf.message import Message
 
 from pyarmonik.core.errors import InvalidArgument
 from pyarmonik.core.filters import GENERIC_OPTION_PREFIX, Condition, Filters, Op, Sort, ValueKind
+from pyarmonik.protocol import options
 
 FieldSpec = tuple[str, ValueKind]
 """Domain path of a field, and the one value kind its filters must use."""
@@ -178,8 +179,9 @@ _APPLICATION = _Entity(
 
 
 def _seconds(value: Any) -> float:
-    """A google Timestamp (UNIX seconds) or Duration (seconds) as a float."""
-    return value.ToNanoseconds() / 1e9
+    """A google Timestamp (UNIX seconds) or Duration (seconds) as a float;
+    one outside its type's range is ``InvalidArgument``."""
+    return options.seconds(value, what="filter value")
 
 
 _VALUE_CONDITIONS: dict[str, tuple[ValueKind, dict[int, Op], Callable[[Any], object]]] = {

@@ -12,6 +12,7 @@ from grpc import aio
 from pyarmonik.control_plane import convert, convert_results
 from pyarmonik.lifecycle import results, watch
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.protocol import client_streams
 
 
 class ResultsServicer(results_service_pb2_grpc.ResultsServicer):
@@ -50,7 +51,7 @@ class ResultsServicer(results_service_pb2_grpc.ResultsServicer):
     async def UploadResultData(
         self, request_iterator: AsyncIterator[pb.UploadResultDataRequest], context: aio.ServicerContext
     ) -> pb.UploadResultDataResponse:
-        messages = aiter(request_iterator)
+        messages = aiter(client_streams.messages(request_iterator, context))
         target = convert_results.upload_target(await anext(messages, None))
 
         async def chunks() -> AsyncIterator[bytes]:

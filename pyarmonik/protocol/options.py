@@ -12,6 +12,7 @@ from armonik.protogen.common import objects_pb2
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pyarmonik.core import errors
 from pyarmonik.core.models import TaskOptions
 
 _NANOS = 1_000_000_000
@@ -34,8 +35,31 @@ def duration(seconds: float | None) -> Duration | None:
     return message
 
 
-def seconds(message: Timestamp | Duration) -> float:
-    return message.ToNanoseconds() / _NANOS
+#: The range of google.protobuf.Duration (about 10,000 years), as its proto documents it.
+MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def seconds(message: Timestamp | Duration, *, what: str = "time") -> float:
+    """UNIX seconds of a Timestamp, seconds of a Duration; ``InvalidArgument``
+    naming ``what`` when the message is outside its type's valid range (a
+    Timestamp before year 1 or after 9999, nanos out of [0, 1e9), a Duration
+    beyond 10,000 years or whose seconds and nanos disagree in sign)."""
+    if isinstance(message, Duration):
+        _check_duration(message, what)
+        return message.ToNanoseconds() / _NANOS
+    try:
+        return message.ToNanoseconds() / _NANOS  # checks the Timestamp's range itself
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"{what}: {exc}") from exc
+
+
+def _check_duration(message: Duration, what: str) -> None:
+    secs, nanos = message.seconds, message.nanos
+    if abs(secs) > MAX_DURATION_SECONDS or abs(nanos) >= _NANOS or (secs and nanos and (secs < 0) != (nanos < 0)):
+        raise errors.InvalidArgument(
+            f"{what}: Duration {secs} s {nanos} ns is not valid (at most {MAX_DURATION_SECONDS} s, "
+            "nanos below 1e9 and of the sign of the seconds)"
+        )
 
 
 # -- task options --------------------------------------------------------
@@ -58,7 +82,7 @@ def task_options_to_pb(options: TaskOptions) -> objects_pb2.TaskOptions:
 
 def task_options_from_pb(message: objects_pb2.TaskOptions) -> TaskOptions:
     return TaskOptions(
-        max_duration=seconds(message.max_duration) if message.HasField("max_duration") else None,
+        max_duration=seconds(message.max_duration, what="max_duration") if message.HasField("max_duration") else None,
         max_retries=message.max_retries,
         priority=message.priority,
         partition_id=message.partition_id,

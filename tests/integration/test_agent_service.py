@@ -8,11 +8,13 @@ Process call makes it visible (``AgentServicer.serving``).
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -20,7 +22,7 @@ from armonik.protogen.common import agent_common_pb2 as pb
 from armonik.protogen.common import objects_pb2
 from armonik.protogen.worker.agent_service_pb2_grpc import AgentStub
 
-from pyarmonik.agent import task_context
+from pyarmonik.agent import legacy_create_task, task_context
 from pyarmonik.agent.grpc_worker import GrpcWorker
 from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
@@ -246,3 +248,90 @@ async def test_legacy_create_task_with_chunk_before_header_is_invalid_argument(a
     stub, ctx = agent.stub, running.ctx
     messages = [pb.CreateTaskRequest(communication_token=ctx.token, task_payload=objects_pb2.DataChunk(data=b"x"))]
     assert await _code(stub.CreateTask(iter(messages))) is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_legacy_create_task_stream_cut_before_its_end_submits_nothing(
+    agent: Agent, running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut stream ends the server's request iterator like a complete one
+    (found by tests/fuzz): a task whose payload was complete when the
+    worker's call was cancelled must not be submitted."""
+    stub, ctx, token = agent.stub, running.ctx, running.ctx.token
+    header = objects_pb2.TaskRequestHeader(expected_output_keys=[running.known["output"]])
+    messages = [
+        pb.CreateTaskRequest(communication_token=token, init_request=pb.CreateTaskRequest.InitRequest()),
+        pb.CreateTaskRequest(communication_token=token, init_task=objects_pb2.InitTaskRequest(header=header)),
+        pb.CreateTaskRequest(communication_token=token, task_payload=objects_pb2.DataChunk(data=b"payload")),
+        pb.CreateTaskRequest(communication_token=token, task_payload=objects_pb2.DataChunk(data_complete=True)),
+    ]
+    read, handled, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    handle = legacy_create_task.handle
+
+    async def counting(requests: AsyncIterator[pb.CreateTaskRequest]) -> AsyncIterator[pb.CreateTaskRequest]:
+        count = 0
+        async for message in requests:
+            yield message
+            count += 1
+            if count == len(messages):
+                read.set()
+
+    async def observed(context_for: Any, requests: AsyncIterator[pb.CreateTaskRequest]) -> pb.CreateTaskReply:
+        try:
+            return await handle(context_for, counting(requests))
+        finally:
+            handled.set()
+
+    monkeypatch.setattr(legacy_create_task, "handle", observed)
+
+    async def cut_stream() -> AsyncIterator[pb.CreateTaskRequest]:
+        for message in messages:
+            yield message
+        await release.wait()  # no last_task, no end: the worker's call is cancelled instead
+
+    call = stub.CreateTask(cut_stream())
+    await asyncio.wait_for(read.wait(), 10)
+    call.cancel()
+    await asyncio.wait_for(handled.wait(), 10)
+    release.set()
+
+    assert ctx.children == [] and ctx.new_results == {}
+
+
+async def test_a_legacy_create_task_refused_at_submission_buffers_no_payload(agent: Agent, running: Running) -> None:
+    """The payloads were buffered before the batch was checked: a refused
+    batch (here a partition " ", found by tests/fuzz) left them behind, to be
+    committed with the task."""
+    stub, ctx, token = agent.stub, running.ctx, running.ctx.token
+    header = objects_pb2.TaskRequestHeader(expected_output_keys=[running.known["output"]])
+    bad_options = objects_pb2.TaskOptions(partition_id=" ")
+    messages = [
+        pb.CreateTaskRequest(
+            communication_token=token, init_request=pb.CreateTaskRequest.InitRequest(task_options=bad_options)
+        ),
+        pb.CreateTaskRequest(communication_token=token, init_task=objects_pb2.InitTaskRequest(header=header)),
+        pb.CreateTaskRequest(communication_token=token, task_payload=objects_pb2.DataChunk(data=b"payload")),
+        pb.CreateTaskRequest(communication_token=token, task_payload=objects_pb2.DataChunk(data_complete=True)),
+        pb.CreateTaskRequest(communication_token=token, init_task=objects_pb2.InitTaskRequest(last_task=True)),
+    ]
+
+    assert await _code(stub.CreateTask(iter(messages))) is grpc.StatusCode.INVALID_ARGUMENT
+    assert ctx.new_results == {} and ctx.files == {} and ctx.children == []
+    assert list(ctx.data_folder.iterdir()) == []
+
+
+async def test_notify_naming_one_result_without_its_file_notifies_none(agent: Agent, running: Running) -> None:
+    stub, ctx = agent.stub, running.ctx
+    written = running.known["output"]
+    (ctx.data_folder / written).write_bytes(b"written by the worker")
+    request = pb.NotifyResultDataRequest(
+        communication_token=ctx.token,
+        ids=[
+            pb.NotifyResultDataRequest.ResultIdentifier(session_id=ctx.session_id, result_id=written),
+            pb.NotifyResultDataRequest.ResultIdentifier(
+                session_id=ctx.session_id, result_id=running.known["unfinished"]
+            ),
+        ],
+    )
+
+    assert await _code(stub.NotifyResultData(request)) is grpc.StatusCode.NOT_FOUND
+    assert ctx.files == {}

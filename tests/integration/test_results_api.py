@@ -3,6 +3,9 @@ client has no method, such as ``manual_deletion`` or malformed uploads)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import grpc
 import pytest
 from armonik.client import ArmoniKResults, ArmoniKTasks
@@ -149,6 +152,8 @@ def test_a_file_of_the_object_store_is_imported_by_its_relative_path(
         ("completed result", b"present.bin", grpc.StatusCode.FAILED_PRECONDITION),
         ("missing object", b"absent.bin", grpc.StatusCode.NOT_FOUND),
         ("escaping path", b"../x", grpc.StatusCode.INVALID_ARGUMENT),
+        # Found by tests/fuzz: ENAMETOOLONG from the filesystem surfaced as INTERNAL.
+        ("name too long for a file", b"\x01" * 300, grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
 def test_an_import_that_cannot_complete_its_result_is_refused(
@@ -168,12 +173,25 @@ def test_an_import_that_cannot_complete_its_result_is_refused(
         result_id = results.create_results_metadata(["target"], session_id)["target"].result_id
 
     assert grpc_code(lambda: results.import_data(session_id, [(result_id, opaque_id)])) == expected
-    if case in ("missing object", "escaping path"):
+    if case in ("missing object", "escaping path", "name too long for a file"):
         assert results.get_result(result_id).status == ResultStatus.CREATED
 
 
 def test_an_unknown_result_is_not_found(results: ArmoniKResults) -> None:
     assert grpc_code(lambda: results.get_result("no-such-result")) == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("result_id", ["x" * 60_000, "😀" * 3_000], ids=["60000-ascii", "3000-emoji"])
+def test_an_unknown_huge_result_id_is_not_found_in_a_message_cut_to_fit_a_header(
+    results: ArmoniKResults, result_id: str
+) -> None:
+    """The message echoed the whole id: beyond gRPC's 16 KiB header limit the
+    client saw RESOURCE_EXHAUSTED "Stream removed" instead (found by tests/fuzz)."""
+    with pytest.raises(grpc.RpcError) as refused:
+        results.get_result(result_id)
+
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert "more bytes" in refused.value.details()  # type: ignore[attr-defined]
 
 
 def test_owner_ids_name_the_task_expected_to_produce_each_result(
@@ -221,3 +239,36 @@ def test_downloading_a_result_whose_object_vanished_is_not_found(
     result_id = result.result_id
 
     assert grpc_code(lambda: results.download_result_data(result_id, session_id)) == grpc.StatusCode.NOT_FOUND
+
+
+def _cut_upload(channel: grpc.Channel, session_id: str, result_id: str) -> None:
+    """An upload of one chunk whose call is cancelled instead of ended."""
+    sent, release = threading.Event(), threading.Event()
+
+    def cut_stream() -> Iterator[pb.UploadResultDataRequest]:
+        identifier = pb.UploadResultDataRequest.ResultIdentifier(session_id=session_id, result_id=result_id)
+        yield pb.UploadResultDataRequest(id=identifier)
+        yield pb.UploadResultDataRequest(data_chunk=b"the first part only")
+        sent.set()
+        release.wait(10)  # never ends: the client cancels instead
+
+    call = ResultsStub(channel).UploadResultData.future(cut_stream(), timeout=10)
+    assert sent.wait(10)
+    call.cancel()
+    release.set()
+    with pytest.raises(grpc.FutureCancelledError):
+        call.result()
+
+
+def test_an_upload_cancelled_mid_stream_leaves_its_result_waiting_for_data(
+    channel: grpc.Channel, results: ArmoniKResults, session_id: str
+) -> None:
+    """A cut stream ends the server's request iterator like a complete one
+    (found by tests/fuzz): the upload of its first chunk must not complete
+    the result. Repeated, as the cut races the server's reading."""
+    for _ in range(20):
+        result_id = results.create_results_metadata(["r"], session_id)["r"].result_id
+
+        _cut_upload(channel, session_id, result_id)
+
+        assert results.get_result(result_id).status == ResultStatus.CREATED

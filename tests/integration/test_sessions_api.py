@@ -10,6 +10,7 @@ from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Direction, ResultStatus, Session, SessionStatus, TaskDefinition, TaskOptions
 from armonik.protogen.client.sessions_service_pb2_grpc import SessionsStub
 from armonik.protogen.common import objects_pb2, sessions_common_pb2
+from google.protobuf.duration_pb2 import Duration
 
 from tests.helpers import grpc_code
 
@@ -138,6 +139,15 @@ def test_a_session_without_max_duration_or_defaults_is_an_invalid_argument(chann
         sessions_common_pb2.CreateSessionRequest(default_task_option=no_duration),
         sessions_common_pb2.CreateSessionRequest(),
     ):
+        assert grpc_code(lambda: stub.CreateSession(request)) == grpc.StatusCode.INVALID_ARGUMENT  # noqa: B023
+
+
+def test_a_session_whose_max_duration_is_not_a_valid_duration_is_an_invalid_argument(channel: grpc.Channel) -> None:
+    stub = SessionsStub(channel)
+    for max_duration in (Duration(seconds=2**62), Duration(seconds=60, nanos=-1)):
+        options = objects_pb2.TaskOptions(max_retries=1, priority=1, max_duration=max_duration)
+        request = sessions_common_pb2.CreateSessionRequest(default_task_option=options)
+
         assert grpc_code(lambda: stub.CreateSession(request)) == grpc.StatusCode.INVALID_ARGUMENT  # noqa: B023
 
 

@@ -410,6 +410,36 @@ def test_an_application_filter_reads_the_application_fields() -> None:
 # ----------------------------------------------------------------- errors
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        Timestamp(seconds=int(T0), nanos=1_000_000_000),  # found by tests/fuzz: ValueError -> INTERNAL
+        Timestamp(seconds=-(2**62)),
+        Timestamp(seconds=253_402_300_800),  # year 10000
+    ],
+    ids=["nanos-of-1e9", "seconds-of-minus-2-62", "year-10000"],
+)
+def test_a_date_filter_outside_the_timestamp_range_is_an_invalid_argument(value: Timestamp) -> None:
+    date = filters_common_pb2.FilterDate(value=value, operator=filters_common_pb2.FILTER_DATE_OPERATOR_AFTER)
+    field = summary(tasks_fields_pb2.TASK_SUMMARY_ENUM_FIELD_CREATED_AT)
+    with pytest.raises(InvalidArgument, match="filter value"):
+        conv.task_filters(task_filter_of(tasks_filters_pb2.FilterField(field=field, filter_date=date)))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Duration(seconds=315_576_000_001), Duration(nanos=1_000_000_000), Duration(seconds=1, nanos=-1)],
+    ids=["beyond-10000-years", "nanos-of-1e9", "signs-disagree"],
+)
+def test_a_duration_filter_outside_the_duration_range_is_an_invalid_argument(value: Duration) -> None:
+    duration = filters_common_pb2.FilterDuration(
+        value=value, operator=filters_common_pb2.FILTER_DURATION_OPERATOR_LONGER_THAN
+    )
+    field = summary(tasks_fields_pb2.TASK_SUMMARY_ENUM_FIELD_CREATION_TO_END_DURATION)
+    with pytest.raises(InvalidArgument, match="filter value: Duration"):
+        conv.task_filters(task_filter_of(tasks_filters_pb2.FilterField(field=field, filter_duration=duration)))
+
+
 def test_a_filter_without_a_field_is_an_invalid_argument() -> None:
     with pytest.raises(InvalidArgument, match="names no field"):
         conv.task_filters(task_filter_of(tasks_filters_pb2.FilterField(filter_string=string_condition())))

@@ -29,6 +29,8 @@ from pyarmonik.core import errors
 
 _TEMP_SUFFIX = ".part"
 _THREAD_THRESHOLD = 1 << 20  # put_bytes of more than 1 MiB is written from a thread
+#: Longest file name and path (bytes) Linux and macOS filesystems take (NAME_MAX, PATH_MAX).
+_NAME_MAX, _PATH_MAX = 255, 4096
 
 
 class FileSystemObjectStore:
@@ -60,12 +62,24 @@ class FileSystemObjectStore:
             raise errors.InvalidArgument(f"invalid object key {key!r}: absolute path")
         if ".." in relative.parts or ".." in pathlib.PurePath(key).parts:
             raise errors.InvalidArgument(f"invalid object key {key!r}: '..' component")
+        self._check_length(key, relative)
         if writing and len(relative.parts) == 1:
             return self._root / key
         path = (self._root / relative).resolve()
         if path == self._root or not path.is_relative_to(self._root):
             raise errors.InvalidArgument(f"invalid object key {key!r}: outside the storage root")
         return path
+
+    def _check_length(self, key: str, relative: pathlib.PurePosixPath) -> None:
+        """A key the filesystem cannot name (ENAMETOOLONG) is a bad key, not a failure of the store."""
+        if any(len(os.fsencode(part)) > _NAME_MAX for part in relative.parts):
+            raise errors.InvalidArgument(
+                f"invalid object key {key!r}: a path component is longer than {_NAME_MAX} bytes"
+            )
+        if len(os.fsencode(str(self._root / relative))) >= _PATH_MAX:
+            raise errors.InvalidArgument(
+                f"invalid object key {key!r}: longer than {_PATH_MAX} bytes with the storage root {self._root}"
+            )
 
     # -- writes -------------------------------------------------------------
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
