@@ -18,6 +18,18 @@ from . import servers
 SOAK_VARIABLE = "PYARMONIK_SOAK"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/fuzz/conftest.py: pytest only reads options from
+    # the conftest files it loads before collecting.
+    parser.addoption(
+        "--fuzz-report",
+        dest="fuzz_report",
+        default=None,
+        metavar="PATH",
+        help="write the calls per RPC and status of the fuzz tests (tests/fuzz) to this JSON file",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skips ``soak`` tests unless asked for: they take minutes."""
     asked = "soak" in (config.getoption("markexpr") or "") or os.environ.get(SOAK_VARIABLE) == "1"
