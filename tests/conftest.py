@@ -23,6 +23,18 @@ FAULTS_VARIABLE = "PYARMONIK_FAULTS"
 OPT_IN = {"soak": (SOAK_VARIABLE, "1"), "faults_long": (FAULTS_VARIABLE, "long")}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/fuzz/conftest.py: pytest only reads options from
+    # the conftest files it loads before collecting.
+    parser.addoption(
+        "--fuzz-report",
+        dest="fuzz_report",
+        default=None,
+        metavar="PATH",
+        help="write the calls per RPC and status of the fuzz tests (tests/fuzz) to this JSON file",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skips opt-in tests unless selected by ``-m`` or asked for by their variable."""
     expression = config.getoption("markexpr") or ""

@@ -195,6 +195,7 @@ def test_the_operator_deployment_is_accepted_and_scheduled(
     assert pod["spec"]["containers"][0]["args"][0] == "operator"
 
 
+@pytest.mark.timeout(400)  # a few resyncs each way, on a loaded machine
 def test_the_operator_reconciles_what_the_chart_installs_upgrades_and_uninstalls(
     k8s: controlplane.ControlPlane,
     namespace: str,
@@ -229,18 +230,18 @@ def test_the_operator_reconciles_what_the_chart_installs_upgrades_and_uninstalls
             )  # fmt: skip
             return int(found.stdout) if found.returncode == 0 and found.stdout else None
 
-        k8s.wait_for(lambda: replicas() == 1, timeout=60)
-        k8s.wait_for(lambda: "grid-control-plane" in items(k8s, "deployments", namespace), timeout=60)
+        k8s.wait_for(lambda: replicas() == 1, timeout=120)
+        k8s.wait_for(lambda: "grid-control-plane" in items(k8s, "deployments", namespace), timeout=120)
 
         values["partitions"][0]["spec"]["podReserved"] = 2  # type: ignore[index]
         k8s.helm(
             "upgrade", release, str(chart.CHART), "--namespace", namespace, "--values", values_file(tmp_path, values)
         )
-        k8s.wait_for(lambda: replicas() == 2, timeout=60)
+        k8s.wait_for(lambda: replicas() == 2, timeout=120)
 
         k8s.helm("uninstall", release, "--namespace", namespace)
 
         def gone() -> bool:
             return not items(k8s, "akc", namespace) and not items(k8s, "deployments", namespace)
 
-        k8s.wait_for(gone, timeout=90)
+        k8s.wait_for(gone, timeout=150)
