@@ -70,14 +70,20 @@ class RunningTask:
             self.serve()
 
 
-@contextlib.contextmanager
-def running_task(grid: GridThread, world: World) -> Iterator[RunningTask]:
-    sockets = pathlib.Path(tempfile.mkdtemp(prefix="pyak-"))
+async def _started_worker(sockets: pathlib.Path) -> GrpcWorker:
+    """Made on the grid's loop: grpc.aio channels belong to the loop they are made on."""
     worker = GrpcWorker(
         agent_address=grpc_address(str(sockets / "agent.sock")),
         worker_address=grpc_address(str(sockets / "worker.sock")),
     )
-    grid.run(worker.start())
+    await worker.start()
+    return worker
+
+
+@contextlib.contextmanager
+def running_task(grid: GridThread, world: World) -> Iterator[RunningTask]:
+    sockets = pathlib.Path(tempfile.mkdtemp(prefix="pyak-"))
+    worker = grid.run(_started_worker(sockets))
     session = world.new_session()
     task_id, _ = world.new_task(session)
     [task] = grid.run(grid.grid.state.get_tasks([task_id]))
