@@ -92,7 +92,7 @@ def run(root: pathlib.Path, seed: int, profile: Profile) -> dict:
     injector = faults.Injector(deployment, plan)
     try:
         session_id = client.create_session()
-        monitors = [monitor.Monitor(address, session_id) for address in addresses]
+        monitors = [monitor.Monitor(address, session_id, index) for index, address in enumerate(addresses)]
         for m in monitors:
             m.start()
         time.sleep(checks.STREAM_MARGIN)  # subscribed before the first task
@@ -114,7 +114,8 @@ def run(root: pathlib.Path, seed: int, profile: Profile) -> dict:
             m.stop()
         store = checks.read_store(client)
         anomalies = checks.Anomalies()
-        counts = checks.check(graph, submitted, store, values, monitors, anomalies)
+        breaks = {m.index: [i.wall for i in injector.done if i.breaks_streams_of(m.index)] for m in monitors}
+        counts = checks.check(graph, submitted, store, values, monitors, anomalies, breaks)
         _add_process_anomalies(anomalies, injector, calls, done)
         times["check"] = time.monotonic() - checked_at
         times["total"] = time.monotonic() - began

@@ -12,7 +12,8 @@ An anomaly is anything the faults must not cause:
   each expected output COMPLETED by exactly one COMPLETED task, its owner;
 - ``wrong_value``/``download_failed``: what the client reads back;
 - ``double_completion_event``, ``missed_event``, ``aborted_event``,
-  ``failed_task_event``: what the event streams said;
+  ``failed_task_event``, ``stream_outlived_break``: what the event streams
+  said, and a stream that went on after a break (it may have lost events);
 - ``client_error``, ``unexpected_exit``, ``fault_not_recovered``: a call
   failing with a status no fault explains, a component dying on its own, a
   component that could not be brought back.
@@ -34,9 +35,12 @@ from tests.faults import monitor, workload
 
 T = TypeVar("T")
 EXAMPLES = 10  # kept per anomaly kind, with the total count
-#: Seconds after a stream was asked for, and before it ended, during which
-#: it must have been subscribed: completions then must be on it.
+#: Seconds before a break (Redis restart, its control plane killed) after
+#: which a completion may be published too late for the stream it cuts.
 STREAM_MARGIN = 2.0
+#: A stream must end this soon after a break: Redis back and redis-py's
+#: retries (about 11 s) included.
+BREAK_GRACE = 20.0
 STUCK = frozenset(
     {
         TaskStatus.CREATING,
@@ -103,6 +107,7 @@ def check(
     values: dict[int, object],
     monitors: Iterable[monitor.Monitor],
     anomalies: Anomalies,
+    breaks: dict[int, list[float]] | None = None,
 ) -> dict[str, object]:
     """Adds what is wrong to ``anomalies``; returns the counts seen."""
     chains = _chains(store.tasks.values())
@@ -111,7 +116,7 @@ def check(
     _check_chains(chains, anomalies)
     children = _check_children(graph, submitted, store, chains, completed, anomalies)
     _check_outputs(graph, submitted, store, completed, children, values, anomalies)
-    _check_events(submitted, store, list(monitors), anomalies)
+    _check_events(submitted, store, list(monitors), breaks or {}, anomalies)
     statuses = Counter(TaskStatus(t.status).name for t in store.tasks.values())
     causes = Counter(_cause(t.status_message) for t in store.tasks.values() if t.status == TaskStatus.RETRIED)
     return {
@@ -221,11 +226,18 @@ def _check_outputs(
 
 
 def _check_events(
-    submitted: workload.Submitted, store: Store, monitors: list[monitor.Monitor], anomalies: Anomalies
+    submitted: workload.Submitted,
+    store: Store,
+    monitors: list[monitor.Monitor],
+    breaks: dict[int, list[float]],
+    anomalies: Anomalies,
 ) -> None:
+    """``breaks``: by control plane index, when its streams were cut."""
     for m in monitors:
+        cuts = breaks.get(m.index, [])
         _check_event_counts(m, anomalies)
-        _check_missed_events(m, submitted, store, anomalies)
+        _check_missed_events(m, submitted, store, cuts, anomalies)
+        _check_streams_end_at_breaks(m, cuts, anomalies)
 
 
 def _check_event_counts(m: monitor.Monitor, anomalies: Anomalies) -> None:
@@ -241,14 +253,28 @@ def _check_event_counts(m: monitor.Monitor, anomalies: Anomalies) -> None:
         anomalies.add("failed_task_event", f"{m.address}: task {line}")
 
 
-def _check_missed_events(m: monitor.Monitor, submitted: workload.Submitted, store: Store, anomalies: Anomalies) -> None:
-    """Each expected output completed while a stream was surely up is on it."""
+def _check_missed_events(
+    m: monitor.Monitor, submitted: workload.Submitted, store: Store, breaks: list[float], anomalies: Anomalies
+) -> None:
+    """Each expected output completed while a stream was surely subscribed is on it."""
+    windows = [(w, stream) for stream in m.streams if (w := stream.window(breaks, margin=STREAM_MARGIN))]
     for result_id in submitted.output_ids.values():
         result = store.results.get(result_id)
         if result is None or result.completed_at is None:
             continue
         at = result.completed_at.timestamp()
-        stream = m.stream_at(at, margin=STREAM_MARGIN)
-        if stream is not None and result_id not in stream.completed:
-            window = f"{stream.opened:.3f}..{stream.ended or 0:.3f}"
-            anomalies.add("missed_event", f"{m.address}: result {result_id} completed at {at:.3f}, stream {window}")
+        for (start, end), stream in windows:
+            if start < at < end and result_id not in stream.completed:
+                anomalies.add(
+                    "missed_event", f"{m.address}: result {result_id} completed at {at:.3f}, in {start:.3f}..{end:.3f}"
+                )
+
+
+def _check_streams_end_at_breaks(m: monitor.Monitor, breaks: list[float], anomalies: Anomalies) -> None:
+    for stream in m.streams:
+        if stream.first_event is None:
+            continue
+        cut = next((b for b in sorted(breaks) if b > stream.first_event), None)
+        ended = stream.ended if stream.ended is not None else float("inf")
+        if cut is not None and ended > cut + BREAK_GRACE:
+            anomalies.add("stream_outlived_break", f"{m.address}: cut at {cut:.3f}, ended at {ended:.3f}")

@@ -75,6 +75,12 @@ class Injected:
     started: float  # seconds after the campaign started
     seconds: float  # how long the injection (kill, downtime, restart) took
     error: str = ""
+    wall: float = 0.0  # time.time() when it started
+
+    def breaks_streams_of(self, control_plane: int) -> bool:
+        """Whether it cuts the event streams served by ``control_plane``."""
+        kind = self.fault.kind
+        return kind is Kind.REDIS or (kind is Kind.CONTROL_PLANE and self.fault.target == control_plane)
 
 
 @dataclass
@@ -140,7 +146,7 @@ class Injector:
 
     def _inject(self, fault: Fault) -> None:
         began = time.monotonic()
-        record = Injected(fault, round(began - self.started, 3), 0.0)
+        record = Injected(fault, round(began - self.started, 3), 0.0, wall=time.time())
         log.info("fault %s on %s (down %.1f s)", fault.kind.value, fault.target, fault.down)
         try:
             inject(self.deployment, fault)

@@ -6,8 +6,11 @@ replay of the session on every reconnection) and subscribes again whenever
 its stream breaks (its control plane killed, Redis restarted). Redis
 pub/sub delivers each event at most once to each subscription, so:
 - a result announced COMPLETED twice on one monitor was completed twice;
-- a completion stored while a stream was up (well inside its window) and
-  missing from that stream was lost by the event path.
+- a completion made while a stream was surely subscribed and missing from
+  it was lost by the event path. Surely subscribed: from the first event
+  the stream delivered (the server subscribes some time after the call,
+  later still when Redis is down) until the next break (a Redis restart or
+  a kill of its control plane), after which the stream must end.
 """
 
 from __future__ import annotations
@@ -45,13 +48,24 @@ class Stream:
 
     opened: float
     ended: float | None = None
+    first_event: float | None = None
     completed: set[str] = field(default_factory=set)
+
+    def window(self, breaks: list[float], *, margin: float) -> tuple[float, float] | None:
+        """When it was surely subscribed: from its first event until
+        ``margin`` before the first of ``breaks`` after it, or its end."""
+        if self.first_event is None:
+            return None
+        end = self.ended if self.ended is not None else float("inf")
+        cut = next((b for b in sorted(breaks) if b > self.first_event), float("inf"))
+        return self.first_event, min(end, cut) - margin
 
 
 @dataclass
 class Monitor:
     address: str
     session_id: str
+    index: int = 0  # of its control plane in the deployment
     streams: list[Stream] = field(default_factory=list)
     result_completions: Counter[str] = field(default_factory=Counter)
     task_completions: Counter[str] = field(default_factory=Counter)
@@ -99,6 +113,8 @@ class Monitor:
 
     def _handle(self, stream: Stream, _session: str, _kind: object, event: Event) -> bool:
         self.events += 1
+        if stream.first_event is None:
+            stream.first_event = time.time()
         if isinstance(event, ResultStatusUpdateEvent):
             if event.status == ResultStatus.COMPLETED:
                 self.result_completions[event.result_id] += 1
@@ -113,12 +129,3 @@ class Monitor:
         elif isinstance(event, ResultOwnerUpdateEvent):
             self.owner_updates += 1
         return self._stop.is_set()
-
-    def stream_at(self, moment: float, *, margin: float) -> Stream | None:
-        """The stream that was surely subscribed at ``moment`` (``margin``
-        seconds after it was asked for, and before it ended), if any."""
-        for stream in self.streams:
-            ended = stream.ended if stream.ended is not None else float("inf")
-            if stream.opened + margin <= moment <= ended - margin:
-                return stream
-        return None

@@ -63,10 +63,10 @@ def _clean() -> checks.Store:
 VALUES = {0: 7, 1: 5, 2: 12, 3: 3}
 
 
-def _anomalies(store: checks.Store, values: dict[int, object] = VALUES, monitors=()) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _anomalies(store: checks.Store, values: dict[int, object] = VALUES, monitors=(), breaks=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
     graph, submitted = _graph()
     found = checks.Anomalies()
-    checks.check(graph, submitted, store, values, monitors, found)
+    checks.check(graph, submitted, store, values, monitors, found, breaks)
     return dict(found.counts)
 
 
@@ -122,9 +122,23 @@ def test_a_wrong_or_missing_value_is_found() -> None:
 
 def test_events_twice_completed_or_missed_while_subscribed_are_found() -> None:
     seen = monitor.Monitor("cp", "s")
-    stream = monitor.Stream(opened=NOW - 10, ended=NOW + 10, completed={"o0", "o1", "o2"})
-    seen.streams.append(stream)
+    seen.streams.append(
+        monitor.Stream(opened=NOW - 10, ended=NOW + 10, first_event=NOW - 9, completed={"o0", "o1", "o2"})
+    )
     seen.result_completions.update({"o0": 2, "o1": 1, "o2": 1})
     assert _anomalies(_clean(), monitors=[seen]) == {"double_completion_event": 1, "missed_event": 1}
-    late = monitor.Monitor("cp", "s", streams=[monitor.Stream(opened=NOW - 1, ended=NOW + 10)])
-    assert _anomalies(_clean(), monitors=[late]) == {}  # maybe not subscribed yet: not counted
+
+
+def test_a_completion_before_a_stream_surely_subscribed_or_after_its_break_is_not_required() -> None:
+    late = monitor.Monitor("cp", "s", streams=[monitor.Stream(opened=NOW - 5, ended=NOW + 10, first_event=NOW + 1)])
+    assert _anomalies(_clean(), monitors=[late]) == {}  # its first event came after the completions
+    cut = monitor.Monitor("cp", "s", streams=[monitor.Stream(opened=NOW - 10, ended=NOW + 5, first_event=NOW - 9)])
+    assert _anomalies(_clean(), monitors=[cut], breaks={0: [NOW + 1]}) == {}  # Redis restarted just after
+
+
+def test_a_stream_that_outlives_a_break_is_found() -> None:
+    deaf = monitor.Monitor("cp", "s")
+    deaf.streams.append(
+        monitor.Stream(opened=NOW - 10, ended=NOW + 60, first_event=NOW - 9, completed={"o0", "o1", "o2", "o3"})
+    )
+    assert _anomalies(_clean(), monitors=[deaf], breaks={0: [NOW - 5]}) == {"stream_outlived_break": 1}
