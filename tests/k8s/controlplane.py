@@ -94,9 +94,25 @@ class ControlPlane:
     def apply(self, manifest: dict[str, Any], *, namespace: str = "default") -> None:
         self.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 30.0) -> T:
-        """The shared bounded ``wait_for``, at a pace fit for a kubectl per poll."""
-        return typing.cast(T, helpers.wait_for(predicate, timeout, interval=POLL_INTERVAL))
+    def wait_for(
+        self, predicate: Callable[[], T], timeout: float = 30.0, *, explain: Callable[[], str] | None = None
+    ) -> T:
+        """The shared bounded ``wait_for``, at a pace fit for a kubectl per poll.
+
+        ``explain`` is asked, when the wait fails, for the state that tells why
+        (the cluster is gone by the time anybody reads the report)."""
+        try:
+            return typing.cast(T, helpers.wait_for(predicate, timeout, interval=POLL_INTERVAL))
+        except AssertionError as error:
+            if explain is None:
+                raise
+            raise AssertionError(f"{error}\n{explain()}") from None
+
+    def describe(self, namespace: str, *kinds: str) -> str:
+        """``kubectl get`` of ``kinds`` in ``namespace`` (wide), and the namespace's events: for failure reports."""
+        listed = self.kubectl("get", ",".join(kinds), "-n", namespace, "-o", "wide", check=False)
+        events = self.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)
+        return f"{listed.stdout}{listed.stderr}\n{events.stdout[-4000:]}"
 
     def stop(self) -> None:
         _stop(self.processes)
@@ -230,6 +246,11 @@ def _kcm_arguments(plane: ControlPlane, port: int) -> list[str]:
         f"--root-ca-file={pki / SERVING_CERTIFICATE}",
         "--use-service-account-credentials=false",  # every controller acts as the admin of the kubeconfig
         "--cluster-name=testbed",
+        # kwok renews a node's heartbeat from a process that shares 2 loaded
+        # cores with the tests: a missed renewal within the default 50 s turned
+        # nodes NotReady, which marks every pod on them not Ready for good (kwok
+        # does not play the pod-ready stage again). No test wants a node lost.
+        "--node-monitor-grace-period=1h",
     ]
 
 

@@ -151,7 +151,8 @@ def test_the_examples_become_an_owned_grid_whose_pods_run_and_whose_conditions_t
     def pods_ready() -> bool:
         return all(condition(get(k8s, namespace, f"akp/{p}"), "PodsReady").get("status") == "True" for p in PARTITIONS)
 
-    k8s.wait_for(pods_ready, timeout=CONVERGE)
+    described = ("akp", "deployments", "pods", "pvc", "nodes")
+    k8s.wait_for(pods_ready, timeout=CONVERGE, explain=lambda: k8s.describe(namespace, *described))
     # The managed Redis is reachable inside the cluster only, and this operator runs outside it (the in-cluster
     # one declares partitions; test_partition_resources_are_the_partitions_... covers that on a reachable Redis).
     declared = condition(get(k8s, namespace, "akp/default"), "Declared")
@@ -297,6 +298,7 @@ def test_deleting_the_cluster_garbage_collects_every_child_and_partition(
 def test_an_operator_killed_mid_way_converges_on_restart_without_duplicating_anything(
     k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
 ) -> None:
+    expected = ("grid-control-plane", "grid-partition-alpha", "grid-partition-beta")
     operator.kill()
     try:
         k8s.apply(external_cluster(redis_server), namespace=namespace)
@@ -306,16 +308,18 @@ def test_an_operator_killed_mid_way_converges_on_restart_without_duplicating_any
         operator.start()
 
     def converged() -> bool:
-        return all(exists(k8s, namespace, "deployment", f"grid-partition-{p}") for p in ("alpha", "beta"))
+        return all(exists(k8s, namespace, "deployment", name) for name in expected)
 
-    k8s.wait_for(converged, timeout=CONVERGE)
+    def explain() -> str:
+        return f"{k8s.describe(namespace, 'akc', 'akp', 'deployments')}\noperator:\n{operator.tail(80)}"
+
+    k8s.wait_for(converged, timeout=CONVERGE, explain=explain)
     operator.kill()
     operator.start()  # again: resume handlers run over a converged grid
     k8s.wait_for(lambda: "operator watching" in operator.tail(200), timeout=CONVERGE)
-    k8s.wait_for(converged, timeout=CONVERGE)
+    k8s.wait_for(converged, timeout=CONVERGE, explain=explain)
     deployments = get(k8s, namespace, "deployments")["items"]
-    names = sorted(d["metadata"]["name"] for d in deployments)
-    assert names == ["grid-control-plane", "grid-partition-alpha", "grid-partition-beta"]
+    assert sorted(d["metadata"]["name"] for d in deployments) == list(expected)
     replica_sets = get(k8s, namespace, "replicasets")["items"]
     assert len(replica_sets) == 3  # no spurious rollout either
 
