@@ -67,6 +67,7 @@ class Pollster:
         self.health = health or AgentHealth()
         self._running: _Running | None = None
         self._stopped_with: _Running | None = None
+        self._folders = task_context.DataFolders(config.data_root)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("agent %s polls partition %s", self.config.agent_id, self.config.partition_id)
@@ -88,6 +89,7 @@ class Pollster:
             if stop.is_set() and not announcer.done():
                 await announcer  # stop came as the loop ended: still say so first
             announcer.cancel()
+            self._folders.close()
             self.health.state = AgentState.STOPPED
         log.info("agent %s stopped: %s", self.config.agent_id, self._stop_summary())
 
@@ -168,7 +170,7 @@ class Pollster:
     async def _attempt_and_settle(
         self, task: Task, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, running: _Running
     ) -> None:
-        with task_context.attempt(self.grid, task, data_root=self.config.data_root) as ctx:
+        with task_context.attempt(self.grid, task, folders=self._folders) as ctx:
             reply = await self._attempt(ctx, keeper, stop)
             if reply is not None:
                 running.settled = await outcomes.settle(

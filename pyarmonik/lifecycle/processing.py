@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyarmonik.core import errors
@@ -28,7 +28,6 @@ from pyarmonik.storage import ports
 log = logging.getLogger(__name__)
 
 _CLOSED = frozenset({SessionStatus.CANCELLED, SessionStatus.CLOSED, SessionStatus.PURGED, SessionStatus.DELETED})
-_FILE_CHUNK = 1024 * 1024
 
 
 class Admission(enum.Enum):
@@ -86,7 +85,7 @@ async def complete(
     completions = list(commit.completions)
     for result_id, path in files.items():
         key = results.object_key(result_id)
-        size = await grid.objects.put(key, _file_chunks(path))
+        size = await grid.objects.put_file(key, path)  # moved, not copied, where the store allows
         completions.append(ports.Completion(result_id, size, key.encode()))
     final = ports.TaskCommit(commit.new_results, completions, commit.children)
     try:
@@ -120,9 +119,3 @@ async def release(grid: Grid, task: Task, *, agent_id: str) -> None:
 async def cancelled(grid: Grid, task: Task, *, agent_id: str) -> None:
     """The running task was cancelled: CANCELLING -> CANCELLED."""
     await grid.state.finish_cancellation(task.task_id, at=grid.clock())
-
-
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(_FILE_CHUNK):
-            yield chunk

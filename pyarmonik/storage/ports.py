@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from pyarmonik.core import filters
@@ -269,6 +270,12 @@ class ObjectStore(Protocol):
         ...
 
     async def put_bytes(self, key: str, data: bytes) -> int: ...
+
+    async def put_file(self, key: str, path: Path) -> int:
+        """Stores the content of the file at ``path``; returns its size. The
+        file is the store's afterwards: it may be moved into place (a store on
+        the same filesystem renames it instead of copying it)."""
+        ...
 
     def get(self, key: str, *, chunk_size: int) -> AsyncIterator[bytes]:
         """Streams the data in chunks of at most ``chunk_size``; the iterator

@@ -94,7 +94,7 @@ async def running(agent: Agent, grid: Grid, tmp_path: pathlib.Path) -> AsyncIter
     )
     known = {"done": done.result_id, "unfinished": unfinished.result_id, "output": output.result_id}
     with (
-        task_context.attempt(grid, task, data_root=tmp_path / "data") as ctx,
+        task_context.attempt(grid, task, folders=task_context.DataFolders(tmp_path / "data")) as ctx,
         agent.worker.servicer.serving(ctx),
     ):
         yield Running(ctx, known)
@@ -125,7 +125,7 @@ async def test_every_agent_call_without_a_running_task_is_unavailable(agent: Age
 
 async def test_a_call_with_the_token_of_a_task_that_ended_is_unavailable(agent: Agent, running: Running) -> None:
     ended = running.ctx
-    with task_context.attempt(ended.grid, ended.task, data_root=ended.data_root) as later:
+    with task_context.attempt(ended.grid, ended.task, folders=task_context.DataFolders(ended.data_root)) as later:
         assert later.token != ended.token and later.data_folder == ended.data_root / later.token
     request = pb.CreateResultsMetaDataRequest(communication_token=later.token)
     assert await _code(agent.stub.CreateResultsMetaData(request)) is grpc.StatusCode.INVALID_ARGUMENT
