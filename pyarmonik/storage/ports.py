@@ -271,6 +271,11 @@ class ObjectStore(Protocol):
 
     async def put_bytes(self, key: str, data: bytes) -> int: ...
 
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Stores each ``(key, data)``, in as few requests as the store allows
+        (a submission of 500 payloads is one Redis round trip, not 500)."""
+        ...
+
     async def put_file(self, key: str, path: Path) -> int:
         """Stores the content of the file at ``path``; returns its size. The
         file is the store's afterwards: it may be moved into place (a store on

@@ -116,6 +116,10 @@ class FileSystemObjectStore:
             raise
         return len(data)
 
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        for key, data in items:
+            await self.put_bytes(key, data)
+
     async def put_file(self, key: str, path: pathlib.Path) -> int:
         """Renames the file into place: the agent's output files are on the
         shared folder, usually this store's filesystem, so no byte is copied.

@@ -180,6 +180,12 @@ class S3ObjectStore:
         # BytesIO shares ``data`` (no copy); minio uploads it in parts when large.
         self._client.put_object(self._bucket, key, io.BytesIO(data), len(data), part_size=self._part_size)
 
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Concurrently, on the store's threads (each object is a request)."""
+        for key, _ in items:  # validate all before writing any
+            check_key(key)
+        await asyncio.gather(*(self._call(self._put_bytes, key, data) for key, data in items))
+
     async def put_file(self, key: str, path: Path) -> int:
         return await files.put_by_reading(self, key, path)
 

@@ -42,6 +42,14 @@ class TieredObjectStore:
         await self._small.delete([key])
         return size
 
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        small = [(key, data) for key, data in items if len(data) <= self._threshold]
+        large = [(key, data) for key, data in items if len(data) > self._threshold]
+        await self._small.put_all(small)
+        if large:
+            await self._large.put_all(large)
+            await self._small.delete([key for key, _ in large])
+
     async def put_file(self, key: str, path: Path) -> int:
         if path.stat().st_size <= self._threshold:
             return await self._small.put_file(key, path)

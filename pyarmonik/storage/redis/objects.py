@@ -31,6 +31,10 @@ class RedisObjectStore:
         await self._redis.set(keys.object_key(key), data)
         return len(data)
 
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        if items:
+            await self._redis.mset({keys.object_key(key): data for key, data in items})
+
     async def put_file(self, key: str, path: Path) -> int:
         return await files.put_by_reading(self, key, path)
 
