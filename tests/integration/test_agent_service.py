@@ -2,7 +2,7 @@
 
 A real grpc.aio server on a unix socket (the gRPC worker adapter's), called
 through the official stub; the running task is set up through the
-lifecycle on embedded storage and made visible the way the adapter's
+lifecycle on Redis and made visible the way the adapter's
 Process call makes it visible (``AgentServicer.serving``).
 """
 
@@ -50,8 +50,8 @@ class Running:
 
 
 @pytest.fixture
-async def grid(tmp_path: pathlib.Path) -> AsyncIterator[Grid]:
-    async with open_grid(StorageSettings(data_dir=tmp_path)) as grid:
+async def grid(tmp_path: pathlib.Path, redis_url: str) -> AsyncIterator[Grid]:
+    async with open_grid(StorageSettings(data_dir=tmp_path, redis_url=redis_url)) as grid:
         await grid.state.put_partitions([Partition("default")])
         yield grid
 
