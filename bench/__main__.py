@@ -36,7 +36,7 @@ def _names(value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
     unknown = [n for n in names if n not in allowed]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"{flag}: unknown {', '.join(unknown) or 'empty list'} (choose from {', '.join(allowed)})"
+            f"unknown {', '.join(unknown) or 'empty list'} (choose from {', '.join(allowed)})"
         )
     return names
 

@@ -4,8 +4,8 @@ that worker could do on this machine.
 
 One asyncio loop serves, per worker process, the one Agent RPC the worker
 calls (``NotifyResultData``) and calls the worker's ``Process`` back to back
-with data folders prepared in advance. Submission is writing the payloads
-into the folders, processing the ``Process`` calls, retrieval reading the
+with data folders prepared before the clock starts. Submission is queueing
+the tasks, processing the ``Process`` calls, retrieval reading the
 result files the worker wrote.
 """
 
@@ -23,7 +23,7 @@ from armonik.protogen.common import agent_common_pb2, objects_pb2, worker_common
 from armonik.protogen.worker import agent_service_pb2_grpc, worker_service_pb2_grpc
 
 from bench import servers, targets
-from bench.workload import BenchError, Run, Tracker, Workload
+from bench.workload import Advance, BenchError, Run, Tracker, Workload
 
 
 class NotifyOnly(agent_service_pb2_grpc.AgentServicer):
@@ -42,11 +42,17 @@ def run(workload: Workload, progress: Tracker) -> Run:
 async def _run(workload: Workload, progress: Tracker) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as root:
         async with _workers(Path(root), workload) as stubs:
+            # Data folders are ready before the clock starts (an agent writes
+            # them while the previous task runs): submission is queueing.
+            folders = _prepare(Path(root) / "tasks", workload)
             measured = Run("floor", workload.tasks)
-            folders = _prepare(Path(root) / "tasks", workload, measured, progress("submission", workload.tasks))
+            advance = progress("submission", workload.tasks)
             queue: asyncio.Queue[int] = asyncio.Queue()
             for index in range(workload.tasks):
+                measured.submitted.append(time.perf_counter())
                 queue.put_nowait(index)
+            measured.submission_end = time.perf_counter()
+            advance(workload.tasks)
             measured.available = [0.0] * workload.tasks
             advance = progress("processing", workload.tasks)
             await asyncio.gather(*(_drive(stub, queue, folders, measured, advance) for stub in stubs))
@@ -60,16 +66,13 @@ async def _run(workload: Workload, progress: Tracker) -> Run:
             return measured
 
 
-def _prepare(root: Path, workload: Workload, measured: Run, advance: object) -> list[Path]:
+def _prepare(root: Path, workload: Workload) -> list[Path]:
     folders = []
     for index in range(workload.tasks):
-        measured.submitted.append(time.perf_counter())
         folder = root / str(index)
         folder.mkdir(parents=True)
         (folder / "payload").write_bytes(workload.payload)
         folders.append(folder)
-        advance(1)  # type: ignore[operator]
-    measured.submission_end = time.perf_counter()
     return folders
 
 
@@ -78,7 +81,7 @@ async def _drive(
     queue: asyncio.Queue[int],
     folders: list[Path],
     measured: Run,
-    advance: object,
+    advance: Advance,
 ) -> None:
     while not queue.empty():
         index = queue.get_nowait()
@@ -95,7 +98,7 @@ async def _drive(
         if reply.output.WhichOneof("type") != "ok":
             raise BenchError(f"floor: task {index} failed in the worker: {reply.output.error.details}")
         measured.available[index] = time.perf_counter()
-        advance(1)  # type: ignore[operator]
+        advance(1)
 
 
 @contextlib.asynccontextmanager

@@ -135,7 +135,9 @@ def celery_system(workload: Workload, root: Path) -> Iterator[Runner]:
             "--without-heartbeat", "--loglevel", "WARNING",
         ]  # fmt: skip
         log = root / "logs" / "celery-worker.log"
-        worker = servers.spawn(command, log, os.environ.copy())
+        # Pickle (bytes travel as bytes) makes Celery refuse to run as root
+        # unless told: the broker here is a throwaway one of this run.
+        worker = servers.spawn(command, log, os.environ | {"C_FORCE_ROOT": "1"})
         try:
             servers.wait_until("celery worker", lambda: bool(celery_app.app.control.ping(timeout=0.5)), worker, log)
             yield functools.partial(_celery_run, celery_app)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,13 +53,17 @@ def run_all(names: list[str], workload: Workload, rounds: int, grid_python: str,
     outcome: dict[str, Any] = {}
     columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     for name in names:
-        with tempfile.TemporaryDirectory(prefix="bench-") as folder:
-            try:
-                outcome[name] = {"rounds": _rounds(name, workload, rounds, grid_python, Path(folder), console, columns)}
-            except (BenchError, OSError, RuntimeError) as exc:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                console.print(f"[red]{name}: failed:[/] {reason}", soft_wrap=True)
-                outcome[name] = {"failed": reason}
+        # Short (unix socket paths stay under ~100 bytes); kept when the
+        # system fails, for its logs.
+        root = Path(tempfile.mkdtemp(prefix="bench-"))
+        try:
+            outcome[name] = {"rounds": _rounds(name, workload, rounds, grid_python, root, console, columns)}
+        except (BenchError, OSError, RuntimeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            console.print(f"[red]{name}: failed:[/] {reason} (files kept in {root})", soft_wrap=True)
+            outcome[name] = {"failed": reason}
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     return outcome
 
 
