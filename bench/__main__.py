@@ -105,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             names.append(peer)
     started = time.time()
-    outcome = runner.run_all(names, workload, args.rounds, args.grid_python, console)
+    try:
+        outcome = runner.run_all(names, workload, args.rounds, args.grid_python, console)
+    except KeyboardInterrupt:  # every system started was stopped on the way out
+        console.print("python -m bench: interrupted")
+        return 130
     best = {
         name: max(o["rounds"], key=lambda s: s["phases"]["end_to_end"]["rate"])
         for name, o in outcome.items()

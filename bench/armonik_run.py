@@ -56,7 +56,9 @@ class Completions:
                 self.done.set()
 
     def _read(self, channel: grpc.Channel, session_id: str) -> None:
-        events = [EventTypes.RESULT_STATUS_UPDATE, EventTypes.NEW_RESULT]
+        # Status updates only: an output's COMPLETED is one, and every
+        # NEW_RESULT of the payloads and outputs would double the traffic.
+        events = [EventTypes.RESULT_STATUS_UPDATE]
         try:
             ArmoniKEvents(channel).get_events(session_id, events, [self._handle])
         except grpc.RpcError as exc:
@@ -111,13 +113,15 @@ def run(address: str, system: str, workload: Workload, progress: Tracker) -> Run
 
 
 def subscribe(results: ArmoniKResults, session_id: str, completions: Completions, system: str) -> None:
-    """Until the stream delivers an event, creates a probe result: a result
-    completing before the stream reads would be missed."""
+    """Until the stream delivers an event, completes a probe result (created,
+    then its data uploaded: a status update): a result completing before
+    the stream reads would be missed."""
     deadline = time.monotonic() + 30
     while not completions.subscribed.is_set() and not completions.done.is_set():
         if time.monotonic() > deadline:
             raise BenchError(f"{system}: the event stream delivered nothing within 30 s")
-        results.create_results_metadata(["bench-probe"], session_id)
+        probe = results.create_results_metadata(["bench-probe"], session_id)["bench-probe"].result_id
+        results.upload_result_data(probe, session_id, b"probe")
         completions.subscribed.wait(0.5)
     if completions.failure:
         raise BenchError(f"{system}: {completions.failure}")

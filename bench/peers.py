@@ -13,6 +13,7 @@ otherwise (``apply_async``, ``AsyncResult.get``).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import importlib.util
 import logging
@@ -99,8 +100,8 @@ class Availability:
         self._done = threading.Event()
         self._advance = advance
 
-    def mark(self, index: int, *_: object) -> None:
-        now = time.perf_counter()
+    def mark(self, index: int, *_: object, at: float | None = None) -> None:
+        now = time.perf_counter() if at is None else at
         with self._lock:
             if self.measured.available[index] == 0.0:
                 self.measured.available[index] = now
@@ -160,9 +161,11 @@ def _celery_run(celery_app: object, workload: Workload, progress: Tracker) -> Ru
     measured.submission_end = time.perf_counter()
     index = {r.id: i for i, r in enumerate(results)}
     available = Availability(measured, progress("processing", workload.tasks))
-    ResultSet(results).join_native(
-        timeout=workload.timeout_s, interval=0.01, callback=lambda task_id, _: available.mark(index[task_id])
-    )
+    # Read once submission is over, so the clock of each result is the
+    # worker's ``date_done`` (wall clock, same machine), not the read.
+    wall_to_perf = time.perf_counter() - time.time()
+    for task_id, meta in ResultSet(results).iter_native(timeout=workload.timeout_s, interval=0.01):
+        available.mark(index[task_id], at=_wall(meta.get("date_done")) + wall_to_perf)
     available.wait(0)
     advance = progress("retrieval", workload.tasks)
     values = []
@@ -174,6 +177,17 @@ def _celery_run(celery_app: object, workload: Workload, progress: Tracker) -> Ru
     for result in results:
         result.forget()
     return measured
+
+
+def _wall(date_done: object) -> float:
+    """A Celery ``date_done`` (datetime or ISO text, UTC) as ``time.time()``."""
+    if isinstance(date_done, str):
+        date_done = datetime.datetime.fromisoformat(date_done)
+    if not isinstance(date_done, datetime.datetime):
+        return time.time()  # not recorded: the read is the best clock left
+    if date_done.tzinfo is None:
+        date_done = date_done.replace(tzinfo=datetime.timezone.utc)
+    return date_done.timestamp()
 
 
 # -- Ray ----------------------------------------------------------------------
@@ -200,23 +214,42 @@ def _ray_run(remote: object, workload: Workload, progress: Tracker) -> Run:
 
     measured = Run("ray", workload.tasks)
     advance = progress("submission", workload.tasks)
-    refs = []
+    available = Availability(measured, progress("processing", workload.tasks))
+    refs: list[object] = []
+    # Waited on from a thread while the main one submits: tasks complete
+    # during submission, and their clock is when ``ray.wait`` sees them.
+    poller = threading.Thread(target=_ray_poll, args=(refs, available, workload), daemon=True)
+    poller.start()
     for _ in range(workload.tasks):
         measured.submitted.append(time.perf_counter())
         refs.append(remote.remote(workload.payload, workload.duration_ms, workload.result_bytes))  # type: ignore[attr-defined]
         advance(1)
     measured.submission_end = time.perf_counter()
-    position = {ref: i for i, ref in enumerate(refs)}
-    available = Availability(measured, progress("processing", workload.tasks))
-    pending = list(refs)
-    deadline = time.monotonic() + workload.timeout_s
-    while pending and time.monotonic() < deadline:
-        ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.01, fetch_local=False)
-        for ref in ready:
-            available.mark(position[ref])
+    poller.join(workload.timeout_s)
     available.wait(0)
     values = ray.get(refs)
     progress("retrieval", workload.tasks)(workload.tasks)
     measured.retrieval_end = time.perf_counter()
     _check(values, workload, "ray")
     return measured
+
+
+def _ray_poll(refs: list[object], available: Availability, workload: Workload) -> None:
+    import ray
+
+    seen, pending = 0, []
+    position: dict[object, int] = {}
+    deadline = time.monotonic() + workload.timeout_s
+    while seen < workload.tasks or pending:
+        if time.monotonic() > deadline:
+            return
+        new = refs[seen:]  # appended by the submitting thread
+        position.update((ref, seen + i) for i, ref in enumerate(new))
+        seen += len(new)
+        pending += new
+        if not pending:
+            time.sleep(0.001)
+            continue
+        ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0.01, fetch_local=False)
+        for ref in ready:
+            available.mark(position[ref])

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import armonik_run, floor, peers, targets
@@ -58,13 +60,19 @@ def run_all(names: list[str], workload: Workload, rounds: int, grid_python: str,
         root = Path(tempfile.mkdtemp(prefix="bench-"))
         try:
             outcome[name] = {"rounds": _rounds(name, workload, rounds, grid_python, root, console, columns)}
+        except grpc.RpcError as exc:
+            outcome[name] = _failed(name, f"a call failed: {exc.code().name}: {exc.details()}", root, console)
         except (BenchError, OSError, RuntimeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            console.print(f"[red]{name}: failed:[/] {reason} (files kept in {root})", soft_wrap=True)
-            outcome[name] = {"failed": reason}
+            outcome[name] = _failed(name, reason, root, console)
         else:
             shutil.rmtree(root, ignore_errors=True)
     return outcome
+
+
+def _failed(name: str, reason: str, root: Path, console: Console) -> dict[str, str]:
+    console.print(f"[red]{name}: failed:[/] {escape(reason)} (files kept in {root})", soft_wrap=True)
+    return {"failed": reason}
 
 
 def _rounds(

@@ -67,10 +67,12 @@ class Run:
         it overlaps submission). Retrieval: every result downloaded after the
         last became available. End to end: first submit to last result
         downloaded."""
-        first = min(self.available, default=self.processing_end)
+        first = min(self.available, default=self.started)
+        drained = self.processing_end - first
         return {
             "submission": self.submission_end - self.started,
-            "processing": max(self.processing_end - first, 1e-9) if self.tasks > 1 else self.processing_end - first,
+            # One task (or all at once): from the first submit instead.
+            "processing": drained if drained > 0 else self.processing_end - self.started,
             "retrieval": self.retrieval_end - self.processing_end,
             "end_to_end": self.retrieval_end - self.started,
         }

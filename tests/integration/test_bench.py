@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -75,3 +76,24 @@ def test_a_bad_flag_is_reported_in_one_line(flags: list[str]) -> None:
     assert done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("python -m bench: error:")
+
+
+def test_a_grid_that_cannot_start_fails_in_one_line_and_the_json_says_why(tmp_path: pathlib.Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--tasks",
+        "5",
+        "--targets",
+        "embedded",
+        "--grid-python",
+        "/nonexistent/python",
+    ]
+    command += ["--json", str(tmp_path / "bench.json"), "--png", str(tmp_path / "bench.png")]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the failed system's files are kept: here
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    failures = [line for line in done.stdout.splitlines() if "failed" in line]
+    assert len(failures) == 1 and failures[0].startswith("embedded: failed:"), done.stdout
+    assert "/nonexistent/python" in json.loads((tmp_path / "bench.json").read_text())["systems"]["embedded"]["failed"]
