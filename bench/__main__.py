@@ -13,6 +13,7 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -41,8 +42,8 @@ def _names(value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
     return names
 
 
-def _positive(kind: type) -> object:
-    def parse(text: str) -> object:
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
@@ -51,7 +52,7 @@ def _positive(kind: type) -> object:
             raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
         return value
 
-    parse.__name__ = kind.__name__
+    parse.__name__ = getattr(kind, "__name__", "number")
     return parse
 
 

@@ -31,6 +31,16 @@ def _memory_gib() -> float:
     return 0.0
 
 
+def _weed_version() -> str:
+    """``weed version`` prints ``version 8000GB 4.48 pypi linux amd64``."""
+    try:
+        out = subprocess.run([servers.weed_binary(), "version"], capture_output=True, text=True, timeout=30).stdout
+    except (servers.BenchError, OSError, subprocess.SubprocessError):
+        return "none"
+    words = out.split()
+    return words[2] if len(words) > 2 else out.strip()
+
+
 def _grid(grid_python: str) -> dict[str, str]:
     """pyarmonik's version and git commit, as the grid's interpreter sees them."""
     script = "import pyarmonik, pathlib; print(pyarmonik.__version__); print(pathlib.Path(pyarmonik.__file__).parent)"
@@ -51,6 +61,7 @@ def describe(grid_python: str) -> dict[str, object]:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
     versions["redis-server"] = servers.redis_version()
+    versions["seaweedfs"] = _weed_version()
     versions |= _grid(grid_python)
     return {
         "machine": {

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bench import peer_tasks, servers
 from bench.workload import BenchError, Run, Tracker, Workload
@@ -215,7 +216,7 @@ def _ray_run(remote: object, workload: Workload, progress: Tracker) -> Run:
     measured = Run("ray", workload.tasks)
     advance = progress("submission", workload.tasks)
     available = Availability(measured, progress("processing", workload.tasks))
-    refs: list[object] = []
+    refs: list[Any] = []
     # Waited on from a thread while the main one submits: tasks complete
     # during submission, and their clock is when ``ray.wait`` sees them.
     poller = threading.Thread(target=_ray_poll, args=(refs, available, workload), daemon=True)
@@ -234,11 +235,11 @@ def _ray_run(remote: object, workload: Workload, progress: Tracker) -> Run:
     return measured
 
 
-def _ray_poll(refs: list[object], available: Availability, workload: Workload) -> None:
+def _ray_poll(refs: list[Any], available: Availability, workload: Workload) -> None:
     import ray
 
-    seen, pending = 0, []
-    position: dict[object, int] = {}
+    seen, pending = 0, list[Any]()
+    position: dict[Any, int] = {}
     deadline = time.monotonic() + workload.timeout_s
     while seen < workload.tasks or pending:
         if time.monotonic() > deadline:

@@ -49,6 +49,7 @@ def targets(best: dict[str, Summary]) -> list[dict[str, Any]]:
     """The issue's targets that this run's systems allow to compute:
     (numerator system, its phase, denominator system or None, goal)."""
     grids = [name for name in ("embedded", "deployment") if name in best]
+    wanted: list[tuple[str, str, str | None, float]]
     wanted = [(g, "end_to_end", "floor", {"embedded": 0.7, "deployment": 0.5}[g]) for g in grids]
     wanted += [("embedded", "end_to_end", peer, 1.0) for peer in ("dask", "celery") if "embedded" in best]
     wanted += [(g, "submission", "ray", 1.0) for g in grids]

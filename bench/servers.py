@@ -88,7 +88,8 @@ def redis_version() -> str:
         out = subprocess.run([redis_binary(), "--version"], capture_output=True, text=True, check=False).stdout
     except (BenchError, OSError):
         return "none"
-    return next((w.split("=", 1)[1] for w in out.split() if w.startswith("v=")), out.strip())
+    version = next((w.split("=", 1)[1] for w in out.split() if w.startswith("v=")), out.strip())
+    return f"{version} ({redis_binary()})"
 
 
 @contextlib.contextmanager
