@@ -79,8 +79,10 @@ def _rounds(
     name: str, workload: Workload, rounds: int, grid_python: str, root: Path, console: Console, columns: tuple[Any, ...]
 ) -> list[dict[str, Any]]:
     summaries = []
-    with start(name, workload, root, grid_python) as runner:
-        runner(workload.scaled(min(WARM_UP_TASKS, workload.tasks)), no_progress)
+    with contextlib.ExitStack() as stack:
+        with console.status(f"{name}: starting, then warming up ({WARM_UP_TASKS} tasks)..."):
+            runner = stack.enter_context(start(name, workload, root, grid_python))
+            runner(workload.scaled(min(WARM_UP_TASKS, workload.tasks)), no_progress)
         for index in range(rounds):
             label = name if rounds == 1 else f"{name} #{index + 1}"
             with Progress(*columns, console=console, transient=True) as progress:
