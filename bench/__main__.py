@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -87,8 +88,15 @@ def parser() -> argparse.ArgumentParser:
     return parse
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: every system started is stopped on the way
+    out (its servers run in their own sessions and would outlive us)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if args.tasks < 1 or args.workers < 1 or args.rounds < 1:
         parser().error("--tasks, --workers and --rounds must be at least 1")
     console = Console(width=None if sys.stdout.isatty() else 120)  # a log file gets the whole table

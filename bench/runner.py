@@ -65,6 +65,9 @@ def run_all(names: list[str], workload: Workload, rounds: int, grid_python: str,
         except (BenchError, OSError, RuntimeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             outcome[name] = _failed(name, reason, root, console)
+        except BaseException:  # interrupted: nothing to look at
+            shutil.rmtree(root, ignore_errors=True)
+            raise
         else:
             shutil.rmtree(root, ignore_errors=True)
     return outcome
