@@ -11,6 +11,7 @@ import os
 import pathlib
 import subprocess
 import sys
+from subprocess import PIPE
 from typing import Any
 
 import pytest
@@ -21,10 +22,23 @@ pytestmark = pytest.mark.integration
 ROOT = pathlib.Path(__file__).parents[2]
 
 
+def bench(*flags: str, env: dict[str, str] | None = None, timeout: float = 100) -> subprocess.CompletedProcess[str]:
+    """``python -m bench FLAGS``; on timeout it gets SIGTERM, which stops the
+    servers it started (SIGKILL would leave them running)."""
+    command = [sys.executable, "-m", "bench", *flags]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=PIPE, stderr=PIPE, text=True) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            out, err = process.communicate(timeout=60)
+            pytest.fail(f"python -m bench {' '.join(flags)} took over {timeout} s:\n{out[-3000:]}{err[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
 def run_bench(tmp_path: pathlib.Path, *flags: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench", "--tasks", "30", "--workers", "1", "--timeout", "90", *flags]
-    command += ["--json", str(tmp_path / "bench.json"), "--png", str(tmp_path / "bench.png")]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False)
+    outputs = ["--json", str(tmp_path / "bench.json"), "--png", str(tmp_path / "bench.png")]
+    done = bench("--tasks", "30", "--workers", "1", "--timeout", "80", *flags, *outputs)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (tmp_path / "bench.png").stat().st_size > 0
     return json.loads((tmp_path / "bench.json").read_text())  # type: ignore[no-any-return]
@@ -69,9 +83,7 @@ def test_a_peer_not_installed_is_skipped_with_its_reason(tmp_path: pathlib.Path)
 
 @pytest.mark.parametrize("flags", [["--peers", "spark"], ["--tasks", "many"], ["--targets", "cloud"], ["--tasks", "0"]])
 def test_a_bad_flag_is_reported_in_one_line(flags: list[str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *flags], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = bench(*flags, timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
@@ -79,20 +91,10 @@ def test_a_bad_flag_is_reported_in_one_line(flags: list[str]) -> None:
 
 
 def test_a_grid_that_cannot_start_fails_in_one_line_and_the_json_says_why(tmp_path: pathlib.Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "bench",
-        "--tasks",
-        "5",
-        "--targets",
-        "embedded",
-        "--grid-python",
-        "/nonexistent/python",
-    ]
-    command += ["--json", str(tmp_path / "bench.json"), "--png", str(tmp_path / "bench.png")]
+    flags = ["--tasks", "5", "--targets", "embedded", "--grid-python", "/nonexistent/python"]
+    flags += ["--json", str(tmp_path / "bench.json"), "--png", str(tmp_path / "bench.png")]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # the failed system's files are kept: here
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = bench(*flags, env=env, timeout=60)
     assert done.returncode == 1
     failures = [line for line in done.stdout.splitlines() if "failed" in line]
     assert len(failures) == 1 and failures[0].startswith("embedded: failed:"), done.stdout
