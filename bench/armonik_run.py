@@ -12,6 +12,7 @@ as the official client offers it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from datetime import timedelta
@@ -98,17 +99,18 @@ def run(address: str, system: str, workload: Workload, progress: Tracker) -> Run
         )
         session_id = ArmoniKSessions(channel).create_session(options, partition_ids=["default"])
         results, tasks = ArmoniKResults(channel), ArmoniKTasks(channel)
+        submitted = progress("submission", workload.tasks)
         completions = Completions(stream_channel, session_id, progress("processing", workload.tasks))
         completions.start()
         subscribe(results, session_id, completions, system)
-        measured, outputs = submit(
-            results, tasks, session_id, workload, completions, progress("submission", workload.tasks)
-        )
+        measured, outputs = submit(results, tasks, session_id, workload, completions, submitted)
         measured.system = system
         wait(completions, system, workload)
         measured.available = [completions.available[o] for o in outputs]
         measured.processing_end = max(measured.available)
         retrieve(results, session_id, outputs, measured, workload, progress("retrieval", workload.tasks))
+        with contextlib.suppress(grpc.RpcError):  # rounds do not pile up in the grid
+            ArmoniKSessions(channel).close_session(session_id)
         return measured
 
 

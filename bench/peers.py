@@ -127,8 +127,7 @@ def _check(values: list[bytes], workload: Workload, peer: str) -> None:
 def celery_system(workload: Workload, root: Path) -> Iterator[Runner]:
     with servers.redis_server(root / "celery-redis", aof=False) as url:
         os.environ["PYARMONIK_BENCH_CELERY_REDIS"] = url
-        for name in [m for m in sys.modules if m == "bench.celery_app"]:
-            del sys.modules[name]  # the app reads its URL when imported
+        sys.modules.pop("bench.celery_app", None)  # the app reads its URL when imported
         from bench import celery_app
 
         command = [
