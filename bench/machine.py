@@ -8,9 +8,10 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from bench import servers
+from bench import servers, targets
 
 _PACKAGES = ("grpcio", "armonik", "redis", "protobuf", "dask", "distributed", "celery", "ray")
 
@@ -45,7 +46,10 @@ def _grid(grid_python: str) -> dict[str, str]:
     """pyarmonik's version and git commit, as the grid's interpreter sees them."""
     script = "import pyarmonik, pathlib; print(pyarmonik.__version__); print(pathlib.Path(pyarmonik.__file__).parent)"
     try:
-        out = subprocess.run([grid_python, "-c", script], capture_output=True, text=True, timeout=30, check=True)
+        out = subprocess.run(
+            [grid_python, "-c", script], capture_output=True, text=True, timeout=30, check=True,
+            env=targets.environment(), cwd=tempfile.gettempdir(),
+        )  # fmt: skip
         version, folder = out.stdout.split()
         commit = subprocess.run(
             ["git", "-C", folder, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False

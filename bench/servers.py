@@ -50,11 +50,19 @@ def wait_until(what: str, ready: Callable[[], bool], process: subprocess.Popen[b
 
 def spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """A child in its own process group (stopped with its children), its
-    output in ``log``."""
+    output in ``log``. It runs in the log's folder, not the checkout: there
+    ``python -m pyarmonik`` is the interpreter's installed PyArmoniK (that of
+    ``--grid-python``), never the checkout's by accident of the working directory."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=log.parent,
+            start_new_session=True,
         )
 
 

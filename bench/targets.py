@@ -42,8 +42,13 @@ def worker_command(workload: Workload) -> list[str]:
 
 
 def environment() -> dict[str, str]:
-    # gRPC's core logs again what the grid reports; a cold start does not need it.
-    return {**os.environ, "GRPC_VERBOSITY": "NONE"}
+    """The grid's processes' environment: gRPC's core is quiet (it logs again
+    what the grid reports), and the checkout is off PYTHONPATH (the peers'
+    workers need it; the grid's must import the PyArmoniK installed for
+    ``--grid-python``, and bench/worker.py imports nothing of ``bench``)."""
+    checkout = str(Path(__file__).resolve().parents[1])
+    path = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry and entry != checkout]
+    return {**os.environ, "GRPC_VERBOSITY": "NONE", "PYTHONPATH": os.pathsep.join(path)}
 
 
 def _answers(address: str) -> bool:
