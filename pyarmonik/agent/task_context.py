@@ -42,6 +42,9 @@ class TaskContext:
     new_results: dict[str, Result] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     children: list[Task] = field(default_factory=list)
+    #: Input records the claim already read (payload, dependencies): fetched
+    #: without reading them again.
+    known_inputs: dict[str, Result] = field(default_factory=dict)
 
     @property
     def data_folder(self) -> Path:
@@ -123,7 +126,9 @@ class TaskContext:
 
     async def fetch(self, result_id: str) -> Path:
         """GetResourceData: writes a completed result into the data folder."""
-        [result] = await self.grid.state.get_results([result_id], session_id=self.session_id)
+        result = self.known_inputs.get(result_id)
+        if result is None:
+            [result] = await self.grid.state.get_results([result_id], session_id=self.session_id)
         if result.status is not ResultStatus.COMPLETED:
             raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, its data is not available")
         path = self.data_folder / result_id

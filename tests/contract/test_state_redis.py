@@ -84,7 +84,7 @@ class RedisRecordingBus(RecordingEventBus):
                 if message["data"].decode() == token:
                     return
                 continue
-            self._received.append(codec.decode_event(message["data"]))
+            self._received.extend(codec.decode_events(message["data"], ""))
 
     def close(self) -> None:
         self._pubsub.close()
@@ -188,7 +188,7 @@ async def test_a_subscriber_on_redis_receives_the_events_the_scripts_publish(
         while len(events) < 3:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DRAIN_TIMEOUT)
             assert message is not None, f"only {len(events)} events arrived"
-            events.append(codec.decode_event(message["data"]))
+            events.extend(codec.decode_events(message["data"], ""))
     described = [(e.kind.name, (e.task or e.result).status.name) for e in events]  # type: ignore[union-attr]
     assert described == [
         ("NEW_TASK", "PENDING"),
