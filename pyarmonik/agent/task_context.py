@@ -42,8 +42,8 @@ class TaskContext:
     new_results: dict[str, Result] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     children: list[Task] = field(default_factory=list)
-    #: Input records the claim already read (payload, dependencies): fetched
-    #: without reading them again.
+    #: Records the claim already read (payload, dependencies, expected
+    #: outputs): fetched or checked without reading them again.
     known_inputs: dict[str, Result] = field(default_factory=dict)
 
     @property
@@ -120,7 +120,7 @@ class TaskContext:
 
     async def _known_results(self, result_ids: list[str]) -> None:
         """Every id must be a result of the session, committed or buffered."""
-        unknown = sorted({r for r in result_ids if r not in self.new_results})
+        unknown = sorted({r for r in result_ids if r not in self.new_results and r not in self.known_inputs})
         if unknown:
             await self.grid.state.get_results(unknown, session_id=self.session_id)
 

@@ -68,7 +68,8 @@ class Admission(enum.Enum):
 class Claim:
     """A queue item an agent took, and what became of it. Only a RUN claim
     holds a lease and its task (DISPATCHED, or PROCESSING when started at
-    once), with the records of its payload and data dependencies."""
+    once), with the records of its payload, data dependencies and expected
+    outputs as they were when it was claimed (``inputs``, possibly empty)."""
 
     admission: Admission
     task_id: str

@@ -24,7 +24,8 @@
 --
 -- Returns {'OK', then per item examined: admission, task id, lease token
 -- ('' unless run), task JSON ('' unless run), k, then k JSON records of the
--- task's payload and data dependencies (run only)}.
+-- task's payload, data dependencies and expected outputs (run only): the
+-- agent reads no metadata to fetch its inputs or check its outputs}.
 local partition, expires, wanted = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local start_first, limit, hostname, token_prefix = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10], ARGV[11]
 local queue = queue_keys(partition)
@@ -51,14 +52,20 @@ local function admit(task_id)
   return 'run', task
 end
 
-local reply, claimed, examined = {'OK'}, 0, 0
+-- Items of one session in a row are written (and their events published) at
+-- once: a batch of one session costs one message.
+local reply, claimed, examined, current = {'OK'}, 0, 0, nil
 while claimed < wanted and examined < limit do
   local popped = redis.call('ZPOPMIN', queue.ready)
   if #popped == 0 then break end
   examined = examined + 1
   local member, score = popped[1], popped[2]
   local item = cjson.decode(string.sub(member, (find(member, ':', 1, true) or 0) + 1))
-  use_session(item[2])
+  if item[2] ~= current then
+    if current then flush() end
+    use_session(item[2])
+    current = item[2]
+  end
   local admission, task = admit(item[1])
   local token, json, inputs = '', '', {}
   if task then
@@ -69,13 +76,15 @@ while claimed < wanted and examined < limit do
     acquire(task, AGENT_ID, hostname)
     if start_first and claimed == 1 then start(task) end
     local ids = dependencies_of(task)
+    for _, id in ipairs(task.expected_output_ids) do ids[#ids + 1] = id end
     load_results(ids)
+    local seen = {}
     for _, id in ipairs(ids) do
-      if results[id] then inputs[#inputs + 1] = json_of_result(results[id]) end
+      if results[id] and not seen[id] then inputs[#inputs + 1] = json_of_result(results[id]) end
+      seen[id] = true
     end
+    json = json_of_task(task)
   end
-  flush()
-  if task then json = json_of_task(task) end
   reply[#reply + 1] = admission
   reply[#reply + 1] = item[1]
   reply[#reply + 1] = token
@@ -83,6 +92,7 @@ while claimed < wanted and examined < limit do
   reply[#reply + 1] = #inputs
   for _, input in ipairs(inputs) do reply[#reply + 1] = input end
 end
+if current then flush() end
 if redis.call('ZCARD', queue.ready) == 0 then
   redis.call('DEL', queue.wake)
 elseif examined > 0 and redis.call('LLEN', queue.wake) == 0 then
