@@ -71,6 +71,7 @@ class RedisDispatch:
     ) -> list[ports.Claim]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
+        dropped: list[ports.Claim] = []  # items settled without a run, reported with what comes next
         while True:
             expires_at = self._clock() + lease_seconds
             reply = await self._run(
@@ -89,10 +90,11 @@ class RedisDispatch:
             )
             claims = _claims(reply, partition_id, agent_id, expires_at)
             if any(c.admission is ports.Admission.RUN for c in claims):
-                return claims
+                return dropped + claims
+            dropped += claims
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return claims
+                return dropped
             if not claims:  # nothing ready: wait for a push
                 await self._queue.wait_for_push(partition_id, remaining)
 
