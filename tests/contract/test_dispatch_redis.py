@@ -4,6 +4,7 @@ it waited, and the key names the scripts build, which must be keys.py's."""
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -11,6 +12,9 @@ from datetime import timedelta
 import pytest
 import redis.asyncio
 
+from pyarmonik.agent.pollster import AgentConfig, Pollster
+from pyarmonik.agent.task_context import TaskContext
+from pyarmonik.agent.worker import WorkerReply
 from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 from pyarmonik.lifecycle import processing, results, sessions, tasks
@@ -21,6 +25,7 @@ from pyarmonik.storage.redis import dispatch, keys, scripts
 from pyarmonik.storage.redis.events import RedisEventBus
 from pyarmonik.storage.redis.queue import RedisTaskQueue
 from pyarmonik.storage.redis.state import RedisStateStore
+from tests.integration.test_agent_lease import EchoWorker
 
 AGENT = "agent"
 
@@ -127,3 +132,35 @@ async def test_the_dispatch_scripts_build_the_key_names_of_keys_py(redis_client:
     session, queue = keys.session("s-1"), keys.queue("p-1")
     expected = [*session.all, session.events, queue.sequence, queue.ready, queue.leases, queue.expiry, queue.wake]
     assert [b.decode() for b in built] == [*expected, keys.QUEUE_REGISTRY]
+
+
+class _BlockingWorker(EchoWorker):
+    """Runs until cancelled: the agent's stop is what ends its call."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def process(self, ctx: TaskContext, *, timeout: float | None) -> WorkerReply:
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_stopping_agent_releases_its_running_and_prefetched_tasks_without_a_retry(
+    grid: Grid, tmp_path: pathlib.Path
+) -> None:
+    _, ids = await _submit(grid, 2)
+    worker = _BlockingWorker()
+    config = AgentConfig(
+        "default", tmp_path / "data", agent_id=AGENT, heartbeat_seconds=0.1, grace_seconds=0.1, pop_timeout=0.1,
+        prefetch=2,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(Pollster(grid, worker, config).run(stop))
+    await asyncio.wait_for(worker.started.wait(), 10)
+    assert await _statuses(grid, ids) == [TaskStatus.PROCESSING, TaskStatus.DISPATCHED]
+    stop.set()
+    await asyncio.wait_for(running, 10)
+    attempts = await grid.state.get_tasks(ids)
+    assert [(t.status, t.retry_of_ids, t.owner_pod_id) for t in attempts] == [(TaskStatus.SUBMITTED, [], "")] * 2
+    assert await grid.queue.leased("default") == 0 and await grid.queue.depth("default") == 2

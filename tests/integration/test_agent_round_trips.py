@@ -79,6 +79,7 @@ async def counted(redis_server: str, redis_client: redis.asyncio.Redis) -> Async
         yield client
     finally:
         await client.aclose()
+        await pool.disconnect()
 
 
 async def _submit(grid: Grid, count: int) -> list[str]:
