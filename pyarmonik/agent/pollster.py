@@ -80,6 +80,7 @@ class Pollster:
         self.health = health or AgentHealth()
         self._running: _Running | None = None
         self._stopped_with: _Running | None = None
+        self._folders = task_context.DataFolders(config.data_root)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("agent %s polls partition %s", self.config.agent_id, self.config.partition_id)
@@ -101,6 +102,7 @@ class Pollster:
             if stop.is_set() and not announcer.done():
                 await announcer  # stop came as the loop ended: still say so first
             announcer.cancel()
+            self._folders.close()
             self.health.state = AgentState.STOPPED
         log.info("agent %s stopped: %s", self.config.agent_id, self._stop_summary())
 
@@ -200,7 +202,7 @@ class Pollster:
         if stop.is_set():  # stopped while admitting it: the stop line said idle, but this task gets the grace
             self._stopped_with = running
         try:
-            with task_context.attempt(self.grid, claim.task, data_root=self.config.data_root) as ctx:
+            with task_context.attempt(self.grid, claim.task, folders=self._folders) as ctx:
                 ctx.known_inputs = dict(claim.inputs)
                 reply = await self._attempt(ctx, keeper, stop, started=started)
                 if reply is not None:

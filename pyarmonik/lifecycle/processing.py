@@ -14,7 +14,7 @@ in ``outcomes.settle`` only.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyarmonik.core import errors
@@ -26,7 +26,6 @@ from pyarmonik.storage import ports
 
 log = logging.getLogger(__name__)
 
-_FILE_CHUNK = 1024 * 1024
 
 Admission = ports.Admission
 
@@ -88,7 +87,7 @@ async def complete(
     completions = list(commit.completions)
     for result_id, path in files.items():
         key = results.object_key(result_id)
-        size = await grid.objects.put(key, _file_chunks(path))
+        size = await grid.objects.put_file(key, path)  # moved, not copied, where the store allows
         completions.append(ports.Completion(result_id, size, key.encode()))
     final = ports.TaskCommit(commit.new_results, completions, commit.children)
     try:
@@ -131,9 +130,3 @@ async def release(grid: Grid, task: Task, *, agent_id: str, lease: ports.Lease |
 async def cancelled(grid: Grid, task: Task, *, agent_id: str, lease: ports.Lease | None = None) -> None:
     """The running task was cancelled: CANCELLING -> CANCELLED."""
     await grid.dispatcher().cancelled(task, lease, agent_id=agent_id, at=grid.clock())
-
-
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(_FILE_CHUNK):
-            yield chunk

@@ -2,8 +2,9 @@
 
 - no Redis URL: the embedded stores (one process only);
 - a Redis URL: state, queues and events in Redis, shared by every process;
-- an S3 endpoint: result data in S3, with small objects in Redis when both
-  are given (``small_object_bytes``); else files under ``data_dir/objects``.
+- an S3 endpoint: result data in S3, else files under ``data_dir/objects``;
+  with Redis, small objects (``small_object_bytes``) live in Redis in front of
+  either: a tiny payload costs a round trip, not a file or an S3 request.
 
 An unreachable server is reported in one line naming its endpoint.
 """
@@ -65,6 +66,13 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
 async def _open_objects(
     settings: StorageSettings, client: connection.Redis | None, stack: contextlib.AsyncExitStack
 ) -> ports.ObjectStore:
+    large = await _open_large_objects(settings, stack)
+    if client is None or settings.small_object_bytes == 0:
+        return large
+    return TieredObjectStore(RedisObjectStore(client), large, threshold=settings.small_object_bytes)
+
+
+async def _open_large_objects(settings: StorageSettings, stack: contextlib.AsyncExitStack) -> ports.ObjectStore:
     if not settings.s3_endpoint:
         return FileSystemObjectStore(settings.data_dir / "objects")
     s3 = await S3ObjectStore.connect(
@@ -79,6 +87,4 @@ async def _open_objects(
     )
     stack.callback(s3.close)
     log.info("result data in S3 at %s, bucket %s", settings.s3_endpoint, settings.s3_bucket)
-    if client is None or settings.small_object_bytes == 0:
-        return s3
-    return TieredObjectStore(RedisObjectStore(client), s3, threshold=settings.small_object_bytes)
+    return s3

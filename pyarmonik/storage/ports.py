@@ -17,6 +17,7 @@ import enum
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from pyarmonik.core import filters
@@ -346,6 +347,17 @@ class ObjectStore(Protocol):
         ...
 
     async def put_bytes(self, key: str, data: bytes) -> int: ...
+
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Stores each ``(key, data)``, in as few requests as the store allows
+        (a submission of 500 payloads is one Redis round trip, not 500)."""
+        ...
+
+    async def put_file(self, key: str, path: Path) -> int:
+        """Stores the content of the file at ``path``; returns its size. The
+        file is the store's afterwards: it may be moved into place (a store on
+        the same filesystem renames it instead of copying it)."""
+        ...
 
     def get(self, key: str, *, chunk_size: int) -> AsyncIterator[bytes]:
         """Streams the data in chunks of at most ``chunk_size``; the iterator
