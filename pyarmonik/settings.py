@@ -209,6 +209,12 @@ class AgentRunSettings(StorageSettings, LeaseSettings):
         None, gt=0, description="lease renewal and cancel check period", json_schema_extra={"shown": "lease / 5"}
     )
     grace_seconds: float = Field(5.0, ge=0, description="on SIGTERM, time the running task may still run")
+    #: Tasks claimed in one store call: the first runs, the others wait
+    #: DISPATCHED (leases renewed) and run next without a claim of their own.
+    #: Above 1, an agent holds tasks that an idle agent could run.
+    prefetch: int = Field(
+        1, ge=1, le=64, description="tasks an agent claims at once (the first runs, the others wait their turn)"
+    )
 
     @property
     def shared_folder(self) -> Path:

@@ -23,6 +23,7 @@ from pyarmonik.core.models import Event
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import codec, keys
+from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.events import RedisEventBus
 from pyarmonik.storage.redis.queue import RedisTaskQueue
 from pyarmonik.storage.redis.state import RedisStateStore
@@ -62,13 +63,16 @@ def redis_grid(
 ) -> Grid:
     """A grid on ``client``'s database: Redis state, queue and events, with
     ``clock`` for the grid and its queue's leases (a ``FakeClock`` makes
-    leases expire without waiting) and ``queue`` to replace the queue."""
+    leases expire without waiting) and ``queue`` to replace the queue (the
+    agent's steps then go through it one by one, ``lifecycle.stepwise``,
+    instead of the dispatch scripts)."""
     return Grid(
         state=RedisStateStore(client),
         queue=queue if queue is not None else RedisTaskQueue(client, clock=clock),
         objects=objects,
         events=RedisEventBus(client),
         clock=clock,
+        dispatch=RedisDispatch(client, clock=clock) if queue is None else None,
     )
 
 
@@ -113,7 +117,7 @@ class RedisRecordingBus(RecordingEventBus):
                 if message["data"].decode() == token:
                     return
                 continue
-            self._received.append(codec.decode_event(message["data"]))
+            self._received.extend(codec.decode_events(message["data"], ""))
 
     def close(self) -> None:
         self._pubsub.close()

@@ -45,6 +45,9 @@ class TaskContext:
     new_results: dict[str, Result] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     children: list[Task] = field(default_factory=list)
+    #: Records the claim already read (payload, dependencies, expected
+    #: outputs): fetched or checked without reading them again.
+    known_inputs: dict[str, Result] = field(default_factory=dict)
 
     @property
     def data_folder(self) -> Path:
@@ -120,13 +123,15 @@ class TaskContext:
 
     async def _known_results(self, result_ids: list[str]) -> None:
         """Every id must be a result of the session, committed or buffered."""
-        unknown = sorted({r for r in result_ids if r not in self.new_results})
+        unknown = sorted({r for r in result_ids if r not in self.new_results and r not in self.known_inputs})
         if unknown:
             await self.grid.state.get_results(unknown, session_id=self.session_id)
 
     async def fetch(self, result_id: str) -> Path:
         """GetResourceData: writes a completed result into the data folder."""
-        [result] = await self.grid.state.get_results([result_id], session_id=self.session_id)
+        result = self.known_inputs.get(result_id)
+        if result is None:
+            [result] = await self.grid.state.get_results([result_id], session_id=self.session_id)
         if result.status is not ResultStatus.COMPLETED:
             raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, its data is not available")
         path = self.data_folder / result_id

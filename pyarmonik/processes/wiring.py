@@ -25,6 +25,7 @@ from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 from pyarmonik.storage.objects.tiered import TieredObjectStore
 from pyarmonik.storage.redis import connection
+from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.events import RedisEventBus
 from pyarmonik.storage.redis.objects import RedisObjectStore
 from pyarmonik.storage.redis.queue import RedisTaskQueue
@@ -44,10 +45,12 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
             stack.push_async_callback(bus.close)  # type: ignore[attr-defined]
             state: ports.StateStore = RedisStateStore(client)
             queue: ports.TaskQueue = RedisTaskQueue(client)
+            dispatch: ports.Dispatch | None = RedisDispatch(client)
             log.info("state, queues and events in Redis at %s", connection.redacted(settings.redis_url))
         else:
             bus = MemoryEventBus()
             state, queue = MemoryStateStore(bus), MemoryTaskQueue()
+            dispatch = None  # the grid makes it of state and queue calls
         objects = await _open_objects(settings, client, stack)
         yield Grid(
             state=state,
@@ -56,6 +59,7 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
             events=bus,
             default_partition=default_partition,
             data_chunk_max_size=settings.data_chunk_max_size,
+            dispatch=dispatch,
         )
 
 

@@ -134,7 +134,7 @@ async def test_a_subscriber_on_redis_receives_the_events_the_scripts_publish(
         while len(events) < 3:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DRAIN_TIMEOUT)
             assert message is not None, f"only {len(events)} events arrived"
-            events.append(codec.decode_event(message["data"]))
+            events.extend(codec.decode_events(message["data"], ""))
     described = [(e.kind.name, (e.task or e.result).status.name) for e in events]  # type: ignore[union-attr]
     assert described == [
         ("NEW_TASK", "PENDING"),
