@@ -7,11 +7,12 @@ Processing: until every output is COMPLETED, seen on one
 ``wait_for_result_availability``) opened before the first submit, so each
 result's availability is timed as it happens, during submission too.
 Retrieval: ``ArmoniKResults.download_result_data``, one call per result,
-as the official client offers it.
+as the official client offers it, from ``retrieval_threads`` loops at once.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import threading
 import time
@@ -170,9 +171,16 @@ def wait(completions: Completions, system: str, workload: Workload) -> None:
 def retrieve(
     results: ArmoniKResults, session_id: str, outputs: list[str], measured: Run, workload: Workload, advance: Advance
 ) -> None:
-    for output in outputs:
+    lock = threading.Lock()
+
+    def download(output: str) -> None:
         data = results.download_result_data(output, session_id)
         if len(data) != workload.result_bytes:
             raise BenchError(f"{measured.system}: result {output} has {len(data)} bytes, not {workload.result_bytes}")
-        advance(1)
+        with lock:
+            advance(1)
+
+    with concurrent.futures.ThreadPoolExecutor(workload.retrieval_threads) as pool:
+        for _ in pool.map(download, outputs):
+            pass  # an error of any download is raised here
     measured.retrieval_end = time.perf_counter()
