@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic_settings import BaseSettings
 
@@ -34,6 +34,8 @@ from pyarmonik.operator import env
 from pyarmonik.processes import supervised
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=BaseSettings)
 
 START_TIMEOUT = 60.0
 _KEPT_LINES = 5
@@ -53,11 +55,11 @@ def environment(config: BaseSettings, **internal: str) -> dict[str, str]:
     return {**inherited, **rendered, **internal}
 
 
-class Child:
+class Child(Generic[S]):
     """``pyarmonik <command>`` with ``config``; ``start`` returns once it
     serves, with the ports it announced."""
 
-    def __init__(self, name: str, command: str, config: BaseSettings, **internal: str) -> None:
+    def __init__(self, name: str, command: str, config: S, **internal: str) -> None:
         self.name, self.command, self.config, self.internal = name, command, config, internal
         self.process: asyncio.subprocess.Process | None = None
         self.ports: dict[str, int | None] = {}

@@ -32,7 +32,7 @@ import socket
 import tempfile
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 
@@ -97,8 +97,8 @@ class LocalGrid:
         self._storage = contextlib.AsyncExitStack()
         self.redis: redis_server.PrivateRedis | None = None
         self.grid: Grid
-        self.control_plane: children.Child | None = None
-        self.agents: list[children.Child] = []
+        self.control_plane: children.Child[ControlPlaneSettings] | None = None
+        self.agents: list[children.Child[AgentSettings]] = []
         self.workers: dict[str, list[WorkerProcess]] = {}
         self.metrics: ProbeServer | None = None
         self.failure: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -132,8 +132,11 @@ class LocalGrid:
     def processes(self) -> list[int]:
         """The pids of the grid's processes (Redis, control plane, agents, workers)."""
         pids = [self.redis.pid] if self.redis is not None and self.redis.process.returncode is None else []
-        pids += [c.pid for c in [self.control_plane, *self.agents] if c is not None and c.returncode is None]
+        pids += [c.pid for c in self._children() if c.returncode is None and c.process is not None]
         return pids + [w.pid for ws in self.workers.values() for w in ws if w.pid is not None]
+
+    def _children(self) -> list[children.Child[Any]]:
+        return [*([self.control_plane] if self.control_plane is not None else []), *self.agents]
 
     async def __aenter__(self) -> LocalGrid:
         try:
@@ -144,7 +147,9 @@ class LocalGrid:
                 )  # fmt: skip
                 await self.metrics.start()
             if not self.settings.redis_url:
-                self.redis = await redis_server.start(self.settings.data_dir, appendfsync=self.settings.redis_appendfsync)
+                self.redis = await redis_server.start(
+                    self.settings.data_dir, appendfsync=self.settings.redis_appendfsync
+                )
             self.grid = await self._storage.enter_async_context(
                 open_grid(self._storage_settings(), default_partition=self.settings.partitions[0])
             )
@@ -152,14 +157,15 @@ class LocalGrid:
             # beside the control plane rather than after it.
             await control_plane_process.declare_partitions(self.grid, self.settings.partitions)
             self.control_plane = children.Child("control plane", "control-plane", self._control_plane_settings())
-            starts = [self.control_plane.start()]
+            starts: list[Awaitable[object]] = [self.control_plane.start()]
             for partition, command in self.commands.items():
                 starts += [self._start_agent(partition, index, command) for index in range(self.settings.agents)]
             failed = [r for r in await asyncio.gather(*starts, return_exceptions=True) if isinstance(r, BaseException)]
             if failed:
                 raise failed[0]
-            for child in [self.control_plane, *self.agents]:
-                self._watch(child)
+            self._watch(self.control_plane)
+            for agent in self.agents:
+                self._watch(agent)
             for worker in (w for ws in self.workers.values() for w in ws):
                 self._worker_runs.append(asyncio.ensure_future(worker.run(self._stop_workers)))
         except BaseException:
@@ -219,7 +225,7 @@ class LocalGrid:
             probe_host="127.0.0.1",
         )
 
-    def _watch(self, child: children.Child) -> None:
+    def _watch(self, child: children.Child[Any]) -> None:
         """A process of the grid that exits unasked fails the grid."""
 
         async def watch() -> None:
@@ -238,7 +244,7 @@ class LocalGrid:
             )
 
     async def _scrape(self) -> tuple[str, bytes]:
-        ports = [c.ports.get("metrics_port") or c.ports.get("probe_port") for c in [self.control_plane, *self.agents]]
+        ports = [c.ports.get("metrics_port") or c.ports.get("probe_port") for c in self._children()]
         pages = await asyncio.gather(*(_get_metrics(port) for port in ports if port))
         return metrics.CONTENT_TYPE, metrics.merged(pages)
 
@@ -277,7 +283,35 @@ async def _get_metrics(port: int) -> bytes:
             await writer.wait_closed()
     head, _, body = reply.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"/metrics on port {port}: {head.splitlines()[0].decode(errors='replace') if head else 'no reply'}")
+        raise RuntimeError(
+            f"/metrics on port {port}: {head.splitlines()[0].decode(errors='replace') if head else 'no reply'}"
+        )
     return body
 
 
+async def while_serving(grid: LocalGrid, work: Awaitable[T]) -> T:
+    """The result of ``work``, unless the grid fails first: then
+    ``NoWorkerCanStart`` (clients would otherwise wait in silence)."""
+    job: asyncio.Future[T] = asyncio.ensure_future(work)
+    await asyncio.wait({job, grid.failure}, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+    if not job.done():
+        job.cancel()
+        raise NoWorkerCanStart(grid.failure.result())
+    return job.result()
+
+
+async def serve(settings: LocalSettings, console: Console, stop: asyncio.Event) -> int:
+    async with LocalGrid(settings) as grid:
+        console.print(
+            f"[bold green]PyArmoniK grid serving on {settings.host}:{grid.port}[/] "
+            f"(partitions {', '.join(settings.partitions)}; {grid.agent_count} agent(s); data in {settings.data_dir})"
+        )
+        if grid.metrics_port is not None:
+            console.print(f"Prometheus metrics of the whole grid at http://{settings.host}:{grid.metrics_port}/metrics")
+        if not grid.commands:
+            console.print("No worker given (--worker 'COMMAND'): tasks will be queued but not run.")
+        elif not settings.agents:
+            console.print("--agents 0: no agent runs, so tasks will be queued but not run.")
+        await while_serving(grid, stop.wait())
+        console.print("Shutting down...")
+    return 0

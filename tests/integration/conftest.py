@@ -19,7 +19,6 @@ from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKSessions, Armon
 from armonik.common import TaskOptions
 
 from pyarmonik.settings import LocalSettings
-from pyarmonik.storage.memory.events import MemoryEventBus
 from tests.grid_thread import GridThread
 
 #: Small, so that tests exercise multi-chunk uploads and downloads cheaply.
@@ -34,8 +33,8 @@ def default_options(**overrides: Any) -> TaskOptions:
 
 
 class RunningGrid(GridThread):
-    """``pyarmonik local`` without workers: the control plane over embedded
-    storage, served from a background thread."""
+    """``pyarmonik local`` without workers: the control plane over its
+    private Redis, served from a background thread."""
 
     def __init__(self, root: pathlib.Path) -> None:
         super().__init__(
@@ -43,14 +42,10 @@ class RunningGrid(GridThread):
         )
         self.objects_root = root / "objects"
 
-    @property
-    def bus(self) -> MemoryEventBus:
-        return self.grid.events  # type: ignore[return-value]
-
 
 @contextlib.contextmanager
 def start_grid(tmp_path: pathlib.Path) -> Iterator[RunningGrid]:
-    """A control plane on 127.0.0.1 (free port) over memory adapters, stopped on exit."""
+    """A control plane on 127.0.0.1 (free port) over a private Redis, stopped on exit."""
     running = RunningGrid(tmp_path)
     running.start()
     try:

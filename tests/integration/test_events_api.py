@@ -50,7 +50,7 @@ class Background:
 
 def subscribed(running_grid: RunningGrid, session_id: str) -> Callable[[], bool]:
     def has_subscriber() -> bool:
-        return running_grid.bus.subscriber_count(session_id) > 0
+        return running_grid.subscriber_count(session_id) > 0
 
     return has_subscriber
 
