@@ -155,8 +155,10 @@ class Child(Generic[S]):
             entry = json.loads(text)
             name, level, message = entry.pop("logger"), entry.pop("level"), entry.pop("message")
         except (ValueError, KeyError, TypeError, AttributeError):
-            self._lines.append(text)  # not a log line: a traceback, an error printed before logging
-            log.warning("%s: %s", self.name, text)
+            self._lines.append(text)  # not a log line: a traceback, the command's own error line
+            # Its error line is what `failure` reports, when `local` stops for it: once is enough.
+            own_error = ": error: " in text and not self.stopping
+            log.log(logging.DEBUG if own_error else logging.WARNING, "%s: %s", self.name, text)
             return
         self._lines.append(message)
         entry.pop("time", None)

@@ -30,6 +30,7 @@ from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.core.statuses import ResultStatus
 from pyarmonik.lifecycle import results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.local import redis_server
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import StorageSettings
 
@@ -51,7 +52,11 @@ class Running:
 
 @pytest.fixture
 async def grid(tmp_path: pathlib.Path) -> AsyncIterator[Grid]:
-    async with open_grid(StorageSettings(data_dir=tmp_path)) as grid:
+    # A private Redis per test, as `pyarmonik local` runs one.
+    async with (
+        redis_server.running(tmp_path) as redis,
+        open_grid(StorageSettings(data_dir=tmp_path, redis_url=redis.url)) as grid,
+    ):
         await grid.state.put_partitions([Partition("default")])
         yield grid
 
