@@ -80,17 +80,13 @@ class Child(Generic[S]):
         ready, announce = os.pipe()
         try:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "pyarmonik",
-                self.command,
+                *lifeline.wrapped([sys.executable, "-m", "pyarmonik", self.command]),
                 env=environment(self.config, **self.internal, **{supervised.READY_FD: str(announce)}),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 pass_fds=(announce,),
                 start_new_session=True,
-                preexec_fn=lifeline.dies_with_parent(),
             )
         finally:
             os.close(announce)

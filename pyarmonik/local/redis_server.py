@@ -130,15 +130,14 @@ async def start(data_dir: Path, *, appendfsync: str = "everysec") -> PrivateRedi
     directory = directory.resolve()  # Redis enters --dir before it opens --logfile
     socket, temporary = socket_path(directory)
     socket.unlink(missing_ok=True)  # left by a redis-server that was killed
+    # SIGTERM when `local` dies: Redis still writes its append-only file out.
+    command = lifeline.wrapped([binary, *arguments(directory, socket, appendfsync=appendfsync)], signal.SIGTERM)
     process = await asyncio.create_subprocess_exec(
-        binary,
-        *arguments(directory, socket, appendfsync=appendfsync),
+        *command,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C reaches `local`, which stops Redis last
-        # SIGTERM: a Redis outliving `local` still writes its append-only file out.
-        preexec_fn=lifeline.dies_with_parent(signal.SIGTERM),
     )
     server = PrivateRedis(process, socket, temporary, directory)
     try:

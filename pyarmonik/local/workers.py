@@ -99,14 +99,13 @@ class WorkerProcess:
         while not stop.is_set():
             started = time.monotonic()
             with self.log_file.open("ab") as output:
-                self._process = await asyncio.create_subprocess_shell(
-                    guarded(self.command),
+                self._process = await asyncio.create_subprocess_exec(
+                    *lifeline.wrapped(["/bin/sh", "-c", guarded(self.command)], signal.SIGTERM),
                     env=self.env,
                     stdout=output,
                     stderr=output,
                     cwd=self.cwd,
                     start_new_session=True,
-                    preexec_fn=lifeline.dies_with_parent(signal.SIGTERM),
                 )
             if self.pid_file is not None:
                 self.pid_file.write_text(str(self._process.pid))
