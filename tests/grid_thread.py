@@ -27,7 +27,8 @@ from pyarmonik.settings import LocalSettings
 from pyarmonik.storage.redis import keys
 
 T = TypeVar("T")
-STARTUP_TIMEOUT = 30.0
+#: Generous: the control plane and agents are processes, started on a machine maybe busy with tests.
+STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 
 
