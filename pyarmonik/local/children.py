@@ -43,6 +43,9 @@ _KEPT_LINES = 5
 #: settings are rendered from the model, and an alias (``ComputePlane__*``)
 #: left over would contradict them.
 _OWN_PREFIXES = ("PYARMONIK_", "ComputePlane__")
+#: Loggers whose INFO lines, repeated by every child, say what ``local``
+#: chose for them (its Redis, probe ports on 127.0.0.1): shown at DEBUG.
+_PLUMBING = frozenset({"pyarmonik.processes.wiring", "pyarmonik.processes.probes"})
 
 
 def environment(config: BaseSettings, **internal: str) -> dict[str, str]:
@@ -159,8 +162,11 @@ class Child(Generic[S]):
         self._lines.append(message)
         entry.pop("time", None)
         problem = entry.pop("exception", None)
+        levelno = logging.getLevelName(level)
+        if name in _PLUMBING and levelno == logging.INFO:
+            levelno = logging.DEBUG
         logger = logging.getLogger(name)
-        record = logger.makeRecord(name, logging.getLevelName(level), "(child)", 0, message, (), None)
+        record = logger.makeRecord(name, levelno, "(child)", 0, message, (), None)
         if problem:
             record.msg, record.args = "%s\n%s", (message, problem)
         with logcontext.bind(**{key: str(value) for key, value in entry.items()}):
