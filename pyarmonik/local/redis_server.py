@@ -129,6 +129,11 @@ async def start(data_dir: Path, *, appendfsync: str = "everysec") -> PrivateRedi
     directory.mkdir(parents=True, exist_ok=True)
     directory = directory.resolve()  # Redis enters --dir before it opens --logfile
     socket, temporary = socket_path(directory)
+    if await _answers_ping(socket):  # two servers on one append-only file would corrupt it
+        raise RuntimeError(
+            f"another grid runs on the data dir {data_dir} (its redis-server answers on {socket}): "
+            "stop it, or give another --data-dir"
+        )
     socket.unlink(missing_ok=True)  # left by a redis-server that was killed
     # SIGTERM when `local` dies: Redis still writes its append-only file out.
     command = lifeline.wrapped([binary, *arguments(directory, socket, appendfsync=appendfsync)], signal.SIGTERM)

@@ -67,3 +67,12 @@ async def test_its_data_survives_a_restart_on_the_same_data_dir(tmp_path: pathli
         client = redis.asyncio.Redis.from_url(server.url)
         assert await client.get("kept") == b"yes"
         await client.aclose()
+
+
+async def test_a_second_server_on_a_data_dir_in_use_is_refused(tmp_path: pathlib.Path) -> None:
+    async with redis_server.running(tmp_path) as first:
+        with pytest.raises(RuntimeError, match=f"^another grid runs on the data dir {tmp_path} "):
+            await redis_server.start(tmp_path)
+        client = redis.asyncio.Redis.from_url(first.url)
+        assert await client.ping()  # the first one is untouched
+        await client.aclose()
