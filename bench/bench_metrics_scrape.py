@@ -37,9 +37,9 @@ from pyarmonik.core.models import Partition, Result, Session, Task, TaskOptions
 from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.lifecycle import observed
 from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.storage.memory.events import MemoryEventBus
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.ports import TaskCommit
+from pyarmonik.storage.redis.events import RedisEventBus
 from pyarmonik.storage.redis.queue import RedisTaskQueue
 from pyarmonik.storage.redis.state import RedisStateStore
 
@@ -135,8 +135,7 @@ async def check_against_records(grid: Grid) -> float:
 
 async def layout(client: redis.asyncio.Redis, sessions: int, objects: Path) -> None:
     await client.flushdb()
-    bus = MemoryEventBus()
-    grid = Grid(RedisStateStore(client), RedisTaskQueue(client), FileSystemObjectStore(objects), bus)
+    grid = Grid(RedisStateStore(client), RedisTaskQueue(client), FileSystemObjectStore(objects), RedisEventBus(client))
     await grid.state.put_partitions([Partition(p) for p in PARTITIONS])
     observed.report_store(grid)
     start = time.perf_counter()

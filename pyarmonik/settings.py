@@ -75,7 +75,7 @@ class StorageSettings(BaseSettings):
     s3_secure: bool = Field(False, description="use TLS to reach S3")
     s3_region: str | None = Field(None, description="S3 region, if the server needs one")
     small_object_bytes: int = Field(
-        4096, ge=0, description="objects up to this size live in Redis, not S3 (0: never); needs both"
+        4096, ge=0, description="objects up to this size live in Redis, not S3 or files (0: never); needs Redis"
     )
     data_dir: Path = Field(Path("pyarmonik-data"), description="local data: filesystem objects, logs, data folders")
     data_chunk_max_size: int = Field(2 * 1024 * 1024, gt=0, description="chunk size of result data streams")
@@ -210,6 +210,12 @@ class AgentRunSettings(StorageSettings, LeaseSettings):
         None, gt=0, description="lease renewal and cancel check period", json_schema_extra={"shown": "lease / 5"}
     )
     grace_seconds: float = Field(5.0, ge=0, description="on SIGTERM, time the running task may still run")
+    #: Tasks claimed in one store call: the first runs, the others wait
+    #: DISPATCHED (leases renewed) and run next without a claim of their own.
+    #: Above 1, an agent holds tasks that an idle agent could run.
+    prefetch: int = Field(
+        1, ge=1, le=64, description="tasks an agent claims at once (the first runs, the others wait their turn)"
+    )
 
     @property
     def shared_folder(self) -> Path:

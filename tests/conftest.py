@@ -12,7 +12,7 @@ import redis.asyncio
 
 from pyarmonik.storage.objects.s3 import S3Config
 
-from . import servers
+from . import redis_stores, servers
 
 # -- opt-in tests ---------------------------------------------------------------
 #: Set to 1 to run the soak tests along with the rest (or select them: -m soak).
@@ -107,10 +107,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-async def redis_client(redis_server: str) -> AsyncIterator[redis.asyncio.Redis]:
+def redis_url(redis_server: str) -> str:
+    """The URL of the session's Redis, its database emptied for this test
+    (once: every fixture of the test that asks for it shares it)."""
+    return redis_stores.emptied(redis_server)
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     """A client of the session's Redis, on a database emptied for this test."""
-    client = redis.asyncio.Redis.from_url(redis_server)
-    await client.flushdb()
+    client = redis.asyncio.Redis.from_url(redis_url)
     try:
         yield client
     finally:

@@ -8,6 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 import grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from pyarmonik.metrics import Metrics
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -57,3 +60,13 @@ def grpc_code(call: Callable[[], object]) -> grpc.StatusCode:
     except grpc.RpcError as error:
         return error.code()  # type: ignore[attr-defined, no-any-return]
     raise AssertionError("the call succeeded; an error status was expected")
+
+
+async def scraped(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a scrape, parsed as Prometheus would."""
+    text = (await metrics.render()).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

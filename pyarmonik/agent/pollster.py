@@ -1,9 +1,19 @@
-"""The polling agent of one partition: pop, lease, run, settle, ack.
+"""The polling agent of one partition: claim, run, settle (and ack).
+
+A claim (``processing.claim``, one store call) pops up to ``prefetch``
+items, admits them, leases and acquires the runnable ones and starts the
+first; the others wait DISPATCHED, their leases renewed, and are started
+(one more call each) when their turn comes. DISPATCHED, not PROCESSING, so
+that a waiting task is not shown running, counts no duration, and is
+released without using a retry if this agent is lost or stops: starting it
+in the previous task's finish would save that call, at the price of every
+finish script starting a task of another session.
 
 Invariants:
 - a task is acked from the queue only after its outcome is written (commit,
-  failure, retry or release), so an agent dying at any point leaves the item
-  leased, and the reaper recovers it when the lease expires;
+  failure, retry or release; the store writes both in one step), so an
+  agent dying at any point leaves the item leased, and the reaper recovers
+  it when the lease expires;
 - every end of an attempt is an ``Outcome`` handed to ``outcomes.settle``,
   the one place that decides what it means;
 - from admission until its outcome is written (inputs fetched, worker
@@ -11,7 +21,8 @@ Invariants:
   (``heartbeat.LeaseKeeper``); while the worker runs, the task is watched:
   a cancel (CANCELLING) or a lost lease cancels the worker call;
 - on stop (SIGTERM) the agent takes no new task and gives the running one
-  ``grace_seconds`` to finish, then releases it without using a retry.
+  ``grace_seconds`` to finish, then releases it without using a retry; the
+  prefetched ones are released untouched.
 
 It talks to its worker through the ``Worker`` port only: no transport here.
 """
@@ -51,6 +62,8 @@ class AgentConfig:
     heartbeat_seconds: float = 3.0
     grace_seconds: float = 5.0
     pop_timeout: float = 1.0
+    #: Tasks claimed at once: the first runs, the others wait their turn.
+    prefetch: int = 1
 
 
 @dataclass
@@ -67,6 +80,7 @@ class Pollster:
         self.health = health or AgentHealth()
         self._running: _Running | None = None
         self._stopped_with: _Running | None = None
+        self._folders = task_context.DataFolders(config.data_root)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("agent %s polls partition %s", self.config.agent_id, self.config.partition_id)
@@ -88,6 +102,7 @@ class Pollster:
             if stop.is_set() and not announcer.done():
                 await announcer  # stop came as the loop ended: still say so first
             announcer.cancel()
+            self._folders.close()
             self.health.state = AgentState.STOPPED
         log.info("agent %s stopped: %s", self.config.agent_id, self._stop_summary())
 
@@ -119,83 +134,111 @@ class Pollster:
         self.health.worker_ready()
         if self.health.state is AgentState.STARTING:
             self.health.state = AgentState.IDLE
-        lease = await self.grid.queue.pop(
+        claims = await processing.claim(
+            self.grid,
             self.config.partition_id,
             agent_id=self.config.agent_id,
+            hostname=self.config.hostname,
             lease_seconds=self.config.lease_seconds,
+            count=self.config.prefetch,
+            start_first=True,
             timeout=self.config.pop_timeout,
         )
-        if lease is None:
-            return
-        if stop.is_set():
-            await self.grid.queue.release(lease)  # popped as we stopped: back at once, untouched
-            return
-        await self._handle(lease, stop)
+        held: list[tuple[ports.Claim, heartbeat.LeaseKeeper]] = []
+        for claim in claims:
+            if claim.lease is None or claim.task is None:
+                log.debug("task %s not run: %s", claim.task_id, claim.admission.value)
+                continue
+            keeper = heartbeat.LeaseKeeper(
+                self.grid.queue,
+                claim.lease,
+                lease_seconds=self.config.lease_seconds,
+                every=self.config.heartbeat_seconds,
+                agent_id=self.config.agent_id,
+            )
+            held.append((claim, await keeper.__aenter__()))
+        try:
+            for turn, (claim, keeper) in enumerate(held):
+                if stop.is_set():  # claimed as we stopped, or waiting its turn: back at once, untouched
+                    await self._release_untouched(claim, keeper)
+                else:
+                    await self._handle(claim, keeper, stop, started=turn == 0)
+        finally:
+            for _, keeper in held:
+                await keeper.stop()
 
-    async def _handle(self, lease: ports.Lease, stop: asyncio.Event) -> None:
-        admission, task = await processing.admit(
-            self.grid, lease.item, agent_id=self.config.agent_id, hostname=self.config.hostname
+    async def _release_untouched(self, claim: ports.Claim, keeper: heartbeat.LeaseKeeper) -> None:
+        assert claim.task is not None
+        await outcomes.settle(
+            self.grid,
+            claim.task,
+            Outcome.RELEASED,
+            agent_id=self.config.agent_id,
+            message="agent stopping",
+            lease=keeper.lease,
         )
-        if admission is processing.Admission.RUN and task is not None:
-            with logcontext.bind(session_id=task.session_id, task_id=task.task_id):
-                await self._run(task, lease, stop)
-        else:
-            log.debug("task %s not run: %s", lease.item.task_id, admission.value)
-        # Not in a ``finally``: after an error the lease must expire, so the reaper settles the task.
-        await self.grid.queue.ack(lease)
+        await keeper.stop()
 
-    async def _run(self, task: Task, lease: ports.Lease, stop: asyncio.Event) -> None:
-        self._running = running = _Running(task.task_id)
+    async def _handle(
+        self, claim: ports.Claim, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, *, started: bool
+    ) -> None:
+        assert claim.task is not None
+        with logcontext.bind(session_id=claim.task.session_id, task_id=claim.task_id):
+            settled = await self._run(claim, keeper, stop, started=started)
+        await keeper.stop()
+        if settled is Outcome.LOST:
+            # Nothing was written, so no store step acked the item: dropped
+            # here (not in a ``finally``: after an error the lease must
+            # expire, so the reaper settles the task).
+            await self.grid.queue.ack(keeper.lease)
+
+    async def _run(
+        self, claim: ports.Claim, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, *, started: bool
+    ) -> Outcome | None:
+        assert claim.task is not None
+        self._running = running = _Running(claim.task_id)
         if not stop.is_set():
             self.health.state = AgentState.BUSY
         if stop.is_set():  # stopped while admitting it: the stop line said idle, but this task gets the grace
             self._stopped_with = running
-        keeper = heartbeat.LeaseKeeper(
-            self.grid.queue,
-            lease,
-            lease_seconds=self.config.lease_seconds,
-            every=self.config.heartbeat_seconds,
-            agent_id=self.config.agent_id,
-        )
         try:
-            async with keeper:
-                await self._attempt_and_settle(task, keeper, stop, running)
+            with task_context.attempt(self.grid, claim.task, folders=self._folders) as ctx:
+                ctx.known_inputs = dict(claim.inputs)
+                reply = await self._attempt(ctx, keeper, stop, started=started)
+                if reply is not None:
+                    running.settled = await outcomes.settle(
+                        self.grid,
+                        ctx.task,
+                        reply.outcome,
+                        agent_id=self.config.agent_id,
+                        message=reply.message,
+                        files=ctx.files,
+                        commit=ctx.commit(),
+                        lease=keeper.lease,
+                    )
+            return running.settled
         finally:
             self._running = None
             if self.health.state is AgentState.BUSY:
                 self.health.state = AgentState.IDLE
 
-    async def _attempt_and_settle(
-        self, task: Task, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, running: _Running
-    ) -> None:
-        with task_context.attempt(self.grid, task, data_root=self.config.data_root) as ctx:
-            reply = await self._attempt(ctx, keeper, stop)
-            if reply is not None:
-                running.settled = await outcomes.settle(
-                    self.grid,
-                    ctx.task,
-                    reply.outcome,
-                    agent_id=self.config.agent_id,
-                    message=reply.message,
-                    files=ctx.files,
-                    commit=ctx.commit(),
-                )
-
     async def _attempt(
-        self, ctx: task_context.TaskContext, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event
+        self, ctx: task_context.TaskContext, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, *, started: bool
     ) -> _End | None:
-        """Fetches the inputs, starts the task and runs it; ``None`` when
-        there is nothing to settle (cancelled before it started)."""
+        """Fetches the inputs, starts the task (unless the claim did) and
+        runs it; ``None`` when there is nothing to settle (cancelled before
+        it started)."""
         try:
             for result_id in dict.fromkeys(ctx.task.dependencies):
                 await ctx.fetch(result_id)
-            started = await processing.start(self.grid, ctx.task, agent_id=self.config.agent_id)
+            if not started:
+                begun = await processing.start(self.grid, ctx.task, agent_id=self.config.agent_id, lease=keeper.lease)
+                if begun is None:
+                    return None  # cancelled while it waited; the start finished the cancellation
+                ctx.task = begun
         except errors.PyArmoniKError as exc:
             log.warning("task %s: %s", ctx.task.task_id, exc.message)
             return _End(Outcome.CRASH, exc.message)
-        if started is None:
-            return None  # cancelled while we fetched its data; start finished the cancellation
-        ctx.task = started
         return await self._process(ctx, keeper, stop)
 
     async def _process(self, ctx: task_context.TaskContext, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event) -> _End:

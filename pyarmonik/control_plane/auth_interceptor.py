@@ -27,7 +27,7 @@ import functools
 import hashlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -58,20 +58,16 @@ def _first(values: Any, key: str) -> bytes | None:
     return found[0] if found else None
 
 
-class AuthInterceptor(aio.ServerInterceptor):
+class AuthInterceptor(handlers.WrappingInterceptor):
     def __init__(self, config: AuthConfig | None, *, trusted_proxy_headers: bool = False) -> None:
+        super().__init__()
         self._config = config
         self._trusted_proxy_headers = trusted_proxy_headers
         self._permissions = api.method_permissions()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        permission = self._permissions.get(handler_call_details.method)
-        if handler is None or permission is None:
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        permission = self._permissions.get(method)
+        if permission is None:
             return handler
         return handlers.guarded(handler, functools.partial(self._guard, permission))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -57,21 +57,14 @@ def client_of(context: aio.ServicerContext) -> str:
     return f"host {host}"
 
 
-class LimitsInterceptor(aio.ServerInterceptor):
+class LimitsInterceptor(handlers.WrappingInterceptor):
     def __init__(self, *, max_message_size: int, max_streams: int) -> None:
+        super().__init__()
         self._max_message_size = max_message_size
         self._max_streams = max_streams
         self._open: Counter[str] = Counter()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         guard = functools.partial(self._guard, method, handler.request_streaming, method in STREAMS)
         return handlers.guarded(handler, guard, request_deserializer=self._deserializer(handler.request_deserializer))
 

@@ -18,6 +18,13 @@ from pyarmonik.lifecycle.grid import Grid
 
 _TASK_EVENTS = frozenset({EventKind.NEW_TASK, EventKind.TASK_STATUS_UPDATE})
 _REPLAY_PAGE = 1000
+#: The fields of a light update's record (see ``ports.EventBus.subscribe``).
+_TASK_ID_FIELDS = frozenset({"task_id", "session_id"})
+_RESULT_ID_FIELDS = frozenset({"result_id", "session_id"})
+
+
+def _reads_only(where: filters.Filters, fields: frozenset[str]) -> bool:
+    return all(condition.field in fields for clause in where for condition in clause)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,13 @@ class EventSelection:
     task_filters: filters.Filters = filters.EVERYTHING
     result_filters: filters.Filters = filters.EVERYTHING
     kinds: Collection[EventKind] = frozenset(EventKind) - {EventKind.UNSPECIFIED}
+
+    @property
+    def light(self) -> bool:
+        """Whether the stream needs no more of a status or owner update than
+        its ids and status (what its response carries): true unless a filter
+        reads another field, which the bus then decodes."""
+        return _reads_only(self.task_filters, _TASK_ID_FIELDS) and _reads_only(self.result_filters, _RESULT_ID_FIELDS)
 
     def matcher(self) -> Callable[[Event], bool]:
         """Whether an event is wanted; filters compiled once per stream, not
@@ -50,7 +64,7 @@ class EventSelection:
 async def stream(grid: Grid, selection: EventSelection) -> AsyncIterator[Event]:
     await grid.state.get_session(selection.session_id)
     wants = selection.matcher()
-    async with grid.events.subscribe(selection.session_id) as live:
+    async with grid.events.subscribe(selection.session_id, kinds=selection.kinds, light=selection.light) as live:
         async for event in _replay(grid, selection, wants):
             yield event
         async for event in live:

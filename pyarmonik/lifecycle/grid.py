@@ -29,6 +29,16 @@ class Grid:
     clock: Callable[[], float] = field(default=time.time)
     #: What every service of this grid counts, served on its /metrics.
     metrics: Metrics = field(default_factory=Metrics)
+    #: The agent's combined steps (claim, finish); when the stores offer
+    #: none, ``dispatcher`` makes them of their separate calls.
+    dispatch: ports.Dispatch | None = None
+
+    def dispatcher(self) -> ports.Dispatch:
+        if self.dispatch is None:
+            from pyarmonik.lifecycle import stepwise  # stepwise builds on Grid: imported late
+
+            self.dispatch = stepwise.StepwiseDispatch(self)
+        return self.dispatch
 
     async def enqueue(self, tasks: Sequence[Task]) -> None:
         """Pushes the tasks a transition made ready, one push per partition."""

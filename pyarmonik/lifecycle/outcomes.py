@@ -56,10 +56,13 @@ async def settle(
     message: str = "",
     files: Mapping[str, Path] = _NO_FILES,
     commit: ports.TaskCommit | None = None,
+    lease: ports.Lease | None = None,
 ) -> Outcome:
     """Writes what ``outcome`` means for ``task`` held by ``agent_id``.
 
-    ``files`` and ``commit`` are what an OK attempt produced. Returns the
+    ``files`` and ``commit`` are what an OK attempt produced. ``lease``, the
+    agent's, is acked with the outcome's write (in one step on stores that
+    combine them); it is left alone when nothing was written (LOST). Returns the
     outcome actually written: ERROR for an OK whose commit was refused (it
     would be refused again on a retry), CANCELLED when the task was
     cancelled as the attempt ended (the cancel wins), LOST when the store
@@ -72,11 +75,13 @@ async def settle(
         message = message or f"task exceeded its max_duration of {task.options.max_duration} s"
     try:
         if outcome is Outcome.OK:
-            outcome, message = await _complete(grid, task, agent_id=agent_id, files=files, commit=commit)
+            outcome, message = await _complete(grid, task, agent_id=agent_id, files=files, commit=commit, lease=lease)
         else:
-            await _end(grid, task, outcome, agent_id=agent_id, message=message)
+            await _end(grid, task, outcome, agent_id=agent_id, message=message, lease=lease)
     except errors.NotHeld as exc:
-        level, outcome, message = await _refused(grid, task, outcome, agent_id=agent_id, reason=exc.message)
+        level, outcome, message = await _refused(
+            grid, task, outcome, agent_id=agent_id, reason=exc.message, lease=lease
+        )
     except errors.NotFound as exc:  # deleted with its session meanwhile
         level, outcome, message = logging.WARNING, Outcome.LOST, f"{outcome.name} refused: {exc.message}"
     else:
@@ -88,7 +93,9 @@ async def settle(
     return outcome
 
 
-async def _refused(grid: Grid, task: Task, outcome: Outcome, *, agent_id: str, reason: str) -> tuple[int, Outcome, str]:
+async def _refused(
+    grid: Grid, task: Task, outcome: Outcome, *, agent_id: str, reason: str, lease: ports.Lease | None
+) -> tuple[int, Outcome, str]:
     """A write the store refused: another agent took the task over (LOST), or
     the task was cancelled as it ended, which the cancel wins (CANCELLED)."""
     try:
@@ -96,36 +103,45 @@ async def _refused(grid: Grid, task: Task, outcome: Outcome, *, agent_id: str, r
     except errors.NotFound:
         return logging.WARNING, Outcome.LOST, f"{outcome.name} refused: {reason}"
     if current.status is TaskStatus.CANCELLING and current.owner_pod_id == agent_id:
-        await processing.cancelled(grid, current, agent_id=agent_id)
+        await processing.cancelled(grid, current, agent_id=agent_id, lease=lease)
         return logging.INFO, Outcome.CANCELLED, f"cancelled as it ended {outcome.name}"
     return logging.WARNING, Outcome.LOST, f"{outcome.name} refused: {reason}"
 
 
-async def _end(grid: Grid, task: Task, outcome: Outcome, *, agent_id: str, message: str) -> None:
+async def _end(
+    grid: Grid, task: Task, outcome: Outcome, *, agent_id: str, message: str, lease: ports.Lease | None
+) -> None:
     if outcome is Outcome.ERROR:
-        await processing.fail(grid, task, agent_id=agent_id, message=message)
+        await processing.fail(grid, task, agent_id=agent_id, message=message, lease=lease)
     elif outcome is Outcome.CRASH:
-        await processing.crash(grid, task, agent_id=agent_id, message=message)
+        await processing.crash(grid, task, agent_id=agent_id, message=message, lease=lease)
     elif outcome is Outcome.TIMEOUT:
-        await processing.fail(grid, task, agent_id=agent_id, message=message, status=TaskStatus.TIMEOUT)
+        await processing.fail(grid, task, agent_id=agent_id, message=message, status=TaskStatus.TIMEOUT, lease=lease)
     elif outcome is Outcome.CANCELLED:
-        await processing.cancelled(grid, task, agent_id=agent_id)
+        await processing.cancelled(grid, task, agent_id=agent_id, lease=lease)
     elif outcome is Outcome.RELEASED:
-        await processing.release(grid, task, agent_id=agent_id)
+        await processing.release(grid, task, agent_id=agent_id, lease=lease)
     # LOST: nothing is ours to write.
 
 
 async def _complete(
-    grid: Grid, task: Task, *, agent_id: str, files: Mapping[str, Path], commit: ports.TaskCommit | None
+    grid: Grid,
+    task: Task,
+    *,
+    agent_id: str,
+    files: Mapping[str, Path],
+    commit: ports.TaskCommit | None,
+    lease: ports.Lease | None,
 ) -> tuple[Outcome, str]:
     try:
-        await processing.complete(grid, task, agent_id=agent_id, files=files, commit=commit or ports.TaskCommit())
+        commit = commit or ports.TaskCommit()
+        await processing.complete(grid, task, agent_id=agent_id, files=files, commit=commit, lease=lease)
     except errors.NotHeld:
         raise
     except errors.PyArmoniKError as exc:
         # What the worker asked for cannot be committed (e.g. a child on an
         # aborted result): a retry would be refused the same way.
         message = f"commit refused: {exc.message}"
-        await processing.fail(grid, task, agent_id=agent_id, message=message)
+        await processing.fail(grid, task, agent_id=agent_id, message=message, lease=lease)
         return Outcome.ERROR, message
     return Outcome.OK, ""

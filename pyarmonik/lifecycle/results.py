@@ -49,7 +49,7 @@ async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, creat
             limits.check_size(grid.limits.result_data_size, len(item.data), what=f"the data of result {item.name!r}")
     await _open_session(grid, session_id)
     at = grid.clock()
-    results = []
+    results, data = [], []
     for item in new:
         result = Result(
             session_id=session_id,
@@ -62,12 +62,14 @@ async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, creat
         )
         if item.data is not None:
             key = object_key(result.result_id)
-            result.size = await grid.objects.put_bytes(key, item.data)
+            data.append((key, item.data))
+            result.size = len(item.data)
             result.opaque_id = key.encode()
             result.status = ResultStatus.COMPLETED
             result.completed_at = at
             result.owner_task_id = created_by or session_id
         results.append(result)
+    await grid.objects.put_all(data)  # before the metadata: never COMPLETED without data
     await grid.state.create_results(results)
     return results
 

@@ -22,6 +22,9 @@ from pyarmonik.lifecycle.grid import Grid
 
 log = logging.getLogger(__name__)
 
+#: A watch reads result ids and statuses only: the bus decodes nothing else.
+_WATCHED = frozenset({EventKind.RESULT_STATUS_UPDATE})
+
 
 @dataclass(frozen=True, slots=True)
 class WatchRequest:
@@ -77,7 +80,7 @@ class _Watcher:
             self.out.put_nowait(follower.exception())  # type: ignore[arg-type]
 
     async def _follow(self, session_id: str, subscribed: asyncio.Event) -> None:
-        async with self._grid.events.subscribe(session_id) as live:
+        async with self._grid.events.subscribe(session_id, kinds=_WATCHED, light=True) as live:
             subscribed.set()
             async for event in live:
                 self._on_event(event)

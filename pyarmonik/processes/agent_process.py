@@ -48,6 +48,7 @@ def build_agent(
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat,
         grace_seconds=settings.grace_seconds,
+        prefetch=settings.prefetch,
     )
     return AgentRuntime(
         grid,

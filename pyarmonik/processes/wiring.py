@@ -2,8 +2,9 @@
 
 - a Redis URL, required: state, queues and events in Redis, shared by every
   process (``pyarmonik local`` starts a private redis-server for its own);
-- an S3 endpoint: result data in S3, with small objects in Redis when both
-  are given (``small_object_bytes``); else files under ``data_dir/objects``.
+- an S3 endpoint: result data in S3, else files under ``data_dir/objects``;
+  with Redis, small objects (``small_object_bytes``) live in Redis in front of
+  either: a tiny payload costs a round trip, not a file or an S3 request.
 
 An unreachable server is reported in one line naming its endpoint.
 """
@@ -21,6 +22,7 @@ from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 from pyarmonik.storage.objects.tiered import TieredObjectStore
 from pyarmonik.storage.redis import connection
+from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.events import RedisEventBus
 from pyarmonik.storage.redis.objects import RedisObjectStore
 from pyarmonik.storage.redis.queue import RedisTaskQueue
@@ -38,7 +40,7 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
         stack.push_async_callback(client.aclose)
         bus = RedisEventBus(client)
         stack.push_async_callback(bus.close)
-        state, queue = RedisStateStore(client), RedisTaskQueue(client)
+        state, queue, dispatch = RedisStateStore(client), RedisTaskQueue(client), RedisDispatch(client)
         log.info("state, queues and events in Redis at %s", connection.redacted(settings.redis_url))
         objects = await _open_objects(settings, client, stack)
         yield Grid(
@@ -48,12 +50,20 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
             events=bus,
             default_partition=default_partition,
             data_chunk_max_size=settings.data_chunk_max_size,
+            dispatch=dispatch,
         )
 
 
 async def _open_objects(
     settings: StorageSettings, client: connection.Redis, stack: contextlib.AsyncExitStack
 ) -> ports.ObjectStore:
+    large = await _open_large_objects(settings, stack)
+    if settings.small_object_bytes == 0:
+        return large
+    return TieredObjectStore(RedisObjectStore(client), large, threshold=settings.small_object_bytes)
+
+
+async def _open_large_objects(settings: StorageSettings, stack: contextlib.AsyncExitStack) -> ports.ObjectStore:
     if not settings.s3_endpoint:
         return FileSystemObjectStore(settings.data_dir / "objects")
     s3 = await S3ObjectStore.connect(
@@ -68,6 +78,4 @@ async def _open_objects(
     )
     stack.callback(s3.close)
     log.info("result data in S3 at %s, bucket %s", settings.s3_endpoint, settings.s3_bucket)
-    if settings.small_object_bytes == 0:
-        return s3
-    return TieredObjectStore(RedisObjectStore(client), s3, threshold=settings.small_object_bytes)
+    return s3

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import grpc
@@ -55,16 +55,9 @@ async def _abort(error: BaseException, context: aio.ServicerContext, method: str
     raise AssertionError("context.abort returned")  # abort always raises
 
 
-class ErrorInterceptor(aio.ServerInterceptor):
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return handlers.guarded(handler, functools.partial(_errors_to_status, handler_call_details.method))
+class ErrorInterceptor(handlers.WrappingInterceptor):
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        return handlers.guarded(handler, functools.partial(_errors_to_status, method))
 
 
 @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -41,20 +41,13 @@ def _code(context: aio.ServicerContext, error: BaseException | None) -> str:
     return grpc.StatusCode.OK.name if error is None else grpc.StatusCode.UNKNOWN.name
 
 
-class MetricsInterceptor(aio.ServerInterceptor):
+class MetricsInterceptor(handlers.WrappingInterceptor):
     def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
         self.metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        service, method = split_method(handler_call_details.method)
-        return handlers.guarded(handler, functools.partial(self._timed, service, method))
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        return handlers.guarded(handler, functools.partial(self._timed, *split_method(method)))
 
     @contextlib.asynccontextmanager
     async def _timed(self, service: str, method: str, request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:

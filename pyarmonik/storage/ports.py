@@ -13,14 +13,16 @@ port is therefore only where the lifecycle subscribes to them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+import enum
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from pyarmonik.core import filters
 from pyarmonik.core.models import Application, Event, Partition, Result, Session, Task
-from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
+from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,29 @@ class Lease:
     #: Tells apart two leases of the same task by the same agent (popped,
     #: released, popped again); set by adapters that need it, ``""`` otherwise.
     token: str = ""
+
+
+class Admission(enum.Enum):
+    """What an agent does with a task it popped; logged and counted as such."""
+
+    RUN = "run"
+    GONE = "gone"  # deleted, already taken, already final: drop the message
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A queue item an agent took, and what became of it. Only a RUN claim
+    holds a lease and its task (DISPATCHED, or PROCESSING when started at
+    once), with the records of its payload, data dependencies and expected
+    outputs as they were when it was claimed (``inputs``, possibly empty)."""
+
+    admission: Admission
+    task_id: str
+    lease: Lease | None = None
+    task: Task | None = None
+    inputs: Mapping[str, Result] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +286,59 @@ class TaskQueue(Protocol):
         ...
 
 
+class Dispatch(Protocol):
+    """The agent's side of a task, each step one atomic transition of its
+    queue item and its state together: a claim (pop, admission, lease,
+    acquisition, start) and the finishes, each writing an outcome, acking
+    the lease and queuing what the outcome made ready. ``lease`` is ``None``
+    for a task whose lease is already gone (the reaper settling it); the
+    store checks, as the ``StateStore``'s agent-side writes do, that
+    ``agent_id`` still holds the task (``errors.NotHeld`` else)."""
+
+    async def claim(
+        self,
+        partition_id: str,
+        *,
+        agent_id: str,
+        hostname: str,
+        lease_seconds: float,
+        count: int,
+        start_first: bool,
+        timeout: float,
+    ) -> list[Claim]:
+        """Waits up to ``timeout`` seconds for ready items and takes up to
+        ``count`` runnable tasks (each DISPATCHED, the first PROCESSING when
+        ``start_first``); the items not run are settled and gone."""
+        ...
+
+    async def start(self, task: Task, lease: Lease, *, agent_id: str, at: float) -> Task | None:
+        """DISPATCHED -> PROCESSING; ``None`` when it was cancelled meanwhile
+        (then CANCELLED, its lease acked)."""
+        ...
+
+    async def commit(self, task: Task, lease: Lease | None, *, agent_id: str, commit: TaskCommit, at: float) -> None:
+        """``StateStore.commit_task``, the lease acked and the tasks made ready queued."""
+        ...
+
+    async def fail(
+        self, task: Task, lease: Lease | None, *, agent_id: str, status: TaskStatus, message: str, at: float
+    ) -> Task:
+        """``StateStore.fail_task`` and the lease acked."""
+        ...
+
+    async def retry(self, task: Task, lease: Lease | None, *, agent_id: str, message: str, at: float) -> Task:
+        """``StateStore.retry_task``, the lease acked and the new attempt queued."""
+        ...
+
+    async def release(self, task: Task, lease: Lease | None, *, agent_id: str, at: float) -> Task:
+        """``StateStore.release_task`` and the item back in its queue."""
+        ...
+
+    async def cancelled(self, task: Task, lease: Lease | None, *, agent_id: str, at: float) -> None:
+        """``StateStore.finish_cancellation`` and the lease acked."""
+        ...
+
+
 class ObjectStore(Protocol):
     """Result data by key. Keys are opaque to callers (ArmoniK's opaque_id)."""
 
@@ -269,6 +347,17 @@ class ObjectStore(Protocol):
         ...
 
     async def put_bytes(self, key: str, data: bytes) -> int: ...
+
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Stores each ``(key, data)``, in as few requests as the store allows
+        (a submission of 500 payloads is one Redis round trip, not 500)."""
+        ...
+
+    async def put_file(self, key: str, path: Path) -> int:
+        """Stores the content of the file at ``path``; returns its size. The
+        file is the store's afterwards: it may be moved into place (a store on
+        the same filesystem renames it instead of copying it)."""
+        ...
 
     def get(self, key: str, *, chunk_size: int) -> AsyncIterator[bytes]:
         """Streams the data in chunks of at most ``chunk_size``; the iterator
@@ -285,6 +374,14 @@ class ObjectStore(Protocol):
 
 
 class EventBus(Protocol):
-    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
-        """Events of the session published from now on, until the context exits."""
+    def subscribe(
+        self, session_id: str, *, kinds: Collection[EventKind] | None = None, light: bool = False
+    ) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """Events of the session published from now on, until the context exits.
+
+        Only those of ``kinds`` when given (an adapter drops the others before
+        decoding them). With ``light``, the caller reads no more than the ids
+        and statuses of status and owner updates: their records may be left
+        with every other field at its default.
+        """
         ...

@@ -56,6 +56,25 @@ async def assert_key_rejected_everywhere(store: ObjectStore, key: str) -> None:
 
 
 class ObjectStoreContract:
+    async def test_many_objects_are_stored_in_one_call_each_readable_and_sized(self, object_store: ObjectStore) -> None:
+        items = [(f"many-{index}", os.urandom(index * 100)) for index in range(20)]
+        await asyncio.wait_for(object_store.put_all(items), WAIT)
+        await asyncio.wait_for(object_store.put_all([]), WAIT)
+        for key, data in items:
+            assert await read(object_store, key) == data
+            assert await object_store.size(key) == len(data)
+
+    @pytest.mark.parametrize("size", [0, 8, 3 * 1024 * 1024 + 5])
+    async def test_a_file_is_stored_whole_and_its_size_returned(
+        self, object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory, size: int
+    ) -> None:
+        data = os.urandom(size)
+        path = tmp_path_factory.mktemp("upload") / "output"
+        path.write_bytes(data)
+        assert await asyncio.wait_for(object_store.put_file("from-a-file", path), WAIT) == size
+        assert await read(object_store, "from-a-file") == data
+        assert await object_store.size("from-a-file") == size
+
     async def test_streamed_chunks_are_read_back_exactly_in_chunks_no_larger_than_asked(
         self, object_store: ObjectStore
     ) -> None:

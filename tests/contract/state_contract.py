@@ -1,10 +1,10 @@
 """Contract of ``StateStore``: every adapter passes these tests.
 
-An adapter's test module subclasses ``StateStoreContract`` and defines a
-``state_store(self, event_bus)`` fixture returning a fresh, empty store that
-publishes its events to ``event_bus`` (a ``RecordingEventBus``, defined here,
-which keeps every published event so that tests can check what each
-transition announced).
+An adapter's test module subclasses ``StateStoreContract`` and defines an
+``event_bus`` fixture, a ``RecordingEventBus`` (defined here) that keeps
+every event the store publishes so that tests can check what each
+transition announced, and a ``state_store(self, event_bus)`` fixture
+returning a fresh, empty store whose events ``event_bus`` records.
 
 The port's docstrings are the contract; where they are silent the tests
 follow ArmoniK.Core (``/work/shared/reference/armonik-core-behaviour.md``).
@@ -22,7 +22,6 @@ from pyarmonik.core import errors, filters
 from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
 from pyarmonik.core.models import Event, Partition, Result, Session, Task, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
-from pyarmonik.storage.memory.events import MemoryEventBus
 from pyarmonik.storage.ports import Completion, StateStore, TaskCommit
 
 T0 = 1_000.0  # creation time of every record
@@ -111,16 +110,13 @@ def completion(result_id: str, size: int = 8) -> Completion:
 # -- events -------------------------------------------------------------------
 
 
-class RecordingEventBus(MemoryEventBus):
-    """A memory bus that also keeps every event published to it."""
+class RecordingEventBus:
+    """The events the store under test published, in ``published``: an
+    adapter's fixture returns a subclass that records them from wherever
+    that store publishes."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.published: list[Event] = []
-
-    def publish(self, events: Sequence[Event]) -> None:
-        self.published.extend(events)
-        super().publish(events)
 
     def take(self) -> list[tuple[str, str, str]]:
         """The events published since the last take, described and sorted."""
@@ -212,10 +208,6 @@ def ids_of(records: Sequence[Task]) -> list[str]:
 
 
 class StateStoreContract:
-    @pytest.fixture
-    def event_bus(self) -> RecordingEventBus:
-        return RecordingEventBus()
-
     # == partitions ==========================================================
     async def test_a_stored_partition_is_returned_as_a_copy(self, state_store: StateStore) -> None:
         stored = Partition("p", parent_partition_ids=["root"], pod_max=4, priority=2, pod_configuration={"k": "v"})

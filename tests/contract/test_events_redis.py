@@ -95,8 +95,6 @@ class TestRedisEventBus(EventBusContract):
         # What a Lua script of a state store may write: fields left out,
         # times as decimal strings, cjson's {} for an empty list.
         lua_like = {
-            "kind": int(EventKind.TASK_STATUS_UPDATE),
-            "session_id": "s",
             "task": {
                 "task_id": "t",
                 "session_id": "s",
@@ -110,7 +108,8 @@ class TestRedisEventBus(EventBusContract):
         }
         async with event_bus.subscribe("s") as events:
             await redis_client.publish(keys.session_events("s"), "not json")
-            await redis_client.publish(keys.session_events("s"), json.dumps(lua_like))
+            line = f"{int(EventKind.TASK_STATUS_UPDATE)}\t{int(TaskStatus.PROCESSING)}\tt\t\t\t"
+            await redis_client.publish(keys.session_events("s"), line + json.dumps(lua_like["task"]))
             [received] = await receive(events, 1)
         assert received.task is not None
         assert received.task.created_at == 1718000000.123456
@@ -220,13 +219,37 @@ def test_the_codec_keeps_unset_times_as_none_and_defaults_as_defaults() -> None:
 
 
 def test_the_codec_writes_every_field_of_the_records() -> None:
-    wire = json.loads(codec.encode_event(full_events()[0]))
-    assert set(wire) == {"v", *(f.name for f in dataclasses.fields(Event))}
-    assert set(wire["task"]) == {f.name for f in dataclasses.fields(Task)}
-    assert set(wire["task"]["options"]) == {f.name for f in dataclasses.fields(TaskOptions)}
-    wire = json.loads(codec.encode_event(full_events()[2]))
-    assert set(wire["result"]) == {f.name for f in dataclasses.fields(Result)}
-    assert wire["result"]["opaque_id"] == b"\x00\xffkey/\x10".hex()
+    kind, status, task_id, previous, current, body = codec.encode_event(full_events()[0]).split("\t")
+    assert (kind, status, task_id, previous, current) == ("1", str(int(TaskStatus.RETRIED)), "task-1", "", "")
+    wire = json.loads(body)
+    assert set(wire) == {f.name for f in dataclasses.fields(Task)}
+    assert set(wire["options"]) == {f.name for f in dataclasses.fields(TaskOptions)}
+    *_, previous, current, body = codec.encode_event(full_events()[4]).split("\t")
+    assert (previous, current) == ("task-0", "task-1")
+    wire = json.loads(body)
+    assert set(wire) == {f.name for f in dataclasses.fields(Result)}
+    assert wire["opaque_id"] == b"\x00\xffkey/\x10".hex()
+
+
+def test_one_message_carries_several_events_and_a_subscriber_skips_unwanted_kinds_unread() -> None:
+    events = full_events()[:5]
+    message = codec.encode_events(events)
+    assert codec.decode_events(message, "s") == events
+    wanted = {EventKind.RESULT_STATUS_UPDATE}
+    assert codec.decode_events(message, "s", kinds=wanted) == [events[3]]
+    # A line whose JSON is broken is never read when its kind is not wanted.
+    broken = message.replace('{"task_id"', '{"task_id', 1)
+    assert codec.decode_events(broken, "s", kinds=wanted) == [events[3]]
+
+
+def test_a_light_subscriber_reads_ids_and_statuses_of_updates_without_their_records() -> None:
+    events = full_events()[:5]
+    message = codec.encode_events(events).replace('"name"', '"name')  # no result JSON is readable
+    status_update, owner_update = codec.decode_events(message, "s", kinds={EventKind.RESULT_STATUS_UPDATE,
+                                                      EventKind.RESULT_OWNER_UPDATE}, light=True)  # fmt: skip
+    assert status_update.result is not None and owner_update.result is not None
+    assert (status_update.result.result_id, status_update.result.status) == ("result-1", ResultStatus.COMPLETED)
+    assert (owner_update.previous_owner_id, owner_update.current_owner_id) == ("task-0", "task-1")
 
 
 def test_the_codec_refuses_what_is_not_an_event() -> None:

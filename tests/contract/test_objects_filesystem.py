@@ -26,6 +26,26 @@ class TestFileSystemObjectStore(ObjectStoreContract):
     def object_store(self, tmp_path: pathlib.Path) -> FileSystemObjectStore:
         return FileSystemObjectStore(tmp_path / "objects")
 
+    async def test_a_file_on_the_same_filesystem_is_moved_into_place_not_copied(
+        self, object_store: FileSystemObjectStore, tmp_path: pathlib.Path
+    ) -> None:
+        path = tmp_path / "output"
+        path.write_bytes(b"result")
+        inode = path.stat().st_ino
+        assert await object_store.put_file("moved", path) == 6
+        assert not path.exists()
+        assert object_store.path_of("moved").stat().st_ino == inode
+        assert await read(object_store, "moved") == b"result"
+
+    async def test_a_file_is_not_taken_under_a_key_that_escapes_the_root(
+        self, object_store: FileSystemObjectStore, tmp_path: pathlib.Path
+    ) -> None:
+        path = tmp_path / "output"
+        path.write_bytes(b"x")
+        with pytest.raises(errors.InvalidArgument):
+            await object_store.put_file("../escaped", path)
+        assert path.exists()
+
     def test_the_root_is_created_when_missing(self, tmp_path: pathlib.Path) -> None:
         root = tmp_path / "not" / "yet" / "there"
         FileSystemObjectStore(root)

@@ -4,9 +4,8 @@ over pub/sub from the Lua scripts, and indexes left clean by refusals.
 
 The contract's event assertions read ``event_bus.published``; here the
 store does not publish to a bus but PUBLISHes from its scripts, so the
-``event_bus`` fixture is a ``RedisRecordingBus``: a real pub/sub subscriber
-on every session channel, drained up to a marker message whenever the test
-reads what was published.
+``event_bus`` fixture is a ``RedisRecordingBus`` (``tests.redis_stores``):
+a real pub/sub subscriber on every session channel.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import asyncio
 import pathlib
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -24,14 +22,13 @@ import redis.asyncio
 
 from pyarmonik.core import errors
 from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
-from pyarmonik.core.models import Event
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
 from pyarmonik.storage.redis import codec, keys, state
 from pyarmonik.storage.redis.state import RedisStateStore
+from tests.redis_stores import DRAIN_TIMEOUT, RedisRecordingBus
 
 from .state_contract import (
     AT,
-    RecordingEventBus,
     StateStoreContract,
     completion,
     open_session,
@@ -43,58 +40,7 @@ from .status_counts_contract import StatusCountsContract
 
 pytestmark = pytest.mark.integration
 
-EVERY_SESSION_CHANNEL = keys.session_events("*")
-MARKER_CHANNEL = keys.session_events("marker")
-DRAIN_TIMEOUT = 5.0
 LUA_DIRECTORY = pathlib.Path(keys.__file__).parent / "lua"
-
-
-class RedisRecordingBus(RecordingEventBus):
-    """Records the events that reach a Redis subscriber of every session."""
-
-    def __init__(self, url: str) -> None:
-        self._received: list[Event] = []
-        super().__init__()
-        self._client = redis.Redis.from_url(url)
-        self._pubsub = self._client.pubsub()
-        self._pubsub.psubscribe(EVERY_SESSION_CHANNEL)
-        self._pubsub.get_message(timeout=DRAIN_TIMEOUT)  # the psubscribe confirmation
-
-    @property  # type: ignore[override]
-    def published(self) -> list[Event]:
-        self._drain()
-        return self._received
-
-    @published.setter
-    def published(self, events: list[Event]) -> None:
-        self._received = events
-
-    def _drain(self) -> None:
-        """Reads every message published so far: one subscriber connection
-        receives messages in publication order, so all the events are in once
-        a marker published now comes back."""
-        token = uuid.uuid4().hex
-        self._client.publish(MARKER_CHANNEL, token)
-        while True:
-            message = self._pubsub.get_message(timeout=DRAIN_TIMEOUT)
-            assert message is not None, "the drain marker did not come back"
-            if message["type"] != "pmessage":
-                continue
-            if message["channel"].decode() == MARKER_CHANNEL:
-                if message["data"].decode() == token:
-                    return
-                continue
-            self._received.append(codec.decode_event(message["data"]))
-
-    def close(self) -> None:
-        self._pubsub.close()
-        self._client.close()
-
-
-@pytest.fixture
-def redis_url(redis_server: str, redis_client: redis.asyncio.Redis) -> str:
-    """The test's Redis, its database emptied (by ``redis_client``)."""
-    return redis_server
 
 
 class TestRedisStateStore(StateStoreContract, StatusCountsContract):
@@ -188,7 +134,7 @@ async def test_a_subscriber_on_redis_receives_the_events_the_scripts_publish(
         while len(events) < 3:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=DRAIN_TIMEOUT)
             assert message is not None, f"only {len(events)} events arrived"
-            events.append(codec.decode_event(message["data"]))
+            events.extend(codec.decode_events(message["data"], ""))
     described = [(e.kind.name, (e.task or e.result).status.name) for e in events]  # type: ignore[union-attr]
     assert described == [
         ("NEW_TASK", "PENDING"),

@@ -87,11 +87,11 @@ def running_task(grid: GridThread, world: World) -> Iterator[RunningTask]:
     session = world.new_session()
     task_id, _ = world.new_task(session)
     [task] = grid.run(grid.grid.state.get_tasks([task_id]))
-    data_root = sockets / "data"
+    folders = task_context.DataFolders(sockets / "data")
     try:
-        with task_context.attempt(grid.grid, task, data_root=data_root) as ended:
+        with task_context.attempt(grid.grid, task, folders=folders) as ended:
             ended_token = ended.token
-        with task_context.attempt(grid.grid, task, data_root=data_root) as ctx:
+        with task_context.attempt(grid.grid, task, folders=folders) as ctx:
             running = RunningTask(
                 grid, worker, ctx, ended_token, world.new_result(session), world.new_result(session, b"42"), world
             )

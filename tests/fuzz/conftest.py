@@ -8,8 +8,8 @@ sets another count. Both have no
 deadline: a slow example is the grid's business, a hang is the call
 deadline's (``rpcs.CALL_TIMEOUT``).
 
-The grid runs on embedded storage, or on Redis with
-``PYARMONIK_FUZZ_STORAGE=redis`` (a database of the tests' Redis server).
+The grid runs on Redis, a database of its own on the tests' Redis server
+(``redis_stores.FUZZ_DATABASE``: other tests flush theirs).
 
 At the end of the session, the calls per RPC and status are printed and
 written as JSON to ``--fuzz-report PATH`` (default: ``fuzz-report.json``
@@ -20,26 +20,21 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
-import redis
 from hypothesis import HealthCheck, settings
 
-from pyarmonik.settings import LocalSettings
+from tests import redis_stores
 from tests.fuzz import invariants
 from tests.fuzz.agent import RunningTask, running_task
 from tests.fuzz.world import World
 from tests.grid_thread import GridThread
-from tests.integration.conftest import CHUNK_SIZE, PARTITIONS, RunningGrid
+from tests.integration.conftest import RunningGrid
 
 PROFILE_VARIABLE = "PYARMONIK_FUZZ_PROFILE"
-#: ``memory`` (the default) or ``redis``: the storage of the fuzzed grid.
-STORAGE_VARIABLE = "PYARMONIK_FUZZ_STORAGE"
-REDIS_DB = 7
 _COMMON = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
@@ -66,29 +61,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(max(seconds, 120)))
 
 
-def _redis_grid(url: str, root: pathlib.Path) -> GridThread:
-    """A grid over the session's Redis, on a database of its own (other tests flush theirs)."""
-    url = re.sub(r"/\d+$", "", url) + f"/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    options = LocalSettings(
-        port=0, data_dir=root, partitions=list(PARTITIONS), data_chunk_max_size=CHUNK_SIZE, redis_url=url
-    )
-    return GridThread(options)
-
-
 @pytest.fixture(scope="session")
-def fuzz_grid(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridThread]:
-    """The grid every fuzz test calls: embedded storage, or Redis with
-    ``PYARMONIK_FUZZ_STORAGE=redis``."""
+def fuzz_grid(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GridThread]:
+    """The grid every fuzz test calls, on a database of its own."""
     _REPORT.setdefault("default_path", tmp_path_factory.getbasetemp() / "fuzz-report.json")
     _REPORT.setdefault("started", time.monotonic())
-    root = tmp_path_factory.mktemp("fuzz-grid")
-    storage = os.environ.get(STORAGE_VARIABLE, "memory")
-    if storage not in ("memory", "redis"):
-        raise pytest.UsageError(f"{STORAGE_VARIABLE}={storage}: memory or redis")
-    running = _redis_grid(request.getfixturevalue("redis_server"), root) if storage == "redis" else RunningGrid(root)
+    database = redis_stores.emptied_database(redis_server, redis_stores.FUZZ_DATABASE)
+    running = RunningGrid(tmp_path_factory.mktemp("fuzz-grid"), database)
     running.start()
     try:
         yield running

@@ -1,8 +1,10 @@
 """An in-process control plane for tests that use the official client.
 
 The official ``armonik`` client is synchronous and blocks its thread, so the
-grid runs in a background thread (``tests.grid_thread``).
-``start_grid(tmp_path)`` is reusable by any test module that needs its own grid.
+grid runs in a background thread (``tests.grid_thread``), on the tests'
+Redis: ``running_grid`` on the test's emptied database, and
+``start_grid(tmp_path, redis_url)`` for a test module that needs a grid of
+its own (on a database of its own: ``redis_stores.emptied_database``).
 """
 
 from __future__ import annotations
@@ -33,20 +35,27 @@ def default_options(**overrides: Any) -> TaskOptions:
 
 
 class RunningGrid(GridThread):
-    """``pyarmonik local`` without workers: the control plane over its
-    private Redis, served from a background thread."""
+    """``pyarmonik local`` without workers: the control plane over Redis at
+    ``redis_url`` (objects in files under ``root``), served from a
+    background thread."""
 
-    def __init__(self, root: pathlib.Path) -> None:
+    def __init__(self, root: pathlib.Path, redis_url: str) -> None:
         super().__init__(
-            LocalSettings(port=0, data_dir=root, partitions=list(PARTITIONS), data_chunk_max_size=CHUNK_SIZE)
+            LocalSettings(
+                port=0,
+                data_dir=root,
+                partitions=list(PARTITIONS),
+                data_chunk_max_size=CHUNK_SIZE,
+                redis_url=redis_url,
+            )
         )
         self.objects_root = root / "objects"
 
 
 @contextlib.contextmanager
-def start_grid(tmp_path: pathlib.Path) -> Iterator[RunningGrid]:
-    """A control plane on 127.0.0.1 (free port) over a private Redis, stopped on exit."""
-    running = RunningGrid(tmp_path)
+def start_grid(tmp_path: pathlib.Path, redis_url: str) -> Iterator[RunningGrid]:
+    """A control plane on 127.0.0.1 (free port) over Redis at ``redis_url``, stopped on exit."""
+    running = RunningGrid(tmp_path, redis_url)
     running.start()
     try:
         yield running
@@ -55,8 +64,8 @@ def start_grid(tmp_path: pathlib.Path) -> Iterator[RunningGrid]:
 
 
 @pytest.fixture
-def running_grid(tmp_path: pathlib.Path) -> Iterator[RunningGrid]:
-    with start_grid(tmp_path) as running:
+def running_grid(tmp_path: pathlib.Path, redis_url: str) -> Iterator[RunningGrid]:
+    with start_grid(tmp_path, redis_url) as running:
         yield running
 
 

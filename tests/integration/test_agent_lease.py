@@ -4,8 +4,8 @@ object store that stalls) do not hand the task to another agent.
 
 Found by the fault campaign (tests/faults): with S3 stopped for a few
 seconds, tasks whose results were uploading lost their lease, were retried,
-and the retry met the same stall. Run on the embedded adapters with a real
-pollster, a reaper and an object store that stalls on demand.
+and the retry met the same stall. Run on Redis with a real pollster, a
+reaper and an object store that stalls on demand.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import timedelta
 
 import pytest
+import redis.asyncio
 
 from pyarmonik.agent.pollster import AgentConfig, Pollster
 from pyarmonik.agent.task_context import TaskContext
@@ -23,12 +24,11 @@ from pyarmonik.agent.worker import WorkerReply
 from pyarmonik.core.models import Partition, Task, TaskOptions
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.lifecycle import outcomes, reaper, results, sessions, tasks
-from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
-from tests.contract.state_contract import RecordingEventBus
 from tests.helpers import wait_for_async
+from tests.redis_stores import redis_grid
+
+pytestmark = pytest.mark.integration
 
 LEASE = 0.6
 HEARTBEAT = 0.1
@@ -75,11 +75,10 @@ class EchoWorker:
 
 @pytest.mark.parametrize("stalled", ["put", "get"], ids=["results-slow-to-upload", "inputs-slow-to-fetch"])
 async def test_a_task_whose_data_is_slower_than_its_lease_completes_without_a_retry(
-    tmp_path: pathlib.Path, stalled: str
+    tmp_path: pathlib.Path, stalled: str, redis_client: redis.asyncio.Redis
 ) -> None:
     objects = StallingObjects(tmp_path / "objects")
-    bus = RecordingEventBus()
-    grid = Grid(state=MemoryStateStore(bus), queue=MemoryTaskQueue(), objects=objects, events=bus)
+    grid = redis_grid(redis_client, objects)
     await grid.state.put_partitions([Partition("default")])
     options = TaskOptions(max_duration=timedelta(minutes=1).total_seconds(), max_retries=3, priority=1)
     session = await sessions.create(grid, options=options, partition_ids=[])

@@ -2,7 +2,7 @@
 
 A real grpc.aio server on a unix socket (the gRPC worker adapter's), called
 through the official stub; the running task is set up through the
-lifecycle on embedded storage and made visible the way the adapter's
+lifecycle on Redis and made visible the way the adapter's
 Process call makes it visible (``AgentServicer.serving``).
 """
 
@@ -30,7 +30,6 @@ from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.core.statuses import ResultStatus
 from pyarmonik.lifecycle import results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.local import redis_server
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import StorageSettings
 
@@ -51,12 +50,8 @@ class Running:
 
 
 @pytest.fixture
-async def grid(tmp_path: pathlib.Path) -> AsyncIterator[Grid]:
-    # A private Redis per test, as `pyarmonik local` runs one.
-    async with (
-        redis_server.running(tmp_path) as redis,
-        open_grid(StorageSettings(data_dir=tmp_path, redis_url=redis.url)) as grid,
-    ):
+async def grid(tmp_path: pathlib.Path, redis_url: str) -> AsyncIterator[Grid]:
+    async with open_grid(StorageSettings(data_dir=tmp_path, redis_url=redis_url)) as grid:
         await grid.state.put_partitions([Partition("default")])
         yield grid
 
@@ -99,7 +94,7 @@ async def running(agent: Agent, grid: Grid, tmp_path: pathlib.Path) -> AsyncIter
     )
     known = {"done": done.result_id, "unfinished": unfinished.result_id, "output": output.result_id}
     with (
-        task_context.attempt(grid, task, data_root=tmp_path / "data") as ctx,
+        task_context.attempt(grid, task, folders=task_context.DataFolders(tmp_path / "data")) as ctx,
         agent.worker.servicer.serving(ctx),
     ):
         yield Running(ctx, known)
@@ -130,7 +125,7 @@ async def test_every_agent_call_without_a_running_task_is_unavailable(agent: Age
 
 async def test_a_call_with_the_token_of_a_task_that_ended_is_unavailable(agent: Agent, running: Running) -> None:
     ended = running.ctx
-    with task_context.attempt(ended.grid, ended.task, data_root=ended.data_root) as later:
+    with task_context.attempt(ended.grid, ended.task, folders=task_context.DataFolders(ended.data_root)) as later:
         assert later.token != ended.token and later.data_folder == ended.data_root / later.token
     request = pb.CreateResultsMetaDataRequest(communication_token=later.token)
     assert await _code(agent.stub.CreateResultsMetaData(request)) is grpc.StatusCode.INVALID_ARGUMENT

@@ -120,7 +120,9 @@ def test_worker_sees_a_data_folder_named_after_its_communication_token(grid: Gri
     assert folder.name == seen["token"]  # ArmoniK.Core's <shared folder>/<token>, which PymoniK relies on
     assert folder.parent in {agent.config.shared_folder for agent in grid.local.agents}  # type: ignore[union-attr]
     assert seen["payload_there"]
-    wait_for(lambda: not folder.exists())  # an attempt leaves no files behind
+    # The folder is emptied and set aside for the next attempt: an attempt leaves no files behind.
+    wait_for(lambda: not folder.exists())
+    assert all(spare.is_dir() and not any(spare.iterdir()) for spare in folder.parent.iterdir())
 
 
 def test_worker_protocol_diagram_results_notify_and_child_that_takes_over_the_output(channel: grpc.Channel) -> None:

@@ -69,6 +69,18 @@ def test_the_probe_path_the_operator_asks_is_one_the_agent_process_serves() -> N
     assert probes is not None and pod_costs.STATE_PATH in probes.checks
 
 
+async def test_the_load_is_the_queue_depth_and_the_leased_count_of_the_partition(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    queue = RedisTaskQueue(redis_client)
+    await queue.push("cpu", [ports.QueuedTask(task_id=f"t{n}", session_id="s", priority=1) for n in range(5)])
+    await queue.push("gpu", [ports.QueuedTask(task_id="g", session_id="s", priority=1)])
+    assert await queue.pop("cpu", agent_id="a", lease_seconds=30, timeout=0) is not None
+    assert await queue_metrics.read_load(queue, "cpu") == Load(queued=4, running=1)
+    assert await queue_metrics.read_load(queue, "gpu") == Load(queued=1, running=0)
+    assert await queue_metrics.read_load(queue, "none") == Load(queued=0, running=0)
+
+
 async def test_the_load_of_a_partition_is_read_from_the_grids_redis(
     redis_server: str, redis_client: redis.asyncio.Redis
 ) -> None:

@@ -1,16 +1,18 @@
 """An agent that freezes (stops heartbeating) loses its task to another one,
 and its late commit is refused: no result is ever completed twice.
 
-Driven through the lifecycle use cases on the real embedded adapters, with a
-fake clock instead of waiting for leases to expire.
+Driven through the lifecycle use cases on Redis, with a fake clock (of the
+grid and of its queue's leases) instead of waiting for leases to expire.
 """
 
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+import redis.asyncio
 
 from pyarmonik.core import errors
 from pyarmonik.core.models import Partition, TaskOptions
@@ -18,26 +20,28 @@ from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
 from pyarmonik.lifecycle import processing, reaper, results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from tests.contract.queue_contract import FakeClock
-from tests.contract.state_contract import RecordingEventBus
+from tests.redis_stores import RedisRecordingBus, redis_grid
+
+pytestmark = pytest.mark.integration
 
 LEASE = 10.0
 
 
 @pytest.fixture
-async def setup(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
+def bus(redis_url: str) -> Iterator[RedisRecordingBus]:
+    recording = RedisRecordingBus(redis_url)
+    try:
+        yield recording
+    finally:
+        recording.close()
+
+
+@pytest.fixture
+async def setup(tmp_path: pathlib.Path, redis_client: redis.asyncio.Redis, bus: RedisRecordingBus):  # type: ignore[no-untyped-def]
     clock = FakeClock()
-    bus = RecordingEventBus()
-    grid = Grid(
-        state=MemoryStateStore(bus),
-        queue=MemoryTaskQueue(clock=clock),
-        objects=FileSystemObjectStore(tmp_path / "objects"),
-        events=bus,
-        clock=clock,
-    )
+    grid = redis_grid(redis_client, FileSystemObjectStore(tmp_path / "objects"), clock=clock)
     await grid.state.put_partitions([Partition("default")])
     session = await sessions.create(
         grid,

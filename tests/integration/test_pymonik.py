@@ -26,7 +26,7 @@ import pytest
 from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.local.workers import WorkerProcess, worker_environment
-from tests import servers
+from tests import redis_stores, servers
 
 from .conftest import RunningGrid, start_grid
 
@@ -89,12 +89,13 @@ class PymonikAgent:
 
 
 @pytest.fixture(scope="module")
-def grid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGrid]:
+def grid(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Iterator[RunningGrid]:
     _pymonik()
     _shared_folder()
     sockets = pathlib.Path(tempfile.mkdtemp(prefix="pyak-"))  # unix socket paths must stay short
     logs = tmp_path_factory.mktemp("logs")
-    with start_grid(tmp_path_factory.mktemp("grid")) as running:
+    database = redis_stores.emptied_database(redis_server, redis_stores.MODULE_GRID_DATABASE)
+    with start_grid(tmp_path_factory.mktemp("grid"), database) as running:
         agent = running.run(PymonikAgent.start(running, sockets=sockets, logs=logs))
         try:
             yield running

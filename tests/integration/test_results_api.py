@@ -114,10 +114,11 @@ def test_deleting_data_spares_manual_deletion_results(
     channel: grpc.Channel, running_grid: RunningGrid, results: ArmoniKResults, session_id: str
 ) -> None:
     create = pb.CreateResultsRequest.ResultCreate
+    in_a_file = b"g" * (running_grid.options.small_object_bytes + 1)  # smaller ones live in Redis
     response = ResultsStub(channel).CreateResults(
         pb.CreateResultsRequest(
             session_id=session_id,
-            results=[create(name="kept", data=b"k", manual_deletion=True), create(name="gone", data=b"g")],
+            results=[create(name="kept", data=b"k", manual_deletion=True), create(name="gone", data=in_a_file)],
         )
     )
     kept, gone = (r.result_id for r in response.results)
@@ -234,7 +235,8 @@ def test_results_are_listed_with_filters_sort_and_pages(results: ArmoniKResults,
 def test_downloading_a_result_whose_object_vanished_is_not_found(
     running_grid: RunningGrid, results: ArmoniKResults, session_id: str
 ) -> None:
-    result = results.create_results({"lost": b"data"}, session_id)["lost"]
+    in_a_file = b"d" * (running_grid.options.small_object_bytes + 1)  # smaller ones live in Redis
+    result = results.create_results({"lost": in_a_file}, session_id)["lost"]
     (running_grid.objects_root / result.opaque_id.decode()).unlink()
     result_id = result.result_id
 

@@ -5,7 +5,7 @@ by its client; the retry must queue what the first call left SUBMITTED.
 Before this, the retry found the earlier tasks (SubmitTasks is idempotent)
 and returned them without queuing them: they stayed SUBMITTED forever, a
 hole the fault campaign (tests/faults) aims at. Driven through the
-lifecycle use cases on the embedded adapters, with a queue that fails once.
+lifecycle use cases on Redis, with a queue that fails once.
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
+import redis.asyncio
 
 from pyarmonik.core.models import Partition, TaskOptions
 from pyarmonik.lifecycle import results, sessions, tasks
-from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
-from tests.contract.state_contract import RecordingEventBus
+from pyarmonik.storage.redis.queue import RedisTaskQueue
+from tests.redis_stores import redis_grid
+
+pytestmark = pytest.mark.integration
 
 
-class FailingOncePushes(MemoryTaskQueue):
+class FailingOncePushes(RedisTaskQueue):
     """A queue whose next push fails as a restarting Redis would."""
 
     fail_next = False
@@ -37,10 +38,11 @@ class FailingOncePushes(MemoryTaskQueue):
         await super().push(partition_id, items)
 
 
-async def test_a_submission_retried_after_its_queue_push_failed_queues_its_tasks(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    bus = RecordingEventBus()
-    queue = FailingOncePushes()
-    grid = Grid(state=MemoryStateStore(bus), queue=queue, objects=FileSystemObjectStore(tmp_path), events=bus)
+async def test_a_submission_retried_after_its_queue_push_failed_queues_its_tasks(  # type: ignore[no-untyped-def]
+    tmp_path, redis_client: redis.asyncio.Redis
+) -> None:
+    queue = FailingOncePushes(redis_client)
+    grid = redis_grid(redis_client, FileSystemObjectStore(tmp_path), queue=queue)
     await grid.state.put_partitions([Partition("default")])
     options = TaskOptions(max_duration=timedelta(minutes=1).total_seconds(), max_retries=1, priority=1)
     session = await sessions.create(grid, options=options, partition_ids=[])

@@ -1,23 +1,12 @@
-"""Session isolation over the embedded store: owners recorded, foreign ids
-NOT_FOUND, lists cut to the caller's sessions."""
+"""Session isolation's filters: clauses cut to the caller's sessions.
+What the isolated store does with them runs on Redis, in
+``tests/integration/test_isolated_state.py``."""
 
 from __future__ import annotations
 
-import pytest
-
-from pyarmonik.core import errors, filters, identity
-from pyarmonik.core.filters import Condition, ListQuery, Op, ValueKind
-from pyarmonik.core.identity import Identity
-from pyarmonik.core.models import Result, Session, Task, TaskOptions
-from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
-from pyarmonik.lifecycle.isolation import IsolatedState, restrict
-from pyarmonik.storage.memory.events import MemoryEventBus
-from pyarmonik.storage.memory.state import MemoryStateStore
-
-ALICE = Identity("alice", ("client",), frozenset({"Sessions:*"}))
-BOB = Identity("bob", ("client",), frozenset({"Sessions:*"}))
-ADMIN = Identity("admin", ("admin",), frozenset({"*"}))
-OPTIONS = TaskOptions(max_duration=60.0, max_retries=1, priority=1, partition_id="p", application_name="app")
+from pyarmonik.core import filters
+from pyarmonik.core.filters import Condition, Op, ValueKind
+from pyarmonik.lifecycle.isolation import restrict
 
 
 def test_restrict_keeps_clauses_on_owned_sessions_as_they_are() -> None:
@@ -29,58 +18,3 @@ def test_restrict_keeps_clauses_on_owned_sessions_as_they_are() -> None:
     assert restrict((anywhere,), frozenset({"s1"})) == ((*anywhere, filters.in_sessions(frozenset({"s1"}))),)
     assert restrict((), frozenset()) == ((filters.in_sessions(frozenset()),),)
     assert filters.session_ids_in(restrict((anywhere,), frozenset({"s1", "s3"}))) == {"s1", "s3"}
-
-
-async def _session(state: IsolatedState, session_id: str) -> None:
-    await state.create_session(Session(session_id, SessionStatus.RUNNING, OPTIONS, ["p"], 0.0))
-    await state.create_results([Result(session_id, f"{session_id}-r", "r", ResultStatus.CREATED, 0.0)])
-    task = Task(f"{session_id}-t", session_id, TaskStatus.CREATING, OPTIONS, 0.0, payload_id=f"{session_id}-r")
-    await state.create_tasks(session_id, [task], at=0.0)
-
-
-async def test_callers_reach_only_their_own_sessions() -> None:
-    """Each test runs in a task of its own: the caller set here goes with it."""
-    as_caller = identity.set_current
-    state = IsolatedState(MemoryStateStore(MemoryEventBus()))
-    as_caller(ALICE)
-    await _session(state, "a")
-    as_caller(BOB)
-    await _session(state, "b")
-
-    assert [s.session_id for s in (await state.list_sessions(query=ListQuery())).items] == ["b"]
-    assert [t.task_id for t in (await state.list_tasks(query=ListQuery())).items] == ["b-t"]
-    assert (await state.list_results(query=ListQuery(where=filters.in_session("a")))).total == 0
-    assert await state.count_tasks_by_status(where=filters.in_session("a")) == {}
-    for call in (
-        state.get_session("a"),
-        state.get_tasks(["a-t"]),
-        state.get_results(["a-r"]),
-        state.get_results(["a-r"], session_id="a"),
-        state.cancel_tasks(["a-t"], at=1.0, reason="x"),
-        state.owners_of("a", ["a-r"]),
-        state.delete_session("a"),
-    ):
-        with pytest.raises(errors.NotFound):
-            await call
-
-    as_caller(ADMIN)
-    assert (await state.get_session("a")).owner == "alice"
-    assert (await state.list_sessions(query=ListQuery())).total == 2
-    assert (await state.list_applications(query=ListQuery())).total == 1
-
-
-async def test_code_outside_client_calls_is_not_restricted() -> None:
-    inner = MemoryStateStore(MemoryEventBus())
-    state = IsolatedState(inner)
-    await _session(state, "s")
-
-    assert (await state.get_session("s")).owner == ""
-    assert (await state.list_tasks(query=ListQuery())).total == 1
-
-
-def test_unchecked_store_methods_are_not_passed_through() -> None:
-    state = IsolatedState(MemoryStateStore(MemoryEventBus()))
-
-    assert state.acquire_task is not None  # an agent's transition
-    with pytest.raises(AttributeError, match="unchecked"):
-        state.something_new  # noqa: B018

@@ -1,4 +1,5 @@
-"""The metrics of a grid: names, labels, and what a scrape reports."""
+"""The metrics of a grid: names, labels, and what a scrape reports (of the
+stores: ``tests/integration/test_store_metrics.py``)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,12 @@ import enum
 import pathlib
 import re
 
-import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from pyarmonik import metrics as metrics_module
-from pyarmonik.core.models import Partition, Task, TaskOptions
+from pyarmonik.core.models import Task, TaskOptions
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
-from pyarmonik.lifecycle import observed
-from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.metrics import Metrics
 from pyarmonik.protocol import rpc_metrics
-from pyarmonik.storage import ports
-from pyarmonik.storage.memory.events import MemoryEventBus
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
-from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
+from tests.helpers import scraped
 
 NAME = re.compile(r"^pyarmonik_[a-z_]+_(total|seconds|tasks|results|agents|info)$")
 README = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
@@ -39,16 +31,6 @@ def task_on(partition: str) -> Task:
         created_at=0.0,
         payload_id="payload",
     )
-
-
-async def scraped(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a scrape, parsed as Prometheus would."""
-    text = (await metrics.render()).decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def test_every_metric_is_named_pyarmonik_noun_unit() -> None:
@@ -117,43 +99,6 @@ async def test_agents_are_reported_by_partition_and_state_with_every_state_shown
     current["two"] = "draining"
     samples = await scraped(metrics)
     assert [samples[("pyarmonik_partition_agents", (("partition", "p"), ("state", s)))] for s in states] == [1, 0, 1]
-
-
-@pytest.fixture
-async def grid(tmp_path: pathlib.Path) -> Grid:
-    bus = MemoryEventBus()
-    grid = Grid(MemoryStateStore(bus), MemoryTaskQueue(), FileSystemObjectStore(tmp_path), bus)
-    await grid.state.put_partitions([Partition("default"), Partition("gpu")])
-    return grid
-
-
-async def test_a_scrape_reads_the_stores_counters_and_queue_sizes(grid: Grid) -> None:
-    observed.report_store(grid)
-    observed.report_store(grid)  # a second control plane on the same grid: still one read per scrape
-    await grid.queue.push("gpu", [ports.QueuedTask("a", "s", 1), ports.QueuedTask("b", "s", 1)])
-    await grid.queue.pop("gpu", agent_id="agent", lease_seconds=60, timeout=0)
-    samples = await scraped(grid.metrics)
-    assert samples[("pyarmonik_queue_tasks", (("partition", "gpu"), ("state", "queued")))] == 1
-    assert samples[("pyarmonik_queue_tasks", (("partition", "gpu"), ("state", "leased")))] == 1
-    assert samples[("pyarmonik_queue_tasks", (("partition", "default"), ("state", "queued")))] == 0
-    assert samples[("pyarmonik_grid_tasks", (("partition", "default"), ("status", "COMPLETED")))] == 0
-
-
-class BrokenStore(MemoryStateStore):
-    async def status_counts(self) -> ports.StatusCounts:
-        raise ConnectionError("store down")
-
-
-async def test_a_scrape_whose_store_is_down_leaves_the_store_gauges_out_and_counts_the_error(
-    grid: Grid, tmp_path: pathlib.Path
-) -> None:
-    broken = Grid(BrokenStore(MemoryEventBus()), grid.queue, grid.objects, grid.events)
-    observed.report_store(broken)
-    broken.metrics.set_store(tasks={}, results={}, queues={"p": (5, 0)})  # what an earlier scrape said
-    samples = await scraped(broken.metrics)
-    assert samples[("pyarmonik_scrape_errors_total", ())] == 1
-    assert not [key for key in samples if key[0] in ("pyarmonik_queue_tasks", "pyarmonik_grid_tasks")]
-    assert samples[("pyarmonik_build_info", (("version", metrics_module.pyarmonik.__version__),))] == 1
 
 
 def test_an_rpc_method_is_split_into_its_service_and_method() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 
 from pyarmonik.core.models import Event
+from pyarmonik.core.statuses import EventKind
 from pyarmonik.storage.subscription import SubscriberQueue
 
 
@@ -23,7 +24,10 @@ class MemoryEventBus:
                 subscription.deliver(event)
 
     @asynccontextmanager
-    async def subscribe(self, session_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+    async def subscribe(
+        self, session_id: str, *, kinds: Collection[EventKind] | None = None, light: bool = False
+    ) -> AsyncIterator[AsyncIterator[Event]]:
+        # ``kinds`` and ``light`` only spare decoding, which this bus never does.
         subscription = SubscriberQueue()
         self._subscribers.setdefault(session_id, []).append(subscription)
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import pathlib
 import stat
@@ -26,6 +27,7 @@ import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 from pyarmonik.core import errors
+from pyarmonik.storage.objects import files
 
 _TEMP_SUFFIX = ".part"
 _THREAD_THRESHOLD = 1 << 20  # put_bytes of more than 1 MiB is written from a thread
@@ -113,6 +115,27 @@ class FileSystemObjectStore:
             _unlink_quietly(temp)
             raise
         return len(data)
+
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        for key, data in items:
+            await self.put_bytes(key, data)
+
+    async def put_file(self, key: str, path: pathlib.Path) -> int:
+        """Renames the file into place: the agent's output files are on the
+        shared folder, usually this store's filesystem, so no byte is copied.
+        Across filesystems it is read and written like any other data."""
+        target = self.path_of(key, writing=True)
+        size = path.stat().st_size
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._replace(key, str(path), target)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise errors.InvalidArgument(f"invalid object key {key!r}: a parent is an object") from exc
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            return await files.put_by_reading(self, key, path)
+        return size
 
     def _open_temp(self, key: str, path: pathlib.Path) -> tuple[int, str]:
         try:

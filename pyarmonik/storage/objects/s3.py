@@ -25,6 +25,7 @@ import functools
 import io
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
 import certifi
@@ -34,7 +35,7 @@ from minio import deleteobjects, helpers
 from minio import error as minio_error
 
 from pyarmonik.core import errors
-from pyarmonik.storage.objects import streams
+from pyarmonik.storage.objects import files, streams
 
 T = TypeVar("T")
 MIN_PART_SIZE = 5 << 20  # S3's minimum size of every part but the last
@@ -178,6 +179,15 @@ class S3ObjectStore:
     def _put_bytes(self, key: str, data: bytes) -> None:
         # BytesIO shares ``data`` (no copy); minio uploads it in parts when large.
         self._client.put_object(self._bucket, key, io.BytesIO(data), len(data), part_size=self._part_size)
+
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Concurrently, on the store's threads (each object is a request)."""
+        for key, _ in items:  # validate all before writing any
+            check_key(key)
+        await asyncio.gather(*(self._call(self._put_bytes, key, data) for key, data in items))
+
+    async def put_file(self, key: str, path: Path) -> int:
+        return await files.put_by_reading(self, key, path)
 
     # -- reads --------------------------------------------------------------
     async def get(self, key: str, *, chunk_size: int) -> AsyncIterator[bytes]:

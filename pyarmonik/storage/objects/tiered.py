@@ -9,6 +9,7 @@ always reads as the last write of its key, whichever tier holds it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from pyarmonik.core import errors
@@ -38,6 +39,21 @@ class TieredObjectStore:
         if len(data) <= self._threshold:
             return await self._small.put_bytes(key, data)
         size = await self._large.put_bytes(key, data)
+        await self._small.delete([key])
+        return size
+
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        small = [(key, data) for key, data in items if len(data) <= self._threshold]
+        large = [(key, data) for key, data in items if len(data) > self._threshold]
+        await self._small.put_all(small)
+        if large:
+            await self._large.put_all(large)
+            await self._small.delete([key for key, _ in large])
+
+    async def put_file(self, key: str, path: Path) -> int:
+        if path.stat().st_size <= self._threshold:
+            return await self._small.put_file(key, path)
+        size = await self._large.put_file(key, path)
         await self._small.delete([key])
         return size
 

@@ -1,19 +1,22 @@
-"""JSON wire format of events on Redis pub/sub.
+"""Wire format of events on Redis pub/sub, and of the records they carry.
 
 The producers of a session's channel (``keys.session_events``) are the Lua
 scripts of a Redis state store, which PUBLISH the events of a transition in
 the same script that commits it, so that subscribers on every control-plane
-replica see changes committed anywhere; ``encode_event`` writes the same
-format from Python (the tests publish with it). One message is one event, a
-JSON object::
+replica see changes committed anywhere; ``encode_events`` writes the same
+format from Python (the tests publish with it). One message carries every
+event of one transition, one line each (``\n``-separated), in a compact
+fixed-format line that a subscriber reads without decoding any JSON::
 
-    {"v": 1,                       format version
-     "kind": 2,                    EventKind, as its API number
-     "session_id": "...",
-     "task": {...} | null,         a task snapshot (below)
-     "result": {...} | null,       a result snapshot (below)
-     "previous_owner_id": "...",
-     "current_owner_id": "..."}
+    <kind>\t<status>\t<id>\t<previous owner>\t<current owner>\t<record JSON>
+
+``kind`` is the EventKind's API number; ``status`` and ``id`` are the task's
+(NEW_TASK, TASK_STATUS_UPDATE) or the result's (the other kinds); the owners
+are set for RESULT_OWNER_UPDATE only; the record is the task or result JSON
+below (empty for an event without one). A subscriber that does not want an
+event's kind skips its line unread, and one that needs only ids and statuses
+(``light``) never decodes the record of a status or owner update. Ids hold
+no tab or newline (the grid makes them). The session is the channel's.
 
     task: {"task_id", "session_id", "status" (TaskStatus number),
            "options": {"max_duration" (seconds | null), "max_retries",
@@ -54,12 +57,17 @@ floats with ``repr`` precision), which round-trips exactly.
 from __future__ import annotations
 
 import json
+from collections.abc import Container, Sequence
 from typing import Any
 
 from pyarmonik.core.models import Event, Result, Task, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
 
-VERSION = 1
+_SEPARATORS = frozenset("\t\n")
+_TASK_KINDS = frozenset({EventKind.NEW_TASK, EventKind.TASK_STATUS_UPDATE})
+_RESULT_KINDS = frozenset({EventKind.NEW_RESULT, EventKind.RESULT_STATUS_UPDATE, EventKind.RESULT_OWNER_UPDATE})
+#: The kinds a ``light`` subscriber reads from the fixed fields alone.
+_UPDATES = frozenset({EventKind.TASK_STATUS_UPDATE, EventKind.RESULT_STATUS_UPDATE, EventKind.RESULT_OWNER_UPDATE})
 
 _OPTION_TEXTS = (
     "partition_id",
@@ -95,19 +103,27 @@ _RESULT_TEXTS = ("session_id", "result_id", "name", "owner_task_id", "created_by
 
 
 # -- encoding -------------------------------------------------------------------
+def encode_events(events: Sequence[Event]) -> str:
+    """One message carrying ``events`` in order (see the module docstring)."""
+    return "\n".join(_line(event) for event in events)
+
+
 def encode_event(event: Event) -> str:
-    return json.dumps(
-        {
-            "v": VERSION,
-            "kind": int(event.kind),
-            "session_id": event.session_id,
-            "task": None if event.task is None else _task_fields(event.task),
-            "result": None if event.result is None else _result_fields(event.result),
-            "previous_owner_id": event.previous_owner_id,
-            "current_owner_id": event.current_owner_id,
-        },
-        separators=(",", ":"),
-    )
+    return encode_events([event])
+
+
+def _line(event: Event) -> str:
+    if event.task is not None:
+        status, id_, record = int(event.task.status), event.task.task_id, _task_fields(event.task)
+    elif event.result is not None:
+        status, id_, record = int(event.result.status), event.result.result_id, _result_fields(event.result)
+    else:
+        status, id_, record = 0, event.session_id, None  # an event about no record names its session
+    parts = (str(int(event.kind)), str(status), id_, event.previous_owner_id, event.current_owner_id)
+    if any(_SEPARATORS.intersection(part) for part in parts):
+        raise ValueError(f"an event id holds a tab or a newline: {parts!r:.200}")
+    body = "" if record is None else json.dumps(record, separators=(",", ":"))
+    return "\t".join((*parts, body))
 
 
 def _options_fields(options: TaskOptions) -> dict[str, Any]:
@@ -148,20 +164,62 @@ def _result_fields(result: Result) -> dict[str, Any]:
 
 
 # -- decoding -------------------------------------------------------------------
-def decode_event(data: str | bytes) -> Event:
-    """The event of one message; ``ValueError`` when it is not one."""
-    fields = json.loads(data)
-    if not isinstance(fields, dict) or "kind" not in fields or "session_id" not in fields:
-        raise ValueError(f"not an event: {data!r:.200}")
-    task, result = fields.get("task"), fields.get("result")
-    return Event(
-        kind=EventKind(int(fields["kind"])),
-        session_id=str(fields["session_id"]),
-        task=_task(task) if isinstance(task, dict) else None,
-        result=_result(result) if isinstance(result, dict) else None,
-        previous_owner_id=str(fields.get("previous_owner_id") or ""),
-        current_owner_id=str(fields.get("current_owner_id") or ""),
-    )
+def decode_events(
+    data: str | bytes, session_id: str, *, kinds: Container[EventKind] | None = None, light: bool = False
+) -> list[Event]:
+    """The events of one message of ``session_id``'s channel, those of
+    ``kinds`` only (every kind when ``None``): the other lines are skipped
+    unread. With ``light``, status and owner updates carry a record with its
+    id, session and status only, decoded from the line's fixed fields
+    without reading its JSON. ``ValueError`` when a line is not an event."""
+    text = data.decode() if isinstance(data, bytes) else data
+    found = []
+    for line in text.split("\n"):
+        parts = line.split("\t", 5)
+        if len(parts) != 6:
+            raise ValueError(f"not an event: {line!r:.200}")
+        kind = EventKind(int(parts[0]))
+        if kinds is not None and kind not in kinds:
+            continue
+        found.append(_event(kind, parts, session_id, light))
+    return found
+
+
+def decode_event(data: str | bytes, session_id: str = "") -> Event:
+    """The one event of a message; ``ValueError`` when it is not one. The
+    session is taken from the record when not given."""
+    events = decode_events(data, session_id)
+    if len(events) != 1:
+        raise ValueError(f"not one event: {data!r:.200}")
+    return events[0]
+
+
+def _event(kind: EventKind, parts: list[str], session_id: str, light: bool) -> Event:
+    _, status, id_, previous, current, body = parts
+    task = result = None
+    if light and kind in _UPDATES:
+        if kind in _TASK_KINDS:
+            task = _skeleton_task(id_, session_id, TaskStatus(int(status)))
+        else:
+            result = Result(
+                session_id=session_id, result_id=id_, name="", status=ResultStatus(int(status)), created_at=0.0
+            )
+    elif body:
+        fields = json.loads(body)
+        if not isinstance(fields, dict):
+            raise ValueError(f"not an event record: {body!r:.200}")
+        if kind in _TASK_KINDS:
+            task = _task(fields)
+        else:
+            result = _result(fields)
+        session_id = session_id or (task or result).session_id  # type: ignore[union-attr]
+    elif kind not in _TASK_KINDS and kind not in _RESULT_KINDS:
+        session_id = session_id or id_
+    return Event(kind, session_id, task=task, result=result, previous_owner_id=previous, current_owner_id=current)
+
+
+def _skeleton_task(task_id: str, session_id: str, status: TaskStatus) -> Task:
+    return Task(task_id, session_id, status, TaskOptions(), created_at=0.0, payload_id="")
 
 
 def _options(fields: dict[str, Any]) -> TaskOptions:

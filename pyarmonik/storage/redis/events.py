@@ -1,7 +1,9 @@
 """Redis event bus: session events over pub/sub, shared by every replica.
 
-Each session has its own channel (``keys.session_events``); a message is one
-event in the ``codec`` JSON format. The Lua scripts of the Redis state store
+Each session has its own channel (``keys.session_events``), so Redis itself
+filters by session; a message carries the events of one transition in the
+``codec`` line format, whose fixed fields let a subscription skip the kinds
+it does not want, and read status updates, without decoding any JSON. The Lua scripts of the Redis state store
 PUBLISH the events of a transition in the script that commits it, so this
 bus only subscribes: nothing in Python publishes. Delivery is Redis
 pub/sub's: at most once, in order per publisher, to the subscribers present
@@ -17,14 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from pyarmonik.core import errors
 from pyarmonik.core.models import Event
+from pyarmonik.core.statuses import EventKind
 from pyarmonik.storage.redis import codec, keys
 from pyarmonik.storage.subscription import SubscriberQueue
 
@@ -41,14 +45,22 @@ class RedisEventBus:
         self._redis = redis
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, session_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+    async def subscribe(
+        self, session_id: str, *, kinds: Collection[EventKind] | None = None, light: bool = False
+    ) -> AsyncIterator[AsyncIterator[Event]]:
         channel = keys.session_events(session_id)
         pubsub = self._redis.pubsub()
         try:
             await pubsub.subscribe(channel)
             await _confirmed(pubsub, "subscribe")
             subscription = SubscriberQueue()
-            reader = asyncio.ensure_future(_pump(pubsub, subscription))
+            decode = functools.partial(
+                codec.decode_events,
+                session_id=session_id,
+                kinds=None if kinds is None else frozenset(kinds),
+                light=light,
+            )
+            reader = asyncio.ensure_future(_pump(pubsub, subscription, decode))
             try:
                 yield subscription
             finally:
@@ -73,7 +85,7 @@ async def _confirmed(pubsub: PubSub, kind: str) -> None:
     raise TimeoutError(f"Redis did not confirm the {kind} within {SUBSCRIBE_TIMEOUT} s")
 
 
-async def _pump(pubsub: PubSub, subscription: SubscriberQueue) -> None:
+async def _pump(pubsub: PubSub, subscription: SubscriberQueue, decode: Callable[[str | bytes], list[Event]]) -> None:
     """Hands the messages of the channel to the subscriber until unsubscribed,
     or until the connection is lost (a second subscribe confirmation means
     the client reconnected, so events may be missing)."""
@@ -84,9 +96,12 @@ async def _pump(pubsub: PubSub, subscription: SubscriberQueue) -> None:
             if message["type"] != "message":
                 continue
             try:
-                subscription.deliver(codec.decode_event(message["data"]))
+                events = decode(message["data"])
             except (ValueError, TypeError, KeyError):
                 log.warning("ignored a message that is not an event: %.200r", message["data"])
+                continue
+            for event in events:
+                subscription.deliver(event)
     except Exception as error:
         subscription.fail(error)
     finally:

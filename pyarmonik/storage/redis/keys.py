@@ -3,7 +3,15 @@
 Keys that one script touches together share a hash tag (the part in braces)
 so that they live in one Redis Cluster slot: all the keys of a partition
 queue are tagged ``{partition_id}``, all the keys of a session
-``{session_id}``. Untagged keys are global indexes that no script touches
+``{session_id}``. The one deliberate exception is the agent's hot path
+(``dispatch``, ``lua/dispatch_*.lua``): a claim pops from a partition queue
+and writes the state of the popped tasks' sessions, and a finish writes a
+session, acks a lease and pushes onto any partition, in ONE script each,
+which names those keys itself from ids (rebuilding the names below; a test
+checks they agree). Decision: PyArmoniK runs on a single-primary Redis (the
+operator deploys one, ``local`` starts one), where a script may touch any
+key; two round trips per task instead of fifteen are worth giving up Redis
+Cluster, which would need these steps split again per slot. Untagged keys are global indexes that no script touches
 (the registry of partition queues, read by the reaper, and those below).
 
 Layout (``P`` a partition id, ``S`` a session id)::

@@ -8,10 +8,12 @@ belongs in S3: the tiered store only sends objects under its threshold here.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from pathlib import Path
 
 from redis.asyncio import Redis
 
 from pyarmonik.core import errors
+from pyarmonik.storage.objects import files
 from pyarmonik.storage.redis import keys
 
 
@@ -28,6 +30,13 @@ class RedisObjectStore:
     async def put_bytes(self, key: str, data: bytes) -> int:
         await self._redis.set(keys.object_key(key), data)
         return len(data)
+
+    async def put_all(self, items: Sequence[tuple[str, bytes]]) -> None:
+        if items:
+            await self._redis.mset({keys.object_key(key): data for key, data in items})
+
+    async def put_file(self, key: str, path: Path) -> int:
+        return await files.put_by_reading(self, key, path)
 
     async def get(self, key: str, *, chunk_size: int) -> AsyncIterator[bytes]:
         if chunk_size <= 0:

@@ -92,7 +92,7 @@ class RedisTaskQueue:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            await self._wait(k, remaining)
+            await self.wait_for_push(partition_id, remaining)
 
     async def depth(self, partition_id: str) -> int:
         k = keys.queue(partition_id)
@@ -109,7 +109,7 @@ class RedisTaskQueue:
         k = keys.queue(lease.partition_id)
         expires_at = self._clock() + lease_seconds
         renewed = await self._scripts.renew(
-            keys=[k.leases, k.expiry], args=[lease.token, lease.agent_id, _time(expires_at)]
+            keys=[k.leases, k.expiry], args=[lease.token, lease.agent_id, time_text(expires_at)]
         )
         return replace(lease, expires_at=expires_at) if int(renewed) else None
 
@@ -143,7 +143,7 @@ class RedisTaskQueue:
         token = uuid.uuid4().hex
         expires_at = self._clock() + lease_seconds
         popped = await self._scripts.pop(
-            keys=[k.ready, k.leases, k.expiry, k.wake, _request(k)], args=[token, agent_id, _time(expires_at)]
+            keys=[k.ready, k.leases, k.expiry, k.wake, _request(k)], args=[token, agent_id, time_text(expires_at)]
         )
         if not popped:
             return None
@@ -155,7 +155,10 @@ class RedisTaskQueue:
             token=token,
         )
 
-    async def _wait(self, k: keys.QueueKeys, seconds: float) -> None:
+    async def wait_for_push(self, partition_id: str, seconds: float) -> None:
+        """Waits up to ``seconds`` for a wake-up token of the partition: items
+        may be ready (``dispatch`` waits on the same tokens)."""
+        k = keys.queue(partition_id)
         try:
             await self._redis.blpop([k.wake], timeout=max(seconds, MIN_BLOCK_SECONDS))
         except asyncio.CancelledError:
@@ -170,7 +173,7 @@ class RedisTaskQueue:
         k = keys.queue(partition_id)
         reaped: list[ports.Lease] = []
         while True:
-            flat = await self._scripts.reap(keys=[k.leases, k.expiry, _request(k)], args=[_time(now), REAP_BATCH])
+            flat = await self._scripts.reap(keys=[k.leases, k.expiry, _request(k)], args=[time_text(now), REAP_BATCH])
             for token, raw in zip(flat[::2], flat[1::2]):
                 member, _score, agent_id, expires_at = json.loads(_text(raw))
                 reaped.append(
@@ -207,7 +210,7 @@ def _decode_member(member: str) -> ports.QueuedTask:
     return ports.QueuedTask(task_id=task_id, session_id=session_id, priority=int(priority))
 
 
-def _time(seconds: float) -> str:
+def time_text(seconds: float) -> str:
     """Exact decimal text of a float (``repr`` round-trips), for Lua and Redis."""
     return repr(float(seconds))
 

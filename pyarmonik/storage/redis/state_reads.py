@@ -61,6 +61,10 @@ class StateReads:
         for chunk in _chunks(list(ids)):
             await self._redis.hdel(index, *chunk)
 
+    #: The same index writes for ``dispatch``, around its own scripts.
+    claim_ids = _claim
+    release_ids = _release_claims
+
     # -- records -----------------------------------------------------------------
     async def _records(
         self, index: str, field: Callable[[keys.SessionKeys], str], ids: Sequence[str], session_id: str | None

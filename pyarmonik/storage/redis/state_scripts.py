@@ -48,7 +48,7 @@ STATE_SCRIPTS = (
     "release_task",
 )
 
-PRELUDE = ("state_lib_records", "state_lib_graph")
+PRELUDE = ("state_lib_records", "state_lib_graph", "state_lib_agent")
 
 Arg = str | bytes | int | float
 Reply = list[object]
@@ -66,7 +66,7 @@ def source(name: str) -> str:
     return scripts.replayable(scripts.source(f"state_{name}"), prelude=prelude)
 
 
-def _error(reply: Reply) -> errors.PyArmoniKError:
+def error(reply: Reply) -> errors.PyArmoniKError:
     code, *rest = [text(part) for part in reply]
     if code == "NOT_FOUND":
         kind, *ids = rest
@@ -105,5 +105,5 @@ class StateScripts:
         script_keys = [*session.all, scripts.request_key(session.replies)]
         reply = await self._scripts[name](keys=script_keys, args=[session.events, repr(float(at)), session_id, *plain])
         if text(reply[0]) != "OK":
-            raise _error(reply)
+            raise error(reply)
         return list(reply[1:])

@@ -7,10 +7,8 @@ from typing import Any
 import pytest
 
 from pyarmonik.core import errors
-from pyarmonik.operator import autoscaler, queue_metrics, scaling
+from pyarmonik.operator import autoscaler, scaling
 from pyarmonik.operator.autoscaler import Action, Load
-from pyarmonik.storage import ports
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
 
 
 class Grid:
@@ -153,13 +151,3 @@ async def test_partitions_are_remembered_apart(
     assert scaling.scaler_key(autoscaled) == "uid-cpu"
     del autoscaled["metadata"]["uid"]
     assert scaling.scaler_key(autoscaled) == "science/default"
-
-
-async def test_the_load_is_the_queue_depth_and_the_leased_count_of_the_partition() -> None:
-    queue: ports.TaskQueue = MemoryTaskQueue()
-    await queue.push("cpu", [ports.QueuedTask(task_id=f"t{n}", session_id="s", priority=1) for n in range(5)])
-    await queue.push("gpu", [ports.QueuedTask(task_id="g", session_id="s", priority=1)])
-    assert await queue.pop("cpu", agent_id="a", lease_seconds=30, timeout=0) is not None
-    assert await queue_metrics.read_load(queue, "cpu") == Load(queued=4, running=1)
-    assert await queue_metrics.read_load(queue, "gpu") == Load(queued=1, running=0)
-    assert await queue_metrics.read_load(queue, "none") == Load(queued=0, running=0)

@@ -10,8 +10,6 @@
 -- SUBMITTED (already taken, cancelled, paused...).
 local task = get_task(ARGV[4])
 if not task or task.status ~= TS.SUBMITTED then return {'OK'} end
-task.owner_pod_id, task.pod_hostname = ARGV[5], ARGV[6]
-task.acquired_at, task.received_at = AT, AT
-set_task_status(task, TS.DISPATCHED)
+acquire(task, ARGV[5], ARGV[6])
 flush()
 return ok_tasks({task})

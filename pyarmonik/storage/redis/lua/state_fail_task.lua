@@ -9,16 +9,7 @@
 -- ARGV[7]     message
 --
 -- Returns {'OK', task JSON}, {'NOT_FOUND', 'task', id} or {'NOT_HELD', ...}.
-local task, refused = get_task(ARGV[4]), nil
-if not task then return {'NOT_FOUND', 'task', ARGV[4]} end
-if task.status ~= TS.CANCELLING then
-  task, refused = held_task(ARGV[4], ARGV[5], HELD_BY_AGENT)
-  if not task then return refused end
-end
-local status = tonumber(ARGV[6])
-task.output_error, task.processed_at = ARGV[7], AT
-touch_task(task)
-set_task_status(task, status, ARGV[7])
-abort_outputs(task, 'task ' .. task.task_id .. ' ended ' .. TASK_STATUS_NAMES[status])
+local task, refused = fail(ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7])
+if not task then return refused end
 flush()
 return ok_tasks({task})

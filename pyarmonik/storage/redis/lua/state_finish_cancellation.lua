@@ -5,9 +5,5 @@
 -- ARGV[4]     task id
 --
 -- Returns {'OK'} (nothing done when the task is missing or not CANCELLING).
-local task = get_task(ARGV[4])
-if task and task.status == TS.CANCELLING then
-  set_task_status(task, TS.CANCELLED)
-  flush()
-end
+if finish_cancellation(ARGV[4]) then flush() end
 return {'OK'}

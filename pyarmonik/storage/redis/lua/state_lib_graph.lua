@@ -254,4 +254,4 @@ local function held_task(task_id, agent_id, statuses)
   return task
 end
 
--- -- end of the prelude; the script's own body follows --------------------------------
+-- (the agent transitions follow in state_lib_agent)

@@ -25,13 +25,15 @@
 --
 -- Reads are cached per script run; writes go through touch_* and are
 -- written by flush(), which also keeps the status indexes and the counts and
--- PUBLISHes the events in order, one message per event. Scripts validate before their first write and answer
+-- PUBLISHes the events in order, all of one run in one message. Scripts validate before their first write and answer
 -- {'OK', ...} or {'<ERROR CODE>', ...} (see storage/redis/state_scripts.py).
 --
 -- Records are encoded by encode() below rather than cjson.encode: cjson keeps
 -- 14 significant digits (UNIX times need 16 or 17) and writes empty arrays as
 -- objects.
 
+-- Not constants: the agent's dispatch scripts (dispatch_lib) point them at
+-- the session of each task they handle (use_session).
 local SESSION_KEY, TASKS_KEY, RESULTS_KEY, WAITING_KEY, REMAINING_KEY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local TASK_STATUSES_KEY, RESULT_STATUSES_KEY, COUNTS_KEY = KEYS[6], KEYS[7], KEYS[8]
 local CHANNEL, AT, SESSION_ID = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -159,6 +161,15 @@ local session_record
 -- what flush() takes off the counts when the status changed.
 local stored_task_status, stored_result_status = {}, {}
 
+-- Empties the caches: what a script that handles several sessions does
+-- before it turns to the next one (dispatch_lib's use_session).
+local function reset_cache()
+  tasks, results, task_json, result_json = {}, {}, {}, {}
+  dirty_tasks, dirty_results, is_dirty_task, is_dirty_result = {}, {}, {}, {}
+  events, ready, session_record = {}, {}, nil
+  stored_task_status, stored_result_status = {}, {}
+end
+
 local function get_session()
   if session_record == nil then
     local raw = redis.call('GET', SESSION_KEY)
@@ -246,16 +257,17 @@ local function json_of_result(result)
   return result_json[id]
 end
 
--- -- events (the JSON of codec.encode_event) -------------------------------------
+-- -- events (the compact lines of codec.encode_events) ---------------------------
+-- One line per event, "<kind>\t<status>\t<id>\t<previous owner>\t<current
+-- owner>\t<record JSON>": subscribers read the kind, status and id without
+-- decoding the JSON. flush() PUBLISHes the lines of a run as one message.
 local function task_event(kind, task)
-  events[#events + 1] = '{"v":1,"kind":' .. kind .. ',"session_id":' .. encode(task.session_id)
-    .. ',"task":' .. json_of_task(task) .. ',"result":null,"previous_owner_id":"","current_owner_id":""}'
+  events[#events + 1] = kind .. '\t' .. task.status .. '\t' .. task.task_id .. '\t\t\t' .. json_of_task(task)
 end
 
 local function result_event(kind, result, previous, current)
-  events[#events + 1] = '{"v":1,"kind":' .. kind .. ',"session_id":' .. encode(result.session_id)
-    .. ',"task":null,"result":' .. json_of_result(result) .. ',"previous_owner_id":' .. encode(previous or '')
-    .. ',"current_owner_id":' .. encode(current or '') .. '}'
+  events[#events + 1] = kind .. '\t' .. result.status .. '\t' .. result.result_id .. '\t' .. (previous or '')
+    .. '\t' .. (current or '') .. '\t' .. json_of_result(result)
 end
 
 -- Runs ``command key a1 b1 a2 b2 ...`` over (pair(id)) of each id, 500 pairs a call.
@@ -322,7 +334,7 @@ local function flush()
   pairs_command('ZADD', TASK_STATUSES_KEY, dirty_tasks, task_status)
   pairs_command('HSET', RESULTS_KEY, dirty_results, result_record)
   pairs_command('ZADD', RESULT_STATUSES_KEY, dirty_results, result_status)
-  for _, event in ipairs(events) do redis.call('PUBLISH', CHANNEL, event) end
+  if #events > 0 then redis.call('PUBLISH', CHANNEL, concat(events, '\n')) end
 end
 
 -- {'OK', <JSON of each task>} for a list of tasks, as they are now.

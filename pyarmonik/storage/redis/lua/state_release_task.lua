@@ -8,10 +8,7 @@
 -- ARGV[5]     agent id (must hold the task, DISPATCHED or PROCESSING)
 --
 -- Returns {'OK', task JSON}, {'NOT_FOUND', 'task', id} or {'NOT_HELD', ...}.
-local task, refused = held_task(ARGV[4], ARGV[5], HELD_BY_AGENT)
+local task, refused = release(ARGV[4], ARGV[5])
 if not task then return refused end
-task.owner_pod_id, task.pod_hostname = '', ''
-touch_task(task)
-make_ready(task, true)
 flush()
 return ok_tasks({task})

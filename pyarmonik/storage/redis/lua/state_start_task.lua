@@ -9,7 +9,6 @@
 -- {'NOT_HELD', task id, status name, owner, agent id}.
 local task, refused = held_task(ARGV[4], ARGV[5], {[TS.DISPATCHED] = true})
 if not task then return refused end
-task.fetched_at, task.started_at = AT, AT
-set_task_status(task, TS.PROCESSING)
+start(task)
 flush()
 return ok_tasks({task})

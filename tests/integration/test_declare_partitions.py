@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import pathlib
+
+import pytest
+import redis.asyncio
+
 from pyarmonik.core import filters
 from pyarmonik.core.models import Partition
-from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.processes.control_plane_process import declare_partitions
-from pyarmonik.storage.memory.events import MemoryEventBus
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
+from tests.redis_stores import redis_grid
+
+pytestmark = pytest.mark.integration
 
 
-async def test_a_restarting_control_plane_keeps_the_fields_the_operator_wrote(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    bus = MemoryEventBus()
-    grid = Grid(MemoryStateStore(bus), MemoryTaskQueue(), FileSystemObjectStore(tmp_path), bus)
+async def test_a_restarting_control_plane_keeps_the_fields_the_operator_wrote(
+    tmp_path: pathlib.Path, redis_client: redis.asyncio.Redis
+) -> None:
+    grid = redis_grid(redis_client, FileSystemObjectStore(tmp_path))
     await grid.state.put_partitions([Partition("default", pod_max=40, priority=3)])
 
     await declare_partitions(grid, ["default", "new"])

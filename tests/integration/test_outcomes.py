@@ -1,6 +1,6 @@
 """What each Outcome of an attempt becomes, through the one ``settle``.
 
-A table over the real memory stores: a running task (popped, acquired,
+A table over the real stores, on Redis: a running task (popped, acquired,
 started by ``AGENT``) is settled with each outcome, and the test reads what
 the store then says about the task, its output and the queue.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+import redis.asyncio
 
 from pyarmonik.core import errors
 from pyarmonik.core.models import Partition, Task, TaskOptions
@@ -21,10 +22,10 @@ from pyarmonik.lifecycle import processing, results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.lifecycle.outcomes import Outcome, settle
 from pyarmonik.storage import ports
-from pyarmonik.storage.memory.events import MemoryEventBus
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
+from tests.redis_stores import redis_grid
+
+pytestmark = pytest.mark.integration
 
 AGENT = "agent-under-test"
 
@@ -59,15 +60,9 @@ class Attempt:
 
 
 @pytest.fixture
-async def attempt(tmp_path: pathlib.Path) -> Attempt:
+async def attempt(tmp_path: pathlib.Path, redis_client: redis.asyncio.Redis) -> Attempt:
     """The first attempt of a task allowed one retry, PROCESSING on ``AGENT``."""
-    bus = MemoryEventBus()
-    grid = Grid(
-        state=MemoryStateStore(bus),
-        queue=MemoryTaskQueue(),
-        objects=FileSystemObjectStore(tmp_path / "objects"),
-        events=bus,
-    )
+    grid = redis_grid(redis_client, FileSystemObjectStore(tmp_path / "objects"))
     await grid.state.put_partitions([Partition("default")])
     options = TaskOptions(max_duration=timedelta(seconds=60).total_seconds(), max_retries=1, priority=1)
     session = await sessions.create(grid, options=options, partition_ids=[])

@@ -1,0 +1,150 @@
+"""``python -m bench``: N tasks through PyArmoniK's grids with the official
+client and worker SDK and, with ``--peers``, through the floor, Dask, Celery
+and Ray on the same machine; prints a table, ratios to the floor and the
+targets, writes a JSON file and a PNG plot.
+
+    python -m bench --tasks 2000 --peers --json bench.json --png bench.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+
+from bench import machine, peers, report, runner, targets
+from bench.workload import Workload
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_PEERS = ("floor", *peers.PEERS)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not usage and message: the flag and what is wrong with it."""
+        self.exit(2, f"python -m bench: error: {message} (see --help)\n")
+
+
+def _names(value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown {', '.join(unknown) or 'empty list'} (choose from {', '.join(allowed)})"
+        )
+    return names
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+        return value
+
+    parse.__name__ = getattr(kind, "__name__", "number")
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = OneLineParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parse.add_argument("--tasks", type=_positive(int), default=10_000, help="tasks per round (default 10000)")
+    parse.add_argument("--duration-ms", type=_positive(float), default=0.0, help="work per task, a sleep (default 0)")
+    parse.add_argument("--payload-bytes", type=_positive(int), default=8, help="payload size (default 8)")
+    parse.add_argument("--result-bytes", type=_positive(int), default=8, help="result size (default 8)")
+    parse.add_argument("--workers", type=_positive(int), default=2, help="worker processes per system (default 2)")
+    parse.add_argument("--rounds", type=_positive(int), default=1, help="rounds per system; the best is reported")
+    parse.add_argument(
+        "--targets",
+        type=lambda v: _names(v, targets.TARGETS, "--targets"),
+        default=list(targets.TARGETS),
+        help="PyArmoniK grids, comma-separated: embedded,deployment (default both)",
+    )
+    parse.add_argument(
+        "--peers",
+        nargs="?",
+        const=",".join(ALL_PEERS),
+        type=lambda v: _names(v, ALL_PEERS, "--peers"),
+        default=[],
+        help="also run these, comma-separated (alone: floor,dask,celery,ray); a missing extra is skipped",
+    )
+    parse.add_argument("--grid-python", default=sys.executable, help="interpreter running the grid (another install's)")
+    parse.add_argument("--timeout", type=_positive(float), default=600.0, help="seconds a round may take (default 600)")
+    parse.add_argument("--json", type=Path, default=Path("bench-results.json"), help="JSON output file")
+    parse.add_argument("--png", type=Path, default=Path("bench-results.png"), help="PNG plot file")
+    return parse
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: every system started is stopped on the way
+    out (its servers run in their own sessions and would outlive us)."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if args.tasks < 1 or args.workers < 1 or args.rounds < 1:
+        parser().error("--tasks, --workers and --rounds must be at least 1")
+    console = Console(width=None if sys.stdout.isatty() else 120)  # a log file gets the whole table
+    # Worker processes of every system (Dask's, Celery's, Ray's, the grid's)
+    # import ``bench`` by name.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    workload = Workload(args.tasks, args.duration_ms, args.payload_bytes, args.result_bytes, args.workers, args.timeout)
+    names = [*args.targets]
+    skipped: dict[str, str] = {}
+    for peer in args.peers:
+        reason = peers.missing(peer) if peer in peers.PEERS else None
+        if reason:
+            skipped[peer] = reason
+            console.print(f"{peer}: skipped: {reason}")
+        else:
+            names.append(peer)
+    started = time.time()
+    try:
+        outcome = runner.run_all(names, workload, args.rounds, args.grid_python, console)
+    except KeyboardInterrupt:  # every system started was stopped on the way out
+        console.print("python -m bench: interrupted")
+        return 130
+    best = {
+        name: max(o["rounds"], key=lambda s: s["phases"]["end_to_end"]["rate"])
+        for name, o in outcome.items()
+        if "rounds" in o
+    }
+    if best:
+        report.table(best, console)
+    found = report.targets(best)
+    if found:
+        console.print("Targets (ratios of this run, not assertions):")
+        report.print_targets(found, console)
+    document = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "workload": dataclasses.asdict(workload),
+        **machine.describe(args.grid_python),
+        "systems": outcome,
+        "skipped": skipped,
+        "ratios_to_floor": report.ratios(best),
+        "targets": found,
+    }
+    report.write_json(args.json, document)
+    title = f"{workload.tasks} tasks, {workload.duration_ms:g} ms, {workload.workers} workers"
+    report.write_png(args.png, best, title)
+    console.print(f"Wrote {args.json} and {args.png}")
+    return 1 if any("failed" in o for o in outcome.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
