@@ -45,7 +45,9 @@ _SUMMARIES = {
 }
 _DESCRIPTIONS = {
     "local": "Runs a whole grid in one command: the ArmoniK API, --agents agents per partition and, for each, "
-    "a worker process started from --worker. Storage is embedded unless --redis-url/--s3-endpoint are given. "
+    "a worker process started from --worker, each agent and the control plane in a process of its own. State, "
+    "queues and events live in a private redis-server unless --redis-url is given; data in files unless "
+    "--s3-endpoint is. "
     "Stops cleanly on Ctrl-C: running tasks get --grace-seconds, then go back to the queue.",
     "control-plane": "Serves every ArmoniK client service (sessions, tasks, results, events, partitions...) "
     "over shared storage. Any number of replicas may run; clients may use any of them.",

@@ -17,6 +17,10 @@ Two kinds of metrics:
   the agents' states.
 
 Names are ``pyarmonik_<noun>_<unit>``; values go in labels, never in names.
+
+``pyarmonik local`` runs its control plane and agents as separate
+processes, each with its registry; its one ``/metrics`` is their pages
+merged (``merged``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 import pyarmonik
 from pyarmonik.core.models import Task
@@ -186,6 +192,38 @@ class Metrics:
         self.agents.clear()
         for (partition, name), count in counts.items():
             self.agents.labels(partition, name).set(count)
+
+
+def merged(pages: Iterable[bytes]) -> bytes:
+    """One page from the pages of several registries of one grid: the same
+    series in several pages adds up (counts, histogram buckets, agents per
+    state), except ``pyarmonik_build_info``, which stays 1."""
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for page in pages:
+        for family in text_string_to_metric_families(page.decode()):
+            mine = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            series = values.setdefault(mine.name, {})
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                add = max if mine.name == "pyarmonik_build_info" else (lambda a, b: a + b)
+                series[key] = add(series[key], sample.value) if key in series else sample.value
+    for name, family in families.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(list(families.values())))  # type: ignore[arg-type]
+    return prometheus_client.generate_latest(registry)
+
+
+class _Fixed:
+    """A collector of families already gathered."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
 
 
 def names(metrics: Metrics) -> list[str]:

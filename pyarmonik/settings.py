@@ -49,16 +49,17 @@ class LoggingSettings(BaseSettings):
 
 
 class StorageSettings(BaseSettings):
-    """Where state, queues, events and data live. Without ``redis_url`` the
-    embedded stores are used (one process only); without ``s3_endpoint``
-    objects are files under ``data_dir/objects``."""
+    """Where state, queues, events and data live: state, queues and events
+    in Redis (``local`` starts a private redis-server when ``redis_url`` is
+    not given); without ``s3_endpoint`` objects are files under
+    ``data_dir/objects``."""
 
     model_config = _CONFIG
 
     redis_url: str | None = Field(
         None,
         description="Redis URL, e.g. redis://localhost:6379/0 (rediss://... for TLS)",
-        json_schema_extra={"shown": "none: embedded stores"},
+        json_schema_extra={"shown": "none: local starts a private redis-server"},
     )
     redis_ca_file: Path | None = Field(
         None,
@@ -235,6 +236,9 @@ class AgentProbeSettings(BaseSettings):
         description="serve /livez, /readyz, /worker/livez and Prometheus /metrics on this port",
         json_schema_extra={"shown": "off"},
     )
+    probe_host: str = Field(
+        "0.0.0.0", description="address of the probe port (the kubelet probes a pod's IP; local uses 127.0.0.1)"
+    )
     worker_stuck_seconds: float = Field(
         30.0, gt=0, description="a worker unresponsive this long after serving fails /worker/livez (restart it)"
     )
@@ -295,6 +299,11 @@ class LocalSettings(ControlPlaneSettings, AgentRunSettings):
         description="worker command for every partition, or PARTITION=COMMAND for one; workers that die are restarted",
     )
     demo: bool = Field(False, description="run the example workers and clients against the grid, then exit")
+    redis_appendfsync: Literal["everysec", "always"] = Field(
+        "everysec",
+        description="the private redis-server (no --redis-url) fsyncs its append-only file every second, or "
+        "after every write (always: slower; a power cut loses nothing)",
+    )
 
 
 class OperatorSettings(LoggingSettings):

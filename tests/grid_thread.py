@@ -2,7 +2,10 @@
 the official (synchronous, blocking) ``armonik`` client.
 
 The thread runs the grid's event loop until told to stop; ``run`` executes a
-coroutine on that loop, to read or drive the grid's internals directly.
+coroutine on that loop, to read or drive the grid's storage directly (the
+control plane and the agents are processes of their own, sharing it).
+``read_stored`` reads it after the grid stopped, its private Redis started
+again on its files.
 """
 
 from __future__ import annotations
@@ -11,15 +14,21 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import redis
+
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.local import redis_server
 from pyarmonik.local.launcher import LocalGrid
+from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import LocalSettings
+from pyarmonik.storage.redis import keys
 
 T = TypeVar("T")
-STARTUP_TIMEOUT = 30.0
+#: Generous: the control plane and agents are processes, started on a machine maybe busy with tests.
+STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 
 
@@ -46,6 +55,33 @@ class GridThread:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def redis_url(self) -> str:
+        assert self.local is not None
+        return self.local.redis_url
+
+    def subscriber_count(self, session_id: str) -> int:
+        """Event streams of the session the control plane holds (Redis
+        subscribers of its channel: the control plane is another process)."""
+        with redis.Redis.from_url(self.redis_url) as client:
+            [(_, count)] = client.pubsub_numsub(keys.session_events(session_id))
+        return int(count)
+
+    def read_stored(self, read: Callable[[Grid], Awaitable[T]]) -> T:
+        """``read`` on the grid's storage after ``stop``: on its private
+        Redis started again on the same files (or on the ``redis_url`` given)."""
+        options = self.options
+
+        async def main() -> T:
+            async with contextlib.AsyncExitStack() as stack:
+                url = options.redis_url
+                if not url:
+                    url = (await stack.enter_async_context(redis_server.running(options.data_dir))).url
+                grid = await stack.enter_async_context(open_grid(options.model_copy(update={"redis_url": url})))
+                return await read(grid)
+
+        return asyncio.run(main())
 
     def start(self) -> GridThread:
         self._thread.start()

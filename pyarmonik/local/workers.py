@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pyarmonik.local import lifeline
+
 log = logging.getLogger(__name__)
 
 #: A worker that exits sooner than this after starting never served a task.
@@ -43,6 +45,16 @@ def worker_environment(*, worker_socket: Path, agent_socket: Path) -> dict[str, 
     }
 
 
+def guarded(command: str) -> str:
+    """``command`` in a shell that, on SIGTERM, passes it on to its whole
+    process group: the shell gets SIGTERM when ``local`` dies (``lifeline``),
+    and the worker it started, which the kernel does not signal, must die
+    too. The command runs in the background so that the shell's ``wait``,
+    unlike a foreground command, lets the trap run at once; the shell exits
+    with the command's code."""
+    return f"trap 'trap - TERM; kill 0' TERM\n{{ {command}\n}} &\nwait $!"
+
+
 class WorkerProcess:
     """Runs ``command`` in a shell until stopped, restarting it when it exits.
 
@@ -59,13 +71,23 @@ class WorkerProcess:
         log_file: Path,
         cwd: Path | None = None,
         on_exit: Callable[[WorkerProcess], None] | None = None,
+        pid_file: Path | None = None,
     ):
+        """``pid_file`` holds the process group of the running command, for
+        the agent next to it to kill when its worker may be stuck."""
         self.name, self.command, self.env, self.log_file, self.cwd = name, command, env, log_file, cwd
+        self.pid_file = pid_file
         self.starts = 0
         self.quick_exits = 0
         self.last_exit = ""
         self._on_exit = on_exit
         self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running command's shell (its process group), ``None`` between runs."""
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
 
     @property
     def cannot_start(self) -> bool:
@@ -77,9 +99,16 @@ class WorkerProcess:
         while not stop.is_set():
             started = time.monotonic()
             with self.log_file.open("ab") as output:
-                self._process = await asyncio.create_subprocess_shell(
-                    self.command, env=self.env, stdout=output, stderr=output, cwd=self.cwd, start_new_session=True
+                self._process = await asyncio.create_subprocess_exec(
+                    *lifeline.wrapped(["/bin/sh", "-c", guarded(self.command)], signal.SIGTERM),
+                    env=self.env,
+                    stdout=output,
+                    stderr=output,
+                    cwd=self.cwd,
+                    start_new_session=True,
                 )
+            if self.pid_file is not None:
+                self.pid_file.write_text(str(self._process.pid))
             self.starts += 1
             waiter = asyncio.ensure_future(self._process.wait())
             stopper = asyncio.ensure_future(stop.wait())

@@ -6,8 +6,8 @@ outcomes and durations of its tasks, its Agent service's RPCs); the grid's
 store levels come from the control planes, not from every agent.
 
 On SIGTERM it stops taking tasks and gives the running one the grace delay,
-then releases it without using a retry. ``local`` builds its agents here
-too, from the same settings.
+then releases it without using a retry. ``local`` runs its agents as this
+command, with the same settings (``pyarmonik.processes.supervised``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pyarmonik.agent.runtime import AgentRuntime, grpc_address
 from pyarmonik.lifecycle import reaper
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.metrics import CONTENT_TYPE
+from pyarmonik.processes import supervised
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.protocol import serving
@@ -68,24 +69,25 @@ def build_probes(runtime: AgentRuntime, settings: AgentSettings) -> ProbeServer 
     async def scrape() -> tuple[str, bytes]:
         return CONTENT_TYPE, await metrics.render()
 
-    return ProbeServer(checks, pages={"/metrics": scrape}, port=settings.probe_port)
+    return ProbeServer(checks, pages={"/metrics": scrape}, host=settings.probe_host, port=settings.probe_port)
 
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     if not settings.redis_url:
         raise ValueError(
             "an agent shares its grid's storage: give --redis-url (env PYARMONIK_REDIS_URL); "
-            "`pyarmonik local` runs agents on embedded storage"
+            "`pyarmonik local` starts a private redis-server for its agents"
         )
     address = grpc_address(settings.agent_address, settings.agent_socket_type)
     serving.check_address(address, what="the Agent service (--agent-address)")
     async with open_grid(settings, default_partition=settings.partition) as grid:
         await grid.state.get_partition(settings.partition)  # NotFound names an undeclared partition
-        runtime = build_agent(grid, settings)
+        runtime = build_agent(grid, settings, restart_worker=supervised.worker_restarter())
         probes = build_probes(runtime, settings)
         if probes is not None:
             await probes.start()
         await runtime.start()
+        supervised.announce(probe_port=probes.port if probes is not None else None)
         every = reaper.period_for(settings.lease_seconds)
         reaping = asyncio.ensure_future(reaper.reap_forever(grid, stop, every=every))
         try:

@@ -4,8 +4,8 @@ Replicas are interchangeable: they share Redis and S3, so a client may talk
 to any of them. Each also runs the lease reaper, which is idempotent, and,
 with ``metrics_port``, serves the grid's ``/metrics`` (every replica reports
 the same store levels; its own RPCs and the outcomes its reaper settled).
-``local`` runs the same service, on its own grid: its endpoint then also
-carries the metrics of the local agents, which share the grid's registry.
+``local`` runs this command as a child process, and serves one ``/metrics``
+for its whole grid: this endpoint's metrics merged with its agents'.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pyarmonik.core.models import Partition
 from pyarmonik.lifecycle import observed, reaper
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.metrics import CONTENT_TYPE
+from pyarmonik.processes import supervised
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import ControlPlaneSettings
@@ -96,9 +97,15 @@ async def _scrape(grid: Grid) -> tuple[str, bytes]:
 
 
 async def run_control_plane(settings: ControlPlaneSettings, stop: asyncio.Event) -> None:
+    if not settings.redis_url:
+        raise ValueError(
+            "a control plane shares its grid's storage with the agents: give --redis-url (env PYARMONIK_REDIS_URL); "
+            "`pyarmonik local` starts a private redis-server"
+        )
     async with open_grid(settings, default_partition=settings.partitions[0]) as grid:
         service = ControlPlaneService(grid, settings)
         await service.start()
+        supervised.announce(port=service.port, metrics_port=service.metrics_port)
         try:
             await stop.wait()
         finally:

@@ -1,7 +1,7 @@
 """Storage adapters chosen by settings, opened and checked once at start.
 
-- no Redis URL: the embedded stores (one process only);
-- a Redis URL: state, queues and events in Redis, shared by every process;
+- a Redis URL, required: state, queues and events in Redis, shared by every
+  process (``pyarmonik local`` starts a private redis-server for its own);
 - an S3 endpoint: result data in S3, else files under ``data_dir/objects``;
   with Redis, small objects (``small_object_bytes``) live in Redis in front of
   either: a tiny payload costs a round trip, not a file or an S3 request.
@@ -18,9 +18,6 @@ from collections.abc import AsyncIterator
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.settings import StorageSettings
 from pyarmonik.storage import ports
-from pyarmonik.storage.memory.events import MemoryEventBus
-from pyarmonik.storage.memory.queue import MemoryTaskQueue
-from pyarmonik.storage.memory.state import MemoryStateStore
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 from pyarmonik.storage.objects.tiered import TieredObjectStore
@@ -36,21 +33,15 @@ log = logging.getLogger(__name__)
 
 @contextlib.asynccontextmanager
 async def open_grid(settings: StorageSettings, *, default_partition: str = "default") -> AsyncIterator[Grid]:
+    if not settings.redis_url:
+        raise ValueError("no Redis URL: give --redis-url (env PYARMONIK_REDIS_URL)")
     async with contextlib.AsyncExitStack() as stack:
-        client = None
-        if settings.redis_url:
-            client = await connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
-            stack.push_async_callback(client.aclose)
-            bus: ports.EventBus = RedisEventBus(client)
-            stack.push_async_callback(bus.close)  # type: ignore[attr-defined]
-            state: ports.StateStore = RedisStateStore(client)
-            queue: ports.TaskQueue = RedisTaskQueue(client)
-            dispatch: ports.Dispatch | None = RedisDispatch(client)
-            log.info("state, queues and events in Redis at %s", connection.redacted(settings.redis_url))
-        else:
-            bus = MemoryEventBus()
-            state, queue = MemoryStateStore(bus), MemoryTaskQueue()
-            dispatch = None  # the grid makes it of state and queue calls
+        client = await connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
+        stack.push_async_callback(client.aclose)
+        bus = RedisEventBus(client)
+        stack.push_async_callback(bus.close)
+        state, queue, dispatch = RedisStateStore(client), RedisTaskQueue(client), RedisDispatch(client)
+        log.info("state, queues and events in Redis at %s", connection.redacted(settings.redis_url))
         objects = await _open_objects(settings, client, stack)
         yield Grid(
             state=state,
@@ -64,10 +55,10 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
 
 
 async def _open_objects(
-    settings: StorageSettings, client: connection.Redis | None, stack: contextlib.AsyncExitStack
+    settings: StorageSettings, client: connection.Redis, stack: contextlib.AsyncExitStack
 ) -> ports.ObjectStore:
     large = await _open_large_objects(settings, stack)
-    if client is None or settings.small_object_bytes == 0:
+    if settings.small_object_bytes == 0:
         return large
     return TieredObjectStore(RedisObjectStore(client), large, threshold=settings.small_object_bytes)
 

@@ -17,12 +17,10 @@ from typing import Any
 
 import grpc
 import pytest
-import redis
 from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import TaskOptions
 
 from pyarmonik.settings import LocalSettings
-from pyarmonik.storage.redis import keys
 from tests.grid_thread import GridThread
 
 #: Small, so that tests exercise multi-chunk uploads and downloads cheaply.
@@ -52,16 +50,6 @@ class RunningGrid(GridThread):
             )
         )
         self.objects_root = root / "objects"
-        self.redis_url = redis_url
-
-    def subscriber_count(self, session_id: str) -> int:
-        """Subscribers of the session's event channel, Redis says."""
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            [(_, count)] = client.pubsub_numsub(keys.session_events(session_id))
-        finally:
-            client.close()
-        return int(count)
 
 
 @contextlib.contextmanager

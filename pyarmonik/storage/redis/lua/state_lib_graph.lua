@@ -1,6 +1,6 @@
 -- state_lib_graph: second half of the prelude of every state_*.lua script
--- (after state_lib_records): the dependency graph and the transitions of
--- pyarmonik/storage/memory/transitions.py, which it mirrors, so that the
+-- (after state_lib_records): the dependency graph and the task transitions
+-- (once mirrored from the in-process store, now gone), so that the
 -- bookkeeping (who waits on which result, what a failure aborts) is written
 -- once for every script.
 --
