@@ -26,6 +26,8 @@ from .state_contract import AT, T0, open_session, task
 pytestmark = pytest.mark.integration
 
 TASKS = 2000
+#: Tasks of the other session, "o".
+OTHERS = 200
 CALLS = 4
 SUBMITTED, PENDING, DISPATCHED, CANCELLED = (TaskStatus.SUBMITTED, TaskStatus.PENDING, TaskStatus.DISPATCHED,
                                              TaskStatus.CANCELLED)  # fmt: skip
@@ -40,7 +42,8 @@ async def fill(store: RedisStateStore) -> list[Task]:
     """The session "s" of TASKS tasks (and a small other session "o")."""
     await open_session(store, "s", created=["dep"])
     await open_session(store, "o")
-    ids = [f"t{n:05d}" for n in random.Random(7).sample(range(100_000), TASKS)]
+    drawn = [f"t{n:05d}" for n in random.Random(7).sample(range(100_000), TASKS + OTHERS)]
+    ids, others = drawn[:TASKS], drawn[TASKS:]
     per_call = TASKS // CALLS
     for call in range(CALLS):
         batch = [
@@ -48,11 +51,11 @@ async def fill(store: RedisStateStore) -> list[Task]:
             for n, i in enumerate(ids[call * per_call : (call + 1) * per_call])
         ]
         await store.create_tasks("s", batch, at=AT)
-    await store.create_tasks("o", [task("o1", "o"), task("o2", "o")], at=AT)
+    await store.create_tasks("o", [dataclasses.replace(task(i, "o"), created_at=T0 + 1.5) for i in others], at=AT)
     for task_id in [i for n, i in enumerate(ids[:60]) if n % 5 != 0]:
         await store.acquire_task(task_id, agent_id="agent", hostname="h", at=AT)
     await store.cancel_tasks(ids[100:400:2], at=AT, reason="stop")
-    return await store.get_tasks(ids)
+    return await store.get_tasks(drawn)
 
 
 def status_is(status: TaskStatus) -> Condition:
@@ -65,7 +68,7 @@ def where(statuses: tuple[TaskStatus, ...] | None) -> tuple[tuple[Condition, ...
 
 
 def expected(tasks: list[Task], statuses: tuple[TaskStatus, ...] | None, sort: Sort) -> list[str]:
-    matched = [t for t in tasks if statuses is None or t.status in statuses]
+    matched = [t for t in tasks if t.session_id == "s" and (statuses is None or t.status in statuses)]
     ordered = sorted(matched, key=lambda t: (getattr(t, sort.field), t.task_id), reverse=sort.descending)
     return [t.task_id for t in ordered]
 
@@ -102,6 +105,33 @@ async def test_indexed_task_pages_match_the_records_sorted_by_field_then_id(
                     ], label
 
 
+async def test_pages_over_several_sessions_merge_the_indexes_of_each(
+    store: RedisStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_pages, "FEW", 0)
+    tasks = await fill(store)
+    [s], [o] = in_session("s"), in_session("o")
+    cases = {
+        (): lambda t: True,
+        ((*s, status_is(SUBMITTED)), o): lambda t: t.session_id == "o" or t.status == SUBMITTED,
+        ((*s, status_is(CANCELLED)), (*o, status_is(SUBMITTED))): lambda t: (
+            t.status == (CANCELLED if t.session_id == "s" else SUBMITTED)
+        ),
+    }
+    for where_, matches in cases.items():
+        for sort in SORTS:
+            for number, size in PAGES:
+                page = await store.list_tasks(query=ListQuery(where_, sort, number, size))
+                matched = sorted((t for t in tasks if matches(t)), key=lambda t: (getattr(t, sort.field), t.task_id),
+                                 reverse=sort.descending)  # fmt: skip
+                every = [t.task_id for t in matched]
+                label = f"{where_} {sort} page {number} of {size}"
+                assert (page.total, [t.task_id for t in page.items]) == (
+                    len(every),
+                    every[number * size : (number + 1) * size],
+                ), label
+
+
 def tasks_by(tasks: list[Task], task_id: str) -> Task:
     return next(t for t in tasks if t.task_id == task_id)
 
@@ -125,9 +155,9 @@ async def test_queries_the_indexes_cannot_answer_are_left_to_the_records() -> No
     other = Condition("session_id", ValueKind.STRING, Op.EQ, "o")
     fields = frozenset({"task_id", "created_at"})
     assert state_pages.plan(ListQuery(((session, high),)), "task_id", fields) is None
-    assert state_pages.plan(ListQuery(((session,), (other,))), "task_id", fields) is None
+    assert state_pages.plan(ListQuery(((session, high), (other,))), "task_id", fields) is None
     assert state_pages.plan(ListQuery(((session,),), Sort("ended_at")), "task_id", fields) is None
-    assert state_pages.plan(ListQuery(()), "task_id", fields) is None
+    assert state_pages.plan(ListQuery(((high,),)), "task_id", fields) is None
     assert state_pages.plan(ListQuery(((session,),), page=-1), "task_id", fields) is None
 
 

@@ -25,6 +25,8 @@ page checks that an index holds every task before it trusts it.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from redis.asyncio import Redis
 
 from pyarmonik.core import filters
 from pyarmonik.storage.redis import keys
-from pyarmonik.storage.redis.state_scripts import session_keys
+from pyarmonik.storage.redis.state_scripts import session_keys, text
 
 #: Ids one step of an index walk reads.
 WALK_CHUNK = 2000
@@ -44,13 +46,17 @@ FEW = 10_000
 _STATUS = "status"
 
 
+#: Wanted statuses of a session, ascending; ``None`` for every status.
+Statuses = tuple[int, ...] | None
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What one indexed page reads."""
 
-    session_id: str
-    #: Wanted statuses, ascending; ``None`` for every status.
-    statuses: tuple[int, ...] | None
+    #: The sessions to read and the statuses wanted in each; ``None`` for
+    #: every status of every session of the store (an empty filter).
+    sessions: Mapping[str, Statuses] | None
     #: The field sorted on: the records' id field, an indexed one or ``status``.
     field: str
     descending: bool
@@ -112,54 +118,84 @@ def _clause_status(clause: filters.Clause) -> tuple[bool, int | None]:
 
 
 def plan(query: filters.ListQuery, id_field: str, indexed: frozenset[str]) -> Plan | None:
-    """The indexed page of ``query``, or ``None`` when no index answers it."""
-    if not query.where or query.page < 0 or query.page_size < 0:
+    """The indexed page of ``query``, or ``None`` when no index answers it:
+    each clause must pin its sessions and add at most a status EQ."""
+    if query.page < 0 or query.page_size < 0:
         return None
     sort = query.sort or filters.Sort(id_field)
     if sort.field not in indexed | {id_field, _STATUS}:
         return None
-    session: frozenset[str] | None = None
-    statuses: set[int] | None = set()
+    sessions: dict[str, set[int] | None] | None = None if not query.where else {}
     for clause in query.where:
         pinned = filters.clause_session_ids(clause)
-        if pinned is None or len(pinned) != 1 or (session is not None and pinned != session):
-            return None
-        session = pinned
         simple, status = _clause_status(clause)
-        if not simple:
+        if pinned is None or not simple:
             return None
-        if status is None:
-            statuses = None
-        elif statuses is not None:
-            statuses.add(status)
-    assert session is not None
-    [session_id] = session
-    if not keys.is_taggable(session_id):
-        return None
-    wanted = None if statuses is None else tuple(sorted(statuses))
-    start = query.page * query.page_size
-    return Plan(session_id, wanted, sort.field, sort.descending, start, query.page_size)
+        for session_id in filter(keys.is_taggable, sorted(pinned)):  # an untaggable id names no session
+            wanted = sessions.setdefault(session_id, set())  # type: ignore[union-attr]
+            if status is None:
+                sessions[session_id] = None  # type: ignore[index]
+            elif wanted is not None:
+                wanted.add(status)
+    ordered = None if sessions is None else {s: None if w is None else tuple(sorted(w)) for s, w in sessions.items()}
+    return Plan(ordered, sort.field, sort.descending, query.page * query.page_size, query.page_size)
+
+
+#: An index entry of a page: (score, member, session id); entries sort as
+#: the ZSETs order them, by score then member.
+Entry = tuple[float, Any, str]
 
 
 async def _page(redis: Redis, found: Plan | None, kind_of: Callable[[keys.SessionKeys], Kind]) -> Page | None:
+    """One session's page straight from its indexes; several sessions'
+    merged from the first ``start + count`` entries of each."""
     if found is None:
         return None
-    kind = kind_of(session_keys(found.session_id))
-    counts = await _counts(redis, kind, found.statuses)
-    total = sum(counts.values())
-    if found.field == _STATUS or (found.field == kind.id_field and found.statuses and len(found.statuses) == 1):
-        ids = await _status_ranges(redis, kind, found, counts)
+    sessions = found.sessions
+    if sessions is None:
+        sessions = {text(s): None for s in await redis.zrange(keys.SESSIONS, 0, -1) if keys.is_taggable(text(s))}
+    single = len(sessions) == 1
+    start, count = (found.start, found.count) if single else (0, found.start + found.count)
+    total, runs = 0, []
+    for session_id, statuses in sessions.items():
+        kind = kind_of(session_keys(session_id))
+        read = await _session_entries(redis, kind, statuses, found, start, count)
+        if read is None:
+            return None
+        total += read[0]
+        by_id = found.field == kind.id_field  # then a status range's scores are no sort key
+        runs.append([(0.0 if by_id else score, member, session_id) for member, score in read[1]])
+    if single:
+        chosen = runs[0]
     else:
-        index = kind.indexes.get(found.field)
-        if index is None or not await _index_complete(redis, kind, index):
-            return None
-        if found.statuses is None:
-            ids = await _range(redis, index, found.start, found.count, found.descending)
-        elif total < FEW:
-            return None
-        else:
-            ids = await _walk(redis, kind, index, found)
-    return await _records(redis, kind.records, ids), total
+        merged = heapq.merge(*runs, key=_entry_order, reverse=found.descending)
+        chosen = list(itertools.islice(merged, found.start, found.start + found.count))
+    return await _records(redis, kind_of, chosen), total
+
+
+def _entry_order(entry: Entry) -> tuple[float, Any]:
+    return entry[0], entry[1]
+
+
+async def _session_entries(
+    redis: Redis, kind: Kind, statuses: Statuses, found: Plan, start: int, count: int
+) -> tuple[int, list[tuple[Any, float]]] | None:
+    """The total of one session and its entries ``start`` to ``start +
+    count`` in the page's order, as (member, score)."""
+    counts = await _counts(redis, kind, statuses)
+    total = sum(counts.values())
+    if count == 0 or total == 0:
+        return total, []
+    if found.field == _STATUS or (found.field == kind.id_field and statuses and len(statuses) == 1):
+        return total, await _status_ranges(redis, kind, statuses, counts, found.descending, start, count)
+    index = kind.indexes.get(found.field)
+    if index is None or not await _index_complete(redis, kind, index):
+        return None
+    if statuses is None:
+        return total, await _range(redis, index, start, count, found.descending)
+    if total < FEW:
+        return None
+    return total, await _walk(redis, kind, index, statuses, found.descending, start, count)
 
 
 async def _counts(redis: Redis, kind: Kind, statuses: Sequence[int] | None) -> dict[int | None, int]:
@@ -183,59 +219,76 @@ async def _index_complete(redis: Redis, kind: Kind, index: str) -> bool:
     return bool(records == indexed)
 
 
-async def _range(redis: Redis, index: str, start: int, count: int, descending: bool) -> list[Any]:
-    if count == 0:
-        return []
-    return list(await redis.zrange(index, start, start + count - 1, desc=descending))
+async def _range(redis: Redis, index: str, start: int, count: int, descending: bool) -> list[tuple[Any, float]]:
+    return _pairs(await redis.zrange(index, start, start + count - 1, desc=descending, withscores=True))
 
 
-async def _status_ranges(redis: Redis, kind: Kind, plan: Plan, counts: Mapping[int | None, int]) -> list[Any]:
-    """The page's ids in (status, id) order: the status index's rank range
-    for every status, else one score range per wanted status, skipping the
-    statuses the page starts after."""
-    if plan.statuses is None:
-        return await _range(redis, kind.statuses, plan.start, plan.count, plan.descending)
-    skip, left = plan.start, plan.count
-    ids: list[Any] = []
-    for status in reversed(plan.statuses) if plan.descending else plan.statuses:
+def _pairs(reply: Any) -> list[tuple[Any, float]]:
+    return [(member, float(score)) for member, score in reply]
+
+
+async def _status_ranges(
+    redis: Redis,
+    kind: Kind,
+    statuses: Statuses,
+    counts: Mapping[int | None, int],
+    descending: bool,
+    start: int,
+    count: int,
+) -> list[tuple[Any, float]]:
+    """Entries in (status, id) order: the status index's rank range for
+    every status, else one score range per wanted status, skipping the
+    statuses the range starts after."""
+    if statuses is None:
+        return await _range(redis, kind.statuses, start, count, descending)
+    skip, left = start, count
+    found: list[tuple[Any, float]] = []
+    for status in reversed(statuses) if descending else statuses:
         if left <= 0:
             break
         if skip >= counts[status]:
             skip -= counts[status]
             continue
-        if plan.descending:
-            taken = await redis.zrevrangebyscore(kind.statuses, status, status, start=skip, num=left)
-        else:
-            taken = await redis.zrangebyscore(kind.statuses, status, status, start=skip, num=left)
-        ids += taken
+        by_score = redis.zrevrangebyscore if descending else redis.zrangebyscore
+        taken = await by_score(kind.statuses, status, status, start=skip, num=left, withscores=True)
+        found += _pairs(taken)
         skip, left = 0, left - len(taken)
-    return ids
+    return found
 
 
-async def _walk(redis: Redis, kind: Kind, index: str, plan: Plan) -> list[Any]:
-    """The page's ids of the wanted statuses in ``index`` order: the index
-    read WALK_CHUNK ids a step, each step's statuses with one ZMSCORE."""
-    wanted = {float(s) for s in plan.statuses or ()}
-    skip, position = plan.start, 0
-    ids: list[Any] = []
-    while len(ids) < plan.count:
-        chunk = await _range(redis, index, position, WALK_CHUNK, plan.descending)
+async def _walk(
+    redis: Redis, kind: Kind, index: str, statuses: Sequence[int], descending: bool, start: int, count: int
+) -> list[tuple[Any, float]]:
+    """Entries of the wanted statuses in ``index`` order: the index read
+    WALK_CHUNK entries a step, each step's statuses with one ZMSCORE."""
+    wanted = {float(s) for s in statuses}
+    skip, position = start, 0
+    found: list[tuple[Any, float]] = []
+    while len(found) < count:
+        chunk = await _range(redis, index, position, WALK_CHUNK, descending)
         if not chunk:
             break
         position += len(chunk)
-        scores = await redis.zmscore(kind.statuses, chunk)
-        for id_, score in zip(chunk, scores):
-            if score in wanted:
+        scores = await redis.zmscore(kind.statuses, [member for member, _ in chunk])
+        for entry, status in zip(chunk, scores):
+            if status in wanted:
                 if skip:
                     skip -= 1
-                elif len(ids) < plan.count:
-                    ids.append(id_)
-    return ids
+                elif len(found) < count:
+                    found.append(entry)
+    return found
 
 
-async def _records(redis: Redis, records: str, ids: Sequence[Any]) -> list[Any]:
-    """The decoded JSON of the records of ``ids``, in order (an id whose
+async def _records(redis: Redis, kind_of: Callable[[keys.SessionKeys], Kind], entries: Sequence[Entry]) -> list[Any]:
+    """The decoded JSON of the records of ``entries``, in order (one whose
     record went meanwhile is left out)."""
-    if not ids:
-        return []
-    return [json.loads(value) for value in await redis.hmget(records, list(ids)) if value is not None]
+    by_session: dict[str, list[Any]] = {}
+    for _, member, session_id in entries:
+        by_session.setdefault(session_id, []).append(member)
+    async with redis.pipeline(transaction=False) as pipe:
+        for session_id, members in by_session.items():
+            pipe.hmget(kind_of(session_keys(session_id)).records, members)
+        replies = await pipe.execute()
+    raw = {(s, m): v for (s, members), values in zip(by_session.items(), replies) for m, v in zip(members, values)}
+    found = (raw[(session_id, member)] for _, member, session_id in entries)
+    return [json.loads(value) for value in found if value is not None]
