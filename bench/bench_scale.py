@@ -7,7 +7,9 @@ tasks in one session, each with its own payload (``create_results``, with
 data) and output (``create_results_metadata``), in batches, then prints:
 
 - the submission rate of each tenth of the tasks (per 100,000 at 1M: the
-  criterion is the last within 20 % of the first);
+  criterion is the last within 20 % of the first), and the CPU time Redis
+  and the control plane spent per task in each tenth (what the session's
+  size could slow down, barely moved by other jobs on the machine);
 - Redis ``used_memory`` per queued task, and the share of the largest keys;
 - the latency of ListTasks pages (the official client's defaults: sorted by
   task id; created_at desc; a status filter), CountTasksByStatus, and
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import os
 import pathlib
 import shutil
 import statistics
@@ -81,14 +84,25 @@ def deployment(root: pathlib.Path, redis_binary: str) -> Iterator[Deployment]:
         grid.close()
 
 
-def submit(channel: grpc.Channel, count: int, batch: int) -> tuple[str, list[float]]:
-    """Submits ``count`` tasks in one session; returns it and the time at
-    which each tenth of the tasks was submitted."""
+def cpu_seconds(client: redis.Redis, control_plane: int) -> tuple[float, float]:
+    """CPU time used so far by Redis and by the control plane: unlike the
+    wall-clock rate, barely changed by other jobs sharing the cores."""
+    info = client.info("cpu")
+    fields = pathlib.Path(f"/proc/{control_plane}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"]), (int(fields[11]) + int(fields[12])) / ticks
+
+
+def submit(
+    channel: grpc.Channel, count: int, batch: int, cpu: Callable[[], tuple[float, float]]
+) -> tuple[str, list[float], list[tuple[float, float]]]:
+    """Submits ``count`` tasks in one session; returns it, the time at which
+    each tenth of the tasks was submitted and the CPU times then."""
     options = TaskOptions(max_duration=timedelta(seconds=60), priority=1, max_retries=1)
     session_id = ArmoniKSessions(channel).create_session(options)
     results, tasks = ArmoniKResults(channel), ArmoniKTasks(channel)
     tenth = max(count // 10, 1)
-    marks = [time.perf_counter()]
+    marks, cpus = [time.perf_counter()], [cpu()]
     for offset in range(0, count, batch):
         size = min(batch, count - offset)
         payloads = results.create_results({f"p{i}": b"x" for i in range(size)}, session_id, batch_size=size)
@@ -98,11 +112,12 @@ def submit(channel: grpc.Channel, count: int, batch: int) -> tuple[str, list[flo
         done = offset + size
         if done // tenth > (done - size) // tenth or done == count:
             marks.append(time.perf_counter())
+            cpus.append(cpu())
             print(f"  {done:>9,} tasks submitted, {time.perf_counter() - marks[0]:7.1f} s", flush=True)
-    return session_id, marks
+    return session_id, marks, cpus
 
 
-def report_rates(count: int, marks: list[float]) -> None:
+def report_rates(count: int, marks: list[float], cpus: list[tuple[float, float]]) -> None:
     tenth = max(count // 10, 1)
     rates = [tenth / (b - a) for a, b in itertools.pairwise(marks)]
     total = marks[-1] - marks[0]
@@ -111,6 +126,11 @@ def report_rates(count: int, marks: list[float]) -> None:
     first, last = rates[0], rates[-1]
     verdict = "within" if abs(last - first) <= 0.2 * first else "NOT within"
     print(f"  first {first:.0f}, last {last:.0f}: {100 * (last - first) / first:+.1f} % ({verdict} 20 %)")
+    per_task = [((b[0] - a[0]) * 1e6 / tenth, (b[1] - a[1]) * 1e6 / tenth) for a, b in itertools.pairwise(cpus)]
+    print("  CPU per task, Redis / control plane (us): " + ", ".join(f"{r:.0f}/{c:.0f}" for r, c in per_task))
+    (redis_first, cp_first), (redis_last, cp_last) = per_task[0], per_task[-1]
+    print(f"  first tenth {redis_first + cp_first:.0f} us, last {redis_last + cp_last:.0f} us: "
+          f"{100 * (redis_last + cp_last - redis_first - cp_first) / (redis_first + cp_first):+.1f} %")  # fmt: skip
 
 
 def report_memory(client: redis.Redis, before: int, count: int, session_id: str) -> None:
@@ -194,8 +214,9 @@ def main() -> None:
             options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
             with grpc.insecure_channel(grid.address(0), options=options) as channel:
                 before = int(client.info("memory")["used_memory"])
-                session_id, marks = submit(channel, args.tasks, args.batch)
-                report_rates(args.tasks, marks)
+                pid = grid.control_planes[0].pid
+                session_id, marks, cpus = submit(channel, args.tasks, args.batch, lambda: cpu_seconds(client, pid))
+                report_rates(args.tasks, marks, cpus)
                 report_memory(client, before, args.tasks, session_id)
                 report_latencies(channel, session_id, args.repeat)
             client.close()
