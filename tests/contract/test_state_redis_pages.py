@@ -172,3 +172,18 @@ async def test_result_pages_sorted_by_status_come_from_the_status_index(store: R
     aborted = (*in_session("s")[0], Condition("status", ValueKind.STATUS, Op.EQ, ResultStatus.ABORTED))
     page = await store.list_results(query=ListQuery((aborted,), Sort("result_id", True), 1, 20))
     assert [r.result_id for r in page.items] == [f"r{n:03d}" for n in range(29, 9, -1)] and page.total == 50
+
+
+async def test_counts_by_status_under_a_status_filter_come_from_the_status_indexes(
+    store: RedisStateStore, redis_client: redis.asyncio.Redis
+) -> None:
+    tasks = await fill(store)
+    [s], [o] = in_session("s"), in_session("o")
+    where_ = ((*s, status_is(SUBMITTED)), (*s, status_is(CANCELLED)), (*o, status_is(SUBMITTED)))
+    counted: dict[TaskStatus, int] = {}
+    for t in tasks:
+        if t.status in (SUBMITTED, CANCELLED) and (t.session_id == "s" or t.status == SUBMITTED):
+            counted[t.status] = counted.get(t.status, 0) + 1
+    assert dict(await store.count_tasks_by_status(where=where_)) == counted
+    await redis_client.delete(keys.session("s").tasks, keys.session("o").tasks)  # the records, not the indexes
+    assert dict(await store.count_tasks_by_status(where=where_)) == counted

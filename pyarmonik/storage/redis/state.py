@@ -205,10 +205,14 @@ class RedisStateStore(RedisProcessingTransitions):
 
     async def count_tasks_by_status(self, *, where: filters.Filters) -> Mapping[TaskStatus, int]:
         """From the status indexes when ``where`` selects whole sessions
-        (the common case: a session's progress), else from the records."""
+        (the common case: a session's progress) or adds only status EQs to
+        its session pins, else from the records."""
         whole = await state_lists.whole_sessions(self._redis, where)
         if whole is not None:
             return await state_lists.count_by_status(self._redis, whole)
+        indexed = await state_pages.count_by_status(self._redis, where)
+        if indexed is not None:
+            return indexed
         counts: dict[TaskStatus, int] = {}
         match = filters.compile_filters(where)
         try:

@@ -35,6 +35,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from pyarmonik.core import filters
+from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.storage.redis import keys
 from pyarmonik.storage.redis.state_scripts import session_keys, text
 
@@ -44,6 +45,7 @@ WALK_CHUNK = 2000
 #: than the index walked (the walk may cross the whole index to find them).
 FEW = 10_000
 _STATUS = "status"
+_TASK_STATUSES = frozenset(int(s) for s in TaskStatus)
 
 
 #: Wanted statuses of a session, ascending; ``None`` for every status.
@@ -139,6 +141,28 @@ def plan(query: filters.ListQuery, id_field: str, indexed: frozenset[str]) -> Pl
                 wanted.add(status)
     ordered = None if sessions is None else {s: None if w is None else tuple(sorted(w)) for s, w in sessions.items()}
     return Plan(ordered, sort.field, sort.descending, query.page * query.page_size, query.page_size)
+
+
+async def count_by_status(redis: Redis, where: filters.Filters) -> dict[TaskStatus, int] | None:
+    """Tasks by status matching ``where`` from the status indexes alone,
+    when it is made of session pins and status EQs (``None`` otherwise)."""
+    found = plan(filters.ListQuery(where), "task_id", frozenset())
+    if found is None:
+        return None
+    sessions = found.sessions
+    if sessions is None:
+        sessions = {text(s): None for s in await redis.zrange(keys.SESSIONS, 0, -1) if keys.is_taggable(text(s))}
+    asked = [(session_id, status) for session_id, wanted in sessions.items()
+             for status in (wanted if wanted is not None else [int(s) for s in TaskStatus])]  # fmt: skip
+    async with redis.pipeline(transaction=False) as pipe:
+        for session_id, status in asked:
+            pipe.zcount(session_keys(session_id).task_statuses, status, status)
+        replies = await pipe.execute()
+    counts: dict[TaskStatus, int] = {}
+    for (_, status), n in zip(asked, replies):
+        if n and status in _TASK_STATUSES:
+            counts[TaskStatus(status)] = counts.get(TaskStatus(status), 0) + int(n)
+    return counts
 
 
 #: An index entry of a page: (score, member, session id); entries sort as
