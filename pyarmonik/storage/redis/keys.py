@@ -40,6 +40,8 @@ State store (``state.py``; records are ``records``/``codec`` JSON)::
     pyarmonik:session:{S}:result-statuses  ZSET  result id by ResultStatus
     pyarmonik:session:{S}:counts           HASH  "task:<TaskStatus>:<partition id>" -> tasks,
                                                   "result:<ResultStatus>" -> results (HINCRBY by the scripts)
+    pyarmonik:session:{S}:task-ids         ZSET  task id, score 0: the tasks in id order (list pages)
+    pyarmonik:session:{S}:task-created     ZSET  task id by created_at: the tasks in creation order
     pyarmonik:session:{S}:reply:<id>       STR   the reply of one state script call, kept 30 s
 
 A script call's reply key (``scripts.request_key``) lets a call that
@@ -124,6 +126,8 @@ class SessionKeys:
     task_statuses: str
     result_statuses: str
     counts: str
+    task_ids: str
+    task_created: str
     events: str
     #: Prefix of the reply keys of its scripts' calls (not in ``all``: one per call).
     replies: str
@@ -139,6 +143,8 @@ class SessionKeys:
             self.task_statuses,
             self.result_statuses,
             self.counts,
+            self.task_ids,
+            self.task_created,
         )
 
 
@@ -153,6 +159,8 @@ def session(session_id: str) -> SessionKeys:
         task_statuses=f"{base}:task-statuses",
         result_statuses=f"{base}:result-statuses",
         counts=f"{base}:counts",
+        task_ids=f"{base}:task-ids",
+        task_created=f"{base}:task-created",
         events=session_events(session_id),
         replies=f"{base}:reply:",
     )

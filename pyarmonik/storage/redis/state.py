@@ -25,7 +25,7 @@ from pyarmonik.core import errors, filters, models
 from pyarmonik.core.models import Application, Partition, Result, Session, Task
 from pyarmonik.core.statuses import SessionStatus, TaskStatus
 from pyarmonik.storage import ports
-from pyarmonik.storage.redis import keys, records, state_lists
+from pyarmonik.storage.redis import keys, records, state_lists, state_pages
 from pyarmonik.storage.redis.state_processing import RedisProcessingTransitions
 from pyarmonik.storage.redis.state_scripts import session_keys, text
 
@@ -151,6 +151,9 @@ class RedisStateStore(RedisProcessingTransitions):
         return await self._results(result_ids, session_id)
 
     async def list_results(self, *, query: filters.ListQuery) -> filters.Page[Result]:
+        indexed = await state_pages.results_page(self._redis, query)
+        if indexed is not None:
+            return filters.Page([records.result_from_fields(r) for r in indexed[0]], indexed[1])
         session_id = state_lists.one_whole_session(query.where)
         if session_id is not None and _by(query, "result_id"):
             found, total = await state_lists.id_sorted_page(self._redis, session_keys(session_id).results, query)
@@ -195,18 +198,21 @@ class RedisStateStore(RedisProcessingTransitions):
             whole = await state_lists.whole_sessions(self._redis, query.where)
             if whole is not None:
                 return filters.Page(total=await state_lists.total_tasks(self._redis, whole))
-        session_id = state_lists.one_whole_session(query.where)
-        if session_id is not None and _by(query, "task_id"):
-            found, total = await state_lists.id_sorted_page(self._redis, session_keys(session_id).tasks, query)
-            return filters.Page([records.task_from_fields(t) for t in found], total)
+        indexed = await state_pages.tasks_page(self._redis, query)
+        if indexed is not None:
+            return filters.Page([records.task_from_fields(t) for t in indexed[0]], indexed[1])
         return filters.apply(await state_lists.scan_tasks(self._redis, query.where), query)
 
     async def count_tasks_by_status(self, *, where: filters.Filters) -> Mapping[TaskStatus, int]:
         """From the status indexes when ``where`` selects whole sessions
-        (the common case: a session's progress), else from the records."""
+        (the common case: a session's progress) or adds only status EQs to
+        its session pins, else from the records."""
         whole = await state_lists.whole_sessions(self._redis, where)
         if whole is not None:
             return await state_lists.count_by_status(self._redis, whole)
+        indexed = await state_pages.count_by_status(self._redis, where)
+        if indexed is not None:
+            return indexed
         counts: dict[TaskStatus, int] = {}
         match = filters.compile_filters(where)
         try:

@@ -1,6 +1,7 @@
 """Lists and counts of the Redis state store.
 
-Lists load records and leave filtering, sorting and paging to
+Pages the sorted indexes of the sessions answer are read by ``state_pages``
+first; the rest come here. Lists load records and leave filtering, sorting and paging to
 ``filters.apply``, as the memory store does, so every adapter answers a
 query alike. What they load is narrowed first: the sessions a filter pins
 (``filters.session_ids_in``), and, where every clause also pins a status,

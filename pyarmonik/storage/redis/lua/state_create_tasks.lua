@@ -1,6 +1,6 @@
 -- state_create_tasks: a batch of tasks with their dependencies, atomically.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2..8] are written
+-- KEYS[1..10] the session's keys (see state_lib_records): KEYS[2..10] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4..]   one task JSON each (status CREATING)
 --

@@ -86,6 +86,7 @@ end
 
 local function insert_task(task)
   touch_task(task)
+  new_tasks[#new_tasks + 1] = task.task_id
   for _, output_id in ipairs(task.expected_output_ids) do
     local output = get_result(output_id)
     if output.owner_task_id == '' or output.owner_task_id == task.created_by then set_owner(output, task.task_id) end

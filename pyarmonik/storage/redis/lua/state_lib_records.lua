@@ -3,7 +3,7 @@
 -- arguments every state script shares, the record encoder, the per-run
 -- record cache and the events.
 --
--- KEYS (every state script takes these nine, all tagged with {session id}):
+-- KEYS (every state script takes these eleven, all tagged with {session id}):
 -- KEYS[1]  session record (STRING, JSON)
 -- KEYS[2]  tasks of the session (HASH task id -> task JSON)
 -- KEYS[3]  results of the session (HASH result id -> result JSON)
@@ -16,7 +16,12 @@
 -- KEYS[8]  counts (HASH "task:<status>:<partition id>" -> tasks,
 --          "result:<status>" -> results): kept by flush() with HINCRBY, so
 --          that metrics count without reading a record
--- KEYS[9]  reply key of this call (every state script runs wrapped by
+-- KEYS[9]  task ids (ZSET, score 0, member task id): the tasks in id order,
+--          so that a list page is a ZRANGE, not a sort of every id
+-- KEYS[10] task creation (ZSET task id by created_at): the tasks in creation
+--          order; both indexes are written by flush() for the tasks a run
+--          creates (insert_task), and only deleted with the session
+-- KEYS[11] reply key of this call (every state script runs wrapped by
 --          replay.lua, which keeps its reply there)
 -- ARGV (every state script starts with these three):
 -- ARGV[1]  pub/sub channel of the session's events
@@ -36,6 +41,7 @@
 -- the session of each task they handle (use_session).
 local SESSION_KEY, TASKS_KEY, RESULTS_KEY, WAITING_KEY, REMAINING_KEY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local TASK_STATUSES_KEY, RESULT_STATUSES_KEY, COUNTS_KEY = KEYS[6], KEYS[7], KEYS[8]
+local TASK_IDS_KEY, TASK_CREATED_KEY = KEYS[9], KEYS[10]
 local CHANNEL, AT, SESSION_ID = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local SEP = '\0'
 
@@ -156,6 +162,7 @@ local task_json, result_json = {}, {} -- id -> JSON of the record as it is now
 local dirty_tasks, dirty_results = {}, {} -- ids in first-write order
 local is_dirty_task, is_dirty_result = {}, {}
 local events, ready = {}, {}
+local new_tasks = {} -- ids of the tasks this run creates, for the sorted indexes
 local session_record
 -- id -> status of the record as stored (absent for one this run creates):
 -- what flush() takes off the counts when the status changed.
@@ -288,6 +295,9 @@ end
 local function task_record(id) return id, json_of_task(tasks[id]) end
 local function result_record(id) return id, json_of_result(results[id]) end
 local function task_status(id) return tasks[id].status, id end
+local function task_in_id_order(id) return 0, id end
+-- number(): redis.call would write a Lua number with 14 digits only.
+local function task_created(id) return number(tasks[id].created_at or 0), id end
 local function result_status(id) return results[id].status, id end
 
 -- Moves each touched record whose status changed from its stored status's
@@ -332,6 +342,8 @@ local function flush()
   count_statuses()
   pairs_command('HSET', TASKS_KEY, dirty_tasks, task_record)
   pairs_command('ZADD', TASK_STATUSES_KEY, dirty_tasks, task_status)
+  pairs_command('ZADD', TASK_IDS_KEY, new_tasks, task_in_id_order)
+  pairs_command('ZADD', TASK_CREATED_KEY, new_tasks, task_created)
   pairs_command('HSET', RESULTS_KEY, dirty_results, result_record)
   pairs_command('ZADD', RESULT_STATUSES_KEY, dirty_results, result_status)
   if #events > 0 then redis.call('PUBLISH', CHANNEL, concat(events, '\n')) end
