@@ -125,7 +125,8 @@ async def test_the_dispatch_scripts_build_the_key_names_of_keys_py(redis_client:
     prelude = "\n".join(scripts.source(part) for part in dispatch.PRELUDE)
     body = (
         "use_session(ARGV[5]); local q = queue_keys(ARGV[6]); return {SESSION_KEY, TASKS_KEY, RESULTS_KEY, "
-        "WAITING_KEY, REMAINING_KEY, TASK_STATUSES_KEY, RESULT_STATUSES_KEY, COUNTS_KEY, CHANNEL, q.sequence, "
+        "WAITING_KEY, REMAINING_KEY, TASK_STATUSES_KEY, RESULT_STATUSES_KEY, COUNTS_KEY, TASK_IDS_KEY, "
+        "TASK_CREATED_KEY, CHANNEL, q.sequence, "
         "q.ready, q.leases, q.expiry, q.wake, QUEUE_REGISTRY}"
     )
     built = await redis_client.eval(prelude + "\n" + body, 0, keys.PREFIX, "0", AGENT, 1, "s-1", "p-1")

@@ -28,6 +28,7 @@ local function use_session(session_id)
   SESSION_KEY, TASKS_KEY, RESULTS_KEY = base .. 'record', base .. 'tasks', base .. 'results'
   WAITING_KEY, REMAINING_KEY, TASK_STATUSES_KEY = base .. 'waiting', base .. 'remaining', base .. 'task-statuses'
   RESULT_STATUSES_KEY, COUNTS_KEY, CHANNEL = base .. 'result-statuses', base .. 'counts', base .. 'events'
+  TASK_IDS_KEY, TASK_CREATED_KEY = base .. 'task-ids', base .. 'task-created'
   SESSION_ID = session_id
   reset_cache()
 end

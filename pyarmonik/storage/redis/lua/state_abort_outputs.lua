@@ -2,7 +2,7 @@
 -- task ABORTED, and the tasks waiting on them ERROR, recursively (step 2 of
 -- cancel_session, in runs of a bounded number of tasks).
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2..8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2..8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     JSON array of task ids (missing ones are skipped)
 --

@@ -1,7 +1,7 @@
 -- state_abort_session_results: up to ARGV[4] CREATED results of the session
 -- ABORTED (step 3 of cancel_session, run until none is left).
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[3], KEYS[7] and KEYS[8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[3], KEYS[7] and KEYS[8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     most results to abort in this run
 --

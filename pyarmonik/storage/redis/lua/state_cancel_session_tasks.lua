@@ -2,7 +2,7 @@
 -- cancelled (step 1 of cancel_session; held ones CANCELLING, the others
 -- CANCELLED), their outputs left for state_abort_outputs.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     most tasks to cancel in this run
 --

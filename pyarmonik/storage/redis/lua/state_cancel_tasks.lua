@@ -1,6 +1,6 @@
 -- state_cancel_tasks: non-final tasks of one session cancelled.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2..8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2..8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     reason (the status message)
 -- ARGV[5]     JSON array of task ids

@@ -1,6 +1,6 @@
 -- state_commit_task: a task's successful outcome, in one step.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2..8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2..8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 -- ARGV[5]     agent id (must hold the task, PROCESSING)

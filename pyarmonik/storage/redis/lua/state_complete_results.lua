@@ -1,7 +1,7 @@
 -- state_complete_results: results CREATED -> COMPLETED; releases the tasks
 -- that no longer wait on anything.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2..8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2..8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     completed_by (task or session id)
 -- ARGV[5]     JSON array of completions [result id, size, opaque id as codec encodes it]

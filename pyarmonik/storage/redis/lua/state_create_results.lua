@@ -1,6 +1,6 @@
 -- state_create_results: new results of one session (NEW_RESULT events).
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[3], KEYS[7] and KEYS[8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[3], KEYS[7] and KEYS[8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[3i+1], ARGV[3i+2], ARGV[3i+3] (i = 1..n)  result id, status (int), result JSON
 --

@@ -1,6 +1,6 @@
 -- state_create_session: stores a new session record.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): only KEYS[1] is written
+-- KEYS[1..10]  the session's keys (see state_lib_records): only KEYS[1] is written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     the session JSON (codec/records encoding)
 --

@@ -1,6 +1,6 @@
 -- state_delete_results_data: results -> DELETED, except manual_deletion ones.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[3], KEYS[7] and KEYS[8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[3], KEYS[7] and KEYS[8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     JSON array of result ids
 --

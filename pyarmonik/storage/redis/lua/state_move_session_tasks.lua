@@ -1,7 +1,7 @@
 -- state_move_session_tasks: up to ARGV[6] tasks of the session in one status
 -- moved to another (pause: SUBMITTED -> PAUSED; resume: PAUSED -> SUBMITTED).
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     status the tasks are in (int)
 -- ARGV[5]     status they move to (int)

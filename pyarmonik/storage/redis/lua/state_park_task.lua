@@ -1,7 +1,7 @@
 -- state_park_task: SUBMITTED -> PAUSED, only while the session is PAUSED
 -- (checked here, atomically, so that a concurrent resume is never undone).
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 --

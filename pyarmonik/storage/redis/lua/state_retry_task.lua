@@ -1,7 +1,7 @@
 -- state_retry_task: the failed attempt becomes RETRIED and a new attempt
 -- "{initial_task_id}###{n}" takes over its outputs.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2..8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2..8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id of the failed attempt
 -- ARGV[5]     agent id (must hold the task, DISPATCHED or PROCESSING)

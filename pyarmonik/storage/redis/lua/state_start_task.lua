@@ -1,6 +1,6 @@
 -- state_start_task: DISPATCHED -> PROCESSING, by the agent holding the task.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
+-- KEYS[1..10]  the session's keys (see state_lib_records): KEYS[2], KEYS[6] and KEYS[8] are written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     task id
 -- ARGV[5]     agent id

@@ -1,6 +1,6 @@
 -- state_update_session: compare-and-set of a session's status and flags.
 --
--- KEYS[1..8]  the session's keys (see state_lib_records): only KEYS[1] is written
+-- KEYS[1..10]  the session's keys (see state_lib_records): only KEYS[1] is written
 -- ARGV[1..3]  channel, at, session id (see state_lib_records)
 -- ARGV[4]     JSON array of the statuses the session may be in (ints)
 -- ARGV[5]     new status (int), or '' to keep it
