@@ -90,31 +90,42 @@ def in_session(session_id: str) -> Filters:
     return ((Condition("session_id", ValueKind.STRING, Op.EQ, session_id),),)
 
 
-def clause_session_ids(clause: Clause) -> frozenset[str] | None:
-    """The sessions a clause can match, when it pins ``session_id`` (EQ or
-    IN; several pins intersect); ``None`` when it may match any session."""
+def clause_pins(clause: Clause, field: str) -> frozenset[str] | None:
+    """The values of ``field`` a clause can match, when it pins the field (EQ
+    or IN; several pins intersect); ``None`` when it may match any value."""
     found: frozenset[str] | None = None
     for c in clause:
-        if c.field != "session_id" or c.op not in (Op.EQ, Op.IN):
+        if c.field != field or c.op not in (Op.EQ, Op.IN):
             continue
         values = frozenset(map(str, c.value)) if c.op is Op.IN else frozenset({str(c.value)})  # type: ignore[call-overload]
         found = values if found is None else found & values
     return found
 
 
-def session_ids_in(where: Filters) -> frozenset[str] | None:
-    """The sessions a filter can match, when every clause pins ``session_id``
-    (EQ or IN); ``None`` when it may match any session. Lets stores scan one
-    session's records instead of all of them."""
+def clause_session_ids(clause: Clause) -> frozenset[str] | None:
+    """The sessions a clause can match (see ``clause_pins``)."""
+    return clause_pins(clause, "session_id")
+
+
+def pinned(where: Filters, field: str) -> frozenset[str] | None:
+    """The values of ``field`` a filter can match, when every clause pins it
+    (EQ or IN); ``None`` when it may match any value. Lets stores and streams
+    read the records of a list of ids instead of scanning for them."""
     if not where:
         return None
     found: set[str] = set()
     for clause in where:
-        pinned = clause_session_ids(clause)
-        if pinned is None:
+        values = clause_pins(clause, field)
+        if values is None:
             return None
-        found |= pinned
+        found |= values
     return frozenset(found)
+
+
+def session_ids_in(where: Filters) -> frozenset[str] | None:
+    """The sessions a filter can match (see ``pinned``): stores scan one
+    session's records instead of all of them."""
+    return pinned(where, "session_id")
 
 
 def in_sessions(session_ids: frozenset[str]) -> Condition:

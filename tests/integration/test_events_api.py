@@ -139,6 +139,19 @@ def test_get_events_replays_only_the_requested_kinds(
     )
 
 
+def test_a_stream_naming_its_results_replays_them_even_when_one_named_id_does_not_exist(
+    events: ArmoniKEvents, results: ArmoniKResults, session_id: str
+) -> None:
+    made = results.create_results_metadata(["a", "b", "c"], session_id)
+    a, b = made["a"].result_id, made["b"].result_id
+    named = (Result.result_id == a) | (Result.result_id == b)
+    replayed = collect(events, session_id, [EventTypes.NEW_RESULT], 2, result_filter=named)
+    assert sorted(e.result_id for e in replayed) == sorted([a, b])  # type: ignore[attr-defined]
+    with_unknown = named | (Result.result_id == "no-such-result")
+    replayed = collect(events, session_id, [EventTypes.NEW_RESULT], 2, result_filter=with_unknown)
+    assert sorted(e.result_id for e in replayed) == sorted([a, b])  # type: ignore[attr-defined]
+
+
 def test_get_events_streams_changes_after_the_replay(
     running_grid: RunningGrid, events: ArmoniKEvents, results: ArmoniKResults, tasks: ArmoniKTasks, session_id: str
 ) -> None:
