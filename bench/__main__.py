@@ -9,6 +9,7 @@ targets, writes a JSON file and a PNG plot.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import dataclasses
 import os
 import signal
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if args.tasks < 1 or args.workers < 1 or args.rounds < 1:
         parser().error("--tasks, --workers and --rounds must be at least 1")
+    if importlib.util.find_spec("matplotlib") is None:  # before a run that would end without its plot
+        parser().error("the PNG plot needs matplotlib: pip install -e '.[bench]'")
     console = Console(width=None if sys.stdout.isatty() else 120)  # a log file gets the whole table
     # Worker processes of every system (Dask's, Celery's, Ray's, the grid's)
     # import ``bench`` by name.
