@@ -9,8 +9,8 @@ targets, writes a JSON file and a PNG plot.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import dataclasses
+import importlib.util
 import os
 import signal
 import sys
