@@ -63,16 +63,16 @@ def redis_grid(
 ) -> Grid:
     """A grid on ``client``'s database: Redis state, queue and events, with
     ``clock`` for the grid and its queue's leases (a ``FakeClock`` makes
-    leases expire without waiting) and ``queue`` to replace the queue (the
-    agent's steps then go through it one by one, ``lifecycle.stepwise``,
-    instead of the dispatch scripts)."""
+    leases expire without waiting) and ``queue`` to replace the queue the
+    control plane pushes to (the agent's dispatch scripts keep the queue's
+    keys in Redis)."""
     return Grid(
         state=RedisStateStore(client),
         queue=queue if queue is not None else RedisTaskQueue(client, clock=clock),
         objects=objects,
         events=RedisEventBus(client),
         clock=clock,
-        dispatch=RedisDispatch(client, clock=clock) if queue is None else None,
+        dispatch=RedisDispatch(client, clock=clock),
     )
 
 

@@ -29,15 +29,14 @@ class Grid:
     clock: Callable[[], float] = field(default=time.time)
     #: What every service of this grid counts, served on its /metrics.
     metrics: Metrics = field(default_factory=Metrics)
-    #: The agent's combined steps (claim, finish); when the stores offer
-    #: none, ``dispatcher`` makes them of their separate calls.
+    #: The agent's combined steps (claim, finish: one Redis script each, the
+    #: one implementation of admission and outcomes); ``None`` on a grid no
+    #: agent runs on (a control plane's, a test's).
     dispatch: ports.Dispatch | None = None
 
     def dispatcher(self) -> ports.Dispatch:
         if self.dispatch is None:
-            from pyarmonik.lifecycle import stepwise  # stepwise builds on Grid: imported late
-
-            self.dispatch = stepwise.StepwiseDispatch(self)
+            raise RuntimeError("this grid was built without the agent's dispatch scripts (Grid.dispatch)")
         return self.dispatch
 
     async def enqueue(self, tasks: Sequence[Task]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from pyarmonik.core import errors
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
-from pyarmonik.lifecycle import results, stepwise
+from pyarmonik.lifecycle import results
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 
@@ -55,17 +55,9 @@ async def claim(
     )
 
 
-async def admit(grid: Grid, item: ports.QueuedTask, *, agent_id: str, hostname: str) -> tuple[Admission, Task | None]:
-    """Checks the task and its session, then acquires it for ``agent_id``
-    (step by step: what a claim does in one)."""
-    return await stepwise.admit(grid, item, agent_id=agent_id, hostname=hostname)
-
-
-async def start(grid: Grid, task: Task, *, agent_id: str, lease: ports.Lease | None = None) -> Task | None:
+async def start(grid: Grid, task: Task, *, agent_id: str, lease: ports.Lease) -> Task | None:
     """DISPATCHED -> PROCESSING; ``None`` when the task was cancelled since it
     was acquired (its cancellation is then finished here, not left CANCELLING)."""
-    if lease is None:
-        return await stepwise.StepwiseDispatch(grid).start(task, lease, agent_id=agent_id, at=grid.clock())
     return await grid.dispatcher().start(task, lease, agent_id=agent_id, at=grid.clock())
 
 

@@ -56,14 +56,18 @@ async def setup(tmp_path: pathlib.Path, redis_client: redis.asyncio.Redis, bus: 
     return grid, clock, bus, task, output
 
 
+async def _claim(grid: Grid, agent_id: str, *, start: bool = True) -> ports.Claim:
+    [claim] = await processing.claim(
+        grid, "default", agent_id=agent_id, hostname="test", lease_seconds=LEASE, start_first=start, timeout=0
+    )
+    assert claim.admission is processing.Admission.RUN and claim.task is not None and claim.lease is not None
+    return claim
+
+
 async def _take(grid: Grid, agent_id: str) -> tuple[ports.Lease, object]:
-    lease = await grid.queue.pop("default", agent_id=agent_id, lease_seconds=LEASE, timeout=0)
-    assert lease is not None
-    admission, task = await processing.admit(grid, lease.item, agent_id=agent_id, hostname="test")
-    assert admission is processing.Admission.RUN and task is not None
-    started = await processing.start(grid, task, agent_id=agent_id)
-    assert started is not None
-    return lease, started
+    claim = await _claim(grid, agent_id)
+    assert claim.lease is not None
+    return claim.lease, claim.task
 
 
 def _commit_of(output_id: str) -> ports.TaskCommit:
@@ -99,9 +103,7 @@ async def test_frozen_agent_task_is_retried_by_another_agent_and_its_late_commit
 
 async def test_lost_agent_that_never_started_its_task_releases_it_without_using_a_retry(setup) -> None:  # type: ignore[no-untyped-def]
     grid, clock, _, task, _ = setup
-    lease = await grid.queue.pop("default", agent_id="lost", lease_seconds=LEASE, timeout=0)
-    assert lease is not None
-    await processing.admit(grid, lease.item, agent_id="lost", hostname="test")  # DISPATCHED, never started
+    await _claim(grid, "lost", start=False)  # DISPATCHED, never started
 
     clock.advance(LEASE + 1)
     await reaper.reap(grid)
@@ -149,13 +151,11 @@ async def test_crash_after_last_retry_ends_in_error_with_outputs_aborted(setup) 
 
 async def test_task_cancelled_between_acquisition_and_start_ends_cancelled_not_stuck(setup) -> None:  # type: ignore[no-untyped-def]
     grid, _, _, task, output = setup
-    lease = await grid.queue.pop("default", agent_id="agent", lease_seconds=LEASE, timeout=0)
-    assert lease is not None
-    _, acquired = await processing.admit(grid, lease.item, agent_id="agent", hostname="test")
-    assert acquired is not None
+    claim = await _claim(grid, "agent", start=False)
+    assert claim.task is not None and claim.lease is not None
     await tasks.cancel(grid, [task.task_id])  # while the agent downloads the inputs
 
-    assert await processing.start(grid, acquired, agent_id="agent") is None
+    assert await processing.start(grid, claim.task, agent_id="agent", lease=claim.lease) is None
 
     [final] = await grid.state.get_tasks([task.task_id])
     assert final.status is TaskStatus.CANCELLED

@@ -49,14 +49,12 @@ class Attempt:
         return output.status
 
     async def run_next(self) -> Attempt:
-        """Pops, acquires and starts the next queued task, as an agent does."""
-        lease = await self.grid.queue.pop("default", agent_id=AGENT, lease_seconds=60, timeout=0)
-        assert lease is not None
-        admission, acquired = await processing.admit(self.grid, lease.item, agent_id=AGENT, hostname="test")
-        assert admission is processing.Admission.RUN and acquired is not None
-        started = await processing.start(self.grid, acquired, agent_id=AGENT)
-        assert started is not None
-        return Attempt(self.grid, started, self.output_id, self.payload_id)
+        """Claims (pops, acquires and starts) the next queued task, as an agent does."""
+        [claim] = await processing.claim(
+            self.grid, "default", agent_id=AGENT, hostname="test", lease_seconds=60, timeout=0
+        )
+        assert claim.admission is processing.Admission.RUN and claim.task is not None
+        return Attempt(self.grid, claim.task, self.output_id, self.payload_id)
 
 
 @pytest.fixture
