@@ -92,11 +92,6 @@ class TestRedisTaskQueue(TaskQueueContract):
         leases = await asyncio.wait_for(asyncio.gather(*waiting), WAIT)
         assert sorted(lease.item.task_id for lease in leases) == sorted(f"t{i}" for i in range(40))
 
-    @pytest.mark.xfail(
-        reason="a pop cancelled while its pop script runs keeps the lease the script made: the item waits "
-        "for that lease to expire and be reaped instead of going to the other waiting pop",
-        strict=False,  # passes when the cancellation lands in BLPOP, whose wake-up token is passed on
-    )
     async def test_a_pop_woken_then_cancelled_passes_the_item_to_another_waiting_pop(
         self, queue: RedisTaskQueue, started: Start
     ) -> None:

@@ -142,18 +142,33 @@ class RedisTaskQueue:
     ) -> ports.Lease | None:
         token = uuid.uuid4().hex
         expires_at = self._clock() + lease_seconds
-        popped = await self._scripts.pop(
-            keys=[k.ready, k.leases, k.expiry, k.wake, _request(k)], args=[token, agent_id, time_text(expires_at)]
+        call = asyncio.ensure_future(
+            self._scripts.pop(
+                keys=[k.ready, k.leases, k.expiry, k.wake, _request(k)], args=[token, agent_id, time_text(expires_at)]
+            )
         )
-        if not popped:
-            return None
-        return ports.Lease(
-            item=_decode_member(_text(popped[0])),
-            partition_id=partition_id,
-            agent_id=agent_id,
-            expires_at=expires_at,
-            token=token,
-        )
+
+        def leased(popped: object) -> ports.Lease | None:
+            if not popped:
+                return None
+            return ports.Lease(
+                item=_decode_member(_text(popped[0])),  # type: ignore[index]
+                partition_id=partition_id,
+                agent_id=agent_id,
+                expires_at=expires_at,
+                token=token,
+            )
+
+        try:
+            return leased(await asyncio.shield(call))
+        except asyncio.CancelledError:
+            # Cancelled while the script ran: what it leased to us goes back at
+            # once (another waiting pop takes it), not after its lease expires.
+            with contextlib.suppress(Exception):
+                lease = leased(await call)
+                if lease is not None:
+                    await self.release(lease)
+            raise
 
     async def wait_for_push(self, partition_id: str, seconds: float) -> None:
         """Waits up to ``seconds`` for a wake-up token of the partition: items
