@@ -2,8 +2,7 @@
 
 Pages the sorted indexes of the sessions answer are read by ``state_pages``
 first; the rest come here. Lists load records and leave filtering, sorting and paging to
-``filters.apply``, as the memory store does, so every adapter answers a
-query alike. What they load is narrowed first: the sessions a filter pins
+``filters.apply``, which defines what a query means. What they load is narrowed first: the sessions a filter pins
 (``filters.session_ids_in``), and, where every clause also pins a status,
 only the tasks of those statuses (from the session's status index). Counts
 of whole sessions come from the status index alone, and the counts of the

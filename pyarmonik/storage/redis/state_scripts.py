@@ -4,14 +4,14 @@ Each ``lua/state_<name>.lua`` is one atomic transition of one session; the
 shared prelude (``lua/state_lib_records.lua``: the record encoder, cache
 and events; ``lua/state_lib_graph.lua``: the dependency graph and the
 transitions) is prepended to each before registration. Every state
-script takes the eight keys of its session and starts its ARGV with the
+script takes the ten keys of its session and starts its ARGV with the
 session's event channel, the caller's time and the session id; it answers
 ``{'OK', ...}`` or an error table, which ``run`` raises as the matching
 ``pyarmonik.core.errors`` exception, so a script that refuses has written
-nothing and the caller sees the same error as with the memory store.
+nothing.
 
 Every state script writes, so each is ``scripts.replayable``: a call takes
-a fresh reply key of its session as its ninth key, and a call redis-py
+a fresh reply key of its session as its eleventh key, and a call redis-py
 sends again after a broken connection gets the first run's reply.
 """
 
