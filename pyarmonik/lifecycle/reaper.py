@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from pyarmonik.core import errors, filters, ids
-from pyarmonik.core.models import Task
+from pyarmonik.core import errors
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.lifecycle import outcomes
 from pyarmonik.lifecycle.grid import Grid
@@ -66,11 +65,8 @@ async def recover_lost(grid: Grid, lease: ports.Lease) -> None:
     if task.status is TaskStatus.SUBMITTED:
         await grid.queue.push(lease.partition_id, [lease.item])
         return
-    if held and task.status in _WRITTEN:
-        # Its outcome was written, but the agent may have been lost before
-        # it queued what that outcome made ready: queued (again) here.
-        await grid.enqueue(await _made_ready(grid, task))
-        return
+    # An outcome the lost agent wrote needs nothing: the finish script that
+    # wrote it also acked the lease and queued what it made ready.
     if task.status is TaskStatus.CANCELLING:
         outcome, message = outcomes.Outcome.CANCELLED, ""
     elif held and task.status is TaskStatus.DISPATCHED:
@@ -80,34 +76,3 @@ async def recover_lost(grid: Grid, lease: ports.Lease) -> None:
     else:
         return
     await outcomes.settle(grid, task, outcome, agent_id=lease.agent_id, message=message)
-
-
-#: Outcomes that make other tasks ready: a commit (children, dependents of
-#: its outputs) and a retry (the next attempt).
-_WRITTEN = frozenset({TaskStatus.COMPLETED, TaskStatus.RETRIED})
-_PAGE = 1000
-
-
-async def _made_ready(grid: Grid, task: Task) -> list[Task]:
-    """The SUBMITTED tasks ``task``'s outcome may have made ready."""
-    if task.status is TaskStatus.RETRIED:
-        retry_id = ids.retry_id(task.initial_task_id, len(task.retry_of_ids) + 1)
-        with contextlib.suppress(errors.NotFound):
-            return await grid.state.get_tasks([retry_id])
-        return []
-    session = filters.Condition("session_id", filters.ValueKind.STRING, filters.Op.EQ, task.session_id)
-    submitted = filters.Condition("status", filters.ValueKind.STATUS, filters.Op.EQ, int(TaskStatus.SUBMITTED))
-    children = filters.Condition("created_by", filters.ValueKind.STRING, filters.Op.EQ, task.task_id)
-    readers = [
-        filters.Condition("data_dependencies", filters.ValueKind.ARRAY, filters.Op.CONTAINS, output)
-        for output in task.expected_output_ids
-    ]
-    where = tuple((session, submitted, condition) for condition in (children, *readers))
-    found: list[Task] = []
-    page = 0
-    while True:
-        listed = await grid.state.list_tasks(query=filters.ListQuery(where=where, page=page, page_size=_PAGE))
-        found += listed.items
-        page += 1
-        if len(found) >= listed.total or not listed.items:
-            return found

@@ -163,7 +163,7 @@ async def test_task_cancelled_between_acquisition_and_start_ends_cancelled_not_s
     assert result.status is ResultStatus.ABORTED
 
 
-async def test_agent_lost_between_its_commit_and_queuing_has_the_released_task_queued_by_the_reaper(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_a_commit_queues_what_it_released_in_the_same_step_leaving_the_reaper_nothing(setup) -> None:  # type: ignore[no-untyped-def]
     grid, clock, _, task, output = setup
     [payload] = await results.create(grid, task.session_id, [results.NewResult("reader payload", data=b"y")])
     [reader] = await tasks.submit(
@@ -171,26 +171,14 @@ async def test_agent_lost_between_its_commit_and_queuing_has_the_released_task_q
         task.session_id,
         [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[], data_dependencies=[output.result_id])],
     )
-    _, started = await _take(grid, "lost")
-    # The commit is written, then the agent dies before it queues the reader it released.
-    await grid.state.commit_task(started.task_id, agent_id="lost", commit=_commit_of(output.result_id), at=clock())
-    assert await grid.queue.depth("default") == 0
+    lease, started = await _take(grid, "lost")
+    await processing.complete(
+        grid, started, agent_id="lost", files={}, commit=_commit_of(output.result_id), lease=lease
+    )
+    assert await grid.queue.depth("default") == 1  # the reader, queued by the commit itself
 
-    clock.advance(LEASE + 1)
-    assert await reaper.reap(grid) == 1
+    clock.advance(LEASE + 1)  # the agent is lost right after its commit
+    assert await reaper.reap(grid) == 0  # its lease was acked with the commit
 
     _lease, taken = await _take(grid, "other")
     assert taken.task_id == reader.task_id
-
-
-async def test_agent_lost_between_a_retry_and_queuing_it_has_the_retry_queued_by_the_reaper(setup) -> None:  # type: ignore[no-untyped-def]
-    grid, clock, _, task, _ = setup
-    _, started = await _take(grid, "lost")
-    # The worker crashed; the retry is written, then the agent dies before queuing it.
-    await grid.state.retry_task(started.task_id, agent_id="lost", message="worker died", at=clock())
-
-    clock.advance(LEASE + 1)
-    assert await reaper.reap(grid) == 1
-
-    _lease, retry = await _take(grid, "other")
-    assert retry.task_id == f"{task.task_id}###1"
