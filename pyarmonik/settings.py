@@ -75,7 +75,7 @@ class StorageSettings(BaseSettings):
     s3_secure: bool = Field(False, description="use TLS to reach S3")
     s3_region: str | None = Field(None, description="S3 region, if the server needs one")
     small_object_bytes: int = Field(
-        4096, ge=0, description="objects up to this size live in Redis, not S3 or files (0: never); needs Redis"
+        4096, ge=0, description="result data up to this size lives in Redis with its result, not in S3 or files"
     )
     data_dir: Path = Field(Path("pyarmonik-data"), description="local data: filesystem objects, logs, data folders")
     data_chunk_max_size: int = Field(2 * 1024 * 1024, gt=0, description="chunk size of result data streams")

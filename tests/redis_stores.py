@@ -117,7 +117,9 @@ class RedisRecordingBus(RecordingEventBus):
                 if message["data"].decode() == token:
                     return
                 continue
-            self._received.extend(codec.decode_events(message["data"], ""))
+            channel = message["channel"].decode()
+            session_id = channel[channel.index("{") + 1 : channel.rindex("}")]
+            self._received.extend(codec.decode_events(message["data"], session_id))
 
     def close(self) -> None:
         self._pubsub.close()

@@ -12,14 +12,15 @@ finish script starting a task of another session.
 Invariants:
 - a task is acked from the queue only after its outcome is written (commit,
   failure, retry or release; the store writes both in one step), so an
-  agent dying at any point leaves the item leased, and the reaper recovers
+  agent dying at any point leaves the task leased, and the reaper recovers
   it when the lease expires;
 - every end of an attempt is an ``Outcome`` handed to ``outcomes.settle``,
   the one place that decides what it means;
 - from admission until its outcome is written (inputs fetched, worker
-  call, results uploaded and committed) the lease is renewed
-  (``heartbeat.LeaseKeeper``); while the worker runs, the task is watched:
-  a cancel (CANCELLING) or a lost lease cancels the worker call;
+  call, results uploaded and committed) the lease is renewed (``leases``:
+  one loop renews all of an agent's leases each heartbeat, and its reply
+  says which tasks were cancelled or taken over): a cancel (CANCELLING) or
+  a lost lease cancels the worker call;
 - on stop (SIGTERM) the agent takes no new task and gives the running one
   ``grace_seconds`` to finish, then releases it without using a retry; the
   prefetched ones are released untouched.
@@ -33,15 +34,14 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyarmonik.agent import heartbeat, task_context
+from pyarmonik.agent import leases, task_context
 from pyarmonik.agent.health import AgentHealth, AgentState
-from pyarmonik.agent.worker import Worker, WorkerReply
+from pyarmonik.agent.worker import Worker
 from pyarmonik.core import errors, ids, logcontext
-from pyarmonik.core.models import Task
-from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.lifecycle import outcomes, processing
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.lifecycle.outcomes import Outcome
@@ -79,12 +79,24 @@ class Pollster:
         self.grid, self.worker, self.config = grid, worker, config
         self.health = health or AgentHealth()
         self._running: _Running | None = None
+        #: Interrupts the running worker call (set while one runs).
+        self._interrupt: Callable[[_End], None] | None = None
+        #: Tasks a commit claimed for the next turn (one round trip per task).
+        self._next: list[ports.Claim] = []
         self._stopped_with: _Running | None = None
         self._folders = task_context.DataFolders(config.data_root)
+        self._leases = leases.Leases(
+            grid.queue,
+            config.partition_id,
+            agent_id=config.agent_id,
+            lease_seconds=config.lease_seconds,
+            every=config.heartbeat_seconds,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("agent %s polls partition %s", self.config.agent_id, self.config.partition_id)
         announcer = asyncio.ensure_future(self._announce_stop(stop))
+        renewer = asyncio.ensure_future(self._leases.run())
         storage = self.health.storage
         try:
             while not stop.is_set():
@@ -98,10 +110,12 @@ class Pollster:
                     await _wait(stop, STORAGE_RETRY_SECONDS)
                 else:
                     storage.reached(f"agent {self.config.agent_id} resumes polling")
+            await self._release_next()
         finally:
             if stop.is_set() and not announcer.done():
                 await announcer  # stop came as the loop ended: still say so first
             announcer.cancel()
+            renewer.cancel()
             self._folders.close()
             self.health.state = AgentState.STOPPED
         log.info("agent %s stopped: %s", self.config.agent_id, self._stop_summary())
@@ -116,6 +130,8 @@ class Pollster:
         self._stopped_with = running
         grace = self.config.grace_seconds
         log.info("agent %s stopping: no new tasks; task %s gets up to %s s to finish", agent_id, running.task_id, grace)
+        if self._interrupt is not None:
+            self._schedule_stop(self._interrupt)
 
     def _stop_summary(self) -> str:
         running = self._stopped_with
@@ -134,40 +150,53 @@ class Pollster:
         self.health.worker_ready()
         if self.health.state is AgentState.STARTING:
             self.health.state = AgentState.IDLE
-        claims = await processing.claim(
-            self.grid,
-            self.config.partition_id,
-            agent_id=self.config.agent_id,
-            hostname=self.config.hostname,
-            lease_seconds=self.config.lease_seconds,
-            count=self.config.prefetch,
-            start_first=True,
-            timeout=self.config.pop_timeout,
-        )
-        held: list[tuple[ports.Claim, heartbeat.LeaseKeeper]] = []
+        claims, self._next = self._next, []
+        if not claims:
+            claims = await processing.claim(
+                self.grid,
+                self.config.partition_id,
+                agent_id=self.config.agent_id,
+                hostname=self.config.hostname,
+                lease_seconds=self.config.lease_seconds,
+                count=self.config.prefetch,
+                start_first=True,
+                timeout=self.config.pop_timeout,
+            )
+        held: list[tuple[ports.Claim, leases.Held]] = []
         for claim in claims:
             if claim.lease is None or claim.task is None:
                 log.debug("task %s not run: %s", claim.task_id, claim.admission.value)
                 continue
-            keeper = heartbeat.LeaseKeeper(
-                self.grid.queue,
-                claim.lease,
-                lease_seconds=self.config.lease_seconds,
-                every=self.config.heartbeat_seconds,
-                agent_id=self.config.agent_id,
-            )
-            held.append((claim, await keeper.__aenter__()))
+            held.append((claim, self._leases.hold(claim.lease)))
         try:
-            for turn, (claim, keeper) in enumerate(held):
+            for turn, (claim, lease) in enumerate(held):
                 if stop.is_set():  # claimed as we stopped, or waiting its turn: back at once, untouched
-                    await self._release_untouched(claim, keeper)
+                    await self._release_untouched(claim, lease)
                 else:
-                    await self._handle(claim, keeper, stop, started=turn == 0)
+                    # The last task of the batch, once committed, claims the next batch in the same step.
+                    await self._handle(claim, lease, stop, started=turn == 0, claim_next=turn == len(held) - 1)
         finally:
-            for _, keeper in held:
-                await keeper.stop()
+            for _, lease in held:
+                self._leases.drop(lease)
 
-    async def _release_untouched(self, claim: ports.Claim, keeper: heartbeat.LeaseKeeper) -> None:
+    async def _release_next(self) -> None:
+        """Tasks the last commit claimed for a turn that never comes (the
+        agent stops): back to the queue at once, no retry used."""
+        claims, self._next = self._next, []
+        for claim in claims:
+            if claim.lease is not None and claim.task is not None:
+                await self._release_untouched(claim, self._leases.hold(claim.lease))
+
+    def _next_claim(self) -> ports.NextClaim:
+        return ports.NextClaim(
+            self.config.partition_id,
+            self.config.agent_id,
+            self.config.hostname,
+            self.config.lease_seconds,
+            count=self.config.prefetch,
+        )
+
+    async def _release_untouched(self, claim: ports.Claim, lease: leases.Held) -> None:
         assert claim.task is not None
         await outcomes.settle(
             self.grid,
@@ -175,25 +204,22 @@ class Pollster:
             Outcome.RELEASED,
             agent_id=self.config.agent_id,
             message="agent stopping",
-            lease=keeper.lease,
+            lease=lease.lease,
         )
-        await keeper.stop()
+        self._leases.drop(lease)
 
     async def _handle(
-        self, claim: ports.Claim, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, *, started: bool
+        self, claim: ports.Claim, lease: leases.Held, stop: asyncio.Event, *, started: bool, claim_next: bool
     ) -> None:
         assert claim.task is not None
         with logcontext.bind(session_id=claim.task.session_id, task_id=claim.task_id):
-            settled = await self._run(claim, keeper, stop, started=started)
-        await keeper.stop()
-        if settled is Outcome.LOST:
-            # Nothing was written, so no store step acked the item: dropped
-            # here (not in a ``finally``: after an error the lease must
-            # expire, so the reaper settles the task).
-            await self.grid.queue.ack(keeper.lease)
+            await self._run(claim, lease, stop, started=started, claim_next=claim_next)
+        # Settled (the outcome's write acked the lease), or LOST (nothing
+        # written: the lease is gone or another agent's now).
+        self._leases.drop(lease)
 
     async def _run(
-        self, claim: ports.Claim, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, *, started: bool
+        self, claim: ports.Claim, lease: leases.Held, stop: asyncio.Event, *, started: bool, claim_next: bool
     ) -> Outcome | None:
         assert claim.task is not None
         self._running = running = _Running(claim.task_id)
@@ -204,8 +230,10 @@ class Pollster:
         try:
             with task_context.attempt(self.grid, claim.task, folders=self._folders) as ctx:
                 ctx.known_inputs = dict(claim.inputs)
-                reply = await self._attempt(ctx, keeper, stop, started=started)
+                ctx.known_data = dict(claim.data)
+                reply = await self._attempt(ctx, lease, stop, started=started)
                 if reply is not None:
+                    next_claim = self._next_claim() if claim_next and not stop.is_set() else None
                     running.settled = await outcomes.settle(
                         self.grid,
                         ctx.task,
@@ -214,8 +242,11 @@ class Pollster:
                         message=reply.message,
                         files=ctx.files,
                         commit=ctx.commit(),
-                        lease=keeper.lease,
+                        lease=lease.lease,
+                        next_claim=next_claim,
                     )
+                    if next_claim is not None:
+                        self._next = next_claim.claims
             return running.settled
         finally:
             self._running = None
@@ -223,7 +254,7 @@ class Pollster:
                 self.health.state = AgentState.IDLE
 
     async def _attempt(
-        self, ctx: task_context.TaskContext, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event, *, started: bool
+        self, ctx: task_context.TaskContext, lease: leases.Held, stop: asyncio.Event, *, started: bool
     ) -> _End | None:
         """Fetches the inputs, starts the task (unless the claim did) and
         runs it; ``None`` when there is nothing to settle (cancelled before
@@ -232,65 +263,53 @@ class Pollster:
             for result_id in dict.fromkeys(ctx.task.dependencies):
                 await ctx.fetch(result_id)
             if not started:
-                begun = await processing.start(self.grid, ctx.task, agent_id=self.config.agent_id, lease=keeper.lease)
+                begun = await processing.start(self.grid, ctx.task, agent_id=self.config.agent_id, lease=lease.lease)
                 if begun is None:
                     return None  # cancelled while it waited; the start finished the cancellation
                 ctx.task = begun
         except errors.PyArmoniKError as exc:
             log.warning("task %s: %s", ctx.task.task_id, exc.message)
             return _End(Outcome.CRASH, exc.message)
-        return await self._process(ctx, keeper, stop)
+        return await self._process(ctx, lease, stop)
 
-    async def _process(self, ctx: task_context.TaskContext, keeper: heartbeat.LeaseKeeper, stop: asyncio.Event) -> _End:
+    async def _process(self, ctx: task_context.TaskContext, lease: leases.Held, stop: asyncio.Event) -> _End:
+        """Runs the worker call; a lease renewal that finds the task cancelled
+        or lost, or the agent's stop (after the grace delay), interrupts it."""
+        if lease.state is not ports.LeaseState.HELD:
+            return _INTERRUPTIONS[lease.state]
         call = asyncio.ensure_future(self.worker.process(ctx, timeout=ctx.task.options.max_duration))
-        watcher = asyncio.ensure_future(self._watch(ctx.task, keeper, call))
-        stopper = asyncio.ensure_future(self._on_stop(stop, call))
+        interrupted: list[_End] = []
+
+        def interrupt(end: _End) -> None:
+            if not call.done() and not interrupted:
+                interrupted.append(end)
+                log.info("task %s interrupted: %s", ctx.task.task_id, end.message)
+                call.cancel()
+
+        lease.on_change = lambda state: interrupt(_INTERRUPTIONS[state])
+        self._interrupt = interrupt
+        if stop.is_set():
+            self._schedule_stop(interrupt)
         try:
             replied = await call
             reply = _End(replied.outcome, replied.message)
         except asyncio.CancelledError:
-            if call.cancelled() and not watcher.done() and not stopper.done():
+            if not interrupted:
                 raise  # we are being cancelled ourselves
-            reply = watcher.result() if watcher.done() else _End(Outcome.RELEASED, "agent stopping")
+            reply = interrupted[0]
         finally:
-            watcher.cancel()
-            stopper.cancel()
+            lease.on_change = None
+            self._interrupt = None
         if reply.outcome not in (Outcome.OK, Outcome.ERROR):
             await self.worker.recover()
         return reply
 
-    async def _watch(self, task: Task, keeper: heartbeat.LeaseKeeper, call: asyncio.Future[WorkerReply]) -> _End:
-        """Cancels the call when the task is cancelled, taken over or its
-        lease lost; checked every heartbeat. A storage outage is waited out
-        (the keeper reports it): the lease decides, when storage is back,
-        whether the task is still ours."""
-        while True:
-            if await keeper.lost_within(self.config.heartbeat_seconds):
-                interruption: _End | None = _End(Outcome.LOST, "lease lost (expired and reaped)")
-            else:
-                try:
-                    interruption = await self._check(task)
-                except Exception as exc:
-                    if not errors.is_transient(exc):
-                        raise
-                    continue
-            if interruption is not None:
-                log.info("task %s interrupted: %s", task.task_id, interruption.message)
-                call.cancel()
-                return interruption
-
-    async def _check(self, task: Task) -> _End | None:
-        [current] = await self.grid.state.get_tasks([task.task_id])
-        if current.status is TaskStatus.CANCELLING:
-            return _End(Outcome.CANCELLED, "cancelled while running")
-        if current.status is not TaskStatus.PROCESSING or current.owner_pod_id != self.config.agent_id:
-            return _End(Outcome.LOST, f"task is {current.status.name}, held by {current.owner_pod_id!r}")
-        return None
-
-    async def _on_stop(self, stop: asyncio.Event, call: asyncio.Future[WorkerReply]) -> None:
-        await stop.wait()
-        await asyncio.wait({call}, timeout=self.config.grace_seconds)
-        call.cancel()
+    def _schedule_stop(self, interrupt: Callable[[_End], None]) -> None:
+        """The agent stops: the running call gets the grace delay, then is
+        interrupted (the task released without using a retry)."""
+        asyncio.get_running_loop().call_later(
+            self.config.grace_seconds, interrupt, _End(Outcome.RELEASED, "agent stopping")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +320,13 @@ class _End:
 
     outcome: Outcome
     message: str = ""
+
+
+#: What a renewal's finding means for the running call.
+_INTERRUPTIONS = {
+    ports.LeaseState.CANCELLING: _End(Outcome.CANCELLED, "cancelled while running"),
+    ports.LeaseState.LOST: _End(Outcome.LOST, "lease lost (expired and reaped, or taken over)"),
+}
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -48,6 +48,8 @@ class TaskContext:
     #: Records the claim already read (payload, dependencies, expected
     #: outputs): fetched or checked without reading them again.
     known_inputs: dict[str, Result] = field(default_factory=dict)
+    #: The data of the small inputs, which came with the claim.
+    known_data: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def data_folder(self) -> Path:
@@ -130,13 +132,20 @@ class TaskContext:
     async def fetch(self, result_id: str) -> Path:
         """GetResourceData: writes a completed result into the data folder."""
         result = self.known_inputs.get(result_id)
-        if result is None:
-            [result] = await self.grid.state.get_results([result_id], session_id=self.session_id)
-        if result.status is not ResultStatus.COMPLETED:
-            raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, its data is not available")
+        data = self.known_data.get(result_id)
+        if result is None:  # not an input of the claim: read now, small data with it
+            found = await self.grid.state.result_data(self.session_id, result_id)
+            status, opaque_id, data = found.status, found.opaque_id, found.data
+        else:
+            status, opaque_id = result.status, result.opaque_id
+        if status is not ResultStatus.COMPLETED:
+            raise errors.FailedPrecondition(f"result {result_id} is {status.name}, its data is not available")
         path = self.data_folder / result_id
+        if data is not None:
+            path.write_bytes(data)
+            return path
         with path.open("wb") as handle:
-            async for chunk in self.grid.objects.get(result.opaque_id.decode(), chunk_size=1024 * 1024):
+            async for chunk in self.grid.objects.get(opaque_id.decode(), chunk_size=1024 * 1024):
                 handle.write(chunk)
         return path
 

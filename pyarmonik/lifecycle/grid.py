@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyarmonik.core.limits import Limits
-from pyarmonik.core.models import Task
-from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.metrics import Metrics
 from pyarmonik.storage import ports
 
@@ -33,19 +30,13 @@ class Grid:
     #: one implementation of admission and outcomes); ``None`` on a grid no
     #: agent runs on (a control plane's, a test's).
     dispatch: ports.Dispatch | None = None
+    #: Objects of at most this many bytes travel with the state's steps (the
+    #: object store keeps them beside the state): a claim returns such inputs'
+    #: data, a commit stores such outputs itself (``Completion.data``), a
+    #: download reads one with its record; 0: never.
+    inline_limit: int = 0
 
     def dispatcher(self) -> ports.Dispatch:
         if self.dispatch is None:
             raise RuntimeError("this grid was built without the agent's dispatch scripts (Grid.dispatch)")
         return self.dispatch
-
-    async def enqueue(self, tasks: Sequence[Task]) -> None:
-        """Pushes the tasks a transition made ready, one push per partition."""
-        by_partition: dict[str, list[ports.QueuedTask]] = defaultdict(list)
-        for task in tasks:
-            if task.status is TaskStatus.SUBMITTED:
-                by_partition[task.options.partition_id].append(
-                    ports.QueuedTask(task.task_id, task.session_id, task.options.priority)
-                )
-        for partition_id, items in by_partition.items():
-            await self.queue.push(partition_id, items)

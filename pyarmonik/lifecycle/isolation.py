@@ -27,24 +27,8 @@ from pyarmonik.storage import ports
 
 _CACHE_SIZE = 100_000
 _ALL = 1 << 62  # a page size that takes every matching record
-#: Methods no client call reaches (the agents' transitions) or that hold no
-#: session data (partitions): passed through as they are.
-_PASS_THROUGH = frozenset(
-    {
-        "put_partitions",
-        "get_partition",
-        "list_partitions",
-        "delete_partition",
-        "acquire_task",
-        "start_task",
-        "park_task",
-        "finish_cancellation",
-        "commit_task",
-        "fail_task",
-        "retry_task",
-        "release_task",
-    }
-)
+#: Methods that hold no session data (partitions): passed through as they are.
+_PASS_THROUGH = frozenset({"put_partitions", "get_partition", "list_partitions", "delete_partition"})
 
 
 def _restricted_caller() -> identity.Identity | None:
@@ -175,20 +159,24 @@ class IsolatedState:
         await self._check_session(session_id)
         await self._inner.pause_session_tasks(session_id, at=at)
 
-    async def resume_session_tasks(self, session_id: str, *, at: float) -> list[Task]:
+    async def cancel_queued_tasks(self, session_id: str, *, at: float) -> None:
         await self._check_session(session_id)
-        return await self._inner.resume_session_tasks(session_id, at=at)
+        await self._inner.cancel_queued_tasks(session_id, at=at)
+
+    async def resume_session_tasks(self, session_id: str, *, at: float) -> None:
+        await self._check_session(session_id)
+        await self._inner.resume_session_tasks(session_id, at=at)
 
     async def session_results(self, session_id: str) -> list[Result]:
         await self._check_session(session_id)
         return await self._inner.session_results(session_id)
 
     # -- results ------------------------------------------------------------
-    async def create_results(self, results: Sequence[Result]) -> None:
+    async def create_results(self, results: Sequence[Result], *, data: Mapping[str, bytes] | None = None) -> None:
         foreign = await self._foreign([r.session_id for r in results])
         if foreign:
             raise errors.missing("session", foreign)
-        await self._inner.create_results(results)
+        await self._inner.create_results(results, data=data)
 
     async def get_results(self, result_ids: Sequence[str], *, session_id: str | None = None) -> list[Result]:
         if session_id is not None and await self._foreign([session_id]):
@@ -202,13 +190,18 @@ class IsolatedState:
     async def list_results(self, *, query: filters.ListQuery) -> filters.Page[Result]:
         return await self._inner.list_results(query=await self._query(query))
 
+    async def result_data(self, session_id: str, result_id: str) -> ports.ResultData:
+        if await self._foreign([session_id]):
+            raise errors.missing("result", [result_id])
+        return await self._inner.result_data(session_id, result_id)
+
     async def complete_results(
         self, session_id: str, completions: Sequence[ports.Completion], *, completed_by: str, at: float
-    ) -> list[Task]:
+    ) -> int:
         await self._check_session(session_id)
         return await self._inner.complete_results(session_id, completions, completed_by=completed_by, at=at)
 
-    async def delete_results_data(self, session_id: str, result_ids: Sequence[str], *, at: float) -> list[Result]:
+    async def delete_results_data(self, session_id: str, result_ids: Sequence[str], *, at: float) -> dict[str, bytes]:
         await self._check_session(session_id)
         return await self._inner.delete_results_data(session_id, result_ids, at=at)
 

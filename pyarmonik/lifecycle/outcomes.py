@@ -57,12 +57,15 @@ async def settle(
     files: Mapping[str, Path] = _NO_FILES,
     commit: ports.TaskCommit | None = None,
     lease: ports.Lease | None = None,
+    next_claim: ports.NextClaim | None = None,
 ) -> Outcome:
     """Writes what ``outcome`` means for ``task`` held by ``agent_id``.
 
     ``files`` and ``commit`` are what an OK attempt produced. ``lease``, the
     agent's, is acked with the outcome's write (in one step on stores that
-    combine them); it is left alone when nothing was written (LOST). Returns the
+    combine them); it is left alone when nothing was written (LOST). An OK
+    outcome also makes ``next_claim`` in the same step (the agent's next
+    tasks land in its ``claims``; it stays empty otherwise). Returns the
     outcome actually written: ERROR for an OK whose commit was refused (it
     would be refused again on a retry), CANCELLED when the task was
     cancelled as the attempt ended (the cancel wins), LOST when the store
@@ -75,7 +78,9 @@ async def settle(
         message = message or f"task exceeded its max_duration of {task.options.max_duration} s"
     try:
         if outcome is Outcome.OK:
-            outcome, message = await _complete(grid, task, agent_id=agent_id, files=files, commit=commit, lease=lease)
+            outcome, message = await _complete(
+                grid, task, agent_id=agent_id, files=files, commit=commit, lease=lease, next_claim=next_claim
+            )
         else:
             await _end(grid, task, outcome, agent_id=agent_id, message=message, lease=lease)
     except errors.NotHeld as exc:
@@ -132,10 +137,13 @@ async def _complete(
     files: Mapping[str, Path],
     commit: ports.TaskCommit | None,
     lease: ports.Lease | None,
+    next_claim: ports.NextClaim | None,
 ) -> tuple[Outcome, str]:
     try:
         commit = commit or ports.TaskCommit()
-        await processing.complete(grid, task, agent_id=agent_id, files=files, commit=commit, lease=lease)
+        await processing.complete(
+            grid, task, agent_id=agent_id, files=files, commit=commit, lease=lease, next_claim=next_claim
+        )
     except errors.NotHeld:
         raise
     except errors.PyArmoniKError as exc:

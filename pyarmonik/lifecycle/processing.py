@@ -69,23 +69,34 @@ async def complete(
     files: Mapping[str, Path],
     commit: ports.TaskCommit,
     lease: ports.Lease | None = None,
+    next_claim: ports.NextClaim | None = None,
 ) -> None:
     """Uploads the result files, then commits everything in one step (with
-    the ack of ``lease`` and the queuing of what the commit made ready).
+    the ack of ``lease``, the queuing of what the commit made ready, and the
+    agent's ``next_claim``).
 
-    Data goes first so that no result is COMPLETED without data. A refused
-    commit (the agent lost the task meanwhile) removes what it uploaded.
+    Data goes first so that no result is COMPLETED without data; a small
+    result's data travels with the commit instead (``Grid.inline_limit``),
+    stored in the same step. A refused commit (the agent lost the task
+    meanwhile) removes what it uploaded.
     """
+    dispatch = grid.dispatcher()
     completions = list(commit.completions)
+    uploaded: list[str] = []
     for result_id, path in files.items():
         key = results.object_key(result_id)
-        size = await grid.objects.put_file(key, path)  # moved, not copied, where the store allows
-        completions.append(ports.Completion(result_id, size, key.encode()))
+        size = path.stat().st_size
+        if grid.inline_limit > 0 and size <= grid.inline_limit:
+            completions.append(ports.Completion(result_id, size, key.encode(), path.read_bytes()))
+        else:
+            size = await grid.objects.put_file(key, path)  # moved, not copied, where the store allows
+            uploaded.append(key)
+            completions.append(ports.Completion(result_id, size, key.encode()))
     final = ports.TaskCommit(commit.new_results, completions, commit.children)
     try:
-        await grid.dispatcher().commit(task, lease, agent_id=agent_id, commit=final, at=grid.clock())
+        await dispatch.commit(task, lease, agent_id=agent_id, commit=final, at=grid.clock(), next_claim=next_claim)
     except errors.PyArmoniKError:
-        await grid.objects.delete([c.opaque_id.decode() for c in completions[len(commit.completions) :]])
+        await grid.objects.delete(uploaded)
         raise
     grid.metrics.count_submitted(commit.children)
 

@@ -62,11 +62,8 @@ async def recover_lost(grid: Grid, lease: ports.Lease) -> None:
     except errors.NotFound:
         return
     held = task.owner_pod_id == lease.agent_id
-    if task.status is TaskStatus.SUBMITTED:
-        await grid.queue.push(lease.partition_id, [lease.item])
-        return
-    # An outcome the lost agent wrote needs nothing: the finish script that
-    # wrote it also acked the lease and queued what it made ready.
+    # An outcome the lost agent wrote needs nothing: the function that wrote
+    # it also acked the lease and queued what it made ready.
     if task.status is TaskStatus.CANCELLING:
         outcome, message = outcomes.Outcome.CANCELLED, ""
     elif held and task.status is TaskStatus.DISPATCHED:

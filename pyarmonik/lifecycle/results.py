@@ -49,7 +49,7 @@ async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, creat
             limits.check_size(grid.limits.result_data_size, len(item.data), what=f"the data of result {item.name!r}")
     await _open_session(grid, session_id)
     at = grid.clock()
-    results, data = [], []
+    results, stored, small = [], [], {}
     for item in new:
         result = Result(
             session_id=session_id,
@@ -62,15 +62,18 @@ async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, creat
         )
         if item.data is not None:
             key = object_key(result.result_id)
-            data.append((key, item.data))
+            if len(item.data) <= grid.inline_limit:
+                small[result.result_id] = item.data  # kept with the record
+            else:
+                stored.append((key, item.data))
             result.size = len(item.data)
             result.opaque_id = key.encode()
             result.status = ResultStatus.COMPLETED
             result.completed_at = at
             result.owner_task_id = created_by or session_id
         results.append(result)
-    await grid.objects.put_all(data)  # before the metadata: never COMPLETED without data
-    await grid.state.create_results(results)
+    await grid.objects.put_all(stored)  # before the metadata: never COMPLETED without data
+    await grid.state.create_results(results, data=small)
     return results
 
 
@@ -81,34 +84,64 @@ async def upload(grid: Grid, session_id: str, result_id: str, chunks: AsyncItera
         raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, not waiting for data")
     key = object_key(result_id)
     bounded = limits.bounded(grid.limits.result_data_size, chunks, what=f"the data of result {result_id}")
-    size = await grid.objects.put(key, bounded)
+    small, size = await _store(grid, key, bounded)
+    completion = ports.Completion(result_id, size, key.encode(), small)
     try:
-        await complete(grid, session_id, [ports.Completion(result_id, size, key.encode())], completed_by="")
+        await complete(grid, session_id, [completion], completed_by="")
     except errors.PyArmoniKError:
-        await grid.objects.delete([key])
+        if small is None:
+            await grid.objects.delete([key])
         raise
     [result] = await grid.state.get_results([result_id])
     return result
 
 
+async def _store(grid: Grid, key: str, chunks: AsyncIterable[bytes]) -> tuple[bytes | None, int]:
+    """Small data (up to ``Grid.inline_limit``) is returned, to be kept with
+    its record; larger data is streamed to the object store under ``key``.
+    Returns (the small data or ``None``, the size)."""
+    iterator = aiter(chunks)
+    head = bytearray()
+    async for chunk in iterator:
+        head.extend(chunk)
+        if len(head) > grid.inline_limit:
+            return None, await grid.objects.put(key, _prefixed(bytes(head), iterator))
+    return bytes(head), len(head)
+
+
+async def _prefixed(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield head
+    async for chunk in rest:
+        yield chunk
+
+
 async def complete(grid: Grid, session_id: str, completions: Sequence[ports.Completion], *, completed_by: str) -> None:
-    ready = await grid.state.complete_results(session_id, completions, completed_by=completed_by, at=grid.clock())
-    await grid.enqueue(ready)
+    """The results COMPLETED; the tasks waiting on nothing else are queued in the same step."""
+    await grid.state.complete_results(session_id, completions, completed_by=completed_by, at=grid.clock())
 
 
 async def download(grid: Grid, session_id: str, result_id: str) -> AsyncIterator[bytes]:
-    [result] = await grid.state.get_results([result_id], session_id=session_id)
-    if result.status is not ResultStatus.COMPLETED:
-        raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, its data is not available")
-    return grid.objects.get(result.opaque_id.decode(), chunk_size=grid.data_chunk_max_size)
+    """The data of a COMPLETED result, in chunks; a small one comes with its
+    record in one read."""
+    found = await grid.state.result_data(session_id, result_id)
+    if found.status is not ResultStatus.COMPLETED:
+        raise errors.FailedPrecondition(f"result {result_id} is {found.status.name}, its data is not available")
+    if found.data is not None:
+        return _chunked(found.data, grid.data_chunk_max_size)
+    return grid.objects.get(found.opaque_id.decode(), chunk_size=grid.data_chunk_max_size)
+
+
+async def _chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
 
 
 async def delete_data(grid: Grid, session_id: str, result_ids: Sequence[str]) -> list[str]:
     """Results -> DELETED and their data removed, except ``manual_deletion`` ones."""
     await grid.state.get_session(session_id)
     deleted = await grid.state.delete_results_data(session_id, result_ids, at=grid.clock())
-    await grid.objects.delete([r.opaque_id.decode() for r in deleted if r.opaque_id])
-    return [r.result_id for r in deleted]
+    await grid.objects.delete([opaque.decode() for opaque in deleted.values() if opaque])
+    return list(deleted)
 
 
 async def import_data(grid: Grid, session_id: str, opaque_ids: Sequence[tuple[str, bytes]]) -> list[Result]:

@@ -98,19 +98,24 @@ async def pause(grid: Grid, session_id: str) -> Session:
 async def resume(grid: Grid, session_id: str) -> Session:
     at = grid.clock()
     session = await grid.state.update_session(session_id, allowed_from=_RESUMABLE, status=SessionStatus.RUNNING, at=at)
-    await grid.enqueue(await grid.state.resume_session_tasks(session_id, at=at))
+    await grid.state.resume_session_tasks(session_id, at=at)
     return session
 
 
 async def close(grid: Grid, session_id: str) -> Session:
-    return await grid.state.update_session(
+    """Submission closed; the queued tasks are cancelled (ArmoniK cancels
+    them when dequeued), the running ones finish."""
+    at = grid.clock()
+    session = await grid.state.update_session(
         session_id,
         allowed_from=_CLOSABLE,
         status=SessionStatus.CLOSED,
         client_submission=False,
         worker_submission=False,
-        at=grid.clock(),
+        at=at,
     )
+    await grid.state.cancel_queued_tasks(session_id, at=at)
+    return session
 
 
 async def purge(grid: Grid, session_id: str) -> Session:
@@ -120,7 +125,7 @@ async def purge(grid: Grid, session_id: str) -> Session:
     session = await grid.state.update_session(session_id, allowed_from=_PURGEABLE, status=SessionStatus.PURGED, at=at)
     results = await grid.state.session_results(session_id)
     deleted = await grid.state.delete_results_data(session_id, [r.result_id for r in results], at=at)
-    await grid.objects.delete([r.opaque_id.decode() for r in deleted if r.opaque_id])
+    await grid.objects.delete([opaque.decode() for opaque in deleted.values() if opaque])
     return session
 
 

@@ -86,13 +86,9 @@ async def submit(
     await require_partitions(grid, tasks)
     existing = await _already_submitted(grid, session_id, tasks)
     fresh = [t for t in tasks if t.task_id not in existing]
-    ready = await grid.state.create_tasks(session_id, fresh, at=at) if fresh else []
+    created = {t.task_id: t for t in await grid.state.create_tasks(session_id, fresh, at=at)} if fresh else {}
     grid.metrics.count_submitted(fresh)
-    # The call retried may have created its tasks and failed before queuing
-    # them: what it left SUBMITTED is queued again. A task queued twice still
-    # runs once (an agent takes only a SUBMITTED task; a second item is dropped).
-    await grid.enqueue([*ready, *existing.values()])
-    return [existing.get(t.task_id, t) for t in tasks]
+    return [existing.get(t.task_id) or created[t.task_id] for t in tasks]
 
 
 def _check_limits(grid_limits: limits.Limits, new: Sequence[NewTask], batch_options: TaskOptions | None) -> None:

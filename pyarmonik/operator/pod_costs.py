@@ -93,7 +93,7 @@ async def agent_states(
         async with gate:
             try:
                 answer = await asyncio.wait_for(fetch(f"http://{host}:{port}{STATE_PATH}"), timeout)
-            except (asyncio.TimeoutError, OSError, ValueError):
+            except (TimeoutError, OSError, ValueError):
                 return None
         return state_of_answer(*answer)
 

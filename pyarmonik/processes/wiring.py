@@ -3,8 +3,8 @@
 - a Redis URL, required: state, queues and events in Redis, shared by every
   process (``pyarmonik local`` starts a private redis-server for its own);
 - an S3 endpoint: result data in S3, else files under ``data_dir/objects``;
-  with Redis, small objects (``small_object_bytes``) live in Redis in front of
-  either: a tiny payload costs a round trip, not a file or an S3 request.
+  small result data (``small_object_bytes``) lives in Redis with its
+  result's record instead: a tiny payload costs no round trip of its own.
 
 An unreachable server is reported in one line naming its endpoint.
 """
@@ -20,11 +20,9 @@ from pyarmonik.settings import StorageSettings
 from pyarmonik.storage import ports
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
-from pyarmonik.storage.objects.tiered import TieredObjectStore
-from pyarmonik.storage.redis import connection
+from pyarmonik.storage.redis import connection, library
 from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.events import RedisEventBus
-from pyarmonik.storage.redis.objects import RedisObjectStore
 from pyarmonik.storage.redis.queue import RedisTaskQueue
 from pyarmonik.storage.redis.state import RedisStateStore
 
@@ -38,11 +36,12 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
     async with contextlib.AsyncExitStack() as stack:
         client = await connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
         stack.push_async_callback(client.aclose)
+        await library.Library.of(client).load()
         bus = RedisEventBus(client)
         stack.push_async_callback(bus.close)
         state, queue, dispatch = RedisStateStore(client), RedisTaskQueue(client), RedisDispatch(client)
         log.info("state, queues and events in Redis at %s", connection.redacted(settings.redis_url))
-        objects = await _open_objects(settings, client, stack)
+        objects = await _open_objects(settings, stack)
         yield Grid(
             state=state,
             queue=queue,
@@ -51,19 +50,13 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
             default_partition=default_partition,
             data_chunk_max_size=settings.data_chunk_max_size,
             dispatch=dispatch,
+            # Small result data lives in Redis with its result's record: it
+            # travels with the state's steps instead of a round trip each.
+            inline_limit=settings.small_object_bytes,
         )
 
 
-async def _open_objects(
-    settings: StorageSettings, client: connection.Redis, stack: contextlib.AsyncExitStack
-) -> ports.ObjectStore:
-    large = await _open_large_objects(settings, stack)
-    if settings.small_object_bytes == 0:
-        return large
-    return TieredObjectStore(RedisObjectStore(client), large, threshold=settings.small_object_bytes)
-
-
-async def _open_large_objects(settings: StorageSettings, stack: contextlib.AsyncExitStack) -> ports.ObjectStore:
+async def _open_objects(settings: StorageSettings, stack: contextlib.AsyncExitStack) -> ports.ObjectStore:
     if not settings.s3_endpoint:
         return FileSystemObjectStore(settings.data_dir / "objects")
     s3 = await S3ObjectStore.connect(

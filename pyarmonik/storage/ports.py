@@ -27,11 +27,14 @@ from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, Task
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """Data of a result that is now stored: its object key and size."""
+    """Data of a result that is now stored: its object key and size, and
+    ``data`` itself when it is small (``Grid.inline_limit``): then the state
+    keeps it with the result's record and the object store never sees it."""
 
     result_id: str
     size: int
     opaque_id: bytes
+    data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +48,21 @@ class QueuedTask:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A task popped by an agent. It returns to the queue unless acked in time."""
+    """A task claimed by an agent. It returns to the queue unless its
+    outcome is written (which acks it) or it is renewed in time."""
 
     item: QueuedTask
     partition_id: str
     agent_id: str
     expires_at: float
-    #: Tells apart two leases of the same task by the same agent (popped,
-    #: released, popped again); set by adapters that need it, ``""`` otherwise.
-    token: str = ""
+
+
+class LeaseState(enum.Enum):
+    """What a renewal found of a lease."""
+
+    HELD = "held"  # renewed
+    CANCELLING = "cancelling"  # renewed, but the task was cancelled: stop it
+    LOST = "lost"  # expired and reaped, or taken over: the task is not ours any more
 
 
 class Admission(enum.Enum):
@@ -70,13 +79,41 @@ class Claim:
     """A queue item an agent took, and what became of it. Only a RUN claim
     holds a lease and its task (DISPATCHED, or PROCESSING when started at
     once), with the records of its payload, data dependencies and expected
-    outputs as they were when it was claimed (``inputs``, possibly empty)."""
+    outputs as they were when it was claimed (``inputs``, possibly empty)
+    and the data of those small enough to travel with them (``data``)."""
 
     admission: Admission
     task_id: str
     lease: Lease | None = None
     task: Task | None = None
     inputs: Mapping[str, Result] = field(default_factory=dict)
+    data: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class NextClaim:
+    """The agent's next claim, made in the same step as its commit (an agent
+    that commits claims next: one round trip per task instead of two): what
+    ``Dispatch.claim`` takes; the claims land in ``claims``."""
+
+    partition_id: str
+    agent_id: str
+    hostname: str
+    lease_seconds: float
+    count: int = 1
+    start_first: bool = True
+    claims: list[Claim] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultData:
+    """What a download needs of a result: its status and object, and its
+    data when it came with them (``None``: read it from the object store)."""
+
+    status: ResultStatus
+    size: int
+    opaque_id: bytes
+    data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +171,8 @@ class StateStore(Protocol):
         Raises ``errors.NotFound`` for an unknown session and
         ``errors.FailedPrecondition`` when its status is not in
         ``allowed_from``; the timestamp matching ``status`` is set to ``at``.
+        A session that stops running (any status but RUNNING) leaves the
+        queues in the same step: no agent takes its tasks afterwards.
         """
         ...
 
@@ -144,7 +183,11 @@ class StateStore(Protocol):
         ...
 
     # -- results ------------------------------------------------------------
-    async def create_results(self, results: Sequence[Result]) -> None: ...
+    async def create_results(self, results: Sequence[Result], *, data: Mapping[str, bytes] | None = None) -> None:
+        """Creates results; ``data`` (result id -> bytes) is the small data of
+        COMPLETED ones, kept with their records (the others' data is in the
+        object store already)."""
+        ...
 
     async def get_results(self, result_ids: Sequence[str], *, session_id: str | None = None) -> list[Result]:
         """Results in the order asked. Raises ``errors.NotFound`` naming every
@@ -153,20 +196,29 @@ class StateStore(Protocol):
 
     async def list_results(self, *, query: filters.ListQuery) -> filters.Page[Result]: ...
 
+    async def result_data(self, session_id: str, result_id: str) -> ResultData:
+        """A result of the session (``errors.NotFound``) as a download needs
+        it, with its data in the same read when it is small (kept with its
+        record; else the object store has it)."""
+        ...
+
     async def complete_results(
         self, session_id: str, completions: Sequence[Completion], *, completed_by: str, at: float
-    ) -> list[Task]:
+    ) -> int:
         """Results CREATED -> COMPLETED with their data, atomically.
 
         Raises ``errors.FailedPrecondition`` (and changes nothing) when one is
-        not CREATED. Returns the tasks that no longer wait on anything, already
-        set SUBMITTED (PAUSED when the session is paused): the caller queues them.
+        not CREATED. The tasks that no longer wait on anything are made ready
+        in the same step (SUBMITTED and queued, PAUSED when the session is
+        paused); returns how many were queued.
         """
         ...
 
-    async def delete_results_data(self, session_id: str, result_ids: Sequence[str], *, at: float) -> list[Result]:
+    async def delete_results_data(
+        self, session_id: str, result_ids: Sequence[str], *, at: float
+    ) -> dict[str, bytes]:
         """Results -> DELETED, except ``manual_deletion`` ones, which are left
-        as they are. Returns the results that were set DELETED."""
+        as they are. Returns the object key of each result set DELETED."""
         ...
 
     # -- tasks --------------------------------------------------------------
@@ -178,8 +230,8 @@ class StateStore(Protocol):
         ``NotFound``); no dependency is ABORTED/DELETED and no output is
         already COMPLETED/ABORTED/DELETED (else ``FailedPrecondition``).
         Outputs without an owner get their task as owner. Tasks are PENDING
-        while waiting; the ready ones are returned SUBMITTED (PAUSED in a
-        paused session) for the caller to queue.
+        while waiting; the others are SUBMITTED and queued in the same step
+        (PAUSED in a paused session). Returns the tasks as created.
         """
         ...
 
@@ -216,58 +268,33 @@ class StateStore(Protocol):
     async def list_applications(self, *, query: filters.ListQuery) -> filters.Page[Application]: ...
 
     async def pause_session_tasks(self, session_id: str, *, at: float) -> None:
-        """SUBMITTED tasks of the session -> PAUSED."""
+        """SUBMITTED tasks of the session -> PAUSED (they left the queues when
+        the session was paused: ``update_session``)."""
         ...
 
-    async def resume_session_tasks(self, session_id: str, *, at: float) -> list[Task]:
-        """PAUSED tasks of the session -> SUBMITTED; returned for queuing."""
+    async def cancel_queued_tasks(self, session_id: str, *, at: float) -> None:
+        """The SUBMITTED tasks of a closed session (out of the queues since
+        the close) cancelled, their outputs aborted: ArmoniK cancels them
+        when they are dequeued."""
         ...
 
-    # -- agent side: every write checks the agent still holds the task -------
-    async def acquire_task(self, task_id: str, *, agent_id: str, hostname: str, at: float) -> Task | None:
-        """SUBMITTED -> DISPATCHED; ``None`` when the task is not SUBMITTED."""
+    async def resume_session_tasks(self, session_id: str, *, at: float) -> None:
+        """PAUSED tasks of the session -> SUBMITTED, queued again."""
         ...
-
-    async def start_task(self, task_id: str, *, agent_id: str, at: float) -> Task: ...
-
-    async def park_task(self, task_id: str, *, at: float) -> bool:
-        """SUBMITTED -> PAUSED if its session is paused."""
-        ...
-
-    async def finish_cancellation(self, task_id: str, *, at: float) -> None: ...
-
-    async def commit_task(self, task_id: str, *, agent_id: str, commit: TaskCommit, at: float) -> list[Task]:
-        """Raises ``errors.FailedPrecondition`` when the agent no longer holds
-        the task (a late agent); returns the tasks made ready."""
-        ...
-
-    async def fail_task(self, task_id: str, *, agent_id: str, status: TaskStatus, message: str, at: float) -> Task: ...
-
-    async def retry_task(self, task_id: str, *, agent_id: str, message: str, at: float) -> Task: ...
-
-    async def release_task(self, task_id: str, *, agent_id: str, at: float) -> Task: ...
 
 
 class TaskQueue(Protocol):
-    """Per-partition queues: higher priority first, FIFO inside a priority,
-    at-least-once (a leased item comes back when its lease expires)."""
+    """The upkeep of per-partition queues. Tasks enter them in the state's
+    transitions that make them ready and leave them through ``Dispatch``
+    (higher priority first, sessions of one priority in turn); a claimed
+    task is leased: at-least-once, it comes back through ``reap_expired``
+    if its agent stops renewing it."""
 
-    async def push(self, partition_id: str, items: Sequence[QueuedTask]) -> None: ...
-
-    async def pop(self, partition_id: str, *, agent_id: str, lease_seconds: float, timeout: float) -> Lease | None:
-        """Waits up to ``timeout`` seconds for an item and leases it."""
-        ...
-
-    async def renew(self, lease: Lease, *, lease_seconds: float) -> Lease | None:
-        """Extends a lease; ``None`` when it was lost (expired and reaped)."""
-        ...
-
-    async def ack(self, lease: Lease) -> bool:
-        """Removes a leased item for good; ``False`` when the lease was lost."""
-        ...
-
-    async def release(self, lease: Lease) -> None:
-        """Gives a leased item back to its queue at once."""
+    async def renew(
+        self, partition_id: str, *, agent_id: str, leases: Sequence[Lease], lease_seconds: float
+    ) -> list[LeaseState]:
+        """Extends the leases ``agent_id`` still holds, in one step; what
+        became of each, in order."""
         ...
 
     async def reap_expired(self, *, now: float) -> list[Lease]:
@@ -276,24 +303,26 @@ class TaskQueue(Protocol):
         ...
 
     async def depth(self, partition_id: str) -> int:
-        """Items ready in the partition (leased ones not counted)."""
+        """Runnable tasks of the partition: SUBMITTED, waiting for an agent
+        (cancelled and paused ones do not count, nor leased ones)."""
         ...
 
     async def leased(self, partition_id: str) -> int:
-        """Items of the partition leased to agents (taken, not yet acked,
-        released or reaped): the tasks its agents are running. With
-        ``depth``, the load an autoscaler sizes the partition for."""
+        """Tasks of the partition leased to agents (claimed, outcome not
+        written yet): the tasks its agents are running. With ``depth``, the
+        load an autoscaler sizes the partition for."""
         ...
 
 
 class Dispatch(Protocol):
     """The agent's side of a task, each step one atomic transition of its
-    queue item and its state together: a claim (pop, admission, lease,
+    queue entry and its state together: a claim (pop, admission, lease,
     acquisition, start) and the finishes, each writing an outcome, acking
     the lease and queuing what the outcome made ready. ``lease`` is ``None``
-    for a task whose lease is already gone (the reaper settling it); the
-    store checks, as the ``StateStore``'s agent-side writes do, that
-    ``agent_id`` still holds the task (``errors.NotHeld`` else)."""
+    for a task whose lease is already gone (the reaper settling it). Every
+    step checks that ``agent_id`` still holds the task (``errors.NotHeld``
+    else: a late agent whose lease was reaped), and each is idempotent: sent
+    again for the same agent, it finds its outcome written and succeeds."""
 
     async def claim(
         self,
@@ -306,9 +335,9 @@ class Dispatch(Protocol):
         start_first: bool,
         timeout: float,
     ) -> list[Claim]:
-        """Waits up to ``timeout`` seconds for ready items and takes up to
-        ``count`` runnable tasks (each DISPATCHED, the first PROCESSING when
-        ``start_first``); the items not run are settled and gone."""
+        """Waits up to ``timeout`` seconds for ready tasks and takes up to
+        ``count`` runnable ones (each DISPATCHED, the first PROCESSING when
+        ``start_first``); the entries not run are settled and gone."""
         ...
 
     async def start(self, task: Task, lease: Lease, *, agent_id: str, at: float) -> Task | None:
@@ -316,26 +345,43 @@ class Dispatch(Protocol):
         (then CANCELLED, its lease acked)."""
         ...
 
-    async def commit(self, task: Task, lease: Lease | None, *, agent_id: str, commit: TaskCommit, at: float) -> None:
-        """``StateStore.commit_task``, the lease acked and the tasks made ready queued."""
+    async def commit(
+        self,
+        task: Task,
+        lease: Lease | None,
+        *,
+        agent_id: str,
+        commit: TaskCommit,
+        at: float,
+        next_claim: NextClaim | None = None,
+    ) -> None:
+        """A successful outcome: the worker's new results, the completed
+        results (small data kept with them), the children, the task
+        COMPLETED; the lease acked and the tasks made ready queued; then
+        ``next_claim`` made, its claims in ``next_claim.claims`` (none
+        waited for). ``errors`` exceptions (nothing written, nothing
+        claimed) when the commit cannot be applied."""
         ...
 
     async def fail(
         self, task: Task, lease: Lease | None, *, agent_id: str, status: TaskStatus, message: str, at: float
     ) -> Task:
-        """``StateStore.fail_task`` and the lease acked."""
+        """A definitive failure (ERROR, TIMEOUT, CANCELLED): the task's
+        CREATED outputs ABORTED and their dependents ERROR; the lease acked."""
         ...
 
     async def retry(self, task: Task, lease: Lease | None, *, agent_id: str, message: str, at: float) -> Task:
-        """``StateStore.retry_task``, the lease acked and the new attempt queued."""
+        """The attempt RETRIED and the next one (``{initial_task_id}###{n}``)
+        created with its outputs and queued; the lease acked."""
         ...
 
     async def release(self, task: Task, lease: Lease | None, *, agent_id: str, at: float) -> Task:
-        """``StateStore.release_task`` and the item back in its queue."""
+        """Back to SUBMITTED (PAUSED in a paused session) without using a
+        retry, at the head of its queue; the lease acked."""
         ...
 
     async def cancelled(self, task: Task, lease: Lease | None, *, agent_id: str, at: float) -> None:
-        """``StateStore.finish_cancellation`` and the lease acked."""
+        """CANCELLING -> CANCELLED (the agent stopped it); the lease acked."""
         ...
 
 

@@ -1,52 +1,39 @@
-"""The agent's hot path on Redis: one script per step of a task.
+"""The agent's hot path on Redis: one function per step of a task.
 
-An agent used to make about fifteen round trips per task (pop, reads,
-acquire, start, commit, push, ack, each with its index look-ups). Here a
-claim is one script (``lua/dispatch_claim.lua``: pop up to n items, admit
-each, lease, acquire and start the first, return the task with the records
-of its inputs, so that fetching them reads no metadata), and each outcome is
-one script that writes it, acks the lease and queues what it made ready
-(``lua/dispatch_<outcome>.lua``): a task that needs no retry costs two round
-trips besides its data.
+A claim is one call (``pa_claim`` in ``lua/fn_agent.lua``: pop up to n
+tasks, admit each, lease, acquire and start the first, return each task
+with the records of its inputs and outputs and the data of its small
+inputs), and each outcome is one call that writes it, stores the small
+outputs, acks the lease and queues what it made ready: a task costs two
+round trips, data included.
 
-These scripts span a partition queue and the sessions of its tasks, so they
-need a single-primary Redis (see ``keys``). Each is ``scripts.replayable``:
-a call redis-py sends again after a broken connection is applied once.
-At-least-once holds as in the queue: a claimed item stays leased until the
-script writing its outcome acks it; an item not run (dropped, cancelled,
-parked) leaves the queue in the very script that writes why.
+These functions span a partition queue and the sessions of its tasks, so
+they need a single-primary Redis (see ``keys``). They are idempotent (a
+finish sent again finds its outcome written; a claim sent again returns the
+tasks its first run took), so redis-py may send one again after a broken
+connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
-from pyarmonik.core import errors, ids
-from pyarmonik.core.models import Task
-from pyarmonik.core.statuses import TaskStatus
+from pyarmonik.core import ids, models
+from pyarmonik.core.models import Result, Task
+from pyarmonik.core.statuses import ResultStatus, TaskStatus
 from pyarmonik.storage import ports
-from pyarmonik.storage.redis import keys, queue, records, scripts, state_reads, state_scripts
+from pyarmonik.storage.redis import queue, records
+from pyarmonik.storage.redis.library import Arg, Library, Reply, text
 
-DISPATCH_SCRIPTS = ("claim", "start", "commit", "fail", "retry", "release", "cancelled")
-#: The prelude of a dispatch script: the state scripts', then dispatch_lib.
-PRELUDE = (*state_scripts.PRELUDE, "dispatch_lib")
-#: Most queue items one claim examines per runnable task wanted: a backlog
+#: Most queue entries one claim examines per runnable task wanted: a backlog
 #: of cancelled tasks is drained this many at a time, not one per call.
 EXAMINED_PER_CLAIM = 8
-
-
-@functools.cache
-def source(name: str) -> str:
-    prelude = "\n".join(scripts.source(part) for part in PRELUDE)
-    return scripts.replayable(scripts.source(f"dispatch_{name}"), prelude=prelude)
 
 
 class RedisDispatch:
@@ -54,9 +41,7 @@ class RedisDispatch:
 
     def __init__(self, redis: Redis, *, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._clock = redis, clock
-        self._scripts: dict[str, AsyncScript] = {n: redis.register_script(source(n)) for n in DISPATCH_SCRIPTS}
-        self._queue = queue.RedisTaskQueue(redis, clock=clock)
-        self._index = state_reads.StateReads(redis)
+        self._library = Library.of(redis)
 
     async def claim(
         self,
@@ -71,24 +56,14 @@ class RedisDispatch:
     ) -> list[ports.Claim]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
-        dropped: list[ports.Claim] = []  # items settled without a run, reported with what comes next
+        dropped: list[ports.Claim] = []  # entries settled without a run, reported with what comes next
+        woken = False
         while True:
-            expires_at = self._clock() + lease_seconds
-            reply = await self._run(
-                "claim",
-                partition_id,
-                agent_id,
-                [
-                    partition_id,
-                    queue.time_text(expires_at),
-                    count,
-                    "1" if start_first else "0",
-                    count * EXAMINED_PER_CLAIM,
-                    hostname,
-                    uuid.uuid4().hex,
-                ],
-            )
-            claims = _claims(reply, partition_id, agent_id, expires_at)
+            at = self._clock()
+            request = ports.NextClaim(partition_id, agent_id, hostname, lease_seconds, count, start_first)
+            args, taken = _claim_args(request, at, woken=woken)
+            reply = await self._library.call("pa_claim", [partition_id, *args], at=at)
+            claims = taken.claims(reply, start_first=start_first)
             if any(c.admission is ports.Admission.RUN for c in claims):
                 return dropped + claims
             dropped += claims
@@ -96,129 +71,151 @@ class RedisDispatch:
             if remaining <= 0:
                 return dropped
             if not claims:  # nothing ready: wait for a push
-                await self._queue.wait_for_push(partition_id, remaining)
+                await queue.wait_for_push(self._redis, self._library, partition_id, remaining)
+                woken = True
 
     async def start(self, task: Task, lease: ports.Lease, *, agent_id: str, at: float) -> Task | None:
-        reply = await self._finish("start", task, lease, agent_id, at)
-        return records.decode_task(reply[1]) if _text(reply[0]) == "run" else None  # type: ignore[arg-type]
+        reply = await self._finish("pa_start", task, lease, agent_id, at)
+        if text(reply[0]) != "run":
+            return None
+        started = models.clone(task)
+        started.status = TaskStatus.PROCESSING
+        started.started_at = started.fetched_at = at
+        return started
 
     async def commit(
-        self, task: Task, lease: ports.Lease | None, *, agent_id: str, commit: ports.TaskCommit, at: float
+        self,
+        task: Task,
+        lease: ports.Lease | None,
+        *,
+        agent_id: str,
+        commit: ports.TaskCommit,
+        at: float,
+        next_claim: ports.NextClaim | None = None,
     ) -> None:
-        claimed_results, claimed_tasks = await self._index_new(task.session_id, commit)
-        try:
-            completions = json.dumps([[c.result_id, c.size, c.opaque_id.hex()] for c in commit.completions])
-            args: list[state_scripts.Arg] = [
-                len(commit.new_results),
-                completions,
-                *map(records.encode_result, commit.new_results),
-                *map(records.encode_task, commit.children),
-            ]
-            await self._finish("commit", task, lease, agent_id, at, args)
-        except BaseException:
-            await self._index.release_ids(keys.RESULT_SESSIONS, claimed_results)
-            await self._index.release_ids(keys.TASK_SESSIONS, claimed_tasks)
-            raise
+        args: list[Arg] = [len(commit.new_results), len(commit.completions), len(commit.children)]
+        for result in commit.new_results:
+            args += records.result_item(result)
+        for completion in commit.completions:
+            args += records.completion_item(completion)
+        for child in commit.children:
+            args += records.task_item(child)
+        if next_claim is None:
+            await self._finish("pa_commit", task, lease, agent_id, at, args)
+            return
+        claim_args, taken = _claim_args(next_claim, at)
+        reply = await self._finish("pa_commit", task, lease, agent_id, at, [*args, *claim_args])
+        next_claim.claims = taken.claims(reply[2:], start_first=next_claim.start_first)
 
     async def fail(
         self, task: Task, lease: ports.Lease | None, *, agent_id: str, status: TaskStatus, message: str, at: float
     ) -> Task:
-        reply = await self._finish("fail", task, lease, agent_id, at, [int(status), message])
-        return records.decode_task(reply[1])  # type: ignore[arg-type]
+        reply = await self._finish("pa_fail", task, lease, agent_id, at, [int(status), message])
+        return records.decode_task(task.task_id, task.session_id, records.as_fields(reply[1]))  # type: ignore[arg-type]
 
     async def retry(self, task: Task, lease: ports.Lease | None, *, agent_id: str, message: str, at: float) -> Task:
-        new_id = ids.retry_id(task.initial_task_id, len(task.retry_of_ids) + 1)
-        claimed, foreign = await self._index.claim_ids(keys.TASK_SESSIONS, task.session_id, [new_id])
-        try:
-            if foreign:
-                raise errors.AlreadyExists(f"retry {new_id} already exists")
-            reply = await self._finish("retry", task, lease, agent_id, at, [message, new_id])
-        except BaseException:
-            await self._index.release_ids(keys.TASK_SESSIONS, claimed)
-            raise
-        return records.decode_task(reply[1])  # type: ignore[arg-type]
+        new = next_attempt(task, at)
+        reply = await self._finish("pa_retry", task, lease, agent_id, at, [message, *records.task_item(new)])
+        return records.decode_task(new.task_id, task.session_id, records.as_fields(reply[1]))  # type: ignore[arg-type]
 
     async def release(self, task: Task, lease: ports.Lease | None, *, agent_id: str, at: float) -> Task:
-        reply = await self._finish("release", task, lease, agent_id, at)
-        return records.decode_task(reply[1])  # type: ignore[arg-type]
+        reply = await self._finish("pa_release", task, lease, agent_id, at)
+        return records.decode_task(task.task_id, task.session_id, records.as_fields(reply[1]))  # type: ignore[arg-type]
 
     async def cancelled(self, task: Task, lease: ports.Lease | None, *, agent_id: str, at: float) -> None:
-        await self._finish("cancelled", task, lease, agent_id, at)
-
-    # -- internals ----------------------------------------------------------
-    async def _index_new(self, session_id: str, commit: ports.TaskCommit) -> tuple[list[str], list[str]]:
-        """The global index entries of the worker's new results and children,
-        written before the script creates them (as ``commit_task`` does);
-        no round trip for a commit that creates nothing."""
-        claimed_results: list[str] = []
-        claimed_tasks: list[str] = []
-        try:
-            if commit.new_results:
-                claimed_results, foreign = await self._index.claim_ids(
-                    keys.RESULT_SESSIONS, session_id, [r.result_id for r in commit.new_results]
-                )
-                if foreign:
-                    raise errors.AlreadyExists(f"results already exist: {', '.join(foreign)}")
-            if commit.children:
-                claimed_tasks, foreign = await self._index.claim_ids(
-                    keys.TASK_SESSIONS, session_id, [c.task_id for c in commit.children]
-                )
-                if foreign:
-                    raise errors.AlreadyExists(f"tasks already exist: {', '.join(foreign)}")
-        except BaseException:
-            await self._index.release_ids(keys.RESULT_SESSIONS, claimed_results)
-            await self._index.release_ids(keys.TASK_SESSIONS, claimed_tasks)
-            raise
-        return claimed_results, claimed_tasks
+        await self._finish("pa_cancelled", task, lease, agent_id, at)
 
     async def _finish(
-        self,
-        name: str,
-        task: Task,
-        lease: ports.Lease | None,
-        agent_id: str,
-        at: float,
-        args: Sequence[state_scripts.Arg] = (),
-    ) -> state_scripts.Reply:
-        partition = lease.partition_id if lease is not None else task.options.partition_id
-        token = lease.token if lease is not None else ""
-        if lease is not None and lease.agent_id != agent_id:
-            token = ""  # another agent's lease is not ours to ack
-        return await self._run(
-            name, partition, agent_id, [task.session_id, task.task_id, partition, token, *args], at=at
-        )
-
-    async def _run(
-        self, name: str, partition_id: str, agent_id: str, args: Sequence[state_scripts.Arg], *, at: float | None = None
-    ) -> state_scripts.Reply:
-        plain = [str(int(a)) if isinstance(a, int) else a for a in args]
-        when = self._clock() if at is None else at
-        reply_key = scripts.request_key(keys.queue(partition_id).replies)
-        reply = await self._scripts[name](
-            keys=[reply_key], args=[keys.PREFIX, repr(float(when)), agent_id, queue.WAKE_TOKENS, *plain]
-        )
-        if _text(reply[0]) != "OK":
-            raise state_scripts.error(reply)
-        return list(reply[1:])
+        self, name: str, task: Task, lease: ports.Lease | None, agent_id: str, at: float, args: Sequence[Arg] = ()
+    ) -> Reply:
+        # Only our own lease is ours to ack: '' acks none.
+        partition = lease.partition_id if lease is not None and lease.agent_id == agent_id else ""
+        return await self._library.call(name, [task.session_id, task.task_id, agent_id, partition, *args], at=at)
 
 
-def _claims(reply: state_scripts.Reply, partition_id: str, agent_id: str, expires_at: float) -> list[ports.Claim]:
-    claims: list[ports.Claim] = []
-    at = 0
-    while at < len(reply):
-        admission, task_id, token, task_json = (_text(r) for r in reply[at : at + 4])
-        count = int(reply[at + 4])  # type: ignore[call-overload]
-        inputs = [records.decode_result(r) for r in reply[at + 5 : at + 5 + count]]  # type: ignore[arg-type]
-        at += 5 + count
-        if admission != ports.Admission.RUN.value:
-            claims.append(ports.Claim(ports.Admission(admission), task_id))
-            continue
-        task = records.decode_task(task_json)
-        item = ports.QueuedTask(task.task_id, task.session_id, task.options.priority)
-        lease = ports.Lease(item, partition_id, agent_id, expires_at, token)
-        claims.append(ports.Claim(ports.Admission.RUN, task_id, lease, task, {r.result_id: r for r in inputs}))
-    return claims
+def _claim_args(request: ports.NextClaim, at: float, *, woken: bool = False) -> tuple[list[Arg], _Taken]:
+    """The arguments of a claim (``claim_into`` in ``lua/fn_agent.lua``), and
+    what reads its reply."""
+    expires_at = at + request.lease_seconds
+    args: list[Arg] = [
+        request.agent_id,
+        request.hostname,
+        records.time_text(expires_at),
+        request.count,
+        "1" if request.start_first else "0",
+        request.count * EXAMINED_PER_CLAIM,
+        uuid.uuid4().hex,
+        "1" if woken else "0",
+    ]
+    return args, _Taken(request.partition_id, request.agent_id, request.hostname, at, expires_at)
 
 
-def _text(value: object) -> str:
-    return state_scripts.text(value)
+def next_attempt(task: Task, at: float) -> Task:
+    """The attempt that follows a failed one (ArmoniK's retry): the same
+    definition, a new id ``{initial_task_id}###{n}``, created by the failed one."""
+    retry_of = [*task.retry_of_ids, task.task_id]
+    return Task(
+        task_id=ids.retry_id(task.initial_task_id, len(retry_of)),
+        session_id=task.session_id,
+        status=TaskStatus.CREATING,
+        options=task.options,
+        created_at=at,
+        payload_id=task.payload_id,
+        data_dependencies=list(task.data_dependencies),
+        expected_output_ids=list(task.expected_output_ids),
+        parent_task_ids=list(task.parent_task_ids),
+        retry_of_ids=retry_of,
+        initial_task_id=task.initial_task_id,
+        created_by=task.task_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """What one claim call was: the claims of its reply's items."""
+
+    partition_id: str
+    agent_id: str
+    hostname: str
+    at: float
+    expires_at: float
+
+    def claims(self, reply: Reply, *, start_first: bool) -> list[ports.Claim]:
+        """The claims of a flat ``pa_claim`` reply (``lua/fn_agent.lua``)."""
+        found: list[ports.Claim] = []
+        at, started = 0, False
+        while at < len(reply):
+            admission, task_id, session_id = text(reply[at]), text(reply[at + 1]), text(reply[at + 2])
+            if admission != ports.Admission.RUN.value:
+                found.append(ports.Claim(ports.Admission(admission), task_id))
+                at += 3
+                continue
+            spec, inputs, outputs, count = reply[at + 3], text(reply[at + 4]), text(reply[at + 5]), int(reply[at + 6])  # type: ignore[call-overload]
+            records_at, at = at + 7, at + 7 + 5 * count
+            # The first task run is PROCESSING when the claim starts it; the others wait DISPATCHED.
+            status = TaskStatus.PROCESSING if start_first and not started else TaskStatus.DISPATCHED
+            started = True
+            task = records.task_from_spec(task_id, session_id, status, spec, inputs, outputs)  # type: ignore[arg-type]
+            found.append(self._run(task, reply[records_at:at]))
+        return found
+
+    def _run(self, task: Task, inputs: Reply) -> ports.Claim:
+        task.owner_pod_id, task.pod_hostname = self.agent_id, self.hostname
+        task.acquired_at = task.received_at = self.at
+        if task.status is TaskStatus.PROCESSING:
+            task.started_at = task.fetched_at = self.at
+        session_id = task.session_id
+        # The outputs are results of the session by construction: known, CREATED.
+        known = {o: Result(session_id, o, "", ResultStatus.CREATED, 0.0) for o in task.expected_output_ids}
+        data: dict[str, bytes] = {}
+        for i in range(0, len(inputs), 5):
+            result_id, status, size, opaque, payload = inputs[i : i + 5]
+            result_id = text(result_id)
+            if status:
+                known[result_id] = Result(session_id, result_id, "", ResultStatus(int(text(status))), 0.0,
+                                          size=int(text(size)), opaque_id=opaque)  # type: ignore[arg-type]  # fmt: skip
+            if payload is not None:
+                data[result_id] = payload  # type: ignore[assignment]
+        queued = ports.QueuedTask(task.task_id, session_id, task.options.priority)
+        lease = ports.Lease(queued, self.partition_id, self.agent_id, self.expires_at)
+        return ports.Claim(ports.Admission.RUN, task.task_id, lease, task, known, data)

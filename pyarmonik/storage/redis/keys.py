@@ -1,65 +1,58 @@
 """Every Redis key and channel name of pyarmonik, in one place.
 
-Keys that one script touches together share a hash tag (the part in braces)
-so that they live in one Redis Cluster slot: all the keys of a partition
-queue are tagged ``{partition_id}``, all the keys of a session
-``{session_id}``. The one deliberate exception is the agent's hot path
-(``dispatch``, ``lua/dispatch_*.lua``): a claim pops from a partition queue
-and writes the state of the popped tasks' sessions, and a finish writes a
-session, acks a lease and pushes onto any partition, in ONE script each,
-which names those keys itself from ids (rebuilding the names below; a test
-checks they agree). Decision: PyArmoniK runs on a single-primary Redis (the
-operator deploys one, ``local`` starts one), where a script may touch any
-key; two round trips per task instead of fifteen are worth giving up Redis
-Cluster, which would need these steps split again per slot. Untagged keys are global indexes that no script touches
-(the registry of partition queues, read by the reaper, and those below).
+Each name is a ``Template`` with named parts; Python builds names with it,
+and the Lua library (``library``) gets a function per template generated
+from the same text (``lua_key_functions``), so no key pattern is written
+twice.
 
-Layout (``P`` a partition id, ``S`` a session id)::
+Hash tags (the part in braces) group what one session or one partition
+queue owns. The scripts of the hot path span a partition queue AND the
+sessions of its tasks in one atomic step (a claim pops a task and writes its
+state; a finish writes an outcome and queues what it made ready), so
+PyArmoniK runs on a single-primary Redis (what the operator deploys and
+``local`` starts), never on Redis Cluster: two round trips per task instead
+of fifteen are worth it (``docs/agent-hot-path.md``).
 
-    pyarmonik:queues                  SET   ids of the partitions ever pushed to (for the reaper)
-    pyarmonik:queue:{P}:seq           STR   INCR counter: FIFO order inside a priority
-    pyarmonik:queue:{P}:ready         ZSET  "<seq>:<item json>" by -priority * 2**40 + seq
-    pyarmonik:queue:{P}:leases        HASH  lease token -> JSON [member, score, agent id, expires at]
-    pyarmonik:queue:{P}:expiry        ZSET  lease token by expiry time (UNIX seconds)
-    pyarmonik:queue:{P}:wake          LIST  wake-up tokens that waiting pops BLPOP on
-    pyarmonik:queue:{P}:reply:<id>    STR   the reply of one push, pop or reap call, kept 30 s
-    pyarmonik:session:{S}:events      pub/sub channel of the session's events (``codec`` JSON)
+Layout (``P`` a partition id, ``L`` a priority, ``S`` a session id, ``T`` a
+task id, ``R`` a result id)::
 
-State store (``state.py``; records are ``records``/``codec`` JSON)::
+    pyarmonik:sessions                    ZSET  S by creation time
+    pyarmonik:task-sessions               HASH  T -> S (a task id alone names no session)
+    pyarmonik:result-sessions             HASH  R -> S
+    pyarmonik:partitions                  HASH  P -> partition JSON
+    pyarmonik:applications                HASH  application ("name\\x1fversion\\x1fnamespace\\x1fservice") -> tasks
+    pyarmonik:result-counts               HASH  ResultStatus -> results (of every session)
+    pyarmonik:queues                      SET   partitions ever queued on (for the reaper)
 
-    pyarmonik:sessions                ZSET  session ids by creation time
-    pyarmonik:task-sessions           HASH  task id -> session id
-    pyarmonik:result-sessions         HASH  result id -> session id
-    pyarmonik:partitions              HASH  partition id -> partition JSON
-    pyarmonik:session:{S}:record      STR   the session JSON
-    pyarmonik:session:{S}:tasks       HASH  task id -> task JSON
-    pyarmonik:session:{S}:results     HASH  result id -> result JSON
-    pyarmonik:session:{S}:waiting     ZSET  "<result id>\\0<task id>" (score 0): who waits on what
-    pyarmonik:session:{S}:remaining   HASH  task id -> JSON array of the result ids it still awaits
-    pyarmonik:session:{S}:task-statuses    ZSET  task id by TaskStatus (tasks in a status, counts)
-    pyarmonik:session:{S}:result-statuses  ZSET  result id by ResultStatus
-    pyarmonik:session:{S}:counts           HASH  "task:<TaskStatus>:<partition id>" -> tasks,
-                                                  "result:<ResultStatus>" -> results (HINCRBY by the scripts)
-    pyarmonik:session:{S}:task-ids         ZSET  task id, score 0: the tasks in id order (list pages)
-    pyarmonik:session:{S}:task-created     ZSET  task id by created_at: the tasks in creation order
-    pyarmonik:session:{S}:reply:<id>       STR   the reply of one state script call, kept 30 s
+    pyarmonik:session:{S}:record          HASH  status, client, worker, json (the rest), *_at
+    pyarmonik:task:{S}:T                  HASH  one task (``records``): spec JSON + the fields scripts change
+    pyarmonik:result:{S}:R                HASH  one result
+    pyarmonik:session:{S}:waiting         ZSET  "R\\0T" (score 0): who waits on what, by lexicographic range
+    pyarmonik:session:{S}:task-statuses   ZSET  T by TaskStatus (tasks in a status, counts)
+    pyarmonik:session:{S}:result-statuses ZSET  R by ResultStatus
+    pyarmonik:session:{S}:task-ids        ZSET  T, score 0: the tasks in id order (list pages)
+    pyarmonik:session:{S}:task-created    ZSET  T by created_at
+    pyarmonik:session:{S}:result-ids      ZSET  R, score 0: the results in id order
+    pyarmonik:session:{S}:queued          SET   "P\\tL": the ready lists holding its tasks
+    pyarmonik:session:{S}:apps            HASH  application -> its tasks in the session
+    pyarmonik:session:{S}:events          pub/sub channel of the session's events (``codec``)
+    pyarmonik:session:{S}:reply:<id>      STR   the reply of one call, kept 30 s (``library``)
 
-A script call's reply key (``scripts.request_key``) lets a call that
-redis-py sends again after a broken connection get the first run's reply
-instead of being applied twice (``lua/replay.lua``).
-
-The four untagged state keys are global indexes, written outside the
-scripts: before the script that creates the records they point to, and
-after the one that deletes them, so that an entry without its record
-(after a refused or interrupted creation) only ever reads as NotFound.
+    pyarmonik:queue:{P}:rotation          ZSET  "L\\tS" per priority L and session S with ready tasks,
+                                                by -L * 2^40 + virtual time (lua/lib_queue.lua)
+    pyarmonik:queue:{P}:ready:L:S         LIST  ready task ids of session S at priority L, FIFO
+    pyarmonik:queue:{P}:counts            HASH  TaskStatus -> tasks of the partition (SUBMITTED: its runnable depth)
+    pyarmonik:queue:{P}:leases            ZSET  "S\\tT" by lease expiry (UNIX seconds)
+    pyarmonik:queue:{P}:wake              LIST  wake-up tokens that waiting claims BLPOP on
+    pyarmonik:queue:{P}:claim:<token>     STR   the tasks one claim took, kept 30 s (``library``)
 """
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 PREFIX = "pyarmonik"
-QUEUE_REGISTRY = f"{PREFIX}:queues"
 
 
 def is_taggable(value: str) -> bool:
@@ -69,103 +62,106 @@ def is_taggable(value: str) -> bool:
     return "{" not in value and "}" not in value
 
 
-def _tag(value: str) -> str:
-    # Refused rather than corrupting silently (see ``is_taggable``).
-    if not is_taggable(value):
-        raise ValueError(f"identifier {value!r} may not contain braces: it is used as a Redis hash tag")
-    return "{" + value + "}"
-
-
 @dataclass(frozen=True, slots=True)
-class QueueKeys:
-    """The keys of one partition queue, in the order the Lua scripts take them."""
+class Template:
+    """One kind of key: ``pattern`` is a ``str.format`` text whose fields
+    are the parts (``{session}``); ``{{`` and ``}}`` are literal braces."""
 
-    sequence: str
-    ready: str
-    leases: str
-    expiry: str
-    wake: str
-    #: Prefix of the reply keys of its scripts' calls.
-    replies: str
+    name: str
+    pattern: str
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(field for _, field, _, _ in string.Formatter().parse(self.pattern) if field)
+
+    @property
+    def tagged(self) -> str | None:
+        """The part that is the hash tag (the one written between braces)."""
+        for literal, field, _, _ in string.Formatter().parse(self.pattern):
+            if field and literal.endswith("{"):
+                return field
+        return None
+
+    def __call__(self, *values: str) -> str:
+        named = dict(zip(self.parts, values, strict=True))
+        tag = self.tagged
+        # Refused rather than corrupting silently (see ``is_taggable``).
+        if tag is not None and not is_taggable(named[tag]):
+            raise ValueError(f"identifier {named[tag]!r} may not contain braces: it is used as a Redis hash tag")
+        return self.pattern.format(**named)
+
+    def lua(self) -> str:
+        """``local function k_<name>(<parts>) return '<text>' .. part .. ... end``."""
+        pieces: list[str] = []
+        literal_run = ""
+        for literal, field, _, _ in string.Formatter().parse(self.pattern):
+            literal_run += literal
+            if field:
+                if literal_run:
+                    pieces.append(_lua_string(literal_run))
+                    literal_run = ""
+                pieces.append(field)
+        if literal_run:
+            pieces.append(_lua_string(literal_run))
+        return f"local function k_{self.name}({', '.join(self.parts)}) return {' .. '.join(pieces)} end"
 
 
-def queue(partition_id: str) -> QueueKeys:
-    base = f"{PREFIX}:queue:{_tag(partition_id)}"
-    return QueueKeys(
-        sequence=f"{base}:seq",
-        ready=f"{base}:ready",
-        leases=f"{base}:leases",
-        expiry=f"{base}:expiry",
-        wake=f"{base}:wake",
-        replies=f"{base}:reply:",
-    )
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _t(name: str, pattern: str) -> Template:
+    return Template(name, pattern.replace("@", PREFIX))
+
+
+# -- global ---------------------------------------------------------------------
+SESSIONS_T = _t("sessions", "@:sessions")
+TASK_SESSIONS_T = _t("task_sessions", "@:task-sessions")
+RESULT_SESSIONS_T = _t("result_sessions", "@:result-sessions")
+PARTITIONS_T = _t("partitions", "@:partitions")
+APPLICATIONS_T = _t("applications", "@:applications")
+RESULT_COUNTS_T = _t("result_counts", "@:result-counts")
+QUEUES_T = _t("queues", "@:queues")
+
+# -- one session ----------------------------------------------------------------
+SESSION = _t("session", "@:session:{{{session}}}:record")
+TASK = _t("task", "@:task:{{{session}}}:{task}")
+RESULT = _t("result", "@:result:{{{session}}}:{result}")
+WAITING = _t("waiting", "@:session:{{{session}}}:waiting")
+TASK_STATUSES = _t("task_statuses", "@:session:{{{session}}}:task-statuses")
+RESULT_STATUSES = _t("result_statuses", "@:session:{{{session}}}:result-statuses")
+TASK_IDS = _t("task_ids", "@:session:{{{session}}}:task-ids")
+TASK_CREATED = _t("task_created", "@:session:{{{session}}}:task-created")
+RESULT_IDS = _t("result_ids", "@:session:{{{session}}}:result-ids")
+QUEUED = _t("queued", "@:session:{{{session}}}:queued")
+SESSION_APPS = _t("session_apps", "@:session:{{{session}}}:apps")
+EVENTS = _t("events", "@:session:{{{session}}}:events")
+SESSION_REPLY = _t("session_reply", "@:session:{{{session}}}:reply:{request}")
+
+# -- one partition queue --------------------------------------------------------
+ROTATION = _t("rotation", "@:queue:{{{partition}}}:rotation")
+READY = _t("ready", "@:queue:{{{partition}}}:ready:{level}:{session}")
+COUNTS = _t("counts", "@:queue:{{{partition}}}:counts")
+LEASES = _t("leases", "@:queue:{{{partition}}}:leases")
+WAKE = _t("wake", "@:queue:{{{partition}}}:wake")
+CLAIM = _t("claim", "@:queue:{{{partition}}}:claim:{token}")
+
+TEMPLATES: tuple[Template, ...] = tuple(v for v in dict(globals()).values() if isinstance(v, Template))
+
+SESSIONS = SESSIONS_T()
+TASK_SESSIONS = TASK_SESSIONS_T()
+RESULT_SESSIONS = RESULT_SESSIONS_T()
+PARTITIONS = PARTITIONS_T()
+APPLICATIONS = APPLICATIONS_T()
+RESULT_COUNTS = RESULT_COUNTS_T()
+QUEUE_REGISTRY = QUEUES_T()
+
+
+def lua_key_functions() -> str:
+    """The Lua text of one ``k_<name>`` function per template."""
+    return "\n".join(t.lua() for t in TEMPLATES)
 
 
 def session_events(session_id: str) -> str:
     """The pub/sub channel carrying the events of one session."""
-    return f"{PREFIX}:session:{_tag(session_id)}:events"
-
-
-# -- state store ----------------------------------------------------------------
-SESSIONS = f"{PREFIX}:sessions"
-TASK_SESSIONS = f"{PREFIX}:task-sessions"
-RESULT_SESSIONS = f"{PREFIX}:result-sessions"
-PARTITIONS = f"{PREFIX}:partitions"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionKeys:
-    """The keys of one session's state; ``all`` in the order every
-    ``lua/state_*.lua`` script takes them."""
-
-    record: str
-    tasks: str
-    results: str
-    waiting: str
-    remaining: str
-    task_statuses: str
-    result_statuses: str
-    counts: str
-    task_ids: str
-    task_created: str
-    events: str
-    #: Prefix of the reply keys of its scripts' calls (not in ``all``: one per call).
-    replies: str
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        return (
-            self.record,
-            self.tasks,
-            self.results,
-            self.waiting,
-            self.remaining,
-            self.task_statuses,
-            self.result_statuses,
-            self.counts,
-            self.task_ids,
-            self.task_created,
-        )
-
-
-def session(session_id: str) -> SessionKeys:
-    base = f"{PREFIX}:session:{_tag(session_id)}"
-    return SessionKeys(
-        record=f"{base}:record",
-        tasks=f"{base}:tasks",
-        results=f"{base}:results",
-        waiting=f"{base}:waiting",
-        remaining=f"{base}:remaining",
-        task_statuses=f"{base}:task-statuses",
-        result_statuses=f"{base}:result-statuses",
-        counts=f"{base}:counts",
-        task_ids=f"{base}:task-ids",
-        task_created=f"{base}:task-created",
-        events=session_events(session_id),
-        replies=f"{base}:reply:",
-    )
-
-
-def object_key(key: str) -> str:
-    """A small object's data (``objects.RedisObjectStore``): STR."""
-    return f"{PREFIX}:object:{key}"
+    return EVENTS(session_id)

@@ -19,16 +19,13 @@ the session's size:
 Ties (tasks created in one call share their created_at) come in id order,
 reversed with a descending sort. Any other query returns ``None``: the
 caller decodes the records and pages them with ``filters.apply``.
-Sessions written before the id and creation indexes existed lack them; a
-page checks that an index holds every task before it trusts it.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +33,8 @@ from redis.asyncio import Redis
 
 from pyarmonik.core import filters
 from pyarmonik.core.statuses import TaskStatus
-from pyarmonik.storage.redis import keys
-from pyarmonik.storage.redis.state_scripts import session_keys, text
+from pyarmonik.storage.redis import keys, reads
+from pyarmonik.storage.redis.library import Library, text
 
 #: Ids one step of an index walk reads.
 WALK_CHUNK = 2000
@@ -68,36 +65,37 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """Tasks or results: their keys and indexes in a session."""
+    """Tasks or results: their indexes in a session, and how to read them."""
 
     id_field: str
-    records: str
+    #: The ZSET of every record's id (score 0).
+    ids: str
     statuses: str
     #: Sorted field -> the ZSET that orders the records by it.
     indexes: Mapping[str, str]
+    read: Callable[[Library, str, Sequence[object]], Awaitable[list[Any]]]
 
 
-def _task_kind(session: keys.SessionKeys) -> Kind:
-    return Kind("task_id", session.tasks, session.task_statuses,
-                {"task_id": session.task_ids, "created_at": session.task_created})  # fmt: skip
+def _task_kind(session_id: str) -> Kind:
+    ids = keys.TASK_IDS(session_id)
+    return Kind("task_id", ids, keys.TASK_STATUSES(session_id),
+                {"task_id": ids, "created_at": keys.TASK_CREATED(session_id)}, reads.session_tasks)  # fmt: skip
 
 
-def _result_kind(session: keys.SessionKeys) -> Kind:
-    return Kind("result_id", session.results, session.result_statuses, {})
+def _result_kind(session_id: str) -> Kind:
+    ids = keys.RESULT_IDS(session_id)
+    return Kind("result_id", ids, keys.RESULT_STATUSES(session_id), {"result_id": ids}, reads.session_results)
 
 
-Page = tuple[list[Any], int]
+async def tasks_page(redis: Redis, library: Library, query: filters.ListQuery) -> filters.Page[Any] | None:
+    """The tasks of ``query``'s page and the total, or ``None`` when the
+    indexes cannot answer it."""
+    return await _page(redis, library, plan(query, "task_id", frozenset({"task_id", "created_at"})), _task_kind)
 
 
-async def tasks_page(redis: Redis, query: filters.ListQuery) -> Page | None:
-    """The decoded JSON of the tasks of ``query``'s page and the total, or
-    ``None`` when the indexes cannot answer it."""
-    return await _page(redis, plan(query, "task_id", frozenset({"task_id", "created_at"})), _task_kind)
-
-
-async def results_page(redis: Redis, query: filters.ListQuery) -> Page | None:
-    """As ``tasks_page``, for results (status index only)."""
-    return await _page(redis, plan(query, "result_id", frozenset()), _result_kind)
+async def results_page(redis: Redis, library: Library, query: filters.ListQuery) -> filters.Page[Any] | None:
+    """As ``tasks_page``, for results (status and id indexes)."""
+    return await _page(redis, library, plan(query, "result_id", frozenset({"result_id"})), _result_kind)
 
 
 def _is_int(value: object) -> bool:
@@ -156,7 +154,7 @@ async def count_by_status(redis: Redis, where: filters.Filters) -> dict[TaskStat
              for status in (wanted if wanted is not None else [int(s) for s in TaskStatus])]  # fmt: skip
     async with redis.pipeline(transaction=False) as pipe:
         for session_id, status in asked:
-            pipe.zcount(session_keys(session_id).task_statuses, status, status)
+            pipe.zcount(keys.TASK_STATUSES(session_id), status, status)
         replies = await pipe.execute()
     counts: dict[TaskStatus, int] = {}
     for (_, status), n in zip(asked, replies):
@@ -170,7 +168,9 @@ async def count_by_status(redis: Redis, where: filters.Filters) -> dict[TaskStat
 Entry = tuple[float, Any, str]
 
 
-async def _page(redis: Redis, found: Plan | None, kind_of: Callable[[keys.SessionKeys], Kind]) -> Page | None:
+async def _page(
+    redis: Redis, library: Library, found: Plan | None, kind_of: Callable[[str], Kind]
+) -> filters.Page[Any] | None:
     """One session's page straight from its indexes; several sessions'
     merged from the first ``start + count`` entries of each."""
     if found is None:
@@ -182,7 +182,7 @@ async def _page(redis: Redis, found: Plan | None, kind_of: Callable[[keys.Sessio
     start, count = (found.start, found.count) if single else (0, found.start + found.count)
     total, runs = 0, []
     for session_id, statuses in sessions.items():
-        kind = kind_of(session_keys(session_id))
+        kind = kind_of(session_id)
         read = await _session_entries(redis, kind, statuses, found, start, count)
         if read is None:
             return None
@@ -194,7 +194,7 @@ async def _page(redis: Redis, found: Plan | None, kind_of: Callable[[keys.Sessio
     else:
         merged = heapq.merge(*runs, key=_entry_order, reverse=found.descending)
         chosen = list(itertools.islice(merged, found.start, found.start + found.count))
-    return await _records(redis, kind_of, chosen), total
+    return filters.Page(await _records(library, kind_of, chosen), total)
 
 
 def _entry_order(entry: Entry) -> tuple[float, Any]:
@@ -213,7 +213,7 @@ async def _session_entries(
     if found.field == _STATUS or (found.field == kind.id_field and statuses and len(statuses) == 1):
         return total, await _status_ranges(redis, kind, statuses, counts, found.descending, start, count)
     index = kind.indexes.get(found.field)
-    if index is None or not await _index_complete(redis, kind, index):
+    if index is None:
         return None
     if statuses is None:
         return total, await _range(redis, index, start, count, found.descending)
@@ -225,22 +225,12 @@ async def _session_entries(
 async def _counts(redis: Redis, kind: Kind, statuses: Sequence[int] | None) -> dict[int | None, int]:
     """Records in each wanted status (``{None: all}`` for every status)."""
     if statuses is None:
-        return {None: int(await redis.hlen(kind.records))}
+        return {None: int(await redis.zcard(kind.ids))}
     async with redis.pipeline(transaction=False) as pipe:
         for status in statuses:
             pipe.zcount(kind.statuses, status, status)
         replies = await pipe.execute()
     return {status: int(n) for status, n in zip(statuses, replies)}
-
-
-async def _index_complete(redis: Redis, kind: Kind, index: str) -> bool:
-    """Whether ``index`` holds every record (MULTI: the scripts write both
-    at once, so they only differ in a session older than the index)."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hlen(kind.records)
-        pipe.zcard(index)
-        records, indexed = await pipe.execute()
-    return bool(records == indexed)
 
 
 async def _range(redis: Redis, index: str, start: int, count: int, descending: bool) -> list[tuple[Any, float]]:
@@ -303,16 +293,15 @@ async def _walk(
     return found
 
 
-async def _records(redis: Redis, kind_of: Callable[[keys.SessionKeys], Kind], entries: Sequence[Entry]) -> list[Any]:
-    """The decoded JSON of the records of ``entries``, in order (one whose
-    record went meanwhile is left out)."""
+async def _records(library: Library, kind_of: Callable[[str], Kind], entries: Sequence[Entry]) -> list[Any]:
+    """The records of ``entries``, in order (one gone meanwhile is left out)."""
     by_session: dict[str, list[Any]] = {}
     for _, member, session_id in entries:
         by_session.setdefault(session_id, []).append(member)
-    async with redis.pipeline(transaction=False) as pipe:
-        for session_id, members in by_session.items():
-            pipe.hmget(kind_of(session_keys(session_id)).records, members)
-        replies = await pipe.execute()
-    raw = {(s, m): v for (s, members), values in zip(by_session.items(), replies) for m, v in zip(members, values)}
-    found = (raw[(session_id, member)] for _, member, session_id in entries)
-    return [json.loads(value) for value in found if value is not None]
+    found: dict[tuple[str, str], Any] = {}
+    for session_id, members in by_session.items():
+        kind = kind_of(session_id)
+        for record in await kind.read(library, session_id, members):
+            found[(session_id, getattr(record, kind.id_field))] = record
+    wanted = ((session_id, text(member)) for _, member, session_id in entries)
+    return [found[key] for key in wanted if key in found]
