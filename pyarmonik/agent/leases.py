@@ -78,9 +78,9 @@ class Leases:
         except Exception as exc:
             if not errors.is_transient(exc):
                 raise
-            self._outage.failed(f"agent {self._agent_id} renewing its leases", exc)
+            self._outage.failed(f"agent {self._agent_id} renewing the lease of {_tasks(held)}", exc)
             return
-        self._outage.reached(f"agent {self._agent_id} renews its leases")
+        self._outage.reached(f"agent {self._agent_id} renews the lease of {_tasks(held)}")
         for entry, state in zip(held, states):
             if state is entry.state:
                 continue
@@ -90,3 +90,11 @@ class Leases:
             if entry.on_change is not None:
                 with contextlib.suppress(Exception):
                     entry.on_change(state)
+
+
+def _tasks(held: list[Held]) -> str:
+    """The tasks of ``held`` for a log line: named when few."""
+    ids = [h.lease.item.task_id for h in held]
+    if len(ids) == 1:
+        return f"task {ids[0]}"
+    return f"tasks {', '.join(ids[:3])}" + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")

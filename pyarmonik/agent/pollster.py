@@ -283,7 +283,8 @@ class Pollster:
         def interrupt(end: _End) -> None:
             if not call.done() and not interrupted:
                 interrupted.append(end)
-                log.info("task %s interrupted: %s", ctx.task.task_id, end.message)
+                if end.outcome is not Outcome.RELEASED:  # a stop says so in its own lines
+                    log.info("task %s interrupted: %s", ctx.task.task_id, end.message)
                 call.cancel()
 
         lease.on_change = lambda state: interrupt(_INTERRUPTIONS[state])

@@ -110,7 +110,7 @@ def test_busy_agent_says_when_storage_is_back_and_its_task_still_completes(
         wait_for(started.exists, OUTAGE_TIMEOUT)
 
         storage.stop()
-        down = f"^heartbeat of task {task.id}: storage unavailable"
+        down = f"^agent {name} renewing the lease of task {task.id}: storage unavailable"
         wait_for(lambda: _agent_lines(caplog, logging.WARNING, down), OUTAGE_TIMEOUT)
         storage.restart()
         back = f"^storage reachable again after [0-9.]+ s; agent {name} renews the lease of task {task.id}$"
