@@ -40,6 +40,9 @@ from tests.integration.conftest import PARTITIONS, default_options
 
 EPOCH_2000 = datetime(2000, 1, 1, tzinfo=timezone.utc)
 DESC = sort_direction_pb2.SORT_DIRECTION_DESC
+#: Result data larger than what the grid keeps with its record (small_object_bytes, 4 KiB by
+#: default): it goes to the object store, where ImportResultsData finds objects.
+STORED_BYTES = 8192
 
 
 def pb_options() -> objects_pb2.TaskOptions:
@@ -78,7 +81,8 @@ class World:
         self.created = self.new_result(self.session)
         self.completed = self.new_result(self.session, b"42")
         self.task, self.output = self.new_task(self.session)
-        self.opaque_id = self.results.get_result(self.completed).opaque_id
+        # An object in the object store, to import: larger than the data kept with result records.
+        self.opaque_id = self.results.get_result(self.new_result(self.session, b"x" * STORED_BYTES)).opaque_id
         self.other_session = self.new_session()
         self.foreign_result = self.new_result(self.other_session, b"x")
         self.foreign_task, _ = self.new_task(self.other_session)
