@@ -181,7 +181,7 @@ async def start(data_dir: Path, *, appendfsync: str = "everysec") -> PrivateRedi
     except BaseException:
         await server.stop()
         raise
-    log.info("private redis-server (pid %d) on %s, files in %s", server.pid, socket, directory)
+    log.info("private %s (pid %d) on %s, files in %s", Path(binary).name, server.pid, socket, directory)
     return server
 
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from pyarmonik.core import errors
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.settings import StorageSettings
 from pyarmonik.storage import ports
@@ -36,7 +37,10 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
     async with contextlib.AsyncExitStack() as stack:
         client = await connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
         stack.push_async_callback(client.aclose)
-        await library.Library.of(client).load()
+        try:
+            await library.Library.of(client).load()
+        except errors.Unavailable as exc:
+            raise errors.Unavailable(f"Redis at {connection.redacted(settings.redis_url)}: {exc.message}") from None
         bus = RedisEventBus(client)
         stack.push_async_callback(bus.close)
         state, queue, dispatch = RedisStateStore(client), RedisTaskQueue(client), RedisDispatch(client)
