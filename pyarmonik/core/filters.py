@@ -164,20 +164,6 @@ def _as_text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def field_value(record: object, path: str) -> object:
-    """The value at dotted ``path`` on a domain record.
-
-    ``"options.options.<key>"`` is a generic task option (``None`` when the
-    record lacks it); bytes (a result's opaque id) come back decoded as text.
-    Raises ``InvalidArgument`` when the record has no such attribute.
-    """
-    try:
-        value = _getter(path)(record)
-    except AttributeError as error:
-        raise InvalidArgument(f"unknown field {path!r} on {type(record).__name__}") from error
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
 def _not_contains(text: str, part: str) -> bool:
     return part not in text
 

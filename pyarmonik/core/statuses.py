@@ -25,10 +25,6 @@ class TaskStatus(enum.IntEnum):
     PENDING = 12
     PAUSED = 13
 
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_TASK_STATUSES
-
 
 FINAL_TASK_STATUSES = frozenset(
     {
