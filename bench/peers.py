@@ -186,7 +186,7 @@ def _wall(date_done: object) -> float:
     if not isinstance(date_done, datetime.datetime):
         return time.time()  # not recorded: the read is the best clock left
     if date_done.tzinfo is None:
-        date_done = date_done.replace(tzinfo=datetime.timezone.utc)
+        date_done = date_done.replace(tzinfo=datetime.UTC)
     return date_done.timestamp()
 
 

@@ -52,7 +52,7 @@ class Issued:
 class CertificateAuthority:
     def __init__(self, name: str = "PyArmoniK test CA") -> None:
         self._key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self.name = _name(name)
         self.cert = (
             x509.CertificateBuilder()
@@ -78,7 +78,7 @@ class CertificateAuthority:
 
     def issue(self, cn: str, *, server: bool = False) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
             x509.CertificateBuilder()

@@ -12,7 +12,7 @@ mutated request (an id swapped for the shared session's) consumed it anyway.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
@@ -38,7 +38,7 @@ from google.protobuf.message import Message
 
 from tests.integration.conftest import PARTITIONS, default_options
 
-EPOCH_2000 = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
 DESC = sort_direction_pb2.SORT_DIRECTION_DESC
 #: Result data larger than what the grid keeps with its record (small_object_bytes, 4 KiB by
 #: default): it goes to the object store, where ImportResultsData finds objects.

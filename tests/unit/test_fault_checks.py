@@ -3,7 +3,7 @@ anomaly is planted in an otherwise clean store and found (no I/O)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from armonik.common import Result, ResultStatus, Task, TaskStatus
@@ -43,7 +43,7 @@ def _task(task_id: str, output: str, status: TaskStatus = TaskStatus.COMPLETED, 
 
 
 def _result(result_id: str, owner: str) -> Result:
-    at = datetime.fromtimestamp(NOW, tz=timezone.utc)
+    at = datetime.fromtimestamp(NOW, tz=UTC)
     return Result(result_id=result_id, owner_task_id=owner, status=ResultStatus.COMPLETED, completed_at=at)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -123,7 +123,7 @@ def test_a_task_status_not_equal_filter_excludes_that_status() -> None:
 
 
 def test_ands_and_ors_keep_their_structure() -> None:
-    after = datetime.fromtimestamp(T0 - 1, tz=timezone.utc)
+    after = datetime.fromtimestamp(T0 - 1, tz=UTC)
     api = (ApiTask.created_at > after) & (TaskOptionFilter().priority >= 3) | ApiTask.session_id.contains("abc")
     converted = conv.task_filters(api.to_message())
     assert converted == (
