@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import importlib.util
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import NoReturn
 
 from rich.console import Console
 
-from bench import machine, peers, report, runner, targets
+from bench import machine, peers, report, runner, servers, targets
 from bench.workload import Workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,15 +92,9 @@ def parser() -> argparse.ArgumentParser:
     return parse
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C: every system started is stopped on the way
-    out (its servers run in their own sessions and would outlive us)."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    servers.unwind_on_sigterm()
     if args.tasks < 1 or args.workers < 1 or args.rounds < 1:
         parser().error("--tasks, --workers and --rounds must be at least 1")
     if importlib.util.find_spec("matplotlib") is None:  # before a run that would end without its plot
