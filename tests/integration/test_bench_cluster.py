@@ -30,7 +30,7 @@ def test_the_cluster_benchmark_reports_rate_cpu_per_task_and_the_redis_ceiling(t
     assert set(level["cpu_ms_per_task"]) == {"redis-server", "control planes", "agents", "clients"}
     assert all(ms > 0 for ms in level["cpu_ms_per_task"].values())
     claim = next(g for g in level["redis"]["groups"] if "claim" in g["name"])
-    assert claim["calls"] >= 200
+    assert claim["calls"] >= level["redis"]["tasks"] > 0
     assert "one Redis primary carries" in done.stdout and "| 10 |" in done.stdout
 
 
