@@ -106,7 +106,7 @@ def level(
         profiled = None
         if args.profile_tasks:
             run = functools.partial(rounds, clients, args.profile_tasks, args.timeout)
-            profiled = redis_profile.window(redis.url, names, args.profile_tasks, run)
+            profiled = redis_profile.window(redis, names, args.profile_tasks, run)
     return summary(count, args, results, cpu) | {
         "load_average": [load, load_after],
         "redis_idle_busy": idle,

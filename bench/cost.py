@@ -75,7 +75,7 @@ def measure(
         profiled = None
         if profile_tasks:
             profiled = redis_profile.window(
-                redis.url, names, profile_tasks, lambda: (client.go(profile_tasks), client.result(timeout))
+                redis, names, profile_tasks, lambda: (client.go(profile_tasks), client.result(timeout))
             )
     return {
         "tasks": tasks,
@@ -121,7 +121,10 @@ def print_redis(redis: dict[str, Any], *, top: int) -> None:
         print(line)
     lost = " (the log overflowed: entries are missing)" if redis["truncated"] else ""
     budget = BUDGETS_MS["redis-server"] * 1000
-    print(f"  in all {redis['us_per_task']:,.0f} µs of Redis per task (budget {budget:.0f}){lost}")
+    print(
+        f"  in all {redis['us_per_task']:,.0f} µs of Redis per task (budget {budget:.0f}){lost}; "
+        f"Redis CPU with the log on: {redis['redis_cpu_ms_per_task']:.2f} ms per task"
+    )
 
 
 def profile_tasks(tasks: int) -> int:
