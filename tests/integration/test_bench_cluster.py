@@ -31,6 +31,7 @@ def test_the_cluster_benchmark_reports_rate_cpu_per_task_and_the_redis_ceiling(t
     assert all(ms > 0 for ms in level["cpu_ms_per_task"].values())
     claim = next(g for g in level["redis"]["groups"] if "claim" in g["name"])
     assert claim["calls"] >= level["redis"]["tasks"] > 0
+    assert level["redis_idle_busy"] >= 0 and level["idle_claims_per_s"] > 0  # idle agents claim again and again
     assert "one Redis primary carries" in done.stdout and "| 10 |" in done.stdout
 
 
