@@ -70,7 +70,9 @@ class DataFiles(Mapping[str, bytes]):
 
 class TaskHandler:
     """What the function sees of its task: the SDK ``TaskHandler``'s
-    attributes, minus the agent calls it does not need in-process."""
+    attributes and ``send_results`` (``task_options`` is PyArmoniK's
+    ``TaskOptions``, ``data_folder`` a ``Path``); the SDK's other agent
+    calls (creating results, submitting tasks) are not offered."""
 
     def __init__(self, ctx: TaskContext) -> None:
         task = ctx.task
