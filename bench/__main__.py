@@ -12,26 +12,17 @@ import argparse
 import dataclasses
 import importlib.util
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
 from rich.console import Console
 
-from bench import machine, peers, report, runner, targets
+from bench import cli, machine, peers, report, runner, servers, targets
 from bench.workload import Workload
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_PEERS = ("floor", *peers.PEERS)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, not usage and message: the flag and what is wrong with it."""
-        self.exit(2, f"python -m bench: error: {message} (see --help)\n")
 
 
 def _names(value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
@@ -44,34 +35,21 @@ def _names(value: str, allowed: tuple[str, ...], flag: str) -> list[str]:
     return names
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-        return value
-
-    parse.__name__ = getattr(kind, "__name__", "number")
-    return parse
-
-
 def parser() -> argparse.ArgumentParser:
-    parse = OneLineParser(
+    count, number = cli.at_least(0, int), cli.at_least(0, float)
+    parse = cli.OneLineParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parse.add_argument("--tasks", type=_positive(int), default=10_000, help="tasks per round (default 10000)")
-    parse.add_argument("--duration-ms", type=_positive(float), default=0.0, help="work per task, a sleep (default 0)")
-    parse.add_argument("--payload-bytes", type=_positive(int), default=8, help="payload size (default 8)")
-    parse.add_argument("--result-bytes", type=_positive(int), default=8, help="result size (default 8)")
-    parse.add_argument("--workers", type=_positive(int), default=2, help="worker processes per system (default 2)")
+    parse.add_argument("--tasks", type=count, default=10_000, help="tasks per round (default 10000)")
+    parse.add_argument("--duration-ms", type=number, default=0.0, help="work per task, a sleep (default 0)")
+    parse.add_argument("--payload-bytes", type=count, default=8, help="payload size (default 8)")
+    parse.add_argument("--result-bytes", type=count, default=8, help="result size (default 8)")
+    parse.add_argument("--workers", type=count, default=2, help="worker processes per system (default 2)")
     parse.add_argument(
-        "--retrieval-threads", type=_positive(int), default=4,
+        "--retrieval-threads", type=count, default=4,
         help="concurrent download loops of the official client (default 4; 1: one loop, client-bound near 1,000/s)",
     )  # fmt: skip
-    parse.add_argument("--rounds", type=_positive(int), default=1, help="rounds per system; the best is reported")
+    parse.add_argument("--rounds", type=count, default=1, help="rounds per system; the best is reported")
     parse.add_argument(
         "--targets",
         type=lambda v: _names(v, targets.TARGETS, "--targets"),
@@ -87,21 +65,15 @@ def parser() -> argparse.ArgumentParser:
         help="also run these, comma-separated (alone: floor,dask,celery,ray); a missing extra is skipped",
     )
     parse.add_argument("--grid-python", default=sys.executable, help="interpreter running the grid (another install's)")
-    parse.add_argument("--timeout", type=_positive(float), default=600.0, help="seconds a round may take (default 600)")
+    parse.add_argument("--timeout", type=number, default=600.0, help="seconds a round may take (default 600)")
     parse.add_argument("--json", type=Path, default=Path("bench-results.json"), help="JSON output file")
     parse.add_argument("--png", type=Path, default=Path("bench-results.png"), help="PNG plot file")
     return parse
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C: every system started is stopped on the way
-    out (its servers run in their own sessions and would outlive us)."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    servers.unwind_on_sigterm()
     if args.tasks < 1 or args.workers < 1 or args.rounds < 1:
         parser().error("--tasks, --workers and --rounds must be at least 1")
     if importlib.util.find_spec("matplotlib") is None:  # before a run that would end without its plot

@@ -14,15 +14,12 @@ import argparse
 import pathlib
 import sys
 import tempfile
-import time
-from datetime import timedelta
 
 import grpc
-from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
-from armonik.common import TaskDefinition, TaskOptions
 
 ROOT = pathlib.Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import load_client  # noqa: E402
 from pyarmonik.settings import LocalSettings  # noqa: E402
 from tests.grid_thread import GridThread  # noqa: E402
 
@@ -30,34 +27,15 @@ WORKER = f'"{sys.executable}" "{ROOT / "examples" / "hello_world" / "worker.py"}
 BATCH = 500
 
 
-def phase(label: str, count: int, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    print(f"{label:<11} {count} tasks in {elapsed:6.2f} s = {count / elapsed:7.0f} tasks/s")
+def phase(label: str, count: int, seconds: float) -> None:
+    print(f"{label:<11} {count} tasks in {seconds:6.2f} s = {count / seconds:7.0f} tasks/s")
 
 
 def run(channel: grpc.Channel, count: int) -> None:
-    options = TaskOptions(max_duration=timedelta(seconds=60), priority=1, max_retries=1)
-    session_id = ArmoniKSessions(channel).create_session(options)
-    results, tasks = ArmoniKResults(channel), ArmoniKTasks(channel)
-    started = time.perf_counter()
-    outputs: list[str] = []
-    for offset in range(0, count, BATCH):
-        size = min(BATCH, count - offset)
-        payloads = results.create_results({f"p{i}": b"8 bytes!" for i in range(size)}, session_id, batch_size=BATCH)
-        created = results.create_results_metadata([f"o{i}" for i in range(size)], session_id, batch_size=BATCH)
-        tasks.submit_tasks(
-            session_id,
-            [TaskDefinition(payloads[f"p{i}"].result_id, [created[f"o{i}"].result_id]) for i in range(size)],
-            chunk_size=BATCH,
-        )
-        outputs += [created[f"o{i}"].result_id for i in range(size)]
-    phase("submission", count, started)
-    ArmoniKEvents(channel).wait_for_result_availability(outputs, session_id, bucket_size=1000)
-    phase("end to end", count, started)
-    started = time.perf_counter()
-    for output in outputs:
-        results.download_result_data(output, session_id)
-    phase("retrieval", count, started)
+    times = load_client.phases(channel, count, batch=BATCH)
+    phase("submission", count, times["submitted"] - times["started"])
+    phase("end to end", count, times["available"] - times["started"])
+    phase("retrieval", count, times["downloaded"] - times["available"])
 
 
 def main() -> None:

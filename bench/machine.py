@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench import servers, targets
 
-_PACKAGES = ("grpcio", "armonik", "redis", "protobuf", "dask", "distributed", "celery", "ray")
+_PACKAGES = ("grpcio", "armonik", "redis", "hiredis", "protobuf", "dask", "distributed", "celery", "ray")
 
 
 def _cpu_model() -> str:

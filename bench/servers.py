@@ -13,20 +13,35 @@ import contextlib
 import io
 import json
 import os
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.workload import BenchError
 from pyarmonik.local import redis_server as private_redis
 
+CHECKOUT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
 S3_ACCESS_KEY = "pyarmonik-bench"
 S3_SECRET_KEY = "pyarmonik-bench-secret"  # of a throwaway server: not a secret
+
+
+def unwind_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: every process started is stopped on the way
+    out (each runs in its own session and would outlive us)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def free_ports(count: int) -> list[int]:
@@ -66,7 +81,49 @@ def spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> s
         )
 
 
-def stop(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
+class LineProcess:
+    """A child that talks in lines: it says when it is ready, gets told
+    when to go, answers its figures (``bench.load_client``,
+    ``bench.cluster_agents``). Its stderr goes to ``log``; it runs from the
+    checkout, so that ``python -m bench.<module>`` finds the package."""
+
+    def __init__(self, command: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log, self.what = log, command[2] if command[1:2] == ["-m"] else command[0]
+        with log.open("ab") as errors:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env, cwd=CHECKOUT,
+                text=True, start_new_session=True,
+            )  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def line(self, starting: str, timeout: float) -> str:
+        """The next line of its output that starts with ``starting``."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
+                raise BenchError(f"{self.what} gave no {starting!r} line in {timeout:.0f} s (log: {self.log})")
+            line = self.process.stdout.readline()
+            if not line:
+                raise BenchError(f"{self.what} exited with status {self.process.wait()} (log: {self.log})")
+            if line.startswith(starting):
+                return line
+
+    def stop(self, grace: float = 10.0) -> None:
+        stop(self.process, grace=grace)
+
+
+def stop(process: subprocess.Popen[Any], *, grace: float = 10.0) -> None:
     """SIGTERM to the process group, SIGKILL after ``grace`` seconds."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -87,27 +144,45 @@ def redis_binary() -> str:
     return found
 
 
-def redis_version() -> str:
+def redis_version(binary: str | None = None) -> str:
+    """``<version> (<path>)`` of ``binary``, by default the one ``redis_binary`` finds."""
     try:
-        out = subprocess.run([redis_binary(), "--version"], capture_output=True, text=True, check=False).stdout
+        binary = binary or redis_binary()
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
     except (BenchError, OSError):
         return "none"
     version = next((w.split("=", 1)[1] for w in out.split() if w.startswith("v=")), out.strip())
-    return f"{version} ({redis_binary()})"
+    return f"{version} ({binary})"
+
+
+@dataclass(frozen=True)
+class RunningRedis:
+    url: str
+    pid: int
 
 
 @contextlib.contextmanager
-def redis_server(directory: Path, *, aof: bool) -> Iterator[str]:
-    """A redis-server; yields its URL. With ``aof``: append-only file,
-    fsync every second (Redis's recommended durability)."""
+def redis_process(
+    directory: Path, *, aof: bool, unix_socket: bool = False, binary: str | None = None
+) -> Iterator[RunningRedis]:
+    """A redis-server (``binary``, else ``redis_binary()``) on 127.0.0.1 or
+    on a unix socket in ``directory`` (no TCP port); yields its URL and pid.
+    With ``aof``: append-only file, fsync every second (Redis's recommended
+    durability)."""
     import redis
 
     directory.mkdir(parents=True, exist_ok=True)
-    (port,) = free_ports(1)
+    command = [binary or redis_binary(), "--dir", str(directory), "--save", ""]
+    if unix_socket:
+        path = directory / "redis.sock"
+        command += ["--port", "0", "--unixsocket", str(path), "--unixsocketperm", "700"]
+        url, client = f"unix://{path}", redis.Redis(unix_socket_path=str(path), socket_connect_timeout=0.5)
+    else:
+        (port,) = free_ports(1)
+        command += ["--port", str(port), "--bind", "127.0.0.1"]
+        url, client = f"redis://127.0.0.1:{port}/0", redis.Redis(port=port, socket_connect_timeout=0.5)
     persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if aof else ["--appendonly", "no"]
-    command = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", ""]
     process = spawn([*command, *persistence], directory / "redis.log")
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
 
     def answers() -> bool:
         with contextlib.suppress(redis.RedisError):
@@ -117,9 +192,16 @@ def redis_server(directory: Path, *, aof: bool) -> Iterator[str]:
     try:
         wait_until("redis-server", answers, process, directory / "redis.log")
         client.close()
-        yield f"redis://127.0.0.1:{port}/0"
+        yield RunningRedis(url, process.pid)
     finally:
         stop(process)
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path, *, aof: bool) -> Iterator[str]:
+    """A redis-server on 127.0.0.1; yields its URL."""
+    with redis_process(directory, aof=aof) as server:
+        yield server.url
 
 
 def weed_binary() -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,7 @@ def environment() -> dict[str, str]:
     return {**os.environ, "GRPC_VERBOSITY": "NONE", "PYTHONPATH": os.pathsep.join(path)}
 
 
-def _answers(address: str) -> bool:
+def answers(address: str) -> bool:
     try:
         with grpc.insecure_channel(address) as channel:
             return bool(ArmoniKVersions(channel).list_versions())
@@ -71,7 +72,7 @@ def embedded(workload: Workload, root: Path, grid_python: str) -> Iterator[str]:
     process = servers.spawn(command, log, environment())
     address = f"127.0.0.1:{port}"
     try:
-        servers.wait_until("pyarmonik local", lambda: _answers(address), process, log)
+        servers.wait_until("pyarmonik local", lambda: answers(address), process, log)
         yield address
     finally:
         servers.stop(process, grace=15)
@@ -92,20 +93,29 @@ def deployment(workload: Workload, root: Path, grid_python: str) -> Iterator[str
             "PYARMONIK_S3_BUCKET": "bench",
             "PYARMONIK_LOG_LEVEL": "WARNING",
         }
-        (port,) = servers.free_ports(1)
-        address = f"127.0.0.1:{port}"
-        log = root / "logs" / "control-plane.log"
-        plane = servers.spawn([grid_python, "-m", "pyarmonik", "control-plane", "--port", str(port)], log, env)
-        stack.callback(servers.stop, plane)
-        servers.wait_until("pyarmonik control-plane", lambda: _answers(address), plane, log)
+        address, _ = start_control_plane(stack, root / "logs" / "control-plane.log", grid_python, env)
         for index in range(workload.workers):
-            _start_agent(stack, index, root, grid_python, env, workload)
+            start_agent(stack, index, root, grid_python, env, worker_command(workload))
         yield address
 
 
-def _start_agent(
-    stack: contextlib.ExitStack, index: int, root: Path, grid_python: str, env: dict[str, str], workload: Workload
-) -> None:
+def start_control_plane(
+    stack: contextlib.ExitStack, log: Path, grid_python: str, env: dict[str, str]
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """``pyarmonik control-plane`` on a free port, stopped with ``stack``;
+    its address once it answers, and its process."""
+    (port,) = servers.free_ports(1)
+    address = f"127.0.0.1:{port}"
+    plane = servers.spawn([grid_python, "-m", "pyarmonik", "control-plane", "--port", str(port)], log, env)
+    stack.callback(servers.stop, plane)
+    servers.wait_until("pyarmonik control-plane", lambda: answers(address), plane, log)
+    return address, plane
+
+
+def start_agent(
+    stack: contextlib.ExitStack, index: int, root: Path, grid_python: str, env: dict[str, str], worker: list[str]
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """``pyarmonik agent`` and its ``worker`` process, stopped with ``stack``."""
     sockets = root / "sockets" / str(index)  # the run's root is short: unix socket paths stay under 100 bytes
     sockets.mkdir(parents=True)
     env = env | {
@@ -115,5 +125,6 @@ def _start_agent(
     command = [grid_python, "-m", "pyarmonik", "agent", "--agent-id", f"bench-{index}", "--shared-dir", str(sockets)]
     agent = servers.spawn(command, root / "logs" / f"agent-{index}.log", env)
     stack.callback(servers.stop, agent)
-    worker = servers.spawn(worker_command(workload), root / "logs" / f"worker-{index}.log", env)
-    stack.callback(servers.stop, worker)
+    process = servers.spawn(worker, root / "logs" / f"worker-{index}.log", env)
+    stack.callback(servers.stop, process)
+    return agent, process

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import pathlib
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 
 import grpc
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyarmonik.metrics import Metrics
@@ -70,3 +73,21 @@ async def scraped(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ..
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def run_command(
+    command: list[str], *, cwd: pathlib.Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs a command that starts servers of its own (a benchmark); past
+    ``timeout`` it gets SIGTERM, which stops what it started (SIGKILL would
+    leave them running), and the test fails with its output's tail."""
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            out, err = process.communicate(timeout=60)
+            pytest.fail(f"{' '.join(command)} took over {timeout} s:\n{out[-3000:]}{err[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)

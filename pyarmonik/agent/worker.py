@@ -1,9 +1,9 @@
 """The agent's port to whatever runs a task's code.
 
 The pollster only knows this protocol, so a transport is an adapter: the
-official gRPC protocol to a worker process (``grpc_worker.GrpcWorker``) now,
-an in-process Python function with the SDK's ``TaskHandler -> Output``
-contract later. An adapter turns its transport's results into a
+official gRPC protocol to a worker process (``grpc_worker.GrpcWorker``), or
+a Python function in the agent's process with the SDK's ``TaskHandler ->
+Output`` contract (``inprocess_worker.InProcessWorker``). An adapter turns its transport's results into a
 ``WorkerReply`` (an ``Outcome`` and a message); what that outcome means for
 the task is decided elsewhere, by ``outcomes.settle``.
 """

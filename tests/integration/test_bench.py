@@ -11,29 +11,20 @@ import os
 import pathlib
 import subprocess
 import sys
-from subprocess import PIPE
 from typing import Any
 
 import pytest
 
 from bench import workload
+from tests.helpers import run_command
 
 pytestmark = pytest.mark.integration
 ROOT = pathlib.Path(__file__).parents[2]
 
 
 def bench(*flags: str, env: dict[str, str] | None = None, timeout: float = 100) -> subprocess.CompletedProcess[str]:
-    """``python -m bench FLAGS``; on timeout it gets SIGTERM, which stops the
-    servers it started (SIGKILL would leave them running)."""
-    command = [sys.executable, "-m", "bench", *flags]
-    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=PIPE, stderr=PIPE, text=True) as process:
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            out, err = process.communicate(timeout=60)
-            pytest.fail(f"python -m bench {' '.join(flags)} took over {timeout} s:\n{out[-3000:]}{err[-3000:]}")
-    return subprocess.CompletedProcess(command, process.returncode, out, err)
+    """``python -m bench FLAGS``, stopped by SIGTERM past ``timeout``."""
+    return run_command([sys.executable, "-m", "bench", *flags], cwd=ROOT, env=env, timeout=timeout)
 
 
 def run_bench(tmp_path: pathlib.Path, *flags: str) -> dict[str, Any]:
