@@ -18,10 +18,11 @@ import time
 import redis.asyncio
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))
-from pyarmonik.storage import ports
-from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 from pyarmonik.storage.objects.tiered import TieredObjectStore
 from pyarmonik.storage.redis.objects import RedisObjectStore
+
+from pyarmonik.storage import ports
+from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 from tests import servers
 
 

@@ -113,7 +113,7 @@ class InProcessWorker:
         handler = TaskHandler(ctx)
         try:
             returned = await asyncio.wait_for(self._call(handler), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return WorkerReply(Outcome.TIMEOUT, f"task exceeded its max_duration of {timeout} s")
         except Exception as exc:
             log.warning("task %s: the function raised %s", ctx.task.task_id, _described(exc))
