@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 from armonik.protogen.common import objects_pb2, worker_common_pb2
 
-from pyarmonik.agent import agent_servicer
+from pyarmonik.agent import agent_servicer, deadline
 from pyarmonik.agent.task_context import TaskContext
 from pyarmonik.agent.worker import WorkerReply
 from pyarmonik.agent.worker_client import WorkerClient
@@ -63,7 +63,7 @@ class GrpcWorker:
         request = process_request(ctx)
         with self.servicer.serving(ctx):
             try:
-                reply = await self.client.process(request, timeout=timeout)
+                reply = await self.client.process(request, timeout=deadline.deadline_seconds(timeout))
             except grpc.aio.AioRpcError as exc:
                 return failed_call(exc, timeout=timeout)
         return worker_reply(reply)
