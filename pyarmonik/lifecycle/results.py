@@ -98,8 +98,8 @@ async def complete(grid: Grid, session_id: str, completions: Sequence[ports.Comp
 
 async def download(grid: Grid, session_id: str, result_id: str) -> AsyncIterator[bytes]:
     [result] = await grid.state.get_results([result_id], session_id=session_id)
-    if result.status is not ResultStatus.COMPLETED:
-        raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, its data is not available")
+    if result.status is not ResultStatus.COMPLETED:  # no data: NOT_FOUND, as ArmoniK.Core's object storage says
+        raise errors.NotFound(f"result data was not found: result {result_id} is {result.status.name}")
     return grid.objects.get(result.opaque_id.decode(), chunk_size=grid.data_chunk_max_size)
 
 
