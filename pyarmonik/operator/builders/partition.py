@@ -113,6 +113,7 @@ def agent_env(partition_body: common.Body, cluster_body: common.Body) -> list[di
         data_dir=f"{CACHE}/data",
         **CHANNELS,
         lease_seconds=cluster["lease"]["leaseSeconds"],
+        heartbeat_seconds=cluster["lease"].get("heartbeatSeconds"),
         grace_seconds=cluster["lease"]["graceSeconds"],
         log_level=cluster["logging"]["level"],
         log_format=cluster["logging"]["format"],

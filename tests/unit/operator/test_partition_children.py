@@ -108,7 +108,16 @@ def test_the_agent_serves_its_partition_with_the_armonik_pod_layout(
         "secretKeyRef": {"name": "grid-minio-credentials", "key": "secretKey"}
     }
     assert (variables["PYARMONIK_LEASE_SECONDS"], variables["PYARMONIK_GRACE_SECONDS"]) == ("15.0", "15.0")
+    assert "PYARMONIK_HEARTBEAT_SECONDS" not in variables  # the agent's default: a fifth of the lease
     assert variables["PYARMONIK_PROBE_PORT"] == "8080"
+
+
+def test_the_clusters_heartbeat_reaches_its_agents(
+    cpu_partition_body: dict[str, Any], cluster_body: dict[str, Any]
+) -> None:
+    cluster_body["spec"]["lease"] = {"leaseSeconds": 20, "heartbeatSeconds": 2.5}
+    agent = k8s_bodies.container(_deployment(cpu_partition_body, cluster_body), "agent")
+    assert k8s_bodies.env_of(agent)["PYARMONIK_HEARTBEAT_SECONDS"] == "2.5"
 
 
 def test_the_agent_is_probed_on_its_health_endpoints(
