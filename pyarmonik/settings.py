@@ -294,6 +294,12 @@ class AgentSettings(LoggingSettings, AgentRunSettings, AgentProbeSettings):
         validation_alias=AliasChoices("PYARMONIK_WORKER_SOCKET_TYPE", "ComputePlane__WorkerChannel__SocketType"),
         description="unixdomainsocket or tcp",
     )
+    worker_restart_file: Path | None = Field(
+        None,
+        description="file in which the agent asks the worker's supervisor for a new worker process after a call it "
+        "abandoned (timeout, cancel); local and the operator's pods set it",
+        json_schema_extra={"shown": "none: such a worker is waited for"},
+    )
 
 
 class LocalSettings(ControlPlaneSettings, AgentRunSettings):

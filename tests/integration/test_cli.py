@@ -222,7 +222,7 @@ def test_a_worker_that_exits_at_once_stops_local_with_the_end_of_its_log(tmp_pat
     flat = " ".join(output.split())
     assert process.returncode == 1, output
     assert "partition default: no worker can start" in flat
-    assert "exited at once with code 3: boom: no module named my_worker" in flat
+    assert "exited with code 3 before listening on " in flat and ": boom: no module named my_worker" in flat
     assert "Traceback" not in output
 
 
