@@ -380,7 +380,12 @@ def partition_spec_schema() -> s.Schema:
     worker = s.obj(
         {
             "image": s.string("the worker's image"),
-            "command": s.array(s.string()),
+            "command": s.array(
+                s.string(),
+                "the worker's command, with args after it, run under a /bin/sh supervisor that restarts the worker "
+                "in place when a timed-out or cancelled task left it busy (none: the image's entrypoint, restarted "
+                "by the kubelet through its liveness probe when it stays stuck)",
+            ),
             "args": s.array(s.string()),
             "env": s.env_vars("extra environment of the worker"),
             "resources": s.resources("worker resources; requesting nvidia.com/gpu puts the pods on GPU nodes"),
