@@ -34,21 +34,33 @@ _POLL = 0.05
 
 
 class RestartRequests:
-    """Restart requests to the supervisor watching ``path``."""
+    """Restart requests to the supervisor watching ``path``. None once
+    ``stopping`` is set: the agent needs no new worker then, and in a pod
+    the worker's supervisor is stopping too (a request nobody takes would
+    hold the agent's release of its task)."""
 
-    def __init__(self, path: Path, *, taken_within: float = TAKEN_WITHIN) -> None:
+    def __init__(
+        self, path: Path, *, stopping: asyncio.Event | None = None, taken_within: float = TAKEN_WITHIN
+    ) -> None:
         self.path, self._taken_within = path, taken_within
+        self._stopping = stopping if stopping is not None else asyncio.Event()
 
     async def __call__(self, reason: str) -> bool:
         """Asks for a new worker because of ``reason``; returns once the old
-        worker is gone (True), or False when no supervisor took the request
-        in time (it is then withdrawn, and the worker waited for instead)."""
+        worker is gone (True), or False when stopping or when no supervisor
+        took the request in time (it is then withdrawn, and the worker
+        waited for instead)."""
+        if self._stopping.is_set():
+            return False
         staged = self.path.with_name(self.path.name + ".new")
         staged.write_text(reason.replace("\n", " ") + "\n")
         os.replace(staged, self.path)  # whole, or not at all: the supervisor never reads half a reason
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._taken_within
         while self.path.exists():
+            if self._stopping.is_set():
+                done(self.path)
+                return False
             if loop.time() >= deadline:
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()

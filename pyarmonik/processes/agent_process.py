@@ -32,10 +32,17 @@ from pyarmonik.settings import AgentSettings
 log = logging.getLogger(__name__)
 
 
-def build_agent(grid: Grid, settings: AgentSettings, *, worker: supervised.WorkerInfo | None = None) -> AgentRuntime:
+def build_agent(
+    grid: Grid,
+    settings: AgentSettings,
+    *,
+    worker: supervised.WorkerInfo | None = None,
+    stopping: asyncio.Event | None = None,
+) -> AgentRuntime:
     """The agent ``settings`` describe, on ``grid``; its shared folder
-    exists. It asks for a new worker through ``worker_restart_file`` when set;
-    ``worker`` is what it knows of its worker process (under ``local``)."""
+    exists. It asks for a new worker through ``worker_restart_file`` when set
+    (until ``stopping``); ``worker`` is what it knows of its worker process
+    (under ``local``)."""
     folder = settings.shared_folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -51,12 +58,14 @@ def build_agent(grid: Grid, settings: AgentSettings, *, worker: supervised.Worke
         grace_seconds=settings.grace_seconds,
         prefetch=settings.prefetch,
     )
+    restart_file = settings.worker_restart_file
+    restart = RestartRequests(restart_file, stopping=stopping) if restart_file is not None else None
     return AgentRuntime(
         grid,
         config,
         agent_address=grpc_address(settings.agent_address, settings.agent_socket_type),
         worker_address=grpc_address(settings.worker_address, settings.worker_socket_type),
-        restart_worker=RestartRequests(settings.worker_restart_file) if settings.worker_restart_file else None,
+        restart_worker=restart,
         health=AgentHealth(stuck_seconds=settings.worker_stuck_seconds),
         worker_command=worker.command if worker is not None else None,
         worker_log=worker.log_file if worker is not None else None,
@@ -95,7 +104,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     check_restart_file(settings.worker_restart_file)
     async with open_grid(settings, default_partition=settings.partition) as grid:
         await grid.state.get_partition(settings.partition)  # NotFound names an undeclared partition
-        runtime = build_agent(grid, settings, worker=supervised.WorkerInfo.told())
+        runtime = build_agent(grid, settings, worker=supervised.WorkerInfo.told(), stopping=stop)
         probes = build_probes(runtime, settings)
         if probes is not None:
             await probes.start()
