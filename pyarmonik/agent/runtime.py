@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from pyarmonik.agent.grpc_worker import GrpcWorker
 from pyarmonik.agent.health import AgentHealth, AgentState
@@ -34,17 +35,25 @@ class AgentRuntime:
         *,
         agent_address: str,
         worker_address: str,
-        restart_worker: Callable[[], Awaitable[None]] | None = None,
+        restart_worker: Callable[[str], Awaitable[object]] | None = None,
         worker: Worker | None = None,
         health: AgentHealth | None = None,
+        worker_command: str | None = None,
+        worker_log: Path | None = None,
     ) -> None:
-        """``worker`` replaces the gRPC adapter built from the addresses and
-        ``restart_worker`` (which kills the worker process for its supervisor
-        to restart it, when a cancelled call may keep it busy)."""
+        """``worker`` replaces the gRPC adapter built from the addresses,
+        ``restart_worker(reason)`` (which asks the worker's supervisor for a
+        new worker process when an abandoned call may keep it busy:
+        ``worker_restart``) and the worker's command and log, when known."""
         self.grid, self.config = grid, config
         self.agent_address = agent_address
         self.worker: Worker = worker or GrpcWorker(
-            agent_address=agent_address, worker_address=worker_address, restart=restart_worker, metrics=grid.metrics
+            agent_address=agent_address,
+            worker_address=worker_address,
+            restart=restart_worker,
+            metrics=grid.metrics,
+            worker_command=worker_command,
+            worker_log=worker_log,
         )
         self.pollster = Pollster(grid, self.worker, config, health=health)
         self.health = self.pollster.health

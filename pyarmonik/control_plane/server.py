@@ -1,9 +1,10 @@
 """The control plane's gRPC server: every ArmoniK service of one grid.
 
-Registers the servicers behind four interceptors, outermost first: RPC
+Registers the servicers behind five interceptors, outermost first: RPC
 metrics (it sees the status the error interceptor chose), errors
 (every error becomes its status), authentication and authorization (who
-calls, and may they), transport limits (message size, open streams); plus
+calls, and may they), transport limits (message size, open streams), and
+the open event streams, which a stop ends first (``open_streams``); plus
 the standard ``grpc.health.v1`` service (SERVING for "" and each service
 while up, NOT_SERVING once a shutdown starts, so load balancers drain it
 first). Served over TLS (mTLS with a client CA) when given certificates.
@@ -52,7 +53,8 @@ from pyarmonik.control_plane import (
 )
 from pyarmonik.control_plane import tls as tls_files
 from pyarmonik.control_plane.auth_interceptor import AuthInterceptor
-from pyarmonik.control_plane.limits_interceptor import LimitsInterceptor, transport_limit
+from pyarmonik.control_plane.limits_interceptor import STREAMS, LimitsInterceptor, transport_limit
+from pyarmonik.control_plane.open_streams import OpenStreams
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.lifecycle.isolation import IsolatedState
 from pyarmonik.protocol import serving
@@ -108,6 +110,7 @@ class ControlPlane:
         self._grid = dataclasses.replace(grid, limits=limits.limits())
         if auth is not None:
             self._grid = dataclasses.replace(self._grid, state=IsolatedState(grid.state))  # type: ignore[arg-type]
+        self._streams = OpenStreams(STREAMS)
         self._interceptors = [
             MetricsInterceptor(grid.metrics),
             ErrorInterceptor(),
@@ -115,6 +118,7 @@ class ControlPlane:
             LimitsInterceptor(
                 max_message_size=limits.max_message_size, max_streams=limits.max_event_streams_per_client
             ),
+            self._streams,
         ]
         self._credentials = None
         if security.tls_cert_file is not None and security.tls_key_file is not None:
@@ -157,12 +161,16 @@ class ControlPlane:
         return self._port
 
     async def stop(self, grace: float | None = DEFAULT_GRACE) -> None:
-        """Stops accepting calls, lets running ones finish for ``grace`` seconds,
-        then cancels them (event streams never end on their own)."""
+        """Stops accepting calls, ends the event streams at once (they never
+        end on their own: ``open_streams``), lets the other running calls
+        finish for ``grace`` seconds, then cancels them."""
         if self._server is None:
             return
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        ended = self._streams.end_all()
+        if ended:
+            log.info("control plane stopping: %d event stream(s) ended", ended)
         await self._server.stop(grace)
         self._server = None
         log.info("control plane stopped")

@@ -124,8 +124,8 @@ async def download(grid: Grid, session_id: str, result_id: str) -> AsyncIterator
     """The data of a COMPLETED result, in chunks; a small one comes with its
     record in one read."""
     found = await grid.state.result_data(session_id, result_id)
-    if found.status is not ResultStatus.COMPLETED:
-        raise errors.FailedPrecondition(f"result {result_id} is {found.status.name}, its data is not available")
+    if found.status is not ResultStatus.COMPLETED:  # no data: NOT_FOUND, as ArmoniK.Core's object storage says
+        raise errors.NotFound(f"result data was not found: result {result_id} is {found.status.name}")
     if found.data is not None:
         return _chunked(found.data, grid.data_chunk_max_size)
     return grid.objects.get(found.opaque_id.decode(), chunk_size=grid.data_chunk_max_size)

@@ -188,28 +188,28 @@ class LocalGrid:
         name = f"{partition}-{index}"
         folder = self._sockets / name
         folder.mkdir()
-        worker_socket, agent_socket, pid_file = folder / "worker.sock", folder / "agent.sock", folder / "worker.pid"
+        settings = self._agent_settings(partition, index, folder)
+        worker_socket = Path(settings.worker_address)
         worker = WorkerProcess(
             name,
             command,
-            env=worker_environment(worker_socket=worker_socket, agent_socket=agent_socket),
+            env=worker_environment(worker_socket=worker_socket, agent_socket=Path(settings.agent_address)),
             log_file=self.settings.data_dir / "logs" / f"worker-{name}.log",
+            socket=worker_socket,
             on_exit=lambda _: self._check_partition(partition),
-            pid_file=pid_file,
+            restart_file=settings.worker_restart_file,
         )
         agent = children.Child(
-            f"agent {name}",
-            "agent",
-            self._agent_settings(partition, index, agent_socket, worker_socket),
-            **{supervised.WORKER_PID_FILE: str(pid_file)},
+            f"agent {name}", "agent", settings, **supervised.WorkerInfo(command, worker.log_file).variables()
         )
         self.agents.append(agent)
         self.workers.setdefault(partition, []).append(worker)
         await agent.start()
 
-    def _agent_settings(self, partition: str, index: int, agent_socket: Path, worker_socket: Path) -> AgentSettings:
+    def _agent_settings(self, partition: str, index: int, folder: Path) -> AgentSettings:
         """An agent of this grid: the grid's own settings under the same names,
-        plus its partition, its id and sockets, and its probes on a free local
+        plus its partition, its id, its sockets and restart file in
+        ``folder`` (where its worker's are), and its probes on a free local
         port (its /metrics goes into the grid's)."""
         common = AgentSettings.model_fields.keys() & LocalSettings.model_fields.keys()
         shared = {name: getattr(self.settings, name) for name in common}
@@ -217,10 +217,11 @@ class LocalGrid:
             **{**shared, "redis_url": self.redis_url},
             partition=partition,
             agent_id=f"agent-{socket.gethostname()}-{partition}-{index}-{ids.new_id()[:8]}",
-            agent_address=str(agent_socket),
+            agent_address=str(folder / "agent.sock"),
             agent_socket_type="unixdomainsocket",
-            worker_address=str(worker_socket),
+            worker_address=str(folder / "worker.sock"),
             worker_socket_type="unixdomainsocket",
+            worker_restart_file=folder / "worker.restart",
             probe_port=0,
             probe_host="127.0.0.1",
         )

@@ -1,15 +1,23 @@
-"""Worker processes of the local grid, restarted when they die.
+"""Worker processes of the local grid, restarted when they die or when
+their agent asks.
 
 Each worker gets the environment the official ``armonik.worker`` SDK reads
 (``ComputePlane__WorkerChannel__Address`` and friends), so a user's worker
 runs here unchanged. Its output goes to a log file named after it.
 
-A worker that exits straight after starting (a typo in its command, a
-missing module) is restarted with a growing back-off, and each such exit is
-reported in one line with the last lines of its log: the error a user needs
-is there, not in a file they do not know of. After ``GIVE_UP_AFTER`` such
-exits in a row the worker counts as unable to start; the launcher decides
-what that means for the grid.
+Three ways a worker ends, told apart:
+- its agent asked for a new one (``agent.worker_restart``: after a call it
+  abandoned, a TIMEOUT or a cancel, the old worker may still be running it):
+  stopped and started again at once, logged as asked for, never a failure;
+- it exited after it opened its socket (it served, or could have: a task
+  may well have crashed it): restarted after a short pause;
+- it exited without ever opening its socket (a typo in its command, a
+  missing module): restarted with a growing back-off, each exit reported in
+  one line with the end of its log (CLEF lines decoded: ``worker_log``).
+  After ``GIVE_UP_AFTER`` such failed starts in a row the worker counts as
+  unable to start; the launcher decides what that means for the grid.
+No task, option or cancellation can make a worker fail to start: a task
+only runs once its worker has opened its socket.
 """
 
 from __future__ import annotations
@@ -19,19 +27,19 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pyarmonik.agent import worker_log, worker_restart
 from pyarmonik.local import lifeline
 
 log = logging.getLogger(__name__)
 
-#: A worker that exits sooner than this after starting never served a task.
-QUICK_EXIT_SECONDS = 5.0
-#: Quick exits in a row after which a worker counts as unable to start.
+#: Failed starts in a row after which a worker counts as unable to start.
 GIVE_UP_AFTER = 3
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.2, 5.0
+#: How often a running worker's restart file is looked at.
+_REQUEST_POLL = 0.05
 
 
 def worker_environment(*, worker_socket: Path, agent_socket: Path) -> dict[str, str]:
@@ -56,10 +64,13 @@ def guarded(command: str) -> str:
 
 
 class WorkerProcess:
-    """Runs ``command`` in a shell until stopped, restarting it when it exits.
+    """Runs ``command`` in a shell until stopped, restarting it when it
+    exits, and when asked through ``restart_file``.
 
-    ``on_exit`` is called after every unexpected exit, once ``cannot_start``
-    and ``last_exit`` describe it.
+    ``socket`` is where it must listen (``ComputePlane__WorkerChannel__Address``):
+    a worker that exits without having opened it failed to start.
+    ``on_exit`` is called after every exit nobody asked for, once
+    ``cannot_start`` and ``last_exit`` describe it.
     """
 
     def __init__(
@@ -69,16 +80,16 @@ class WorkerProcess:
         *,
         env: dict[str, str],
         log_file: Path,
+        socket: Path,
         cwd: Path | None = None,
         on_exit: Callable[[WorkerProcess], None] | None = None,
-        pid_file: Path | None = None,
+        restart_file: Path | None = None,
     ):
-        """``pid_file`` holds the process group of the running command, for
-        the agent next to it to kill when its worker may be stuck."""
         self.name, self.command, self.env, self.log_file, self.cwd = name, command, env, log_file, cwd
-        self.pid_file = pid_file
+        self.socket, self.restart_file = socket, restart_file
         self.starts = 0
-        self.quick_exits = 0
+        self.failed_starts = 0
+        self.asked_restarts = 0
         self.last_exit = ""
         self._on_exit = on_exit
         self._process: asyncio.subprocess.Process | None = None
@@ -91,46 +102,69 @@ class WorkerProcess:
 
     @property
     def cannot_start(self) -> bool:
-        return self.quick_exits >= GIVE_UP_AFTER
+        return self.failed_starts >= GIVE_UP_AFTER
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = _BACKOFF_FIRST
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         while not stop.is_set():
-            started = time.monotonic()
-            with self.log_file.open("ab") as output:
-                self._process = await asyncio.create_subprocess_exec(
-                    *lifeline.wrapped(["/bin/sh", "-c", guarded(self.command)], signal.SIGTERM),
-                    env=self.env,
-                    stdout=output,
-                    stderr=output,
-                    cwd=self.cwd,
-                    start_new_session=True,
-                )
-            if self.pid_file is not None:
-                self.pid_file.write_text(str(self._process.pid))
-            self.starts += 1
-            waiter = asyncio.ensure_future(self._process.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
+            asked = await self._run_once(stop)
             if stop.is_set():
-                await self.kill()
                 return
-            quick = time.monotonic() - started < QUICK_EXIT_SECONDS
-            self.quick_exits = self.quick_exits + 1 if quick else 0
-            backoff = backoff if quick else _BACKOFF_FIRST
-            self._report_exit(quick, backoff)
+            if asked is not None:
+                self.asked_restarts += 1
+                log.info("worker %s restarted as its agent asked: %s", self.name, asked)
+                backoff = _BACKOFF_FIRST
+                continue
+            failed = not self.socket.exists()
+            self.failed_starts = self.failed_starts + 1 if failed else 0
+            backoff = backoff if failed else _BACKOFF_FIRST
+            self._report_exit(failed, backoff)
             if self._on_exit is not None:
                 self._on_exit(self)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
-    def _report_exit(self, quick: bool, backoff: float) -> None:
+    async def _run_once(self, stop: asyncio.Event) -> str | None:
+        """Starts the command and waits until it exits, is asked to restart
+        (then stops it) or ``stop`` is set (then kills it); the reason the
+        agent gave when it asked, else ``None``."""
+        if self.restart_file is not None:
+            worker_restart.done(self.restart_file)  # a stale request: this worker is new anyway
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()  # a socket left by the last run: its existence must say this one listened
+        with self.log_file.open("ab") as output:
+            self._process = await asyncio.create_subprocess_exec(
+                *lifeline.wrapped(["/bin/sh", "-c", guarded(self.command)], signal.SIGTERM),
+                env=self.env,
+                stdout=output,
+                stderr=output,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        self.starts += 1
+        exited, stopper = asyncio.ensure_future(self._process.wait()), asyncio.ensure_future(stop.wait())
+        asker = asyncio.ensure_future(_asked(self.restart_file)) if self.restart_file is not None else None
+        waiters = {exited, stopper, *([asker] if asker is not None else [])}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            asked = asker.result() if asker is not None and asker.done() else None
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if stopper.done() or asked is None:
+            if stopper.done():
+                await self.kill()
+            return None
+        await self.kill()
+        worker_restart.done(self.restart_file)  # type: ignore[arg-type]  # the old worker is gone: its agent goes on
+        return asked
+
+    def _report_exit(self, failed: bool, backoff: float) -> None:
         code = self._process.returncode if self._process is not None else None
-        when = "at once" if quick else "after running a while"
-        self.last_exit = f"worker {self.name} ({self.command}) exited {when} with code {code}: {self.last_lines()}"
+        how = f"before listening on {self.socket}" if failed else "after listening on its socket"
+        self.last_exit = f"worker {self.name} ({self.command}) exited with code {code} {how}: {self.last_lines()}"
         log.warning("%s; restarting in %.1f s (log: %s)", self.last_exit, backoff, self.log_file)
 
     def last_lines(self, count: int = 3) -> str:
@@ -141,11 +175,10 @@ class WorkerProcess:
                 lines = handle.read().decode(errors="replace").strip().splitlines()
         except OSError:
             return "(no log)"
-        return " | ".join(line.strip() for line in lines[-count:]) if lines else "(its log is empty)"
+        return " | ".join(worker_log.decode(line).strip() for line in lines[-count:]) if lines else "(its log is empty)"
 
     async def kill(self, grace: float = 3.0) -> None:
-        """Stops the current process (SIGTERM, then SIGKILL); ``run`` restarts
-        it unless stopping. Used too for a worker stuck in a cancelled task."""
+        """Stops the current process (SIGTERM, then SIGKILL after ``grace``)."""
         process = self._process
         if process is None or process.returncode is not None:
             return
@@ -157,3 +190,10 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+
+
+async def _asked(restart_file: Path) -> str:
+    """The reason of a restart request, once there is one."""
+    while (reason := worker_restart.take(restart_file)) is None:
+        await asyncio.sleep(_REQUEST_POLL)
+    return reason

@@ -26,6 +26,10 @@ def integer(description: str = "", **extra: Any) -> Schema:
     return _described({"type": "integer", **extra}, description)
 
 
+def number(description: str = "", **extra: Any) -> Schema:
+    return _described({"type": "number", **extra}, description)
+
+
 def boolean(description: str = "", **extra: Any) -> Schema:
     return _described({"type": "boolean", **extra}, description)
 

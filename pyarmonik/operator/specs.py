@@ -262,6 +262,16 @@ def _control_plane_spec() -> s.Schema:
     )
 
 
+#: The agents' own rule (``settings.lease_renewal_problem``), so the API
+#: server refuses a heartbeat that would lose every task longer than the lease.
+_LEASE_RENEWAL_RULE = (
+    "!has(self.heartbeatSeconds) || (double(self.heartbeatSeconds) > 0.0"
+    " && double(self.heartbeatSeconds) * 2.0 <= double(self.leaseSeconds))",
+    "lease.heartbeatSeconds must be above 0 and at most half of lease.leaseSeconds: an agent renewing its lease "
+    "less often lets it expire under a running task, which is then retried",
+)
+
+
 def cluster_spec_schema() -> s.Schema:
     return s.obj(
         {
@@ -288,6 +298,11 @@ def cluster_spec_schema() -> s.Schema:
             "lease": s.obj(
                 {
                     "leaseSeconds": s.integer("a silent agent loses its task after this", default=15, minimum=1),
+                    "heartbeatSeconds": s.number(
+                        "how often an agent renews its task's lease and checks for a cancel, at most half of "
+                        "leaseSeconds (none: a fifth of it)",
+                        minimum=0,
+                    ),
                     "graceSeconds": s.integer(
                         "on pod stop, time the running task may still run (termination grace: this + 15 s)",
                         default=15,
@@ -295,6 +310,7 @@ def cluster_spec_schema() -> s.Schema:
                     ),
                 },
                 default={},
+                rules=[_LEASE_RENEWAL_RULE],
             ),
             "networkPolicy": _network_policy_spec(),
             "tls": _tls_spec(),
@@ -364,7 +380,12 @@ def partition_spec_schema() -> s.Schema:
     worker = s.obj(
         {
             "image": s.string("the worker's image"),
-            "command": s.array(s.string()),
+            "command": s.array(
+                s.string(),
+                "the worker's command, with args after it, run under a /bin/sh supervisor that restarts the worker "
+                "in place when a timed-out or cancelled task left it busy (none: the image's entrypoint, restarted "
+                "by the kubelet through its liveness probe when it stays stuck)",
+            ),
             "args": s.array(s.string()),
             "env": s.env_vars("extra environment of the worker"),
             "resources": s.resources("worker resources; requesting nvidia.com/gpu puts the pods on GPU nodes"),

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from pyarmonik.agent.health import AgentHealth
 from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
+from pyarmonik.agent.worker_restart import RestartRequests
 from pyarmonik.lifecycle import reaper
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.metrics import CONTENT_TYPE
@@ -32,9 +33,16 @@ log = logging.getLogger(__name__)
 
 
 def build_agent(
-    grid: Grid, settings: AgentSettings, *, restart_worker: Callable[[], Awaitable[None]] | None = None
+    grid: Grid,
+    settings: AgentSettings,
+    *,
+    worker: supervised.WorkerInfo | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> AgentRuntime:
-    """The agent ``settings`` describe, on ``grid``; its shared folder exists."""
+    """The agent ``settings`` describe, on ``grid``; its shared folder
+    exists. It asks for a new worker through ``worker_restart_file`` when set
+    (until ``stopping``); ``worker`` is what it knows of its worker process
+    (under ``local``)."""
     folder = settings.shared_folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -50,14 +58,27 @@ def build_agent(
         grace_seconds=settings.grace_seconds,
         prefetch=settings.prefetch,
     )
+    restart_file = settings.worker_restart_file
+    restart = RestartRequests(restart_file, stopping=stopping) if restart_file is not None else None
     return AgentRuntime(
         grid,
         config,
         agent_address=grpc_address(settings.agent_address, settings.agent_socket_type),
         worker_address=grpc_address(settings.worker_address, settings.worker_socket_type),
-        restart_worker=restart_worker,
+        restart_worker=restart,
         health=AgentHealth(stuck_seconds=settings.worker_stuck_seconds),
+        worker_command=worker.command if worker is not None else None,
+        worker_log=worker.log_file if worker is not None else None,
     )
+
+
+def check_restart_file(path: Path | None) -> None:
+    """Refuses, in one line, a restart file no supervisor can share: its
+    folder (a pod's shared volume, the agent's folder under ``local``) must exist."""
+    if path is not None and not path.parent.is_dir():
+        raise OSError(
+            f"cannot ask for worker restarts in {path} (--worker-restart-file): folder {path.parent} does not exist"
+        )
 
 
 def build_probes(runtime: AgentRuntime, settings: AgentSettings) -> ProbeServer | None:
@@ -80,9 +101,10 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         )
     address = grpc_address(settings.agent_address, settings.agent_socket_type)
     serving.check_address(address, what="the Agent service (--agent-address)")
+    check_restart_file(settings.worker_restart_file)
     async with open_grid(settings, default_partition=settings.partition) as grid:
         await grid.state.get_partition(settings.partition)  # NotFound names an undeclared partition
-        runtime = build_agent(grid, settings, restart_worker=supervised.worker_restarter())
+        runtime = build_agent(grid, settings, worker=supervised.WorkerInfo.told(), stopping=stop)
         probes = build_probes(runtime, settings)
         if probes is not None:
             await probes.start()

@@ -1,29 +1,27 @@
 """What a control-plane or agent process started by ``pyarmonik local``
-tells it back, through variables only ``local`` sets (not settings: nobody
-else has a use for them).
+tells it back, and what ``local`` tells its agents of their workers, through
+variables only ``local`` sets (not settings: nobody else has a use for them).
 
 - ``PYARMONIK_LOCAL_READY_FD``: a pipe on which the process writes one JSON
   line once it serves, with the ports it bound (``local`` asks for port 0
   and must learn the real ones); then it closes it.
-- ``PYARMONIK_LOCAL_WORKER_PID_FILE``: the file holding the process group of
-  the agent's worker, which ``local`` starts and restarts; the agent kills
-  that group when a cancelled call may keep the worker busy, and ``local``
-  starts it again.
+- ``PYARMONIK_LOCAL_WORKER_COMMAND``, ``PYARMONIK_LOCAL_WORKER_LOG``: the
+  command of the agent's worker, which ``local`` runs, and the file its
+  output goes to, for the agent to name them when the worker does not serve
+  or fails a task (and to read what it raised). The agent asks ``local``
+  for a new worker through its ``worker_restart_file`` setting, as in a pod.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import signal
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 READY_FD = "PYARMONIK_LOCAL_READY_FD"
-WORKER_PID_FILE = "PYARMONIK_LOCAL_WORKER_PID_FILE"
-_KILL_GRACE = 3.0
+WORKER_COMMAND = "PYARMONIK_LOCAL_WORKER_COMMAND"
+WORKER_LOG = "PYARMONIK_LOCAL_WORKER_LOG"
 
 
 def announce(**ports: int | None) -> None:
@@ -35,26 +33,19 @@ def announce(**ports: int | None) -> None:
         pipe.write(json.dumps(ports) + "\n")
 
 
-def worker_restarter() -> Callable[[], Awaitable[None]] | None:
-    """Kills the worker next to this agent, for ``local`` to restart it; ``None``
-    when not under ``local`` (in a pod, the kubelet restarts the worker)."""
-    path = os.environ.get(WORKER_PID_FILE)
-    if not path:
-        return None
-    pid_file = Path(path)
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What ``local`` told an agent of its worker (nothing, elsewhere)."""
 
-    async def restart() -> None:
-        try:
-            group = int(pid_file.read_text())
-        except (OSError, ValueError):
-            return  # not started yet, or between two starts
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + _KILL_GRACE
-            while loop.time() < deadline:
-                os.killpg(group, 0)  # ProcessLookupError once the group is gone
-                await asyncio.sleep(0.05)
-            os.killpg(group, signal.SIGKILL)
+    command: str | None = None
+    log_file: Path | None = None
 
-    return restart
+    def variables(self) -> dict[str, str]:
+        """The variables that tell it, for the agent's environment."""
+        told = {WORKER_COMMAND: self.command, WORKER_LOG: str(self.log_file) if self.log_file else None}
+        return {name: value for name, value in told.items() if value}
+
+    @classmethod
+    def told(cls) -> WorkerInfo:
+        log_file = os.environ.get(WORKER_LOG)
+        return cls(os.environ.get(WORKER_COMMAND) or None, Path(log_file) if log_file else None)

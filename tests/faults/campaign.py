@@ -1,6 +1,7 @@
-"""A fault campaign: a seeded schedule of SIGKILLs, Redis restarts and S3
-stalls injected into the separate-process deployment while a task graph
-runs on it, then every task, result, value and event checked.
+"""A fault campaign: a seeded schedule of SIGKILLs, Redis restarts, S3
+stalls and task timeouts injected into the separate-process deployment
+while a task graph runs on it, then every task, result, value and event
+checked.
 
     python -m tests.faults.campaign --seed N [--tasks 10000 --faults 120 --duration 900] [--json report.json]
 
@@ -89,9 +90,11 @@ def run(root: pathlib.Path, seed: int, profile: Profile) -> dict:
         agents=profile.agents,
         control_planes=profile.control_planes,
     )
-    injector = faults.Injector(deployment, plan)
+    timeouts = workload.Timeouts(client)
+    injector = faults.Injector(deployment, plan, timeouts=timeouts)
     try:
         session_id = client.create_session()
+        timeouts.open()
         monitors = [monitor.Monitor(address, session_id, index) for index, address in enumerate(addresses)]
         for m in monitors:
             m.start()
@@ -106,6 +109,7 @@ def run(root: pathlib.Path, seed: int, profile: Profile) -> dict:
         times["faults"] = time.monotonic() - injector.started
         drained_at = time.monotonic()
         done = _drain(client, _expected_tasks(graph, submitted), profile)
+        _drain_timeouts(timeouts, profile)
         times["drain"] = time.monotonic() - drained_at
         injector.stop()
         checked_at = time.monotonic()
@@ -116,6 +120,7 @@ def run(root: pathlib.Path, seed: int, profile: Profile) -> dict:
         anomalies = checks.Anomalies()
         breaks = {m.index: [i.wall for i in injector.done if i.breaks_streams_of(m.index)] for m in monitors}
         counts = checks.check(graph, submitted, store, values, monitors, anomalies, breaks)
+        counts |= checks.check_timeouts(timeouts, anomalies)
         _add_process_anomalies(anomalies, injector, calls, done)
         times["check"] = time.monotonic() - checked_at
         times["total"] = time.monotonic() - began
@@ -175,6 +180,20 @@ def _drain(client: workload.Client, expected: int, profile: Profile) -> bool:
         time.sleep(POLL)
     log.error("the graph did not finish within %s s of the last fault", profile.drain)
     return False
+
+
+def _drain_timeouts(timeouts: workload.Timeouts, profile: Profile) -> None:
+    """Waits (at most ``profile.stall``) for the timeout faults' tasks to
+    end: the last may have been submitted just before the graph finished."""
+    session = timeouts.session_id
+    deadline = time.monotonic() + profile.stall
+    while timeouts.submitted and time.monotonic() < deadline:
+        counts = timeouts.client.call(
+            "CountTasksByStatus", lambda c: ArmoniKTasks(c).count_tasks_by_status(Task.session_id == session)
+        )
+        if not any(counts.get(s) for s in checks.STUCK):
+            return
+        time.sleep(POLL)
 
 
 def _download(client: workload.Client, submitted: workload.Submitted) -> dict[int, object]:
@@ -275,6 +294,7 @@ def summary(report: dict) -> str:
         f"{t['tasks_in_store']} in the store, {t['retried']} RETRIED ({t['tasks_retried_at_least_once']} tasks "
         f"retried, at most {t['most_attempts']} attempts)",
         f"retry causes: {t['retry_causes']}",
+        f"timeouts: {t.get('timeouts_timed_out', 0)} of {t.get('timeouts_submitted', 0)} timed out",
         f"client retried calls: {report['client']['retried_calls']}",
         f"seconds: {report['seconds']}",
     ]

@@ -16,7 +16,10 @@ An anomaly is anything the faults must not cause:
   said, and a stream that went on after a break (it may have lost events);
 - ``client_error``, ``unexpected_exit``, ``fault_not_recovered``: a call
   failing with a status no fault explains, a component dying on its own, a
-  component that could not be brought back.
+  component that could not be brought back;
+- ``timeout_not_timed_out``, ``timeout_retried``, ``timeout_output_not_aborted``:
+  a timeout fault's task (``workload.Timeouts``) that did not end TIMEOUT,
+  once, with its output ABORTED.
 """
 
 from __future__ import annotations
@@ -278,3 +281,39 @@ def _check_streams_end_at_breaks(m: monitor.Monitor, breaks: list[float], anomal
         ended = stream.ended if stream.ended is not None else float("inf")
         if cut is not None and ended > cut + BREAK_GRACE:
             anomalies.add("stream_outlived_break", f"{m.address}: cut at {cut:.3f}, ended at {ended:.3f}")
+
+
+def check_timeouts(timeouts: workload.Timeouts, anomalies: Anomalies) -> dict[str, object]:
+    """Reads the timeout faults' session and checks it (``judge_timeouts``)."""
+    client, session = timeouts.client, timeouts.session_id
+    if not timeouts.submitted:
+        return {"timeouts_submitted": 0}
+    tasks = _all(client, "ListTasks", lambda c, page: ArmoniKTasks(c).list_tasks(Task.session_id == session, page=page))
+    results = _all(
+        client, "ListResults", lambda c, page: ArmoniKResults(c).list_results(Result.session_id == session, page=page)
+    )
+    return judge_timeouts(timeouts.submitted, tasks, results, anomalies)
+
+
+def judge_timeouts(
+    submitted: list[tuple[str, str]], tasks: list[Task], results: list[Result], anomalies: Anomalies
+) -> dict[str, object]:
+    """Each timeout fault's task (id, output id) ended TIMEOUT, without a
+    retry, its output ABORTED; returns the counts seen."""
+    by_id, outputs = {t.id: t for t in tasks}, {r.result_id: r for r in results}
+    for task_id, output_id in submitted:
+        task = by_id.get(task_id)
+        if task is None or TaskStatus(task.status) != TaskStatus.TIMEOUT:
+            status = TaskStatus(task.status).name if task else "missing"
+            anomalies.add("timeout_not_timed_out", f"{task_id} is {status}: {task.status_message if task else ''}")
+        result = outputs.get(output_id)
+        if result is None or ResultStatus(result.status) != ResultStatus.ABORTED:
+            status = ResultStatus(result.status).name if result else "missing"
+            anomalies.add("timeout_output_not_aborted", f"output {output_id} of {task_id} is {status}")
+    for task in tasks:
+        if task.retry_of_ids:
+            anomalies.add("timeout_retried", f"{task.id} retries {task.retry_of_ids}")
+    return {
+        "timeouts_submitted": len(submitted),
+        "timeouts_timed_out": sum(1 for t in tasks if TaskStatus(t.status) == TaskStatus.TIMEOUT),
+    }

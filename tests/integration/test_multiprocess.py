@@ -58,12 +58,14 @@ class Client:
         created = self.results.create_results_metadata([f"o{i}" for i in range(count)], self.session_id, BATCH)
         return [created[f"o{i}"].result_id for i in range(count)]
 
-    def submit(self, jobs: list[dict], dependencies: list[list[str]] | None = None) -> list[str]:
+    def submit(
+        self, jobs: list[dict], dependencies: list[list[str]] | None = None, options: TaskOptions | None = None
+    ) -> list[str]:
         payloads, outputs = self.payloads(jobs), self.outputs(len(jobs))
         deps = dependencies or [[] for _ in jobs]
         self.tasks.submit_tasks(
             self.session_id,
-            [TaskDefinition(p, [o], d) for p, o, d in zip(payloads, outputs, deps)],
+            [TaskDefinition(p, [o], d, options) for p, o, d in zip(payloads, outputs, deps)],
             chunk_size=BATCH,
         )
         return outputs
@@ -104,6 +106,36 @@ def test_two_control_planes_and_three_agents_complete_a_graph_across_both_exactl
         assert values == [i + (i + 1) % count for i in range(count)]
         counts = leaves.tasks.count_tasks_by_status(Task.session_id == leaves.session_id)
         assert counts == {TaskStatus.COMPLETED: 2 * count}
+
+
+def test_tasks_timing_out_in_a_row_leave_every_agent_serving_and_the_next_tasks_complete(
+    deployment: Deployment,
+) -> None:
+    """Tasks that never end by themselves, with a max_duration of 1 s: each
+    times out, and its worker, still busy with it, is restarted in place by
+    its supervisor at its agent's request, as in a pod (no container
+    restart, so no CrashLoopBackOff); the agents then serve the next tasks,
+    which no worker stuck in a timed-out task could run."""
+    logs = sorted((deployment.root / "logs").glob("worker-*.log"))
+    asked_before = sum(log.read_text(errors="replace").count("restarted as its agent asked") for log in logs)
+    with grpc.insecure_channel(deployment.address(0)) as channel:
+        client = Client(channel)
+        short = TaskOptions(max_duration=timedelta(seconds=1), priority=1, max_retries=3)
+        hung = client.submit([{"do": "wait", "gate": "/nonexistent", "timeout": 3600} for _ in range(6)], options=short)
+
+        def timed_out() -> bool:
+            counts = client.tasks.count_tasks_by_status(Task.session_id == client.session_id)
+            return counts.get(TaskStatus.TIMEOUT, 0) == len(hung)
+
+        wait_for(timed_out, timeout=90, interval=0.5)
+        assert all(client.results.get_result(o).status == ResultStatus.ABORTED for o in hung)
+        outputs = client.submit([{"do": "echo", "value": n} for n in range(6)])
+        client.events.wait_for_result_availability(outputs, client.session_id)
+        assert [client.value(o) for o in outputs] == list(range(6))
+    logs = sorted((deployment.root / "logs").glob("worker-*.log"))
+    asked = sum(log.read_text(errors="replace").count("restarted as its agent asked") for log in logs)
+    assert asked - asked_before == len(hung), deployment.logs()
+    assert all(agent.worker.poll() is None for agent in deployment.agents.values() if agent.agent.poll() is None)
 
 
 def test_agent_killed_mid_task_loses_it_to_another_agent_and_nothing_completes_twice(

@@ -25,6 +25,7 @@ import pytest
 
 from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.agent.runtime import AgentRuntime, grpc_address
+from pyarmonik.agent.worker_restart import RestartRequests
 from pyarmonik.local.workers import WorkerProcess, worker_environment
 from tests import redis_stores, servers
 
@@ -70,13 +71,21 @@ class PymonikAgent:
     async def start(cls, running: RunningGrid, *, sockets: pathlib.Path, logs: pathlib.Path) -> PymonikAgent:
         worker_socket, agent_socket = sockets / "worker.sock", sockets / "agent.sock"
         env = worker_environment(worker_socket=worker_socket, agent_socket=agent_socket)
-        worker = WorkerProcess("pymonik", WORKER_COMMAND, env=env, log_file=logs / "worker-pymonik.log")
+        restart_file = sockets / "worker.restart"
+        worker = WorkerProcess(
+            "pymonik",
+            WORKER_COMMAND,
+            env=env,
+            log_file=logs / "worker-pymonik.log",
+            socket=worker_socket,
+            restart_file=restart_file,
+        )
         agent = AgentRuntime(
             running.grid,
             AgentConfig(partition_id=PARTITION, data_root=_shared_folder(), heartbeat_seconds=0.5, grace_seconds=1),
             agent_address=grpc_address(str(agent_socket)),
             worker_address=grpc_address(str(worker_socket)),
-            restart_worker=worker.kill,
+            restart_worker=RestartRequests(restart_file),
         )
         await agent.start()
         stop = asyncio.Event()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from armonik.client import ArmoniKResults, ArmoniKTasks
+from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Direction, Result, ResultStatus, TaskDefinition
 from armonik.protogen.client.results_service_pb2_grpc import ResultsStub
 from armonik.protogen.common import results_common_pb2 as pb
@@ -102,12 +102,34 @@ def test_an_upload_switching_to_another_result_is_an_invalid_argument(
     assert results.get_result(created["a"].result_id).status == ResultStatus.CREATED
 
 
-def test_downloading_a_result_without_data_is_a_failed_precondition(results: ArmoniKResults, session_id: str) -> None:
-    result_id = results.create_results_metadata(["pending"], session_id)["pending"].result_id
+def _without_data(how: str, results: ArmoniKResults, sessions: ArmoniKSessions, session_id: str) -> str:
+    """A result of ``session_id`` left without data ``how``: its id."""
+    if how == "created":
+        return results.create_results_metadata(["pending"], session_id)["pending"].result_id
+    if how == "aborted":
+        result_id = results.create_results_metadata(["pending"], session_id)["pending"].result_id
+        sessions.cancel_session(session_id)  # its CREATED results are ABORTED
+        return result_id
+    result_id = results.create_results({"done": b"data"}, session_id)["done"].result_id
+    if how == "deleted":
+        results.delete_result_data([result_id], session_id)
+    else:  # purged
+        sessions.close_session(session_id)
+        sessions.purge_session(session_id)
+    return result_id
 
-    code = grpc_code(lambda: results.download_result_data(result_id, session_id))
 
-    assert code == grpc.StatusCode.FAILED_PRECONDITION
+@pytest.mark.parametrize("how", ["created", "aborted", "deleted", "purged"])
+def test_downloading_a_result_without_data_is_not_found_as_in_armonik_core(
+    how: str, results: ArmoniKResults, sessions: ArmoniKSessions, session_id: str
+) -> None:
+    result_id = _without_data(how, results, sessions, session_id)
+
+    with pytest.raises(grpc.RpcError) as raised:
+        results.download_result_data(result_id, session_id)
+
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert f"result data was not found: result {result_id} is " in raised.value.details()  # type: ignore[attr-defined]
 
 
 def test_deleting_data_spares_manual_deletion_results(

@@ -462,3 +462,14 @@ def test_network_policies_guard_the_grid_and_go_when_turned_off(
     k8s.apply(cluster, namespace=namespace)
     k8s.wait_for(lambda: "grid-control-plane" not in policies(), timeout=CONVERGE)
     k8s.wait_for(lambda: not policies(), timeout=CONVERGE)  # the partition's follows its cluster's spec
+
+
+def test_a_cluster_whose_heartbeat_would_lose_every_long_task_is_refused_naming_both_settings(
+    crds: controlplane.ControlPlane, namespace: str
+) -> None:
+    body = external_cluster("redis://127.0.0.1:1/0", name="slow-heartbeat")
+    body["spec"]["lease"] = {"leaseSeconds": 3, "heartbeatSeconds": 10}
+    result = crds.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=False)
+    assert result.returncode != 0
+    assert "lease.heartbeatSeconds must be above 0 and at most half of lease.leaseSeconds" in result.stderr
+    assert not exists(crds, namespace, "akc/slow-heartbeat")

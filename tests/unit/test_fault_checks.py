@@ -142,3 +142,33 @@ def test_a_stream_that_outlives_a_break_is_found() -> None:
         monitor.Stream(opened=NOW - 10, ended=NOW + 60, first_event=NOW - 9, completed={"o0", "o1", "o2", "o3"})
     )
     assert _anomalies(_clean(), monitors=[deaf], breaks={0: [NOW - 5]}) == {"stream_outlived_break": 1}
+
+
+def _timeouts(*tasks: Task, aborted: bool = True) -> dict[str, int]:
+    status = ResultStatus.ABORTED if aborted else ResultStatus.COMPLETED
+    found = checks.Anomalies()
+    results = [Result(result_id="x0", status=status)]
+    checks.judge_timeouts([("x", "x0")], list(tasks), results, found)
+    return dict(found.counts)
+
+
+def test_a_timeout_fault_whose_task_timed_out_once_with_its_output_aborted_is_no_anomaly() -> None:
+    assert _timeouts(_task("x", "x0", TaskStatus.TIMEOUT)) == {}
+
+
+def test_a_timeout_fault_that_did_not_time_out_or_was_retried_is_found() -> None:
+    assert _timeouts(_task("x", "x0", TaskStatus.COMPLETED), aborted=False) == {
+        "timeout_not_timed_out": 1, "timeout_output_not_aborted": 1,
+    }  # fmt: skip
+    assert _timeouts(_task("x", "x0", TaskStatus.RETRIED), _task("x###1", "x0", TaskStatus.TIMEOUT)) == {
+        "timeout_not_timed_out": 1, "timeout_retried": 1,
+    }  # fmt: skip
+
+
+def test_the_schedule_draws_timeouts_whose_max_duration_is_never_the_sessions_own() -> None:
+    from tests.faults import faults
+
+    plan = faults.schedule(checks_seed := 7, faults=200, duration=100.0, agents=3, control_planes=2)
+    timeouts = [f for f in plan if f.kind is faults.Kind.TIMEOUT]
+    assert timeouts and all(0.5 <= f.down <= 2.0 for f in timeouts)
+    assert plan == faults.schedule(checks_seed, faults=200, duration=100.0, agents=3, control_planes=2)

@@ -21,6 +21,13 @@ to be safe to change (an image built to run as root, a worker writing to
 results into the agent's data folders only as their owner: run it as the
 agent's uid 10001, as ``docker/worker.Dockerfile`` does (ArmoniK's pods too
 run agent and worker under one user).
+
+Restarts: a given ``worker.command`` runs under a small shell supervisor
+(``worker_supervisor``) that gives the worker a new process when its agent
+asks, after a TIMEOUT or a cancel left the old one busy: the container keeps
+running, so the kubelet's back-off (CrashLoopBackOff) never counts the
+restarts a client's tasks cause. The worker's liveness probe stays as the
+last resort, for a worker without a command or that nothing restarted.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any
 from pyarmonik import settings
 from pyarmonik.core import models
 from pyarmonik.operator import env
-from pyarmonik.operator.builders import common, network, object_storage, redis
+from pyarmonik.operator.builders import common, network, object_storage, redis, worker_supervisor
 
 COMPONENT = common.PARTITION_COMPONENT
 CACHE = "/cache"
@@ -41,6 +48,8 @@ PROBE_PORT = common.AGENT_PROBE_PORT
 #: Time the kubelet leaves the pod beyond the agent's own grace, for the
 #: release of the task and the worker's exit.
 EXTRA_GRACE_SECONDS = 15
+#: Where the agent asks the worker's supervisor for a new worker process.
+RESTART_FILE = f"{CACHE}/worker.restart"
 #: Where the agent and the worker meet, as in ArmoniK's pods.
 CHANNELS = {
     "agent_address": f"{CACHE}/armonik_agent.sock",
@@ -113,10 +122,12 @@ def agent_env(partition_body: common.Body, cluster_body: common.Body) -> list[di
         data_dir=f"{CACHE}/data",
         **CHANNELS,
         lease_seconds=cluster["lease"]["leaseSeconds"],
+        heartbeat_seconds=cluster["lease"].get("heartbeatSeconds"),
         grace_seconds=cluster["lease"]["graceSeconds"],
         log_level=cluster["logging"]["level"],
         log_format=cluster["logging"]["format"],
         probe_port=PROBE_PORT,
+        worker_restart_file=RESTART_FILE if restarts_in_place(partition_body) else None,
     )
     storage = redis.redis_env(cluster_body) + object_storage.object_storage_env(cluster_body)
     return env.merged(storage + own, common.partition_spec(partition_body)["agent"].get("env") or [])
@@ -198,19 +209,31 @@ def _agent(partition_body: common.Body, cluster_body: common.Body) -> dict[str, 
     }
 
 
+def restarts_in_place(partition_body: common.Body) -> bool:
+    """Whether the worker runs under the shell supervisor (``worker_supervisor``),
+    which its agent asks for a new worker process after a call it abandoned:
+    only a given ``worker.command`` can be wrapped (an image's own entrypoint
+    is not known here)."""
+    return bool(common.partition_spec(partition_body)["worker"].get("command"))
+
+
 def _worker(partition_body: common.Body) -> dict[str, Any]:
     worker = common.partition_spec(partition_body)["worker"]
     container: dict[str, Any] = {"name": "worker", "image": worker["image"]}
     for field in ("imagePullPolicy", "command", "args"):
         if worker.get(field):
             container[field] = worker[field]
+    if restarts_in_place(partition_body):
+        command = [*worker["command"], *(worker.get("args") or [])]
+        container["command"] = worker_supervisor.supervised(command, RESTART_FILE)
+        container.pop("args", None)
     return {
         **container,
         "env": worker_env(partition_body),
         "resources": common.resources_of(worker.get("resources")),
         # Served by the agent (same network namespace): fails when the worker
-        # stays unresponsive after an interrupted call, so the kubelet
-        # restarts the stuck worker.
+        # stays unresponsive after an interrupted call (the supervisor did not
+        # restart it, or there is none), so the kubelet restarts the stuck worker.
         "livenessProbe": {"httpGet": {"path": "/worker/livez", "port": PROBE_PORT}, "periodSeconds": 10},
         # The image's user and root filesystem: see the module's docstring.
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},

@@ -73,8 +73,9 @@ def error(reply: Reply) -> errors.PyArmoniKError:
         return errors.missing(kind, ids)
     if code == "NOT_HELD":
         task_id, status, owner, agent_id = rest
-        holder = f"held by agent {owner}" if owner else "held by no agent"
-        return errors.NotHeld(f"task {task_id} is {status} and {holder}, not by agent {agent_id}")
+        if owner == agent_id:  # its lease expired and the task moved on (retried, re-queued) without it
+            return errors.NotHeld(f"task {task_id} is {status}: agent {agent_id} lost it (its lease expired)")
+        return errors.NotHeld(f"task {task_id} is {status} and held by {owner or 'no agent'}, not by agent {agent_id}")
     if code == "ALREADY_EXISTS":
         return errors.AlreadyExists(rest[0])
     if code == "FAILED_PRECONDITION":

@@ -271,3 +271,20 @@ def test_tls_without_its_secret_and_a_misspelt_peer_are_refused_by_the_schema() 
     with pytest.raises(jsonschema.ValidationError, match="podSelectr"):
         typo = _cluster(networkPolicy={"ingressFrom": [{"podSelectr": {}}]})
         jsonschema.validate(typo, _as_json_schema(_schema(CRDS[0])))
+
+
+@pytest.mark.parametrize(
+    ("lease", "broken"),
+    [
+        ({"leaseSeconds": 3, "heartbeatSeconds": 10}, True),
+        ({"leaseSeconds": 3, "heartbeatSeconds": 2}, True),
+        ({"leaseSeconds": 15, "heartbeatSeconds": 0}, True),
+        ({"leaseSeconds": 3, "heartbeatSeconds": 1.5}, False),
+        ({"leaseSeconds": 3}, False),
+    ],
+)
+def test_a_heartbeat_longer_than_half_the_lease_breaks_the_rule(lease: dict[str, float], broken: bool) -> None:
+    found = _cluster_rules_broken(_cluster(lease=lease))
+    assert found == (["lease.heartbeatSeconds must be above 0 and at most half of lease.leaseSeconds: an agent "
+                      "renewing its lease less often lets it expire under a running task, which is then retried"]
+                     if broken else [])  # fmt: skip

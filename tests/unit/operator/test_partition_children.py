@@ -9,7 +9,7 @@ import pytest
 
 from pyarmonik.core import models
 from pyarmonik.operator import env
-from pyarmonik.operator.builders import common, partition
+from pyarmonik.operator.builders import common, partition, worker_supervisor
 
 AGENT_CHANNELS = {
     "ComputePlane__AgentChannel__Address": "/cache/armonik_agent.sock",
@@ -108,7 +108,16 @@ def test_the_agent_serves_its_partition_with_the_armonik_pod_layout(
         "secretKeyRef": {"name": "grid-minio-credentials", "key": "secretKey"}
     }
     assert (variables["PYARMONIK_LEASE_SECONDS"], variables["PYARMONIK_GRACE_SECONDS"]) == ("15.0", "15.0")
+    assert "PYARMONIK_HEARTBEAT_SECONDS" not in variables  # the agent's default: a fifth of the lease
     assert variables["PYARMONIK_PROBE_PORT"] == "8080"
+
+
+def test_the_clusters_heartbeat_reaches_its_agents(
+    cpu_partition_body: dict[str, Any], cluster_body: dict[str, Any]
+) -> None:
+    cluster_body["spec"]["lease"] = {"leaseSeconds": 20, "heartbeatSeconds": 2.5}
+    agent = k8s_bodies.container(_deployment(cpu_partition_body, cluster_body), "agent")
+    assert k8s_bodies.env_of(agent)["PYARMONIK_HEARTBEAT_SECONDS"] == "2.5"
 
 
 def test_the_agent_is_probed_on_its_health_endpoints(
@@ -126,11 +135,7 @@ def test_the_worker_runs_the_users_image_beside_armoniks_channel_variables(
     full_partition_body: dict[str, Any], full_cluster_body: dict[str, Any]
 ) -> None:
     worker = k8s_bodies.container(_deployment(full_partition_body, full_cluster_body), "worker")
-    assert (worker["image"], worker["command"], worker["args"]) == (
-        "registry.example.com/trainer:3",
-        ["python"],
-        ["-m", "trainer"],
-    )
+    assert worker["image"] == "registry.example.com/trainer:3"
     assert worker["imagePullPolicy"] == "Always"
     assert k8s_bodies.env_of(worker) == {**AGENT_CHANNELS, **SOCKET_TYPES, "MODEL": "resnet"}
     assert worker["livenessProbe"]["httpGet"] == {"path": "/worker/livez", "port": 8080}
@@ -236,3 +241,25 @@ def test_the_partition_record_takes_the_crd_defaults(cpu_partition_body: dict[st
     record = partition.partition_record(cpu_partition_body)
     assert (record.partition_id, record.parent_partition_ids, record.priority) == ("default", [], 1)
     assert (record.pod_reserved, record.pod_max, record.preemption_percentage) == (1, 10, 50)
+
+
+def test_a_worker_command_runs_under_the_supervisor_its_agent_asks_for_restarts(
+    full_partition_body: dict[str, Any], full_cluster_body: dict[str, Any]
+) -> None:
+    deployment = _deployment(full_partition_body, full_cluster_body)
+    worker = k8s_bodies.container(deployment, "worker")
+    assert worker["command"] == worker_supervisor.supervised(["python", "-m", "trainer"], "/cache/worker.restart")
+    assert "args" not in worker  # the worker's args follow its command, under the supervisor
+    agent = k8s_bodies.container(deployment, "agent")
+    assert k8s_bodies.env_of(agent)["PYARMONIK_WORKER_RESTART_FILE"] == "/cache/worker.restart"
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/worker/livez"  # still the last resort
+
+
+def test_an_image_entrypoint_is_run_as_is_and_its_agent_asks_for_no_restart(
+    full_partition_body: dict[str, Any], full_cluster_body: dict[str, Any]
+) -> None:
+    del full_partition_body["spec"]["worker"]["command"]
+    deployment = _deployment(full_partition_body, full_cluster_body)
+    worker = k8s_bodies.container(deployment, "worker")
+    assert "command" not in worker and worker["args"] == ["-m", "trainer"]
+    assert "PYARMONIK_WORKER_RESTART_FILE" not in k8s_bodies.env_of(k8s_bodies.container(deployment, "agent"))
