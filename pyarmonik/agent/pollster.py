@@ -247,6 +247,10 @@ class Pollster:
                     )
                     if next_claim is not None:
                         self._next = next_claim.claims
+                    # After the outcome is written (a TIMEOUT is not held up by a restart):
+                    # a call that did not end cleanly may still run in the worker.
+                    if reply.outcome not in (Outcome.OK, Outcome.ERROR):
+                        await self.worker.recover()
             return running.settled
         finally:
             self._running = None
@@ -301,8 +305,6 @@ class Pollster:
         finally:
             lease.on_change = None
             self._interrupt = None
-        if reply.outcome not in (Outcome.OK, Outcome.ERROR):
-            await self.worker.recover()
         return reply
 
     def _schedule_stop(self, interrupt: Callable[[_End], None]) -> None:
