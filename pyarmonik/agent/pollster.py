@@ -61,7 +61,10 @@ class AgentConfig:
     lease_seconds: float = 15.0
     heartbeat_seconds: float = 3.0
     grace_seconds: float = 5.0
-    pop_timeout: float = 1.0
+    #: Most seconds an idle agent waits for a push before it claims again (a
+    #: push wakes it at once; the claim again only bounds a lost wake-up, and
+    #: costs Redis a call per idle agent each time).
+    pop_timeout: float = 10.0
     #: Tasks claimed at once: the first runs, the others wait their turn.
     prefetch: int = 1
 
@@ -161,6 +164,7 @@ class Pollster:
                 count=self.config.prefetch,
                 start_first=True,
                 timeout=self.config.pop_timeout,
+                stop=stop,
             )
         held: list[tuple[ports.Claim, leases.Held]] = []
         for claim in claims:

@@ -13,6 +13,7 @@ in ``outcomes.settle`` only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,7 @@ async def claim(
     count: int = 1,
     start_first: bool = True,
     timeout: float,
+    stop: asyncio.Event | None = None,
 ) -> list[ports.Claim]:
     """Takes up to ``count`` runnable tasks of the partition for ``agent_id``,
     admitted (missing, cancelled, closed, paused ones settled and dropped),
@@ -52,6 +54,7 @@ async def claim(
         count=count,
         start_first=start_first,
         timeout=timeout,
+        stop=stop,
     )
 
 

@@ -13,6 +13,7 @@ port is therefore only where the lifecycle subscribes to them.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -334,10 +335,12 @@ class Dispatch(Protocol):
         count: int,
         start_first: bool,
         timeout: float,
+        stop: asyncio.Event | None = None,
     ) -> list[Claim]:
         """Waits up to ``timeout`` seconds for ready tasks and takes up to
         ``count`` runnable ones (each DISPATCHED, the first PROCESSING when
-        ``start_first``); the entries not run are settled and gone."""
+        ``start_first``); the entries not run are settled and gone. A wait
+        (never a claim under way) ends at once when ``stop`` is set."""
         ...
 
     async def start(self, task: Task, lease: Lease, *, agent_id: str, at: float) -> Task | None:

@@ -53,6 +53,7 @@ class RedisDispatch:
         count: int,
         start_first: bool,
         timeout: float,
+        stop: asyncio.Event | None = None,
     ) -> list[ports.Claim]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
@@ -68,11 +69,12 @@ class RedisDispatch:
                 return dropped + claims
             dropped += claims
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 or (stop is not None and stop.is_set()):
                 return dropped
             if not claims:  # nothing ready: wait for a push
-                await queue.wait_for_push(self._redis, self._library, partition_id, remaining)
-                woken = True
+                woken = await queue.wait_for_push(self._redis, self._library, partition_id, remaining, stop=stop)
+                if not woken:
+                    return dropped
 
     async def start(self, task: Task, lease: ports.Lease, *, agent_id: str, at: float) -> Task | None:
         reply = await self._finish("pa_start", task, lease, agent_id, at)

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -85,13 +86,34 @@ class RedisTaskQueue:
         return int(await self._redis.zcard(keys.LEASES(partition_id)))
 
 
-async def wait_for_push(redis: Redis, library: Library, partition_id: str, seconds: float) -> None:
-    """Waits up to ``seconds`` for a wake-up token of the partition: tasks
-    may be ready."""
+async def wait_for_push(
+    redis: Redis, library: Library, partition_id: str, seconds: float, *, stop: asyncio.Event | None = None
+) -> bool:
+    """Waits up to ``seconds`` for a wake-up token of the partition (tasks
+    may be ready), or until ``stop`` is set; whether a token came."""
+    waiting: asyncio.Future[Any] = asyncio.ensure_future(
+        redis.blpop([keys.WAKE(partition_id)], timeout=max(seconds, MIN_BLOCK_SECONDS))  # type: ignore[arg-type]
+    )
+    stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    watched: set[asyncio.Future[Any]] = {waiting} if stopping is None else {waiting, stopping}
     try:
-        await redis.blpop([keys.WAKE(partition_id)], timeout=max(seconds, MIN_BLOCK_SECONDS))
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        # We may have taken a wake-up token we will never use: pass it on.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(library.call("pa_wake", [partition_id]), WAKE_ON_CANCEL_SECONDS)
+        await _abandon(waiting, library, partition_id)
         raise
+    finally:
+        if stopping is not None:
+            stopping.cancel()
+    if not waiting.done():
+        await _abandon(waiting, library, partition_id)
+        return False
+    return waiting.result() is not None
+
+
+async def _abandon(waiting: asyncio.Future[Any], library: Library, partition_id: str) -> None:
+    """Cancels a wait; a wake-up token it may have taken is passed on."""
+    waiting.cancel()
+    with contextlib.suppress(BaseException):
+        await waiting
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(library.call("pa_wake", [partition_id]), WAKE_ON_CANCEL_SECONDS)
