@@ -117,7 +117,7 @@ def test_a_namespaced_install_grants_only_the_watched_namespace(
 ) -> None:
     install(k8s, release, namespace, "--set", f"operator.watchNamespace={other_namespace}", *NO_OPERATOR,
             "--set", "cluster.enabled=true", "--set", "partitions[0].name=default",
-            "--set", "partitions[0].spec.worker.image=hello-world-worker:0.1.0")  # fmt: skip
+            "--set", "partitions[0].spec.worker.image=pyarmonik-hello-world-worker:0.1.0")  # fmt: skip
     account = f"{release}-pyarmonik"
     assert can(k8s, account, namespace, "create", "deployments.apps", "-n", other_namespace)
     assert not can(k8s, account, namespace, "create", "deployments.apps", "-n", namespace)
