@@ -92,15 +92,15 @@ def status_of(
     at: str | None = None,
 ) -> Status:
     """Conditions (with ``Ready`` from the others), phase and
-    observedGeneration; a check that was not already False is announced."""
+    observedGeneration; a check that was not already False is announced
+    (``Ready`` never is: it turns False only with one that is announced)."""
     ready, ready_phase = overall(checks)
-    checks = [*checks, ready]
     status = body.get("status") or {}
     before = status.get("conditions") or []
     previous = {c.get("type"): c.get("status") for c in before}
     generation = body["metadata"].get("generation", 0)
     fields = {
-        "conditions": conditions(checks, previous=before, generation=generation, at=at or now_text()),
+        "conditions": conditions([*checks, ready], previous=before, generation=generation, at=at or now_text()),
         "phase": phase or ready_phase,
         "observedGeneration": generation,
         **(extra or {}),

@@ -20,6 +20,7 @@ import yaml
 import pyarmonik
 from pyarmonik.control_plane import auth_config
 from pyarmonik.operator import specs
+from pyarmonik.settings import OperatorSettings
 from tests import servers
 
 from . import chart
@@ -165,7 +166,19 @@ def test_a_settings_change_rolls_the_operator_through_the_config_checksum(helm: 
         "PYARMONIK_LOG_LEVEL": "DEBUG",
         "PYARMONIK_LOG_FORMAT": "json",
         "PYARMONIK_LIVENESS_PORT": "8080",
+        # The image of the grids that name none: the chart's own.
+        "PYARMONIK_IMAGE_REPOSITORY": "pyarmonik",
+        "PYARMONIK_IMAGE_TAG": pyarmonik.__version__,
     }
+    pushed = one(render(helm, "--set", "image.repository=r.example/me/pyarmonik", "--set", "image.tag=v2"), "ConfigMap")
+    assert (pushed["data"]["PYARMONIK_IMAGE_REPOSITORY"], pushed["data"]["PYARMONIK_IMAGE_TAG"]) == (
+        "r.example/me/pyarmonik",
+        "v2",
+    )
+    # Every key is a setting of the operator's.
+    assert OperatorSettings.model_validate(
+        {name.removeprefix("PYARMONIK_").lower(): value for name, value in pushed["data"].items()}
+    )
 
 
 def test_operator_disabled_still_installs_rbac_and_the_custom_resources(helm: str) -> None:

@@ -462,3 +462,189 @@ def test_network_policies_guard_the_grid_and_go_when_turned_off(
     k8s.apply(cluster, namespace=namespace)
     k8s.wait_for(lambda: "grid-control-plane" not in policies(), timeout=CONVERGE)
     k8s.wait_for(lambda: not policies(), timeout=CONVERGE)  # the partition's follows its cluster's spec
+
+
+def _replicas_of(k8s: controlplane.ControlPlane, namespace: str, name: str) -> int | None:
+    found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
+    return int(found.stdout) if found.returncode == 0 and found.stdout else None
+
+
+@pytest.mark.xfail(strict=True, reason="queue depth counts cancelled items until the issue-14 queue layout")
+def test_the_tasks_of_a_cancelled_session_no_longer_hold_the_partitions_pods(
+    k8s: controlplane.ControlPlane,
+    operator: operator_process.Operator,
+    redis_server: str,
+    namespace: str,
+    tmp_path: pathlib.Path,
+) -> None:
+    """Real tasks from the official client, queued with no agent to take them
+    (pods that cannot start: no GPU node, an image that cannot be pulled),
+    then their session cancelled: the partition goes back to zero after its
+    cooldown, since only runnable tasks count."""
+    import grpc
+    from armonik.client import ArmoniKSessions
+    from armonik.common import TaskStatus
+
+    from pyarmonik.settings import LocalSettings
+    from tests.grid_thread import GridThread
+    from tests.integration.test_agent_worker import Client
+
+    partition_id = f"cancel-{namespace[-8:]}"
+    autoscaling = {"enabled": True, "targetTasksPerPod": 2, "scaleDownCooldownSeconds": 3}
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition(partition_id, podReserved=0, podMax=4, autoscaling=autoscaling), namespace=namespace)
+    name = f"grid-partition-{partition_id}"
+    k8s.wait_for(lambda: _replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
+    settings = LocalSettings(port=0, agents=0, data_dir=tmp_path, redis_url=redis_server, partitions=[partition_id])
+    api = GridThread(settings).start()
+    try:
+        with grpc.insecure_channel(api.address) as channel:
+            client = Client(channel, partition_id=partition_id)
+            tasks = [client.submit({"do": "echo", "value": n})[0] for n in range(7)]
+            k8s.wait_for(lambda: _replicas_of(k8s, namespace, name) == 4, timeout=CONVERGE)
+            ArmoniKSessions(channel).cancel_session(client.session_id)
+            for task in tasks:
+                client.wait_status(task.id, TaskStatus.CANCELLED)
+            k8s.wait_for(lambda: _replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
+    finally:
+        api.stop()
+
+
+# -- what a cluster user meets ---------------------------------------------------------------
+def test_no_resource_carries_a_finalizer_and_an_older_operators_is_removed(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    """Deleting a grid never waits on the operator: it puts no finalizer, and
+    takes off the one an older version put."""
+    cluster = external_cluster(redis_server)
+    cluster["metadata"]["finalizers"] = ["pyarmonik.io/finalizer"]
+    k8s.apply(cluster, namespace=namespace)
+    k8s.apply(partition("default"), namespace=namespace)
+    k8s.wait_for(lambda: exists(k8s, namespace, "deployment", "grid-partition-default"), timeout=CONVERGE)
+
+    def finalizers() -> list[list[str]]:
+        return [o["metadata"].get("finalizers") or [] for o in get(k8s, namespace, "akc,akp")["items"]]
+
+    k8s.wait_for(lambda: finalizers() == [[], []], timeout=CONVERGE)
+
+
+def test_a_new_clusters_minio_credentials_are_generated_once(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    """Several new clusters at once, each reconciled by its create handler and
+    by the resync loop: each MinIO Secret is written with one set of
+    credentials, ever."""
+    names = [f"grid{index}" for index in range(4)]
+    with k8s.watching(namespace, "secrets") as versions:
+        for name in names:
+            cluster = external_cluster(redis_server, name=name)
+            # A managed MinIO whose volume never binds: its Secret is all this test needs.
+            cluster["spec"]["objectStorage"] = {"mode": "managed", "managed": {"storageClassName": "none"}}
+            k8s.apply(cluster, namespace=namespace)
+
+        def reconciled(name: str) -> bool:
+            status = get(k8s, namespace, f"akc/{name}").get("status") or {}
+            return bool(status.get("conditions")) and exists(k8s, namespace, "service", f"{name}-minio")
+
+        for name in names:
+            k8s.wait_for(lambda name=name: reconciled(name), timeout=CONVERGE)  # type: ignore[misc]
+        # One more reconcile of each, after the first ones: a deleted child is recreated.
+        k8s.kubectl("delete", "-n", namespace, "services", *(f"{name}-minio" for name in names))
+        for name in names:
+            k8s.wait_for(lambda name=name: exists(k8s, namespace, "service", f"{name}-minio"), timeout=CONVERGE)  # type: ignore[misc]
+    written: dict[str, set[str]] = {}
+    for secret in versions:
+        written.setdefault(secret["metadata"]["name"], set()).add(json.dumps(secret.get("data"), sort_keys=True))
+    assert {name: len(data) for name, data in written.items()} == {f"{name}-minio-credentials": 1 for name in names}
+
+
+def test_the_data_volumes_stay_unless_the_cluster_says_delete_with_cluster(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, namespace: str
+) -> None:
+    storage_class = f"pv-{namespace}"
+    for index in range(4):
+        k8s.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"{storage_class}-{index}"},
+                "spec": {
+                    "capacity": {"storage": "20Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": storage_class,
+                    "hostPath": {"path": f"/tmp/{storage_class}-{index}"},
+                    "persistentVolumeReclaimPolicy": "Retain",
+                },
+            }
+        )
+    try:
+        for name, delete in (("keep", False), ("drop", True)):
+            cluster = example("cluster.yaml")
+            cluster["metadata"]["name"] = name
+            cluster["spec"]["redis"]["managed"]["storageClassName"] = storage_class
+            cluster["spec"]["objectStorage"]["managed"]["storageClassName"] = storage_class
+            if delete:
+                cluster["spec"]["persistence"] = {"deleteWithCluster": True}
+            k8s.apply(cluster, namespace=namespace)
+        claims = {name: {f"data-{name}-redis-0", f"data-{name}-minio-0"} for name in ("keep", "drop")}
+
+        def bound() -> set[str]:
+            listed = get(k8s, namespace, "pvc")["items"]
+            return {c["metadata"]["name"] for c in listed if c["status"].get("phase") == "Bound"}
+
+        def explain() -> str:
+            return k8s.describe(namespace, "akc", "statefulsets", "pvc", "pods")
+
+        k8s.wait_for(lambda: bound() == claims["keep"] | claims["drop"], timeout=90, explain=explain)
+
+        def owned_by_their_statefulset() -> bool:
+            listed = {c["metadata"]["name"]: c for c in get(k8s, namespace, "pvc")["items"]}
+            return all(owner_kinds(listed[claim]) == {"StatefulSet"} for claim in claims["drop"])
+
+        k8s.wait_for(owned_by_their_statefulset, timeout=CONVERGE, explain=explain)
+        k8s.kubectl("delete", "-n", namespace, "akc/keep", "akc/drop", "--timeout=60s")
+        k8s.wait_for(lambda: not get(k8s, namespace, "statefulsets")["items"], timeout=CONVERGE, explain=explain)
+        left = lambda: {c["metadata"]["name"] for c in get(k8s, namespace, "pvc")["items"]}  # noqa: E731
+        k8s.wait_for(lambda: left() == claims["keep"], timeout=CONVERGE, explain=explain)
+    finally:
+        k8s.kubectl("delete", "pv", *(f"{storage_class}-{index}" for index in range(4)), "--wait=false", check=False)
+
+
+#: KEDA's ScaledObject kind, as far as the API server needs to serve it.
+KEDA_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "scaledobjects.keda.sh"},
+    "spec": {
+        "group": "keda.sh",
+        "names": {"kind": "ScaledObject", "listKind": "ScaledObjectList", "plural": "scaledobjects",
+                  "singular": "scaledobject"},
+        "scope": "Namespaced",
+        "versions": [{"name": "v1alpha1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+    },
+}  # fmt: skip
+
+
+def test_a_missing_keda_is_one_warning_and_keda_installed_later_is_picked_up_promptly(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition("scaled", autoscaling={"enabled": True, "engine": "keda"}), namespace=namespace)
+
+    def scaler() -> dict[str, Any]:
+        return condition(get(k8s, namespace, "akp/scaled"), "AutoscalerReady")
+
+    k8s.wait_for(lambda: scaler().get("reason") == "KedaMissing", timeout=CONVERGE)
+    for _ in range(3):  # three more reconciles at least: a deleted child comes back each time
+        k8s.kubectl("delete", "-n", namespace, "pdb", "grid-partition-scaled")
+        k8s.wait_for(lambda: exists(k8s, namespace, "pdb", "grid-partition-scaled"), timeout=CONVERGE)
+    events = [e for e in get(k8s, namespace, "events")["items"] if e["reason"] == "KedaMissing"]
+    assert sum(e.get("count") or 1 for e in events) == 1, events
+    try:
+        k8s.apply(KEDA_CRD)
+        # Noticed in seconds (the operator checks a missing kind again every 10 s), not minutes.
+        k8s.wait_for(lambda: exists(k8s, namespace, "scaledobject", "grid-partition-scaled"), timeout=CONVERGE)
+        k8s.wait_for(lambda: scaler().get("status") == "True", timeout=CONVERGE)
+    finally:
+        k8s.kubectl("delete", "crd", "scaledobjects.keda.sh", "--wait=false", check=False)
