@@ -3,7 +3,7 @@
 The operator writes each ArmoniKPartition into its grid's state store (the
 control plane lists and checks partitions there) and reads each autoscaled
 partition's queue. It does so through the storage ports
-(``StateStore.put_partitions``/``delete_partition``/``list_partitions``,
+(``StateStore.put_partitions``/``delete_partition``,
 ``TaskQueue.depth``/``leased``), on storage that ``connect`` opens: the
 wiring (:mod:`pyarmonik.processes.operator_process`) gives the Redis
 adapters, and nothing here knows Redis.
@@ -27,12 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pyarmonik.core import errors, filters
+from pyarmonik.core import errors
 from pyarmonik.core.models import Partition
 from pyarmonik.operator import autoscaler
 from pyarmonik.storage import ports
@@ -46,7 +45,6 @@ ClusterKey = tuple[str, str]
 CONNECT_SECONDS = 30.0
 #: One operation on a connected grid (a Redis restarting makes the client retry for longer).
 OPERATION_SECONDS = 3.0
-PAGE = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +67,8 @@ class _Link:
     attempt: asyncio.Task[GridStorage] | None = None
     #: Why the last attempt failed, reported while the next one runs.
     failure: str | None = None
+    #: Partitions deleted while the grid did not answer: still to remove from it.
+    forgotten: set[str] = dataclasses.field(default_factory=set)
 
 
 class Grids:
@@ -92,29 +92,32 @@ class Grids:
         async def put(storage: GridStorage) -> None:
             await storage.state.put_partitions([partition])
 
+        (await self._link(cluster, url)).forgotten.discard(partition.partition_id)
         await self._run(cluster, url, put, wait=wait)
 
     async def forget_partition(self, cluster: ClusterKey, url: str, partition_id: str, *, wait: float) -> bool:
-        """Removes the partition from the grid's state store (submissions to it are refused)."""
+        """Removes the partition from the grid's state store (submissions to it
+        are refused). When the grid does not answer, it is remembered and
+        removed by :meth:`retry_forgotten`, unless declared again meanwhile."""
 
         async def delete(storage: GridStorage) -> bool:
             return await storage.state.delete_partition(partition_id)
 
-        return await self._run(cluster, url, delete, wait=wait)
+        try:
+            return await self._run(cluster, url, delete, wait=wait)
+        except errors.Unavailable:
+            (await self._link(cluster, url)).forgotten.add(partition_id)
+            raise
 
-    async def partitions(self, cluster: ClusterKey, url: str, *, wait: float) -> list[str]:
-        """The ids of every partition the grid serves."""
-
-        async def listed(storage: GridStorage) -> list[str]:
-            served: list[str] = []
-            for number in itertools.count():
-                page = await storage.state.list_partitions(query=filters.ListQuery(page=number, page_size=PAGE))
-                served += [p.partition_id for p in page.items]
-                if len(page.items) < PAGE:
-                    return served
-            return served  # unreachable: the count is endless
-
-        return await self._run(cluster, url, listed, wait=wait)
+    async def retry_forgotten(self, cluster: ClusterKey, url: str, *, wait: float) -> list[str]:
+        """Removes the partitions whose removal failed; returns those removed now."""
+        link = self._links.get(cluster)
+        done: list[str] = []
+        for partition_id in sorted(link.forgotten if link is not None and link.url == url else ()):
+            await self.forget_partition(cluster, url, partition_id, wait=wait)
+            link.forgotten.discard(partition_id)  # type: ignore[union-attr]
+            done.append(partition_id)
+        return done
 
     async def load(self, cluster: ClusterKey, url: str, partition_id: str, *, wait: float) -> autoscaler.Load:
         """The partition's load: its runnable queued tasks, then its running (leased) ones.

@@ -6,8 +6,8 @@
   so kopf runs it again ``RETRY_SECONDS`` later; a new change does not wait
   for that.
 - On a partition's deletion, seen as a watch event: its grid forgets it (at
-  once when the grid answers; else its cluster's next reconcile prunes it)
-  and the autoscaler drops its memory. On a cluster's deletion: its grid
+  once when the grid answers; else at its cluster's next reconcile that it
+  does) and the autoscaler drops its memory. On a cluster's deletion: its grid
   connection is closed.
 
 No timer, no daemon and no deletion handler: kopf would put a finalizer on
@@ -44,7 +44,10 @@ def _change_handler(kind: str) -> Any:
     async def handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         ctx: context.Context = memo.context
         metadata = body["metadata"]
-        outcome = await reconcile.reconcile(ctx, kind, metadata.get("namespace") or "default", metadata["name"])
+        try:
+            outcome = await reconcile.reconcile(ctx, kind, metadata.get("namespace") or "default", metadata["name"])
+        except model.InvalidSpec as exc:  # the same spec will not parse better later
+            raise kopf.PermanentError(str(exc)) from None
         if outcome.retry:
             raise kopf.TemporaryError(outcome.retry, delay=reconcile.RETRY_SECONDS)
 
@@ -71,7 +74,7 @@ async def partition_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
         url = await asyncio.to_thread(reconcile.dial_url, ctx.kube, cluster)
         await ctx.grids.forget_partition(cluster.key, url, part.partition_id, wait=FORGET_WAIT_SECONDS)
     except errors.Unavailable as exc:
-        log.warning("partition %s deleted; its grid forgets it at the next resync: %s", part.partition_id, exc.message)
+        log.warning("partition %s deleted; its grid forgets it once it answers: %s", part.partition_id, exc.message)
 
 
 async def cluster_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:

@@ -18,8 +18,8 @@ What a reconcile never does:
 - block a deletion: no finalizer, no deletion handler. Children go with
   their owner through Kubernetes' garbage collector, whether the operator
   runs or not; a deleted partition is forgotten by its grid when the
-  deletion is seen (:mod:`pyarmonik.operator.handlers`) or, had the operator
-  missed it, at its cluster's next reconcile.
+  deletion is seen (:mod:`pyarmonik.operator.handlers`) or, if its grid did
+  not answer then, at its cluster's next reconcile.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ async def _cluster(ctx: context.Context, body: model.Body) -> tuple[conditions.S
     children = cluster_builders.build_cluster_children(cluster, secrets=credentials)
     await _apply_owned(ctx.kube, children, owner=cluster.owner, prune=True)
     checks = await asyncio.to_thread(_cluster_checks, ctx.kube, cluster)
-    await _prune_grid(ctx, cluster)
+    await _forget_deleted_partitions(ctx, cluster)
     status = conditions.status_of(body, checks, extra={"endpoint": control_plane.endpoint(cluster)})
     return status, Outcome()
 
@@ -117,35 +117,15 @@ def _cluster_checks(client: kube.Kube, cluster: model.Cluster) -> list[condition
     return checks
 
 
-async def _prune_grid(ctx: context.Context, cluster: model.Cluster) -> None:
-    """Forgets, in the grid, the partitions that no ArmoniKPartition backs
-    any more (deleted while the operator was away, or its grid unreachable
-    then); the control plane's default partition stays. The grid is read
-    before the resources, so a partition made meanwhile is never taken for
-    a stale one. Best effort: an unreachable grid is pruned next time."""
+async def _forget_deleted_partitions(ctx: context.Context, cluster: model.Cluster) -> None:
+    """Removes from the grid the partitions deleted while it did not answer.
+    Best effort: a grid that still does not answer is tried next time."""
     try:
         url = await asyncio.to_thread(dial_url, ctx.kube, cluster)
-        served = await ctx.grids.partitions(cluster.key, url, wait=GRID_WAIT_SECONDS)
-        listed = await asyncio.to_thread(
-            ctx.kube.list_objects, crds.API_VERSION, crds.PARTITION_KIND, cluster.namespace
-        )
-        keep = {cluster.spec.control_plane.default_partition, *_partition_ids(listed, cluster)}
-        for partition_id in sorted(set(served) - keep):
-            await ctx.grids.forget_partition(cluster.key, url, partition_id, wait=GRID_WAIT_SECONDS)
-            log.info("cluster %s: partition %s has no ArmoniKPartition any more: forgotten", cluster.name, partition_id)
+        for partition_id in await ctx.grids.retry_forgotten(cluster.key, url, wait=GRID_WAIT_SECONDS):
+            log.info("cluster %s: deleted partition %s forgotten by its grid", cluster.name, partition_id)
     except errors.Unavailable as exc:
-        log.debug("cluster %s: partitions not pruned this time: %s", cluster.name, exc.message)
-
-
-def _partition_ids(listed: list[model.Body], cluster: model.Cluster) -> set[str]:
-    """The ids of the listed partitions of ``cluster``, read without the full parse: one
-    partition the models refuse must not make its id look stale."""
-    ids = set()
-    for body in listed:
-        spec = body.get("spec") or {}
-        if (spec.get("clusterRef") or {}).get("name") == cluster.name:
-            ids.add(str(spec.get("partitionId") or body["metadata"]["name"]))
-    return ids
+        log.debug("cluster %s: deleted partitions not forgotten yet: %s", cluster.name, exc.message)
 
 
 # -- partitions --------------------------------------------------------------------

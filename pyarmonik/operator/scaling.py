@@ -1,7 +1,8 @@
 """One autoscaling tick of one partition: read its load, decide, write ``/scale``.
 
-The I/O comes in as callables, so a kopf timer wires the real ones (Redis,
-the API server) and the tests fakes. What keeps a tick safe:
+The I/O comes in as callables, so the operator's autoscale loop
+(:mod:`pyarmonik.operator.loops`) wires the real ones (the grid's queue, the
+API server) and the tests fakes. What keeps a tick safe:
 
 - no load, no decision: when the grid's Redis cannot be read, nothing is
   written (an unreadable queue must not look like an empty one and scale a
@@ -25,7 +26,7 @@ from pyarmonik.operator import autoscaler, model
 
 log = logging.getLogger(__name__)
 
-#: How often the operator's timer should tick each autoscaled partition
+#: How often the operator's autoscale loop should tick each autoscaled partition
 #: (KEDA's polling interval too).
 INTERVAL_SECONDS = 15.0
 

@@ -14,7 +14,7 @@ import redis.asyncio
 
 from pyarmonik import metrics
 from pyarmonik.agent.health import AgentHealth, AgentState
-from pyarmonik.core import errors
+from pyarmonik.core import errors, filters
 from pyarmonik.core.models import Partition
 from pyarmonik.operator import grids, pod_costs
 from pyarmonik.operator.autoscaler import Load
@@ -24,6 +24,7 @@ from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.settings import AgentSettings
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis.queue import RedisTaskQueue
+from pyarmonik.storage.redis.state import RedisStateStore
 from tests import helpers, servers
 
 #: Longer than a local Redis ever takes to connect or answer.
@@ -104,12 +105,14 @@ async def test_one_connection_per_cluster_is_kept_between_calls_and_closed_when_
             await grid_storage.declare(GRID, redis_server, Partition(partition_id, pod_max=3), wait=WAIT)
             await grid_storage.load(GRID, redis_server, partition_id, wait=WAIT)
         assert await _clients(redis_client) == before + 1
-        assert sorted(await grid_storage.partitions(GRID, redis_server, wait=WAIT)) == ["cpu", "gpu"]
+        state = RedisStateStore(redis_client)
+        assert (await state.get_partition("gpu")).pod_max == 3
         assert await grid_storage.forget_partition(GRID, redis_server, "gpu", wait=WAIT)
         await grid_storage.forget(GRID)
         assert GRID not in grid_storage
         await helpers.wait_for_async(lambda: _is(_clients(redis_client), before), timeout=WAIT)
-        assert await grid_storage.partitions(GRID, redis_server, wait=WAIT) == ["cpu"]  # connects again
+        assert not await grid_storage.forget_partition(GRID, redis_server, "gpu", wait=WAIT)  # connects again
+        assert [p.partition_id for p in (await state.list_partitions(query=filters.ListQuery())).items] == ["cpu"]
     finally:
         await grid_storage.aclose()
 
