@@ -21,21 +21,12 @@ import pyarmonik
 from pyarmonik.control_plane import auth_config
 from pyarmonik.operator import specs
 from pyarmonik.settings import OperatorSettings
-from tests import servers
 
 from . import chart
 
 KUBERNETES_VERSION = "1.34"
 SERVICE_MONITOR_API = "monitoring.coreos.com/v1/ServiceMonitor"
 CI_IDS = [path.name for path in chart.CI_VALUES]
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    binary = chart.helm_binary()
-    if binary is None:
-        servers.skip_or_fail("no helm: build the test bed (python -m tests.k8s.testbed build) or put helm on PATH")
-    return binary
 
 
 def render(helm: str, *arguments: str, **kwargs: str) -> list[dict[str, Any]]:

@@ -67,6 +67,26 @@ def values_file(tmp_path: pathlib.Path, values: dict[str, Any]) -> str:
     return str(path)
 
 
+def grid_values(redis_url: str) -> dict[str, Any]:
+    """Values of a release holding a grid on the tests' Redis (which an
+    operator out of the cluster reaches) and its partition "default", and no
+    operator Deployment (kwok would run no container of it)."""
+    return {
+        "operator": {"enabled": False},
+        "cluster": {
+            "enabled": True,
+            "name": "grid",
+            "spec": {
+                "redis": {"mode": "external", "external": {"url": redis_url}},
+                "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
+                # Pods get graceSeconds + 15 s to stop: keep deletions short.
+                "lease": {"graceSeconds": 1},
+            },
+        },
+        "partitions": [{"name": "default", "spec": {"worker": {"image": "w:1"}, "podReserved": 1}}],
+    }
+
+
 def test_install_creates_the_crds_rbac_and_the_grid_the_api_server_accepts(
     k8s: controlplane.ControlPlane, namespace: str, release: str
 ) -> None:
@@ -208,18 +228,7 @@ def test_the_operator_reconciles_what_the_chart_installs_upgrades_and_uninstalls
     uninstall -> the grid is garbage-collected."""
     from . import operator_process
 
-    values = {
-        "operator": {"enabled": False},
-        "cluster": {
-            "enabled": True,
-            "name": "grid",
-            "spec": {
-                "redis": {"mode": "external", "external": {"url": redis_server}},
-                "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
-            },
-        },
-        "partitions": [{"name": "default", "spec": {"worker": {"image": "hello:1"}, "podReserved": 1}}],
-    }
+    values = grid_values(redis_server)
     install(k8s, release, namespace, "--values", values_file(tmp_path, values))
     with operator_process.running(k8s, tmp_path):
 
@@ -258,19 +267,7 @@ def test_helm_uninstall_wait_returns_while_the_operator_runs_under_the_charts_ow
     loses them with the release."""
     from . import operator_process
 
-    values = {
-        "operator": {"enabled": False},
-        "cluster": {
-            "enabled": True,
-            "name": "grid",
-            "spec": {
-                "redis": {"mode": "external", "external": {"url": redis_server}},
-                "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
-                "lease": {"graceSeconds": 1},
-            },
-        },
-        "partitions": [{"name": "default", "spec": {"worker": {"image": "w:1"}, "podReserved": 1}}],
-    }
+    values = grid_values(redis_server)
     install(k8s, release, namespace, "--values", values_file(tmp_path, values))
     kubeconfig = k8s.kubeconfig_of(namespace, f"{release}-pyarmonik", tmp_path / "operator-kubeconfig")
     with operator_process.running(k8s, tmp_path, kubeconfig=kubeconfig) as operator:

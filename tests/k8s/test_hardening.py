@@ -25,7 +25,6 @@ pytestmark = pytest.mark.k8s
 
 ROOT = pathlib.Path(__file__).parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
-CRDS = ROOT / "manifests" / "crds"
 HARDENED = {
     "tls": {"secretName": "grid-tls", "clientAuth": True},
     "auth": {"configMapName": "grid-auth"},
@@ -39,14 +38,6 @@ HARDENED = {
         },
     },
 }
-
-
-@pytest.fixture(scope="module")
-def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
-    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for crd in ("armonikclusters.pyarmonik.io", "armonikpartitions.pyarmonik.io"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
-    return k8s
 
 
 def _body(name: str, namespace: str, **spec: Any) -> dict[str, Any]:

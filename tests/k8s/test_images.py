@@ -22,7 +22,6 @@ import yaml
 
 import pyarmonik
 from pyarmonik.operator import model
-from tests import servers
 
 from . import chart
 
@@ -32,14 +31,6 @@ REGISTRY = "registry.example.com/you"
 VERSION = pyarmonik.__version__
 DOCUMENTED = [ROOT / "README.md", chart.CHART / "README.md"]
 EXAMPLES = ROOT / "manifests" / "examples"
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    binary = chart.helm_binary()
-    if binary is None:
-        servers.skip_or_fail("no helm: build the test bed (python -m tests.k8s.testbed build) or put helm on PATH")
-    return binary
 
 
 def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:

@@ -24,18 +24,9 @@ pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
 
 ROOT = pathlib.Path(__file__).parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
-CRDS = ROOT / "manifests" / "crds"
 PARTITIONS = ("default", "gpu")
 #: Long enough for a few resyncs of a loaded 2-core machine.
 CONVERGE = 60.0
-
-
-@pytest.fixture(scope="module")
-def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
-    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for crd in ("armonikclusters.pyarmonik.io", "armonikpartitions.pyarmonik.io"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
-    return k8s
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +42,20 @@ def volumes(k8s: controlplane.ControlPlane) -> None:
     """PersistentVolumes for the managed Redis and MinIO claims (the test bed
     has no provisioner; kube-controller-manager binds claims to these)."""
     for index in range(8):
-        k8s.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": f"pyarmonik-test-pv-{index}"},
-                "spec": {
-                    "capacity": {"storage": "20Gi"},
-                    "accessModes": ["ReadWriteOnce"],
-                    "hostPath": {"path": f"/tmp/pyarmonik-test-pv-{index}"},
-                    "persistentVolumeReclaimPolicy": "Retain",
-                },
-            }
-        )
+        k8s.apply(persistent_volume(f"pyarmonik-test-pv-{index}"))
+
+
+def persistent_volume(name: str, storage_class: str | None = None) -> dict[str, Any]:
+    """A 20Gi hostPath volume a claim of ``storage_class`` (none: no class) binds to."""
+    spec: dict[str, Any] = {
+        "capacity": {"storage": "20Gi"},
+        "accessModes": ["ReadWriteOnce"],
+        "hostPath": {"path": f"/tmp/{name}"},
+        "persistentVolumeReclaimPolicy": "Retain",
+    }
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name}, "spec": spec}
 
 
 def example(name: str) -> dict[str, Any]:
@@ -110,6 +102,11 @@ def exists(k8s: controlplane.ControlPlane, namespace: str, *what: str) -> bool:
 
 def owner_kinds(obj: dict[str, Any]) -> set[str]:
     return {ref["kind"] for ref in obj["metadata"].get("ownerReferences") or []}
+
+
+def replicas_of(k8s: controlplane.ControlPlane, namespace: str, name: str) -> int | None:
+    found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
+    return int(found.stdout) if found.returncode == 0 and found.stdout else None
 
 
 # -- the examples, as a user applies them ------------------------------------------
@@ -419,8 +416,7 @@ def test_the_partition_follows_its_queue_up_at_once_and_down_to_zero_after_the_c
     name = f"grid-partition-{partition_id}"
 
     def replicas() -> int | None:
-        found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
-        return int(found.stdout) if found.returncode == 0 and found.stdout else None
+        return replicas_of(k8s, namespace, name)
 
     k8s.wait_for(lambda: replicas() == 0, timeout=CONVERGE)  # podReserved 0 and nothing queued: zero pods
 
@@ -464,11 +460,6 @@ def test_network_policies_guard_the_grid_and_go_when_turned_off(
     k8s.wait_for(lambda: not policies(), timeout=CONVERGE)  # the partition's follows its cluster's spec
 
 
-def _replicas_of(k8s: controlplane.ControlPlane, namespace: str, name: str) -> int | None:
-    found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
-    return int(found.stdout) if found.returncode == 0 and found.stdout else None
-
-
 @pytest.mark.xfail(strict=True, reason="queue depth counts cancelled items until the issue-14 queue layout")
 def test_the_tasks_of_a_cancelled_session_no_longer_hold_the_partitions_pods(
     k8s: controlplane.ControlPlane,
@@ -494,18 +485,18 @@ def test_the_tasks_of_a_cancelled_session_no_longer_hold_the_partitions_pods(
     k8s.apply(external_cluster(redis_server), namespace=namespace)
     k8s.apply(partition(partition_id, podReserved=0, podMax=4, autoscaling=autoscaling), namespace=namespace)
     name = f"grid-partition-{partition_id}"
-    k8s.wait_for(lambda: _replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
+    k8s.wait_for(lambda: replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
     settings = LocalSettings(port=0, agents=0, data_dir=tmp_path, redis_url=redis_server, partitions=[partition_id])
     api = GridThread(settings).start()
     try:
         with grpc.insecure_channel(api.address) as channel:
             client = Client(channel, partition_id=partition_id)
             tasks = [client.submit({"do": "echo", "value": n})[0] for n in range(7)]
-            k8s.wait_for(lambda: _replicas_of(k8s, namespace, name) == 4, timeout=CONVERGE)
+            k8s.wait_for(lambda: replicas_of(k8s, namespace, name) == 4, timeout=CONVERGE)
             ArmoniKSessions(channel).cancel_session(client.session_id)
             for task in tasks:
                 client.wait_status(task.id, TaskStatus.CANCELLED)
-            k8s.wait_for(lambda: _replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
+            k8s.wait_for(lambda: replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
     finally:
         api.stop()
 
@@ -563,20 +554,7 @@ def test_the_data_volumes_stay_unless_the_cluster_says_delete_with_cluster(
 ) -> None:
     storage_class = f"pv-{namespace}"
     for index in range(4):
-        k8s.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": f"{storage_class}-{index}"},
-                "spec": {
-                    "capacity": {"storage": "20Gi"},
-                    "accessModes": ["ReadWriteOnce"],
-                    "storageClassName": storage_class,
-                    "hostPath": {"path": f"/tmp/{storage_class}-{index}"},
-                    "persistentVolumeReclaimPolicy": "Retain",
-                },
-            }
-        )
+        k8s.apply(persistent_volume(f"{storage_class}-{index}", storage_class))
     try:
         for name, delete in (("keep", False), ("drop", True)):
             cluster = example("cluster.yaml")

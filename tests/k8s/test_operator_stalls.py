@@ -27,7 +27,7 @@ from kubernetes import config
 from pyarmonik.operator import kube
 
 from . import controlplane, operator_process
-from .test_operator import CRDS, condition, exists, external_cluster, get, partition
+from .test_operator import condition, exists, external_cluster, get, partition, replicas_of
 
 pytestmark = [
     pytest.mark.k8s,
@@ -40,18 +40,8 @@ pytestmark = [
 RESYNC_SECONDS = 30.0
 
 
-@pytest.fixture(scope="module")
-def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
-    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for crd in ("armonikclusters.pyarmonik.io", "armonikpartitions.pyarmonik.io"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
-    return k8s
-
-
 @pytest.fixture
-def slow_resync(
-    crds: controlplane.ControlPlane, tmp_path: pathlib.Path
-) -> Iterator[operator_process.Operator]:
+def slow_resync(crds: controlplane.ControlPlane, tmp_path: pathlib.Path) -> Iterator[operator_process.Operator]:
     with operator_process.running(crds, tmp_path, resync_seconds=RESYNC_SECONDS) as running:
         yield running
 
@@ -65,11 +55,6 @@ def silent_redis() -> Iterator[str]:
         yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
 
 
-def _replicas(k8s: controlplane.ControlPlane, namespace: str, name: str) -> int | None:
-    found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
-    return int(found.stdout) if found.returncode == 0 and found.stdout else None
-
-
 def test_a_grid_whose_redis_does_not_answer_holds_no_reconcile(
     k8s: controlplane.ControlPlane, slow_resync: operator_process.Operator, silent_redis: str, namespace: str
 ) -> None:
@@ -80,7 +65,7 @@ def test_a_grid_whose_redis_does_not_answer_holds_no_reconcile(
     def explain() -> str:
         return f"{k8s.describe(namespace, 'akp', 'deployments')}\noperator:\n{slow_resync.tail(40)}"
 
-    k8s.wait_for(lambda: _replicas(k8s, namespace, name) == 1, timeout=RESYNC_SECONDS, explain=explain)
+    k8s.wait_for(lambda: replicas_of(k8s, namespace, name) == 1, timeout=RESYNC_SECONDS, explain=explain)
     declared = k8s.wait_for(
         lambda: condition(get(k8s, namespace, "akp/default"), "Declared") or None, timeout=RESYNC_SECONDS
     )
@@ -89,7 +74,7 @@ def test_a_grid_whose_redis_does_not_answer_holds_no_reconcile(
     for wanted in (3, 2):  # each change before the next resync, Redis silent all along
         k8s.kubectl("scale", "-n", namespace, "akp/default", f"--replicas={wanted}")
         k8s.wait_for(
-            lambda wanted=wanted: _replicas(k8s, namespace, name) == wanted,  # type: ignore[misc]
+            lambda wanted=wanted: replicas_of(k8s, namespace, name) == wanted,  # type: ignore[misc]
             timeout=RESYNC_SECONDS,
             explain=explain,
         )
