@@ -25,7 +25,6 @@ What :class:`Grids` keeps true:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -215,8 +214,7 @@ class Grids:
     async def _drop(self, link: _Link) -> None:
         if link.attempt is not None and not link.attempt.done():
             link.attempt.cancel()
-            with contextlib.suppress(BaseException):
-                await link.attempt
+            await asyncio.gather(link.attempt, return_exceptions=True)
         elif (
             link.attempt is not None
             and link.attempt.done()

@@ -260,15 +260,14 @@ class Resource:
     name: str
     namespace: str
     uid: str
+    #: The resource's own labels, which ``kopf.adopt`` gives its children (those they lack).
+    labels: dict[str, str]
 
     @property
     def owner(self) -> Body:
-        """The minimal body ``kopf.adopt`` and owner references need."""
-        return {
-            "apiVersion": self.api_version,
-            "kind": self.kind,
-            "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid},
-        }
+        """What ``kopf.adopt`` and owner references read of the resource."""
+        metadata = {"name": self.name, "namespace": self.namespace, "uid": self.uid, "labels": dict(self.labels)}
+        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": metadata}
 
     @property
     def key(self) -> tuple[str, str]:
@@ -316,9 +315,10 @@ def parse_partition(body: Body) -> Partition:
     return Partition(**_identity(body, crds.PARTITION_KIND), spec=_validated(PartitionSpec, spec, body))
 
 
-def _identity(body: Body, kind: str) -> dict[str, str]:
+def _identity(body: Body, kind: str) -> dict[str, Any]:
     metadata = body["metadata"]
     return {
+        "labels": dict(metadata.get("labels") or {}),
         "api_version": str(body.get("apiVersion") or crds.API_VERSION),
         "kind": str(body.get("kind") or kind),
         "name": str(metadata["name"]),

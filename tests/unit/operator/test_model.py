@@ -81,7 +81,7 @@ def test_a_partition_id_defaults_to_the_resource_name_and_replicas_to_pod_reserv
     assert part.owner == {
         "apiVersion": "pyarmonik.io/v1alpha1",
         "kind": "ArmoniKPartition",
-        "metadata": {"name": "default", "namespace": k8s_bodies.NAMESPACE, "uid": ""},
+        "metadata": {"name": "default", "namespace": k8s_bodies.NAMESPACE, "uid": "", "labels": {}},
     }
 
 
