@@ -85,10 +85,12 @@ class Kube:
     def _discover(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
         if key in self._missing:
-            # A miss makes the client re-read the whole discovery: first ask
-            # the one group version whether the kind appeared.
-            if time.monotonic() < self._missing[key] or not self._serves(api_version, kind):
-                self._missing[key] = max(self._missing[key], time.monotonic() + MISSING_KIND_SECONDS)
+            # A miss makes the client re-read the whole discovery: first ask,
+            # every MISSING_KIND_SECONDS, the one group version whether the kind appeared.
+            if time.monotonic() < self._missing[key]:
+                raise NoSuchKind(f"{kind} ({api_version}) is not served by the API server")
+            if not self._serves(api_version, kind):
+                self._missing[key] = time.monotonic() + MISSING_KIND_SECONDS
                 raise NoSuchKind(f"{kind} ({api_version}) is not served by the API server")
             self.dynamic.resources.invalidate_cache()
         try:

@@ -36,6 +36,7 @@ class Operator:
         self.plane, self.log = plane, log
         self.resync_seconds, self.kubeconfig, self.arguments = resync_seconds, kubeconfig, arguments
         self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     def start(self) -> None:
         [port] = servers.free_ports(1)
@@ -44,7 +45,12 @@ class Operator:
             "--liveness-port", str(port), "--log-level", "INFO", "--autoscale-seconds", str(AUTOSCALE_SECONDS),
             *self.arguments,
         ]  # fmt: skip
-        env = {**os.environ, **self.plane.env, "PYTHONPATH": str(ROOT)}
+        # A fresh /tmp at each start, as in its pod (an emptyDir): the API
+        # client's discovery cache starts cold, as after a pod restart.
+        self.starts += 1
+        scratch = self.log.parent / f"tmp-{self.starts}"
+        scratch.mkdir(exist_ok=True)
+        env = {**os.environ, **self.plane.env, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
         with self.log.open("ab") as output:

@@ -152,9 +152,14 @@ def test_the_examples_become_an_owned_grid_whose_pods_run_and_whose_conditions_t
     k8s.wait_for(pods_ready, timeout=CONVERGE, explain=lambda: k8s.describe(namespace, *described))
     # The managed Redis is reachable inside the cluster only, and this operator runs outside it (the in-cluster
     # one declares partitions; test_partition_resources_are_the_partitions_... covers that on a reachable Redis).
-    declared = condition(get(k8s, namespace, "akp/default"), "Declared")
-    assert declared["status"] == "False"
-    assert f"cannot reach Redis at redis://grid-redis.{namespace}.svc:6379/0" in declared["message"]
+    # Its connection is attempted in the background: first "no answer yet", then why it failed.
+    unreachable = f"cannot reach Redis at redis://grid-redis.{namespace}.svc:6379/0"
+
+    def declared() -> dict[str, Any]:
+        return condition(get(k8s, namespace, "akp/default"), "Declared")
+
+    k8s.wait_for(lambda: unreachable in declared().get("message", ""), timeout=CONVERGE)
+    assert declared()["status"] == "False"
     pods = get(k8s, namespace, "pods", "-l", "pyarmonik.io/cluster=grid")["items"]
     assert pods and all(p["status"]["phase"] == "Running" for p in pods)
     events = get(k8s, namespace, "events")["items"]
