@@ -283,7 +283,7 @@ def test_helm_uninstall_wait_returns_while_the_operator_runs_under_the_charts_ow
         k8s.wait_for(declared, timeout=120, explain=explain)
         k8s.wait_for(lambda: "grid-control-plane" in items(k8s, "deployments", namespace), timeout=60)
 
-        uninstalled = k8s.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "90s", check=False)
+        uninstalled = k8s.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "50s", check=False)
         assert uninstalled.returncode == 0, f"{uninstalled.stderr}\n{explain()}"
         assert not items(k8s, "akc", namespace) and not items(k8s, "akp", namespace)
         k8s.wait_for(lambda: not items(k8s, "deployments", namespace), timeout=60, explain=explain)

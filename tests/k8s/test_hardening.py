@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pyarmonik.operator import model
 from pyarmonik.operator.builders import cluster, object_storage, partition
 from tests.k8s import controlplane
 
@@ -48,10 +49,10 @@ def _body(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
 
 
 def _children(namespace: str, **cluster_spec: Any) -> list[dict[str, Any]]:
-    grid = _body("cluster.yaml", namespace, **cluster_spec)
+    grid = model.parse_cluster(_body("cluster.yaml", namespace, **cluster_spec))
     children = cluster.build_cluster_children(grid, secrets=object_storage.new_minio_credentials())
     for example in ("partition-cpu.yaml", "partition-gpu.yaml"):
-        children += partition.build_partition_children(_body(example, namespace), grid)
+        children += partition.build_partition_children(model.parse_partition(_body(example, namespace)), grid)
     return children
 
 
