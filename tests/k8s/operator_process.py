@@ -30,11 +30,15 @@ class Operator:
         resync_seconds: float = RESYNC_SECONDS,
         kubeconfig: pathlib.Path | None = None,
         arguments: tuple[str, ...] = (),
+        environment: dict[str, str] | None = None,
     ) -> None:
         """``kubeconfig``: another identity than the test bed's admin (a
-        ServiceAccount's token); ``arguments``: more flags of ``pyarmonik operator``."""
+        ServiceAccount's token); ``arguments``: more flags of ``pyarmonik
+        operator``; ``environment``: more variables (its settings, as the
+        chart's ConfigMap gives them)."""
         self.plane, self.log = plane, log
         self.resync_seconds, self.kubeconfig, self.arguments = resync_seconds, kubeconfig, arguments
+        self.environment = environment or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -50,7 +54,7 @@ class Operator:
         self.starts += 1
         scratch = self.log.parent / f"tmp-{self.starts}"
         scratch.mkdir(exist_ok=True)
-        env = {**os.environ, **self.plane.env, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
+        env = {**os.environ, **self.plane.env, **self.environment, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
         with self.log.open("ab") as output:
