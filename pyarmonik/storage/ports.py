@@ -276,7 +276,10 @@ class TaskQueue(Protocol):
         ...
 
     async def depth(self, partition_id: str) -> int:
-        """Items ready in the partition (leased ones not counted)."""
+        """Runnable items queued in the partition: what its agents could take
+        now. Leased items are not counted, nor those of a cancelled or paused
+        session (the autoscaler sizes a partition on this and ``leased``;
+        ``pyarmonik_queue_tasks{state="queued"}`` reports it)."""
         ...
 
     async def leased(self, partition_id: str) -> int:
