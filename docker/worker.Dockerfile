@@ -4,7 +4,7 @@
 # ArmoniK and on PyArmoniK. The worker script talks to its agent over the
 # unix sockets the partition's pod shares (ComputePlane__*Channel__Address).
 #
-#   docker build -f docker/worker.Dockerfile -t hello-world-worker:0.1.0 examples/hello_world
+#   docker build -f docker/worker.Dockerfile -t pyarmonik-hello-world-worker:0.1.0 examples/hello_world
 #
 # For your own worker: build from your worker's folder (WORKER_SCRIPT names the
 # script in it) and pin the SDK the way your project pins dependencies.

@@ -20,6 +20,7 @@ from pydantic import AliasChoices, Field, StringConstraints, field_validator, mo
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import pyarmonik
 from pyarmonik.core import limits
 
 DEFAULT_PORT = 5001
@@ -331,6 +332,16 @@ class OperatorSettings(LoggingSettings):
     liveness_port: Port | None = Field(8080, description="serve the operator's liveness probe at :PORT/healthz")
     autoscale_seconds: float = Field(
         15.0, gt=0, description="how often each autoscaled partition's queue is read and its replicas decided"
+    )
+    image_repository: str = Field(
+        "pyarmonik",
+        min_length=1,
+        description="PyArmoniK image of the grids whose ArmoniKCluster names none (spec.image.repository)",
+    )
+    image_tag: str = Field(
+        pyarmonik.__version__,
+        min_length=1,
+        description="its tag, for the grids whose ArmoniKCluster names none (spec.image.tag)",
     )
 
 

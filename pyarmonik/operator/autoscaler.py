@@ -31,7 +31,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from pyarmonik.operator.builders import common
+from pyarmonik.operator import model
 
 
 class Action(enum.Enum):
@@ -160,17 +160,16 @@ def _decision(inputs: ScaleInputs, now_need: int, replicas: int, why: str) -> Sc
     return ScaleDecision(replicas=replicas, previous=current, need=now_need, action=action, reason=why)
 
 
-def policy_of(partition_body: common.Body) -> ScalePolicy:
-    """The policy a partition's spec (defaults applied) says."""
-    spec = common.partition_spec(partition_body)
-    auto = spec["autoscaling"]
+def policy_of(spec: model.PartitionSpec) -> ScalePolicy:
+    """The policy a partition's spec says."""
+    auto = spec.autoscaling
     return ScalePolicy(
-        min_replicas=spec["podReserved"],
-        max_replicas=spec["podMax"],
-        target_tasks_per_pod=auto["targetTasksPerPod"],
-        scale_up_step=auto["scaleUpStep"],
-        scale_down_cooldown_seconds=float(auto["scaleDownCooldownSeconds"]),
-        scale_up_cooldown_seconds=float(auto["scaleUpCooldownSeconds"]),
+        min_replicas=spec.pod_reserved,
+        max_replicas=spec.pod_max,
+        target_tasks_per_pod=auto.target_tasks_per_pod,
+        scale_up_step=auto.scale_up_step,
+        scale_down_cooldown_seconds=float(auto.scale_down_cooldown_seconds),
+        scale_up_cooldown_seconds=float(auto.scale_up_cooldown_seconds),
     )
 
 

@@ -72,3 +72,38 @@ def overall(checks: list[Check]) -> tuple[Check, str]:
         return Check("Ready", True, "AllReady", "every component is ready"), "Ready"
     first = failing[0]
     return Check("Ready", False, first.reason, first.message), "Progressing"
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a reconcile writes: the ``status`` of the resource, and the checks
+    that just turned False (each announced once, as a Warning Event)."""
+
+    fields: dict[str, Any]
+    turned_false: list[Check]
+
+
+def status_of(
+    body: dict[str, Any],
+    checks: list[Check],
+    *,
+    phase: str | None = None,
+    extra: dict[str, Any] | None = None,
+    at: str | None = None,
+) -> Status:
+    """Conditions (with ``Ready`` from the others), phase and
+    observedGeneration; a check that was not already False is announced
+    (``Ready`` never is: it turns False only with one that is announced)."""
+    ready, ready_phase = overall(checks)
+    status = body.get("status") or {}
+    before = status.get("conditions") or []
+    previous = {c.get("type"): c.get("status") for c in before}
+    generation = body["metadata"].get("generation", 0)
+    fields = {
+        "conditions": conditions([*checks, ready], previous=before, generation=generation, at=at or now_text()),
+        "phase": phase or ready_phase,
+        "observedGeneration": generation,
+        **(extra or {}),
+    }
+    turned_false = [check for check in checks if not check.ok and previous.get(check.type) != "False"]
+    return Status(fields, turned_false)

@@ -16,39 +16,35 @@ from typing import Any
 
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from pyarmonik.operator import kube, pod_costs
-from pyarmonik.operator.builders import common, partition
+from pyarmonik.operator import kube, model, pod_costs
+from pyarmonik.operator.builders import partition
 
-API_VERSION = "pyarmonik.io/v1alpha1"
-PARTITION_KIND = "ArmoniKPartition"
 _MERGE = "application/merge-patch+json"
 
 
-def patch_scale(client: kube.Kube, partition_body: common.Body, replicas: int) -> None:
+def patch_scale(client: kube.Kube, part: model.Partition, replicas: int) -> None:
     """Writes ``spec.replicas`` through the partition's ``/scale``."""
-    resource = client.dynamic.resources.get(api_version=API_VERSION, kind=PARTITION_KIND)
+    resource = client.resource(part.api_version, part.kind)
     client.dynamic.patch(
         resource.subresources["scale"],
         body={"spec": {"replicas": int(replicas)}},
-        name=common.name_of(partition_body),
-        namespace=common.namespace_of(partition_body),
+        name=part.name,
+        namespace=part.namespace,
         content_type=_MERGE,
     )
 
 
-def partition_pods(client: kube.Kube, partition_body: common.Body, cluster_body: common.Body) -> list[dict[str, Any]]:
+def partition_pods(client: kube.Kube, part: model.Partition, cluster: model.Cluster) -> list[dict[str, Any]]:
     """The pods of the partition's Deployment (by its selector)."""
-    resource = client.dynamic.resources.get(api_version="v1", kind="Pod")
-    listed = resource.get(
-        namespace=common.namespace_of(partition_body),
-        label_selector=partition.partition_selector(partition_body, cluster_body),
+    listed = client.resource("v1", "Pod").get(
+        namespace=part.namespace, label_selector=partition.partition_selector(part, cluster)
     )
     pods: list[dict[str, Any]] = listed.to_dict().get("items") or []
     return pods
 
 
 def patch_pods(client: kube.Kube, namespace: str, patches: dict[str, dict[str, Any]]) -> None:
-    resource = client.dynamic.resources.get(api_version="v1", kind="Pod")
+    resource = client.resource("v1", "Pod")
     for name, patch in patches.items():
         try:
             client.dynamic.patch(resource, body=patch, name=name, namespace=namespace, content_type=_MERGE)
@@ -57,13 +53,13 @@ def patch_pods(client: kube.Kube, namespace: str, patches: dict[str, dict[str, A
 
 
 async def mark_deletion_costs(
-    client: kube.Kube, fetch: pod_costs.Fetch, partition_body: common.Body, cluster_body: common.Body
+    client: kube.Kube, fetch: pod_costs.Fetch, part: model.Partition, cluster: model.Cluster
 ) -> dict[str, int]:
     """Asks every pod of the partition what its agent is doing and writes
     the deletion costs that follow; returns them by pod name."""
-    pods = await asyncio.to_thread(partition_pods, client, partition_body, cluster_body)
+    pods = await asyncio.to_thread(partition_pods, client, part, cluster)
     costs = pod_costs.deletion_costs(await pod_costs.agent_states(pods, fetch))
     patches = pod_costs.annotation_patches(pods, costs)
     if patches:
-        await asyncio.to_thread(patch_pods, client, common.namespace_of(partition_body), patches)
+        await asyncio.to_thread(patch_pods, client, part.namespace, patches)
     return costs

@@ -9,13 +9,12 @@ it.
 
 from __future__ import annotations
 
-import pyarmonik
 from pyarmonik import settings
 from pyarmonik.operator import schema as s
 
 PHASES = ["Pending", "Progressing", "Ready", "Degraded", "Failed"]
 CLUSTER_CONDITIONS = ["RedisReady", "ObjectStorageReady", "ControlPlaneReady", "Ready"]
-PARTITION_CONDITIONS = ["ClusterFound", "PodsReady", "Declared", "Ready"]
+PARTITION_CONDITIONS = ["ClusterFound", "PodsReady", "Declared", "AutoscalerReady", "Ready"]
 #: The settings models' rule, so the API server refuses what an agent would.
 PARTITION_ID_PATTERN = settings.PARTITION_ID_PATTERN
 PULL_POLICIES = ["Always", "IfNotPresent", "Never"]
@@ -277,11 +276,13 @@ def cluster_spec_schema() -> s.Schema:
         {
             "image": s.obj(
                 {
-                    "repository": s.string(default="pyarmonik"),
-                    "tag": s.string(default=pyarmonik.__version__),
+                    "repository": s.string(
+                        "none: the operator's --image-repository (the chart's image.repository; default pyarmonik)"
+                    ),
+                    "tag": s.string("none: the operator's --image-tag (the chart's image.tag or appVersion)"),
                     "pullPolicy": s.enum(PULL_POLICIES, "IfNotPresent"),
                 },
-                "the PyArmoniK image (control plane and agents)",
+                "the PyArmoniK image (control plane and agents); none: the image the operator was installed with",
                 default={},
             ),
             "imagePullSecrets": s.array(s.obj({"name": s.string()}, required=["name"]), "for every pod of the grid"),
@@ -295,6 +296,19 @@ def cluster_spec_schema() -> s.Schema:
             "controlPlane": _control_plane_spec(),
             "redis": _redis_spec(),
             "objectStorage": _object_storage_spec(),
+            "persistence": s.obj(
+                {
+                    "deleteWithCluster": s.boolean(
+                        "delete the managed Redis' and MinIO's data volumes (PersistentVolumeClaims) with the "
+                        "cluster; false keeps them (and the grid's state and data) for a cluster of the same name "
+                        "to find again, until you delete them (kubectl delete pvc -l app.kubernetes.io/instance="
+                        "<cluster>)",
+                        default=False,
+                    ),
+                },
+                "what becomes of the managed Redis' and MinIO's data volumes when the cluster is deleted",
+                default={},
+            ),
             "lease": s.obj(
                 {
                     "leaseSeconds": s.integer("a silent agent loses its task after this", default=15, minimum=1),

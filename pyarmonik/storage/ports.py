@@ -304,8 +304,10 @@ class TaskQueue(Protocol):
         ...
 
     async def depth(self, partition_id: str) -> int:
-        """Runnable tasks of the partition: SUBMITTED, waiting for an agent
-        (cancelled and paused ones do not count, nor leased ones)."""
+        """Runnable tasks of the partition, what its agents could take now:
+        SUBMITTED. Leased ones are not counted, nor those of a cancelled or
+        paused session (the autoscaler sizes a partition on this and
+        ``leased``; ``pyarmonik_queue_tasks{state="queued"}`` reports it)."""
         ...
 
     async def leased(self, partition_id: str) -> int:

@@ -1,8 +1,10 @@
 """The whole path on a kind cluster, as a user's CI runs it: build the
-PyArmoniK image and the hello-world worker image, load them into kind, helm
-install the chart with a cluster and a partition, wait for the cluster to be
-Ready, port-forward its control plane and run the hello-world example client
-(the official ArmoniK client only) against it, then helm uninstall.
+PyArmoniK image and the hello-world worker image with the documented script
+(``docker/images.sh``), load them into kind, helm install the chart with a
+cluster and a partition, wait for the cluster to be Ready, port-forward its
+control plane and run the hello-world example client (the official ArmoniK
+client only) against it, then ``helm uninstall --wait``, which must leave no
+custom resource behind.
 
 Opt-in (``PYARMONIK_E2E=1``; see ``tests.e2e.kind``), for
 ``.github/workflows/e2e.yaml`` or a developer with docker and kind.
@@ -19,7 +21,6 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-import pyarmonik
 from tests import helpers
 from tests.k8s import chart
 
@@ -28,8 +29,8 @@ from . import kind
 pytestmark = pytest.mark.e2e
 
 ROOT = pathlib.Path(__file__).parents[2]
-IMAGE = "pyarmonik:e2e"
-WORKER_IMAGE = "hello-world-worker:e2e"
+TAG = "e2e"
+IMAGES_SCRIPT = ROOT / "docker" / "images.sh"
 CLUSTER = "grid"
 READY_TIMEOUT = "600s"
 CLIENT_TIMEOUT = 180
@@ -43,30 +44,36 @@ def kind_cluster() -> Iterator[kind.Kind]:
 
 
 @pytest.fixture(scope="module")
-def images(kind_cluster: kind.Kind) -> None:
-    """Both images, built from this checkout and loaded into the kind nodes."""
-    kind_cluster.run(
-        "docker", "build", "--tag", IMAGE, "--build-arg", f"VERSION={pyarmonik.__version__}", str(ROOT)
-    )  # fmt: skip
-    kind_cluster.run(
-        "docker", "build", "--tag", WORKER_IMAGE, "--file", str(ROOT / "docker" / "worker.Dockerfile"),
-        str(ROOT / "examples" / "hello_world"),
-    )  # fmt: skip
-    kind_cluster.load(IMAGE, WORKER_IMAGE)
+def images(kind_cluster: kind.Kind) -> tuple[str, str]:
+    """Both images, built from this checkout by the documented script and
+    loaded into the kind nodes: ``(pyarmonik image, worker image)``."""
+    built = kind_cluster.run(str(IMAGES_SCRIPT), "--tag", TAG)
+    image, worker = images_of(built.stderr)
+    kind_cluster.load(image, worker)
+    return image, worker
+
+
+def images_of(script_output: str) -> tuple[str, str]:
+    """The two names ``docker/images.sh`` reports on its ``images:`` line."""
+    (line,) = [line for line in script_output.splitlines() if line.startswith("images: ")]
+    image, worker = line.split()[1:]
+    return image, worker
 
 
 @pytest.fixture
-def release(kind_cluster: kind.Kind, images: None, tmp_path: pathlib.Path) -> Iterator[str]:
+def release(kind_cluster: kind.Kind, images: tuple[str, str], tmp_path: pathlib.Path) -> Iterator[str]:
     """The chart installed with a cluster and the "default" partition; uninstalled afterwards."""
     namespace = f"e2e-{uuid.uuid4().hex[:6]}"
+    image, worker = images
+    repository, tag = image.rsplit(":", 1)
     values = {
-        "image": {"repository": IMAGE.split(":")[0], "tag": IMAGE.split(":")[1], "pullPolicy": "Never"},
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "operator": {"logFormat": "text"},
         "cluster": {"enabled": True, "name": CLUSTER, "spec": {"redis": {"managed": {"storage": "256Mi"}}}},
         "partitions": [
             {
                 "name": "default",
-                "spec": {"worker": {"image": WORKER_IMAGE, "imagePullPolicy": "Never"}, "podReserved": 1, "podMax": 2},
+                "spec": {"worker": {"image": worker, "imagePullPolicy": "Never"}, "podReserved": 1, "podMax": 2},
             }
         ],
     }
@@ -79,8 +86,13 @@ def release(kind_cluster: kind.Kind, images: None, tmp_path: pathlib.Path) -> It
     try:
         yield namespace
     finally:
-        kind_cluster.helm("uninstall", "e2e", "--namespace", namespace, "--wait", "--timeout", "5m", check=False)
+        uninstalled = kind_cluster.helm("uninstall", "e2e", "--namespace", namespace, "--wait", "--timeout", "5m",
+                                        check=False)  # fmt: skip
+        left = kind_cluster.kubectl("get", "akc,akp,deployments,statefulsets", "-n", namespace, "-o", "name",
+                                    check=False).stdout.split()  # fmt: skip
         kind_cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        assert uninstalled.returncode == 0, uninstalled.stderr
+        assert left == [], f"helm uninstall --wait left {left}"
 
 
 @pytest.mark.timeout(3600)

@@ -3,8 +3,10 @@ HTTP (the operator's aiohttp GET), and a partition's load in a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import aiohttp
 import pytest
@@ -12,15 +14,21 @@ import redis.asyncio
 
 from pyarmonik import metrics
 from pyarmonik.agent.health import AgentHealth, AgentState
-from pyarmonik.core import errors
-from pyarmonik.operator import pod_costs, queue_metrics
+from pyarmonik.core import errors, filters
+from pyarmonik.core.models import Partition
+from pyarmonik.operator import grids, pod_costs
 from pyarmonik.operator.autoscaler import Load
+from pyarmonik.processes import operator_process
 from pyarmonik.processes.agent_process import build_probes
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.settings import AgentSettings
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis.queue import RedisTaskQueue
-from tests import servers
+from pyarmonik.storage.redis.state import RedisStateStore
+from tests import helpers, servers
+
+#: Longer than a local Redis ever takes to connect or answer.
+WAIT = 10.0
 
 
 class Agent:
@@ -69,39 +77,84 @@ def test_the_probe_path_the_operator_asks_is_one_the_agent_process_serves() -> N
     assert probes is not None and pod_costs.STATE_PATH in probes.checks
 
 
-async def test_the_load_is_the_queue_depth_and_the_leased_count_of_the_partition(
-    redis_client: redis.asyncio.Redis,
+GRID = ("science", "grid")
+
+
+async def test_the_load_is_the_queue_depth_and_the_leased_count_of_each_partition(
+    redis_server: str, redis_client: redis.asyncio.Redis
 ) -> None:
     queue = RedisTaskQueue(redis_client)
     await queue.push("cpu", [ports.QueuedTask(task_id=f"t{n}", session_id="s", priority=1) for n in range(5)])
     await queue.push("gpu", [ports.QueuedTask(task_id="g", session_id="s", priority=1)])
     assert await queue.pop("cpu", agent_id="a", lease_seconds=30, timeout=0) is not None
-    assert await queue_metrics.read_load(queue, "cpu") == Load(queued=4, running=1)
-    assert await queue_metrics.read_load(queue, "gpu") == Load(queued=1, running=0)
-    assert await queue_metrics.read_load(queue, "none") == Load(queued=0, running=0)
+    grid_storage = grids.Grids(operator_process.connect_grid)
+    try:
+        loads = [await grid_storage.load(GRID, redis_server, p, wait=WAIT) for p in ("cpu", "gpu", "none")]
+    finally:
+        await grid_storage.aclose()
+    assert loads == [Load(queued=4, running=1), Load(queued=1, running=0), Load(queued=0, running=0)]
 
 
-async def test_the_load_of_a_partition_is_read_from_the_grids_redis(
+async def test_one_connection_per_cluster_is_kept_between_calls_and_closed_when_the_cluster_goes(
     redis_server: str, redis_client: redis.asyncio.Redis
 ) -> None:
-    queue = RedisTaskQueue(redis_client)
-    await queue.push("cpu", [ports.QueuedTask(task_id=f"t{n}", session_id="s", priority=1) for n in range(7)])
-    for agent in ("a1", "a2"):
-        assert await queue.pop("cpu", agent_id=agent, lease_seconds=30, timeout=0) is not None
-    grids = queue_metrics.GridQueues()
+    before = await _clients(redis_client)
+    grid_storage = grids.Grids(operator_process.connect_grid)
     try:
-        assert await grids.load(redis_server, "cpu") == Load(queued=5, running=2)
-        assert await grids.load(redis_server, "gpu") == Load(queued=0, running=0)
-        await grids.forget(redis_server)
-        assert await grids.load(redis_server, "cpu") == Load(queued=5, running=2)  # connects again
+        for partition_id in ("cpu", "gpu", "cpu"):
+            await grid_storage.declare(GRID, redis_server, Partition(partition_id, pod_max=3), wait=WAIT)
+            await grid_storage.load(GRID, redis_server, partition_id, wait=WAIT)
+        assert await _clients(redis_client) == before + 1
+        state = RedisStateStore(redis_client)
+        assert (await state.get_partition("gpu")).pod_max == 3
+        assert await grid_storage.forget_partition(GRID, redis_server, "gpu", wait=WAIT)
+        await grid_storage.forget(GRID)
+        assert GRID not in grid_storage
+        await helpers.wait_for_async(lambda: _is(_clients(redis_client), before), timeout=WAIT)
+        assert not await grid_storage.forget_partition(GRID, redis_server, "gpu", wait=WAIT)  # connects again
+        assert [p.partition_id for p in (await state.list_partitions(query=filters.ListQuery())).items] == ["cpu"]
     finally:
-        await grids.aclose()
+        await grid_storage.aclose()
 
 
-async def test_an_unreachable_grid_redis_is_unavailable_not_an_empty_queue() -> None:
-    grids = queue_metrics.GridQueues()
+async def test_an_unreachable_grid_is_unavailable_not_an_empty_queue() -> None:
+    grid_storage = grids.Grids(operator_process.connect_grid)
+    closed = f"redis://127.0.0.1:{servers.free_port()}/0"
     try:
-        with pytest.raises(errors.Unavailable, match="cannot reach Redis"):
-            await grids.load(f"redis://127.0.0.1:{servers.free_port()}/0", "cpu")
+        with pytest.raises(errors.Unavailable, match="no answer yet"):
+            await grid_storage.load(GRID, closed, "cpu", wait=0.1)
+
+        async def reported() -> bool:
+            with pytest.raises(errors.Unavailable) as raised:
+                await grid_storage.load(GRID, closed, "cpu", wait=0.1)
+            return "cannot reach Redis at" in raised.value.message
+
+        await helpers.wait_for_async(reported, timeout=60)
     finally:
-        await grids.aclose()
+        await grid_storage.aclose()
+
+
+async def test_a_silent_redis_holds_no_caller_beyond_its_wait() -> None:
+    """A server that accepts connections and never answers (a Redis stuck
+    loading, a half-open network path): each call returns at its wait."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        grid_storage = grids.Grids(operator_process.connect_grid)
+        try:
+            for _ in range(3):
+                with pytest.raises(errors.Unavailable, match="no answer yet"):
+                    await asyncio.wait_for(
+                        grid_storage.declare(GRID, url, Partition("cpu"), wait=0.2), timeout=WAIT * 5
+                    )
+        finally:
+            await grid_storage.aclose()
+
+
+async def _clients(redis_client: redis.asyncio.Redis) -> int:
+    return len(await redis_client.client_list())
+
+
+async def _is(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected

@@ -280,6 +280,24 @@ def test_the_operator_without_its_extra_says_what_to_install(tmp_path: pathlib.P
     assert "Traceback" not in process.stderr
 
 
+def test_the_operator_without_a_kubeconfig_says_where_it_looked_in_one_line(tmp_path: pathlib.Path) -> None:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("KUBERNETES_")}
+    environment.update(HOME=str(tmp_path), KUBECONFIG=str(tmp_path / "absent"), COLUMNS="200", PYTHONPATH=str(ROOT))
+    process = subprocess.run(
+        [sys.executable, "-m", "pyarmonik", "operator", "--liveness-port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    assert process.returncode == 1
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in process.stderr, process.stderr
+    for said in ("no Kubernetes credentials", "KUBECONFIG", "~/.kube/config", "in a pod", "ServiceAccount"):
+        assert said in lines[0], said
+
+
 # -- the private redis-server of `local` ------------------------------------------
 WORKER_COMMAND = f'"{sys.executable}" "{ROOT / "tests" / "workers" / "behaviours.py"}"'
 

@@ -24,7 +24,7 @@ import pytest
 
 from tests import servers
 
-from . import controlplane, testbed
+from . import chart, controlplane, testbed
 
 BUILD_VARIABLE = "PYARMONIK_TESTBED_BUILD"
 BUILD_HINT = "build them with: python -m tests.k8s.testbed build"
@@ -86,3 +86,21 @@ def namespace(k8s: controlplane.ControlPlane) -> Iterator[str]:
         yield name
     finally:
         k8s.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
+    """The test bed with the CRDs of ``manifests/crds`` installed and established."""
+    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(chart.ROOT / "manifests" / "crds"))
+    for crd in ("armonikclusters.pyarmonik.io", "armonikpartitions.pyarmonik.io"):
+        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
+    return k8s
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    """A helm binary (the test bed's, else PATH's), for tests that need no cluster."""
+    binary = chart.helm_binary()
+    if binary is None:
+        servers.skip_or_fail("no helm: build the test bed (python -m tests.k8s.testbed build) or put helm on PATH")
+    return binary

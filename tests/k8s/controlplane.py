@@ -23,6 +23,7 @@ import secrets
 import shutil
 import ssl
 import subprocess
+import tempfile
 import time
 import typing
 import urllib.error
@@ -113,6 +114,31 @@ class ControlPlane:
         listed = self.kubectl("get", ",".join(kinds), "-n", namespace, "-o", "wide", check=False)
         events = self.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)
         return f"{listed.stdout}{listed.stderr}\n{events.stdout[-4000:]}"
+
+    @contextlib.contextmanager
+    def watching(self, namespace: str, kind: str) -> typing.Iterator[list[dict[str, Any]]]:
+        """Every version of every ``kind`` object of ``namespace`` from now on
+        (``kubectl get --watch``), in the list given, filled when the block ends."""
+        seen: list[dict[str, Any]] = []
+        command = [str(self.bin / "kubectl"), "get", kind, "-n", namespace, "--watch", "--output-watch-events",
+                   "-o", "json"]  # fmt: skip
+        with tempfile.TemporaryFile("w+") as output:
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.DEVNULL, env=self.env)
+            try:
+                yield seen
+            finally:
+                process.terminate()
+                process.wait(timeout=STOP_GRACE)
+                output.seek(0)
+                seen += [event["object"] for event in _json_stream(output.read())]
+
+    def kubeconfig_of(self, namespace: str, account: str, path: pathlib.Path) -> pathlib.Path:
+        """A kubeconfig that authenticates as the ServiceAccount
+        ``namespace/account``, with a token of the TokenRequest API (what the
+        kubelet mounts in its pods): that account's rights, not the admin's."""
+        token = self.kubectl("create", "token", account, "-n", namespace, "--duration=2h").stdout.strip()
+        path.write_text(json.dumps(_kubeconfig(self.server, token), indent=2))
+        return path
 
     def stop(self) -> None:
         _stop(self.processes)
@@ -330,6 +356,21 @@ def _nodes_schedulable(plane: ControlPlane) -> bool:
         if conditions.get("Ready") != "True" or any(key.startswith("node.kubernetes.io/") for key in taints):
             return False
     return True
+
+
+def _json_stream(text: str) -> list[dict[str, Any]]:
+    """The JSON documents written one after the other (kubectl --watch -o json)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while at < len(text):
+        if text[at].isspace():
+            at += 1
+            continue
+        try:
+            document, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:  # the last one, cut by the end of the watch
+            break
+        found.append(document)
+    return found
 
 
 def _stop(processes: Sequence[Process]) -> None:

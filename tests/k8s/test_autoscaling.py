@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import config
 
-from pyarmonik.operator import kube, kube_scaling, pod_costs
+from pyarmonik.operator import kube, kube_scaling, model, pod_costs
 from pyarmonik.operator.builders import common, partition
 
 from . import chart, controlplane
@@ -46,23 +46,23 @@ def test_the_count_is_written_through_the_partitions_scale_subresource(
         "spec": {"clusterRef": {"name": "grid"}, "worker": {"image": "w:1"}, "podReserved": 0, "podMax": 8},
     }
     k8s.apply(body, namespace=namespace)
-    kube_scaling.patch_scale(client, body, 5)
+    kube_scaling.patch_scale(client, model.parse_partition(body), 5)
     stored = k8s.get("armonikpartition", "cpu", "-n", namespace)
     assert stored["spec"]["replicas"] == 5
-    assert partition.desired_replicas(stored) == 5
+    assert model.parse_partition(stored).spec.desired_replicas == 5
     path = f"/apis/pyarmonik.io/v1alpha1/namespaces/{namespace}/armonikpartitions/cpu/scale"
     scale = json.loads(k8s.kubectl("get", "--raw", path).stdout)
     assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 5}
 
 
-def _bodies(namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A partition ``cpu`` of a cluster ``grid``, as kopf would hand them over."""
+def _bodies(namespace: str) -> tuple[model.Partition, model.Cluster]:
+    """A partition ``cpu`` of a cluster ``grid``, as the operator reads them."""
     cluster = {"metadata": {"name": "grid", "namespace": namespace}, "spec": {}}
     part = {
         "metadata": {"name": "cpu", "namespace": namespace},
         "spec": {"clusterRef": {"name": "grid"}, "worker": {"image": "w:1"}},
     }
-    return part, cluster
+    return model.parse_partition(part), model.parse_cluster(cluster)
 
 
 def _deployment(namespace: str, replicas: int) -> dict[str, Any]:

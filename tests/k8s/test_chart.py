@@ -20,21 +20,13 @@ import yaml
 import pyarmonik
 from pyarmonik.control_plane import auth_config
 from pyarmonik.operator import specs
-from tests import servers
+from pyarmonik.settings import OperatorSettings
 
 from . import chart
 
 KUBERNETES_VERSION = "1.34"
 SERVICE_MONITOR_API = "monitoring.coreos.com/v1/ServiceMonitor"
 CI_IDS = [path.name for path in chart.CI_VALUES]
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    binary = chart.helm_binary()
-    if binary is None:
-        servers.skip_or_fail("no helm: build the test bed (python -m tests.k8s.testbed build) or put helm on PATH")
-    return binary
 
 
 def render(helm: str, *arguments: str, **kwargs: str) -> list[dict[str, Any]]:
@@ -165,7 +157,19 @@ def test_a_settings_change_rolls_the_operator_through_the_config_checksum(helm: 
         "PYARMONIK_LOG_LEVEL": "DEBUG",
         "PYARMONIK_LOG_FORMAT": "json",
         "PYARMONIK_LIVENESS_PORT": "8080",
+        # The image of the grids that name none: the chart's own.
+        "PYARMONIK_IMAGE_REPOSITORY": "pyarmonik",
+        "PYARMONIK_IMAGE_TAG": pyarmonik.__version__,
     }
+    pushed = one(render(helm, "--set", "image.repository=r.example/me/pyarmonik", "--set", "image.tag=v2"), "ConfigMap")
+    assert (pushed["data"]["PYARMONIK_IMAGE_REPOSITORY"], pushed["data"]["PYARMONIK_IMAGE_TAG"]) == (
+        "r.example/me/pyarmonik",
+        "v2",
+    )
+    # Every key is a setting of the operator's.
+    assert OperatorSettings.model_validate(
+        {name.removeprefix("PYARMONIK_").lower(): value for name, value in pushed["data"].items()}
+    )
 
 
 def test_operator_disabled_still_installs_rbac_and_the_custom_resources(helm: str) -> None:

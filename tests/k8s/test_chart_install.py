@@ -67,6 +67,26 @@ def values_file(tmp_path: pathlib.Path, values: dict[str, Any]) -> str:
     return str(path)
 
 
+def grid_values(redis_url: str) -> dict[str, Any]:
+    """Values of a release holding a grid on the tests' Redis (which an
+    operator out of the cluster reaches) and its partition "default", and no
+    operator Deployment (kwok would run no container of it)."""
+    return {
+        "operator": {"enabled": False},
+        "cluster": {
+            "enabled": True,
+            "name": "grid",
+            "spec": {
+                "redis": {"mode": "external", "external": {"url": redis_url}},
+                "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
+                # Pods get graceSeconds + 15 s to stop: keep deletions short.
+                "lease": {"graceSeconds": 1},
+            },
+        },
+        "partitions": [{"name": "default", "spec": {"worker": {"image": "w:1"}, "podReserved": 1}}],
+    }
+
+
 def test_install_creates_the_crds_rbac_and_the_grid_the_api_server_accepts(
     k8s: controlplane.ControlPlane, namespace: str, release: str
 ) -> None:
@@ -117,7 +137,7 @@ def test_a_namespaced_install_grants_only_the_watched_namespace(
 ) -> None:
     install(k8s, release, namespace, "--set", f"operator.watchNamespace={other_namespace}", *NO_OPERATOR,
             "--set", "cluster.enabled=true", "--set", "partitions[0].name=default",
-            "--set", "partitions[0].spec.worker.image=hello-world-worker:0.1.0")  # fmt: skip
+            "--set", "partitions[0].spec.worker.image=pyarmonik-hello-world-worker:0.1.0")  # fmt: skip
     account = f"{release}-pyarmonik"
     assert can(k8s, account, namespace, "create", "deployments.apps", "-n", other_namespace)
     assert not can(k8s, account, namespace, "create", "deployments.apps", "-n", namespace)
@@ -208,18 +228,7 @@ def test_the_operator_reconciles_what_the_chart_installs_upgrades_and_uninstalls
     uninstall -> the grid is garbage-collected."""
     from . import operator_process
 
-    values = {
-        "operator": {"enabled": False},
-        "cluster": {
-            "enabled": True,
-            "name": "grid",
-            "spec": {
-                "redis": {"mode": "external", "external": {"url": redis_server}},
-                "objectStorage": {"mode": "external", "external": {"endpoint": "s3.example:9000"}},
-            },
-        },
-        "partitions": [{"name": "default", "spec": {"worker": {"image": "hello:1"}, "podReserved": 1}}],
-    }
+    values = grid_values(redis_server)
     install(k8s, release, namespace, "--values", values_file(tmp_path, values))
     with operator_process.running(k8s, tmp_path):
 
@@ -245,3 +254,36 @@ def test_the_operator_reconciles_what_the_chart_installs_upgrades_and_uninstalls
             return not items(k8s, "akc", namespace) and not items(k8s, "deployments", namespace)
 
         k8s.wait_for(gone, timeout=150)
+
+
+@pytest.mark.timeout(400)  # a grid converging, then an uninstall, on a loaded machine
+def test_helm_uninstall_wait_returns_while_the_operator_runs_under_the_charts_own_account(
+    k8s: controlplane.ControlPlane, namespace: str, release: str, redis_server: str, tmp_path: pathlib.Path
+) -> None:
+    """The chart's default shape: one release holds the grid and the operator's
+    ServiceAccount and RBAC, which ``helm uninstall`` deletes at the same time.
+    The operator runs with a token of that ServiceAccount (out of the cluster:
+    kwok runs no container), so it has the chart's rights, no more, and
+    loses them with the release."""
+    from . import operator_process
+
+    values = grid_values(redis_server)
+    install(k8s, release, namespace, "--values", values_file(tmp_path, values))
+    kubeconfig = k8s.kubeconfig_of(namespace, f"{release}-pyarmonik", tmp_path / "operator-kubeconfig")
+    with operator_process.running(k8s, tmp_path, kubeconfig=kubeconfig) as operator:
+
+        def declared() -> bool:
+            conditions = (items(k8s, "akp", namespace)["default"].get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Declared" and c["status"] == "True" for c in conditions)
+
+        def explain() -> str:
+            return f"{k8s.describe(namespace, 'akc', 'akp', 'deployments')}\noperator:\n{operator.tail(60)}"
+
+        # Under the chart's account the grid converges entirely (children, status, its Redis).
+        k8s.wait_for(declared, timeout=120, explain=explain)
+        k8s.wait_for(lambda: "grid-control-plane" in items(k8s, "deployments", namespace), timeout=60)
+
+        uninstalled = k8s.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "50s", check=False)
+        assert uninstalled.returncode == 0, f"{uninstalled.stderr}\n{explain()}"
+        assert not items(k8s, "akc", namespace) and not items(k8s, "akp", namespace)
+        k8s.wait_for(lambda: not items(k8s, "deployments", namespace), timeout=60, explain=explain)

@@ -8,20 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests import published_schemas, servers
+from tests import published_schemas
 
 from . import chart
 
 SERVICE_MONITOR_API = "monitoring.coreos.com/v1/ServiceMonitor"
 ENABLED = ("--set", "metrics.serviceMonitor.enabled=true", "--api-versions", SERVICE_MONITOR_API)
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    binary = chart.helm_binary()
-    if binary is None:
-        servers.skip_or_fail("no helm: build the test bed (python -m tests.k8s.testbed build) or put helm on PATH")
-    return binary
 
 
 def service_monitor(helm: str, *arguments: str) -> dict[str, Any]:

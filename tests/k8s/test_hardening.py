@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pyarmonik.operator import model
 from pyarmonik.operator.builders import cluster, object_storage, partition
 from tests.k8s import controlplane
 
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.k8s
 
 ROOT = pathlib.Path(__file__).parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
-CRDS = ROOT / "manifests" / "crds"
 HARDENED = {
     "tls": {"secretName": "grid-tls", "clientAuth": True},
     "auth": {"configMapName": "grid-auth"},
@@ -41,14 +41,6 @@ HARDENED = {
 }
 
 
-@pytest.fixture(scope="module")
-def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
-    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for crd in ("armonikclusters.pyarmonik.io", "armonikpartitions.pyarmonik.io"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
-    return k8s
-
-
 def _body(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text())
     body["metadata"]["namespace"] = namespace
@@ -57,10 +49,10 @@ def _body(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
 
 
 def _children(namespace: str, **cluster_spec: Any) -> list[dict[str, Any]]:
-    grid = _body("cluster.yaml", namespace, **cluster_spec)
+    grid = model.parse_cluster(_body("cluster.yaml", namespace, **cluster_spec))
     children = cluster.build_cluster_children(grid, secrets=object_storage.new_minio_credentials())
     for example in ("partition-cpu.yaml", "partition-gpu.yaml"):
-        children += partition.build_partition_children(_body(example, namespace), grid)
+        children += partition.build_partition_children(model.parse_partition(_body(example, namespace)), grid)
     return children
 
 

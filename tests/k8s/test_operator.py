@@ -24,18 +24,9 @@ pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
 
 ROOT = pathlib.Path(__file__).parents[2]
 EXAMPLES = ROOT / "manifests" / "examples"
-CRDS = ROOT / "manifests" / "crds"
 PARTITIONS = ("default", "gpu")
 #: Long enough for a few resyncs of a loaded 2-core machine.
 CONVERGE = 60.0
-
-
-@pytest.fixture(scope="module")
-def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
-    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    for crd in ("armonikclusters.pyarmonik.io", "armonikpartitions.pyarmonik.io"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s")
-    return k8s
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +42,20 @@ def volumes(k8s: controlplane.ControlPlane) -> None:
     """PersistentVolumes for the managed Redis and MinIO claims (the test bed
     has no provisioner; kube-controller-manager binds claims to these)."""
     for index in range(8):
-        k8s.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": f"pyarmonik-test-pv-{index}"},
-                "spec": {
-                    "capacity": {"storage": "20Gi"},
-                    "accessModes": ["ReadWriteOnce"],
-                    "hostPath": {"path": f"/tmp/pyarmonik-test-pv-{index}"},
-                    "persistentVolumeReclaimPolicy": "Retain",
-                },
-            }
-        )
+        k8s.apply(persistent_volume(f"pyarmonik-test-pv-{index}"))
+
+
+def persistent_volume(name: str, storage_class: str | None = None) -> dict[str, Any]:
+    """A 20Gi hostPath volume a claim of ``storage_class`` (none: no class) binds to."""
+    spec: dict[str, Any] = {
+        "capacity": {"storage": "20Gi"},
+        "accessModes": ["ReadWriteOnce"],
+        "hostPath": {"path": f"/tmp/{name}"},
+        "persistentVolumeReclaimPolicy": "Retain",
+    }
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name}, "spec": spec}
 
 
 def example(name: str) -> dict[str, Any]:
@@ -112,6 +104,11 @@ def owner_kinds(obj: dict[str, Any]) -> set[str]:
     return {ref["kind"] for ref in obj["metadata"].get("ownerReferences") or []}
 
 
+def replicas_of(k8s: controlplane.ControlPlane, namespace: str, name: str) -> int | None:
+    found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
+    return int(found.stdout) if found.returncode == 0 and found.stdout else None
+
+
 # -- the examples, as a user applies them ------------------------------------------
 def test_the_examples_become_an_owned_grid_whose_pods_run_and_whose_conditions_turn_ready(
     k8s: controlplane.ControlPlane, operator: operator_process.Operator, volumes: None, namespace: str
@@ -155,9 +152,14 @@ def test_the_examples_become_an_owned_grid_whose_pods_run_and_whose_conditions_t
     k8s.wait_for(pods_ready, timeout=CONVERGE, explain=lambda: k8s.describe(namespace, *described))
     # The managed Redis is reachable inside the cluster only, and this operator runs outside it (the in-cluster
     # one declares partitions; test_partition_resources_are_the_partitions_... covers that on a reachable Redis).
-    declared = condition(get(k8s, namespace, "akp/default"), "Declared")
-    assert declared["status"] == "False"
-    assert f"cannot reach Redis at redis://grid-redis.{namespace}.svc:6379/0" in declared["message"]
+    # Its connection is attempted in the background: first "no answer yet", then why it failed.
+    unreachable = f"cannot reach Redis at redis://grid-redis.{namespace}.svc:6379/0"
+
+    def declared() -> dict[str, Any]:
+        return condition(get(k8s, namespace, "akp/default"), "Declared")
+
+    k8s.wait_for(lambda: unreachable in declared().get("message", ""), timeout=CONVERGE)
+    assert declared()["status"] == "False"
     pods = get(k8s, namespace, "pods", "-l", "pyarmonik.io/cluster=grid")["items"]
     assert pods and all(p["status"]["phase"] == "Running" for p in pods)
     events = get(k8s, namespace, "events")["items"]
@@ -419,8 +421,7 @@ def test_the_partition_follows_its_queue_up_at_once_and_down_to_zero_after_the_c
     name = f"grid-partition-{partition_id}"
 
     def replicas() -> int | None:
-        found = k8s.kubectl("get", "-n", namespace, "deployment", name, "-o", "jsonpath={.spec.replicas}", check=False)
-        return int(found.stdout) if found.returncode == 0 and found.stdout else None
+        return replicas_of(k8s, namespace, name)
 
     k8s.wait_for(lambda: replicas() == 0, timeout=CONVERGE)  # podReserved 0 and nothing queued: zero pods
 
@@ -473,3 +474,170 @@ def test_a_cluster_whose_heartbeat_would_lose_every_long_task_is_refused_naming_
     assert result.returncode != 0
     assert "lease.heartbeatSeconds must be above 0 and at most half of lease.leaseSeconds" in result.stderr
     assert not exists(crds, namespace, "akc/slow-heartbeat")
+
+
+def test_the_tasks_of_a_cancelled_session_no_longer_hold_the_partitions_pods(
+    k8s: controlplane.ControlPlane,
+    operator: operator_process.Operator,
+    redis_server: str,
+    namespace: str,
+    tmp_path: pathlib.Path,
+) -> None:
+    """Real tasks from the official client, queued with no agent to take them
+    (pods that cannot start: no GPU node, an image that cannot be pulled),
+    then their session cancelled: the partition goes back to zero after its
+    cooldown, since only runnable tasks count."""
+    import grpc
+    from armonik.client import ArmoniKSessions
+    from armonik.common import TaskStatus
+
+    from pyarmonik.settings import LocalSettings
+    from tests.grid_thread import GridThread
+    from tests.integration.test_agent_worker import Client
+
+    partition_id = f"cancel-{namespace[-8:]}"
+    autoscaling = {"enabled": True, "targetTasksPerPod": 2, "scaleDownCooldownSeconds": 3}
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition(partition_id, podReserved=0, podMax=4, autoscaling=autoscaling), namespace=namespace)
+    name = f"grid-partition-{partition_id}"
+    k8s.wait_for(lambda: replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
+    settings = LocalSettings(port=0, agents=0, data_dir=tmp_path, redis_url=redis_server, partitions=[partition_id])
+    api = GridThread(settings).start()
+    try:
+        with grpc.insecure_channel(api.address) as channel:
+            client = Client(channel, partition_id=partition_id)
+            tasks = [client.submit({"do": "echo", "value": n})[0] for n in range(7)]
+            k8s.wait_for(lambda: replicas_of(k8s, namespace, name) == 4, timeout=CONVERGE)
+            ArmoniKSessions(channel).cancel_session(client.session_id)
+            for task in tasks:
+                client.wait_status(task.id, TaskStatus.CANCELLED)
+            k8s.wait_for(lambda: replicas_of(k8s, namespace, name) == 0, timeout=CONVERGE)
+    finally:
+        api.stop()
+
+
+# -- what a cluster user meets ---------------------------------------------------------------
+def test_no_resource_carries_a_finalizer_and_an_older_operators_is_removed(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    """Deleting a grid never waits on the operator: it puts no finalizer, and
+    takes off the one an older version put."""
+    cluster = external_cluster(redis_server)
+    cluster["metadata"]["finalizers"] = ["pyarmonik.io/finalizer"]
+    k8s.apply(cluster, namespace=namespace)
+    k8s.apply(partition("default"), namespace=namespace)
+    k8s.wait_for(lambda: exists(k8s, namespace, "deployment", "grid-partition-default"), timeout=CONVERGE)
+
+    def finalizers() -> list[list[str]]:
+        return [o["metadata"].get("finalizers") or [] for o in get(k8s, namespace, "akc,akp")["items"]]
+
+    k8s.wait_for(lambda: finalizers() == [[], []], timeout=CONVERGE)
+
+
+def test_a_new_clusters_minio_credentials_are_generated_once(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    """Several new clusters at once, each reconciled by its create handler and
+    by the resync loop: each MinIO Secret is written with one set of
+    credentials, ever."""
+    names = [f"grid{index}" for index in range(4)]
+    with k8s.watching(namespace, "secrets") as versions:
+        for name in names:
+            cluster = external_cluster(redis_server, name=name)
+            # A managed MinIO whose volume never binds: its Secret is all this test needs.
+            cluster["spec"]["objectStorage"] = {"mode": "managed", "managed": {"storageClassName": "none"}}
+            k8s.apply(cluster, namespace=namespace)
+
+        def reconciled(name: str) -> bool:
+            status = get(k8s, namespace, f"akc/{name}").get("status") or {}
+            return bool(status.get("conditions")) and exists(k8s, namespace, "service", f"{name}-minio")
+
+        for name in names:
+            k8s.wait_for(lambda name=name: reconciled(name), timeout=CONVERGE)  # type: ignore[misc]
+        # One more reconcile of each, after the first ones: a deleted child is recreated.
+        k8s.kubectl("delete", "-n", namespace, "services", *(f"{name}-minio" for name in names))
+        for name in names:
+            k8s.wait_for(lambda name=name: exists(k8s, namespace, "service", f"{name}-minio"), timeout=CONVERGE)  # type: ignore[misc]
+    written: dict[str, set[str]] = {}
+    for secret in versions:
+        written.setdefault(secret["metadata"]["name"], set()).add(json.dumps(secret.get("data"), sort_keys=True))
+    assert {name: len(data) for name, data in written.items()} == {f"{name}-minio-credentials": 1 for name in names}
+
+
+def test_the_data_volumes_stay_unless_the_cluster_says_delete_with_cluster(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, namespace: str
+) -> None:
+    storage_class = f"pv-{namespace}"
+    for index in range(4):
+        k8s.apply(persistent_volume(f"{storage_class}-{index}", storage_class))
+    try:
+        for name, delete in (("keep", False), ("drop", True)):
+            cluster = example("cluster.yaml")
+            cluster["metadata"]["name"] = name
+            cluster["spec"]["redis"]["managed"]["storageClassName"] = storage_class
+            cluster["spec"]["objectStorage"]["managed"]["storageClassName"] = storage_class
+            if delete:
+                cluster["spec"]["persistence"] = {"deleteWithCluster": True}
+            k8s.apply(cluster, namespace=namespace)
+        claims = {name: {f"data-{name}-redis-0", f"data-{name}-minio-0"} for name in ("keep", "drop")}
+
+        def bound() -> set[str]:
+            listed = get(k8s, namespace, "pvc")["items"]
+            return {c["metadata"]["name"] for c in listed if c["status"].get("phase") == "Bound"}
+
+        def explain() -> str:
+            return k8s.describe(namespace, "akc", "statefulsets", "pvc", "pods")
+
+        k8s.wait_for(lambda: bound() == claims["keep"] | claims["drop"], timeout=90, explain=explain)
+
+        def owned_by_their_statefulset() -> bool:
+            listed = {c["metadata"]["name"]: c for c in get(k8s, namespace, "pvc")["items"]}
+            return all(owner_kinds(listed[claim]) == {"StatefulSet"} for claim in claims["drop"])
+
+        k8s.wait_for(owned_by_their_statefulset, timeout=CONVERGE, explain=explain)
+        k8s.kubectl("delete", "-n", namespace, "akc/keep", "akc/drop", "--timeout=60s")
+        k8s.wait_for(lambda: not get(k8s, namespace, "statefulsets")["items"], timeout=CONVERGE, explain=explain)
+        left = lambda: {c["metadata"]["name"] for c in get(k8s, namespace, "pvc")["items"]}  # noqa: E731
+        k8s.wait_for(lambda: left() == claims["keep"], timeout=CONVERGE, explain=explain)
+    finally:
+        k8s.kubectl("delete", "pv", *(f"{storage_class}-{index}" for index in range(4)), "--wait=false", check=False)
+
+
+#: KEDA's ScaledObject kind, as far as the API server needs to serve it.
+KEDA_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "scaledobjects.keda.sh"},
+    "spec": {
+        "group": "keda.sh",
+        "names": {"kind": "ScaledObject", "listKind": "ScaledObjectList", "plural": "scaledobjects",
+                  "singular": "scaledobject"},
+        "scope": "Namespaced",
+        "versions": [{"name": "v1alpha1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+    },
+}  # fmt: skip
+
+
+def test_a_missing_keda_is_one_warning_and_keda_installed_later_is_picked_up_promptly(
+    k8s: controlplane.ControlPlane, operator: operator_process.Operator, redis_server: str, namespace: str
+) -> None:
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    k8s.apply(partition("scaled", autoscaling={"enabled": True, "engine": "keda"}), namespace=namespace)
+
+    def scaler() -> dict[str, Any]:
+        return condition(get(k8s, namespace, "akp/scaled"), "AutoscalerReady")
+
+    k8s.wait_for(lambda: scaler().get("reason") == "KedaMissing", timeout=CONVERGE)
+    for _ in range(3):  # three more reconciles at least: a deleted child comes back each time
+        k8s.kubectl("delete", "-n", namespace, "pdb", "grid-partition-scaled")
+        k8s.wait_for(lambda: exists(k8s, namespace, "pdb", "grid-partition-scaled"), timeout=CONVERGE)
+    events = [e for e in get(k8s, namespace, "events")["items"] if e["reason"] == "KedaMissing"]
+    assert sum(e.get("count") or 1 for e in events) == 1, events
+    try:
+        k8s.apply(KEDA_CRD)
+        # Noticed in seconds (the operator checks a missing kind again every 10 s), not minutes.
+        k8s.wait_for(lambda: exists(k8s, namespace, "scaledobject", "grid-partition-scaled"), timeout=CONVERGE)
+        k8s.wait_for(lambda: scaler().get("status") == "True", timeout=CONVERGE)
+    finally:
+        k8s.kubectl("delete", "crd", "scaledobjects.keda.sh", "--wait=false", check=False)

@@ -2,17 +2,21 @@
 
 The kopf handlers call :func:`build_cluster_children` on create and on every
 change, adopt each object and apply it; what the cluster needs is decided
-here, once (a managed Redis or MinIO, or none), not in the handlers.
+here, once (a managed Redis or MinIO, or none), not in the handlers. One
+builder module per kind of child: a new optional component (an Admin GUI)
+is one more module and one more ``if`` here.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from pyarmonik.operator.builders import common, control_plane, network, object_storage, rbac, redis
+from pyarmonik.operator import model
+from pyarmonik.operator.builders import control_plane, network, object_storage, rbac, redis
 
 
-def build_cluster_children(cluster_body: common.Body, *, secrets: dict[str, str]) -> list[dict[str, Any]]:
+def build_cluster_children(cluster: model.Cluster, *, secrets: dict[str, str]) -> list[dict[str, Any]]:
     """The grid's ServiceAccount, Role and RoleBinding; its NetworkPolicies,
     before the pods they protect, so that no pod starts unprotected; the
     managed Redis and MinIO (Secret first) when the spec asks for them; then
@@ -23,24 +27,24 @@ def build_cluster_children(cluster_body: common.Body, *, secrets: dict[str, str]
     Secret (:func:`object_storage.credentials_from_secret`), else new ones
     (:func:`object_storage.new_minio_credentials`). Unused with an external
     S3 service."""
-    spec = common.cluster_spec(cluster_body)
+    spec = cluster.spec
     children = [
-        rbac.build_grid_service_account(cluster_body),
-        rbac.build_grid_role(cluster_body),
-        rbac.build_grid_role_binding(cluster_body),
-        *network.build_cluster_policies(cluster_body),
+        rbac.build_grid_service_account(cluster),
+        rbac.build_grid_role(cluster),
+        rbac.build_grid_role_binding(cluster),
+        *network.build_cluster_policies(cluster),
     ]
-    if spec["redis"]["mode"] == "managed":
-        children += [redis.build_redis_service(cluster_body), redis.build_redis_statefulset(cluster_body)]
-    if spec["objectStorage"]["mode"] == "managed":
+    if spec.redis.mode == "managed":
+        children += [redis.build_redis_service(cluster), redis.build_redis_statefulset(cluster)]
+    if spec.object_storage.mode == "managed":
         children += [
-            object_storage.build_minio_secret(cluster_body, secrets),
-            object_storage.build_minio_service(cluster_body),
-            object_storage.build_minio_statefulset(cluster_body),
+            object_storage.build_minio_secret(cluster, secrets),
+            object_storage.build_minio_service(cluster),
+            object_storage.build_minio_statefulset(cluster),
         ]
     children += [
-        control_plane.build_control_plane_service(cluster_body),
-        control_plane.build_control_plane_deployment(cluster_body),
-        control_plane.build_control_plane_pdb(cluster_body),
+        control_plane.build_control_plane_service(cluster),
+        control_plane.build_control_plane_deployment(cluster),
+        control_plane.build_control_plane_pdb(cluster),
     ]
-    return children
+    return copy.deepcopy(children)  # no dict shared with the parsed resource

@@ -6,7 +6,8 @@ without storing them; labels follow the recommended ``app.kubernetes.io/*``
 set plus ``pyarmonik.io/cluster`` and ``pyarmonik.io/partition``. Selectors use
 only labels that never change for a given child (a Deployment's selector is
 immutable). Owner references are left to ``kopf.adopt``, hence
-"owner-independent".
+"owner-independent". Builders read resources parsed once
+(:mod:`pyarmonik.operator.model`), never raw bodies.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import hashlib
 import re
 from typing import Any
 
-from pyarmonik.operator import schema, specs
-
-Body = dict[str, Any]
+from pyarmonik.operator import model
 
 APP = "pyarmonik"
 MANAGED_BY = "pyarmonik-operator"
@@ -31,27 +30,6 @@ AGENT_PROBE_PORT = 8080
 #: The user of the PyArmoniK image (its Dockerfile's ``armonik``), by number:
 #: the kubelet can only check ``runAsNonRoot`` against a numeric user.
 PYARMONIK_UID = 10001
-
-
-def cluster_spec(cluster_body: Body) -> dict[str, Any]:
-    """The cluster's spec with the CRD defaults applied."""
-    return schema.with_defaults(cluster_body.get("spec") or {}, specs.cluster_spec_schema())
-
-
-def partition_spec(partition_body: Body) -> dict[str, Any]:
-    """The partition's spec with the CRD defaults applied, ``partitionId``
-    included (it defaults to the resource's name, which a schema cannot say)."""
-    spec = schema.with_defaults(partition_body.get("spec") or {}, specs.partition_spec_schema())
-    spec.setdefault("partitionId", partition_body["metadata"]["name"])
-    return spec
-
-
-def name_of(body: Body) -> str:
-    return str(body["metadata"]["name"])
-
-
-def namespace_of(body: Body) -> str:
-    return str(body["metadata"].get("namespace") or "default")
 
 
 def control_plane_name(cluster: str) -> str:
@@ -111,21 +89,15 @@ def metadata(name: str, namespace: str, child_labels: dict[str, str], **extra: A
     return {"name": name, "namespace": namespace, "labels": dict(child_labels), **extra}
 
 
-def image_of(image: dict[str, Any]) -> str:
-    """``repository:tag``, or ``repository@sha256:...`` for a digest."""
-    separator = "@" if image["tag"].startswith("sha256:") else ":"
-    return f"{image['repository']}{separator}{image['tag']}"
-
-
 def resources_of(spec_resources: dict[str, Any] | None) -> dict[str, Any]:
     """Container resources without empty sections."""
     return {part: dict(amounts) for part, amounts in (spec_resources or {}).items() if amounts}
 
 
-def pull_secrets(spec: dict[str, Any]) -> dict[str, Any]:
+def pull_secrets(spec: model.ClusterSpec) -> dict[str, Any]:
     """The ``imagePullSecrets`` entry of a pod spec, if the cluster has any."""
-    secrets = spec.get("imagePullSecrets") or []
-    return {"imagePullSecrets": [{"name": secret["name"]} for secret in secrets]} if secrets else {}
+    secrets = spec.image_pull_secrets or []
+    return {"imagePullSecrets": [{"name": secret.name} for secret in secrets]} if secrets else {}
 
 
 def pod_security(uid: int) -> dict[str, Any]:
@@ -173,10 +145,21 @@ def volume_claim(size: str, storage_class: str | None, child_labels: dict[str, s
 
 
 def single_statefulset(
-    name: str, namespace: str, child_labels: dict[str, str], selector: dict[str, str], pod: dict[str, Any], claim: dict
+    name: str,
+    namespace: str,
+    child_labels: dict[str, str],
+    selector: dict[str, str],
+    pod: dict[str, Any],
+    claim: dict,
+    *,
+    persistence: model.Persistence,
 ) -> dict[str, Any]:
     """A one-replica StatefulSet (Redis, MinIO) governed by the Service of the
-    same name, with one ``data`` volume."""
+    same name, with one ``data`` volume. The volume's claim outlives the
+    StatefulSet (hence the cluster) unless ``persistence.deleteWithCluster``:
+    then the StatefulSet controller makes the StatefulSet its owner, and the
+    garbage collector deletes it with the StatefulSet."""
+    retention = "Delete" if persistence.delete_with_cluster else "Retain"
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -187,6 +170,7 @@ def single_statefulset(
             "selector": {"matchLabels": dict(selector)},
             "template": {"metadata": {"labels": dict(child_labels)}, "spec": pod},
             "volumeClaimTemplates": [claim],
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": retention, "whenScaled": "Retain"},
         },
     }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyarmonik import settings
-from pyarmonik.operator import env
+from pyarmonik.operator import env, model
 from pyarmonik.operator.builders import common, object_storage, redis, security
 
 COMPONENT = "control-plane"
@@ -21,107 +21,103 @@ COMPONENT = "control-plane"
 DATA_DIR = "/data"
 
 
-def endpoint(cluster_body: common.Body) -> str:
+def endpoint(cluster: model.Cluster) -> str:
     """``<cluster>-control-plane.<namespace>.svc:<port>``, for the status."""
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-    port = common.cluster_spec(cluster_body)["controlPlane"]["service"]["port"]
-    return f"{common.control_plane_name(cluster)}.{namespace}.svc:{port}"
+    port = cluster.spec.control_plane.service.port
+    return f"{common.control_plane_name(cluster.name)}.{cluster.namespace}.svc:{port}"
 
 
-def control_plane_env(cluster_body: common.Body) -> list[dict[str, Any]]:
-    spec = common.cluster_spec(cluster_body)
-    plane = spec["controlPlane"]
+def control_plane_env(cluster: model.Cluster) -> list[dict[str, Any]]:
+    spec = cluster.spec
+    plane = spec.control_plane
     own = env.settings_env(
         settings.ControlPlaneSettings,
         host="0.0.0.0",
-        port=plane["port"],
-        metrics_port=plane["metricsPort"],
-        partitions=[plane["defaultPartition"]],
-        lease_seconds=spec["lease"]["leaseSeconds"],
-        log_level=spec["logging"]["level"],
-        log_format=spec["logging"]["format"],
+        port=plane.port,
+        metrics_port=plane.metrics_port,
+        partitions=[plane.default_partition],
+        lease_seconds=spec.lease.lease_seconds,
+        log_level=spec.logging.level,
+        log_format=spec.logging.format,
         data_dir=DATA_DIR,
-        **security.settings(cluster_body),
+        **security.settings(cluster),
     )
-    storage = redis.redis_env(cluster_body) + object_storage.object_storage_env(cluster_body)
-    return env.merged(storage + own, plane.get("env") or [])
+    storage = redis.redis_env(cluster) + object_storage.object_storage_env(cluster)
+    return env.merged(storage + own, plane.env or [])
 
 
-def build_control_plane_deployment(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-    spec = common.cluster_spec(cluster_body)
-    plane = spec["controlPlane"]
-    labels = common.labels(cluster, COMPONENT)
+def build_control_plane_deployment(cluster: model.Cluster) -> dict[str, Any]:
+    spec = cluster.spec
+    plane = spec.control_plane
+    labels = common.labels(cluster.name, COMPONENT)
     container = {
         "name": "control-plane",
-        "image": common.image_of(spec["image"]),
-        "imagePullPolicy": spec["image"]["pullPolicy"],
+        "image": spec.image.reference,
+        "imagePullPolicy": spec.image.pull_policy,
         "command": ["pyarmonik", "control-plane"],
         "ports": [
-            {"name": "grpc", "containerPort": plane["port"]},
-            {"name": "metrics", "containerPort": plane["metricsPort"]},
+            {"name": "grpc", "containerPort": plane.port},
+            {"name": "metrics", "containerPort": plane.metrics_port},
         ],
-        "env": control_plane_env(cluster_body),
-        "resources": common.resources_of(plane.get("resources")),
-        "readinessProbe": {**_probe(cluster_body), "periodSeconds": 5},
-        "livenessProbe": {**_probe(cluster_body), "periodSeconds": 10, "failureThreshold": 6},
+        "env": control_plane_env(cluster),
+        "resources": common.resources_of(plane.resources),
+        "readinessProbe": {**_probe(cluster), "periodSeconds": 5},
+        "livenessProbe": {**_probe(cluster), "periodSeconds": 10, "failureThreshold": 6},
         "securityContext": common.container_security(),
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, *security.mounts(cluster_body)],
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, *security.mounts(cluster)],
     }
     pod = {
-        "serviceAccountName": common.grid_account_name(cluster),
+        "serviceAccountName": common.grid_account_name(cluster.name),
         "automountServiceAccountToken": False,
         "securityContext": common.pod_security(common.PYARMONIK_UID),
         **common.pull_secrets(spec),
         "containers": [container],
-        "volumes": [{"name": "data", "emptyDir": {}}, *security.volumes(cluster_body)],
+        "volumes": [{"name": "data", "emptyDir": {}}, *security.volumes(cluster)],
     }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": common.metadata(common.control_plane_name(cluster), namespace, labels),
+        "metadata": common.metadata(common.control_plane_name(cluster.name), cluster.namespace, labels),
         "spec": {
-            "replicas": plane["replicas"],
-            "selector": {"matchLabels": common.selector_labels(cluster, COMPONENT)},
+            "replicas": plane.replicas,
+            "selector": {"matchLabels": common.selector_labels(cluster.name, COMPONENT)},
             "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
         },
     }
 
 
-def _probe(cluster_body: common.Body) -> dict[str, Any]:
+def _probe(cluster: model.Cluster) -> dict[str, Any]:
     """The gRPC health check; with TLS on, a TCP connection only: the
     kubelet's gRPC probes speak plaintext (they have no TLS support), and a
     plaintext probe of a TLS port fails."""
-    port = common.cluster_spec(cluster_body)["controlPlane"]["port"]
-    return {"tcpSocket": {"port": port}} if security.tls_on(cluster_body) else {"grpc": {"port": port}}
+    port = cluster.spec.control_plane.port
+    return {"tcpSocket": {"port": port}} if cluster.spec.tls else {"grpc": {"port": port}}
 
 
-def build_control_plane_service(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-    plane = common.cluster_spec(cluster_body)["controlPlane"]
-    service = plane["service"]
+def build_control_plane_service(cluster: model.Cluster) -> dict[str, Any]:
+    plane = cluster.spec.control_plane
+    service = plane.service
     ports = [
-        {"name": "grpc", "port": service["port"], "targetPort": "grpc", "appProtocol": "grpc"},
-        {"name": "metrics", "port": plane["metricsPort"], "targetPort": "metrics", "appProtocol": "http"},
+        {"name": "grpc", "port": service.port, "targetPort": "grpc", "appProtocol": "grpc"},
+        {"name": "metrics", "port": plane.metrics_port, "targetPort": "metrics", "appProtocol": "http"},
     ]
     built = common.service(
-        common.control_plane_name(cluster),
-        namespace,
-        common.labels(cluster, COMPONENT),
-        common.selector_labels(cluster, COMPONENT),
+        common.control_plane_name(cluster.name),
+        cluster.namespace,
+        common.labels(cluster.name, COMPONENT),
+        common.selector_labels(cluster.name, COMPONENT),
         ports,
-        type=service["type"],
+        type=service.type,
     )
-    if service["annotations"]:
-        built["metadata"]["annotations"] = dict(service["annotations"])
+    if service.annotations:
+        built["metadata"]["annotations"] = dict(service.annotations)
     return built
 
 
-def build_control_plane_pdb(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
+def build_control_plane_pdb(cluster: model.Cluster) -> dict[str, Any]:
     return common.pdb(
-        common.control_plane_name(cluster),
-        namespace,
-        common.labels(cluster, COMPONENT),
-        common.selector_labels(cluster, COMPONENT),
+        common.control_plane_name(cluster.name),
+        cluster.namespace,
+        common.labels(cluster.name, COMPONENT),
+        common.selector_labels(cluster.name, COMPONENT),
     )

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyarmonik.operator import model
 from pyarmonik.operator.builders import common, partition
 
 API_VERSION = "keda.sh/v1alpha1"
 KIND = "ScaledObject"
-PARTITION_API_VERSION = "pyarmonik.io/v1alpha1"
-PARTITION_KIND = "ArmoniKPartition"
 #: Named by the metrics of the control plane: one gauge by partition and state.
 QUEUE_METRIC = "pyarmonik_queue_tasks"
 #: The label the chart's ServiceMonitor copies from the grid's Services
@@ -39,71 +38,60 @@ POLLING_SECONDS = 15
 HPA_MAX_WINDOW_SECONDS = 3600
 
 
-def queue_query(partition_body: common.Body, cluster_body: common.Body) -> str:
+def queue_query(part: model.Partition, cluster: model.Cluster) -> str:
     """PromQL of the partition's tasks, queued and leased. Every control-plane
     replica reports the same counts (read from the grid's Redis), so the
     replicas are collapsed with ``max`` before the states are added."""
-    labels = {
-        "namespace": common.namespace_of(partition_body),
-        CLUSTER_METRIC_LABEL: common.name_of(cluster_body),
-        "partition": partition.partition_id(partition_body),
-    }
+    labels = {"namespace": part.namespace, CLUSTER_METRIC_LABEL: cluster.name, "partition": part.partition_id}
     selector = ",".join(f'{name}="{_escaped(value)}"' for name, value in labels.items())
     return f'sum(max by (state) ({QUEUE_METRIC}{{{selector},state=~"queued|leased"}}))'
 
 
-def build_scaled_object(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
-    spec = common.partition_spec(partition_body)
-    auto, keda = spec["autoscaling"], spec["autoscaling"]["keda"]
-    cluster = common.name_of(cluster_body)
-    if spec["clusterRef"]["name"] != cluster:
-        raise ValueError(f"partition {common.name_of(partition_body)} belongs to {spec['clusterRef']['name']}")
-    labels = common.labels(cluster, partition.COMPONENT, spec["partitionId"])
+def build_scaled_object(part: model.Partition, cluster: model.Cluster) -> dict[str, Any]:
+    spec = part.spec
+    auto, keda = spec.autoscaling, spec.autoscaling.keda
+    if spec.cluster_ref.name != cluster.name:
+        raise ValueError(f"partition {part.name} belongs to {spec.cluster_ref.name}")
+    labels = common.labels(cluster.name, partition.COMPONENT, spec.partition_id)
     trigger: dict[str, Any] = {
         "type": "prometheus",
         "metricType": "AverageValue",
         "metadata": {
-            "serverAddress": keda["prometheusAddress"],
-            "query": keda.get("query") or queue_query(partition_body, cluster_body),
-            "threshold": str(auto["targetTasksPerPod"]),
+            "serverAddress": keda.prometheus_address,
+            "query": keda.query or queue_query(part, cluster),
+            "threshold": str(auto.target_tasks_per_pod),
             "activationThreshold": "0",
             "ignoreNullValues": "false",
         },
     }
-    if keda.get("authenticationRef"):
-        trigger["authenticationRef"] = dict(keda["authenticationRef"])
+    if keda.authentication_ref:
+        trigger["authenticationRef"] = keda.authentication_ref.model_dump(by_alias=True)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": common.metadata(
-            common.partition_name(cluster, spec["partitionId"]), common.namespace_of(partition_body), labels
-        ),
+        "metadata": common.metadata(common.partition_name(cluster.name, spec.partition_id), part.namespace, labels),
         "spec": {
-            "scaleTargetRef": {
-                "apiVersion": PARTITION_API_VERSION,
-                "kind": PARTITION_KIND,
-                "name": common.name_of(partition_body),
-            },
+            "scaleTargetRef": {"apiVersion": part.api_version, "kind": part.kind, "name": part.name},
             "pollingInterval": POLLING_SECONDS,
-            "cooldownPeriod": auto["scaleDownCooldownSeconds"],
-            "minReplicaCount": spec["podReserved"],
-            "maxReplicaCount": spec["podMax"],
+            "cooldownPeriod": auto.scale_down_cooldown_seconds,
+            "minReplicaCount": spec.pod_reserved,
+            "maxReplicaCount": spec.pod_max,
             "advanced": {"horizontalPodAutoscalerConfig": {"behavior": _behavior(auto)}},
             "triggers": [trigger],
         },
     }
 
 
-def _behavior(auto: dict[str, Any]) -> dict[str, Any]:
+def _behavior(auto: model.Autoscaling) -> dict[str, Any]:
     def window(seconds: int) -> int:
         return min(int(seconds), HPA_MAX_WINDOW_SECONDS)
 
     return {
         "scaleUp": {
-            "stabilizationWindowSeconds": window(auto["scaleUpCooldownSeconds"]),
-            "policies": [{"type": "Pods", "value": auto["scaleUpStep"], "periodSeconds": POLLING_SECONDS}],
+            "stabilizationWindowSeconds": window(auto.scale_up_cooldown_seconds),
+            "policies": [{"type": "Pods", "value": auto.scale_up_step, "periodSeconds": POLLING_SECONDS}],
         },
-        "scaleDown": {"stabilizationWindowSeconds": window(auto["scaleDownCooldownSeconds"])},
+        "scaleDown": {"stabilizationWindowSeconds": window(auto.scale_down_cooldown_seconds)},
     }
 
 

@@ -32,6 +32,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from pyarmonik.operator import model
 from pyarmonik.operator.builders import common, control_plane, object_storage, redis
 
 API_VERSION = "networking.k8s.io/v1"
@@ -41,77 +42,74 @@ KIND = "NetworkPolicy"
 DNS = {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
 
 
-def build_cluster_policies(cluster_body: common.Body) -> list[dict[str, Any]]:
+def build_cluster_policies(cluster: model.Cluster) -> list[dict[str, Any]]:
     """The control plane's policy, and the managed Redis' and MinIO's; none
     when ``networkPolicy.enabled`` is false."""
-    spec = common.cluster_spec(cluster_body)
-    if not spec["networkPolicy"]["enabled"]:
+    spec = cluster.spec
+    if not spec.network_policy.enabled:
         return []
-    policies = [build_control_plane_policy(cluster_body)]
-    if spec["redis"]["mode"] == "managed":
-        policies.append(build_redis_policy(cluster_body))
-    if spec["objectStorage"]["mode"] == "managed":
-        policies.append(build_minio_policy(cluster_body))
+    policies = [build_control_plane_policy(cluster)]
+    if spec.redis.mode == "managed":
+        policies.append(build_redis_policy(cluster))
+    if spec.object_storage.mode == "managed":
+        policies.append(build_minio_policy(cluster))
     return policies
 
 
-def build_partition_policies(partition_body: common.Body, cluster_body: common.Body) -> list[dict[str, Any]]:
+def build_partition_policies(part: model.Partition, cluster: model.Cluster) -> list[dict[str, Any]]:
     """The partition's policy, unless its cluster's ``networkPolicy.enabled`` is false."""
-    if not common.cluster_spec(cluster_body)["networkPolicy"]["enabled"]:
+    if not cluster.spec.network_policy.enabled:
         return []
-    return [build_partition_policy(partition_body, cluster_body)]
+    return [build_partition_policy(part, cluster)]
 
 
-def build_control_plane_policy(cluster_body: common.Body) -> dict[str, Any]:
-    spec = common.cluster_spec(cluster_body)
-    plane, policy = spec["controlPlane"], spec["networkPolicy"]
-    trusts_headers = bool((spec.get("auth") or {}).get("trustedProxyHeaders"))
-    given = policy.get("ingressFrom")
+def build_control_plane_policy(cluster: model.Cluster) -> dict[str, Any]:
+    spec = cluster.spec
+    plane, policy = spec.control_plane, spec.network_policy
+    trusts_headers = bool(spec.auth and spec.auth.trusted_proxy_headers)
+    given = policy.ingress_from
     if trusts_headers:
         api_peers = list(given or [])
     else:
-        api_peers = [_agents(cluster_body), *(given if given is not None else [{"podSelector": {}}])]
-    ingress = _rule("from", api_peers, plane["port"]) + _rule("from", _monitoring(spec), plane["metricsPort"])
+        api_peers = [_agents(cluster), *(given if given is not None else [{"podSelector": {}}])]
+    ingress = _rule("from", api_peers, plane.port) + _rule("from", _monitoring(spec), plane.metrics_port)
     egress = None
-    if spec["redis"]["mode"] == "managed" and spec["objectStorage"]["mode"] == "managed":
-        cluster = common.name_of(cluster_body)
+    if spec.redis.mode == "managed" and spec.object_storage.mode == "managed":
         egress = [
             DNS,
-            *_rule("to", [_pods(cluster, redis.COMPONENT)], redis.PORT),
-            *_rule("to", [_pods(cluster, object_storage.COMPONENT)], object_storage.API_PORT),
+            *_rule("to", [_pods(cluster.name, redis.COMPONENT)], redis.PORT),
+            *_rule("to", [_pods(cluster.name, object_storage.COMPONENT)], object_storage.API_PORT),
         ]
-    return _policy(cluster_body, control_plane.COMPONENT, common.control_plane_name, ingress, egress)
+    return _policy(cluster, control_plane.COMPONENT, common.control_plane_name, ingress, egress)
 
 
-def build_redis_policy(cluster_body: common.Body) -> dict[str, Any]:
-    spec = common.cluster_spec(cluster_body)
-    cluster = common.name_of(cluster_body)
-    peers = [_pods(cluster, control_plane.COMPONENT), _agents(cluster_body), *spec["networkPolicy"]["operatorFrom"]]
-    return _policy(cluster_body, redis.COMPONENT, common.redis_name, _rule("from", peers, redis.PORT), [DNS])
+def build_redis_policy(cluster: model.Cluster) -> dict[str, Any]:
+    peers = [_pods(cluster.name, control_plane.COMPONENT), _agents(cluster), *cluster.spec.network_policy.operator_from]
+    return _policy(cluster, redis.COMPONENT, common.redis_name, _rule("from", peers, redis.PORT), [DNS])
 
 
-def build_minio_policy(cluster_body: common.Body) -> dict[str, Any]:
-    cluster = common.name_of(cluster_body)
-    peers = [_pods(cluster, control_plane.COMPONENT), _agents(cluster_body)]
+def build_minio_policy(cluster: model.Cluster) -> dict[str, Any]:
+    peers = [_pods(cluster.name, control_plane.COMPONENT), _agents(cluster)]
     ingress = _rule("from", peers, object_storage.API_PORT)
-    return _policy(cluster_body, object_storage.COMPONENT, common.minio_name, ingress, [DNS])
+    return _policy(cluster, object_storage.COMPONENT, common.minio_name, ingress, [DNS])
 
 
-def build_partition_policy(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
-    spec = common.cluster_spec(cluster_body)
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(partition_body)
-    partition_id = str(common.partition_spec(partition_body)["partitionId"])
-    peers = [*spec["networkPolicy"]["operatorFrom"], *_monitoring(spec)]
+def build_partition_policy(part: model.Partition, cluster: model.Cluster) -> dict[str, Any]:
+    spec = cluster.spec
+    partition_id = part.partition_id
+    peers = [*spec.network_policy.operator_from, *_monitoring(spec)]
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": common.metadata(
-            common.partition_name(cluster, partition_id),
-            namespace,
-            common.labels(cluster, common.PARTITION_COMPONENT, partition_id),
+            common.partition_name(cluster.name, partition_id),
+            part.namespace,
+            common.labels(cluster.name, common.PARTITION_COMPONENT, partition_id),
         ),
         "spec": {
-            "podSelector": {"matchLabels": common.selector_labels(cluster, common.PARTITION_COMPONENT, partition_id)},
+            "podSelector": {
+                "matchLabels": common.selector_labels(cluster.name, common.PARTITION_COMPONENT, partition_id)
+            },
             "policyTypes": ["Ingress"],
             "ingress": _rule("from", peers, common.AGENT_PROBE_PORT),
         },
@@ -119,16 +117,15 @@ def build_partition_policy(partition_body: common.Body, cluster_body: common.Bod
 
 
 def _policy(
-    cluster_body: common.Body,
+    cluster: model.Cluster,
     component: str,
     name_of: Callable[[str], str],
     ingress: list[dict[str, Any]],
     egress: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     """A policy on the pods of ``component``; ``egress`` None leaves their egress open."""
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
     spec: dict[str, Any] = {
-        "podSelector": {"matchLabels": common.selector_labels(cluster, component)},
+        "podSelector": {"matchLabels": common.selector_labels(cluster.name, component)},
         "policyTypes": ["Ingress"] if egress is None else ["Ingress", "Egress"],
         "ingress": ingress,
     }
@@ -137,7 +134,7 @@ def _policy(
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": common.metadata(name_of(cluster), namespace, common.labels(cluster, component)),
+        "metadata": common.metadata(name_of(cluster.name), cluster.namespace, common.labels(cluster.name, component)),
         "spec": spec,
     }
 
@@ -154,10 +151,10 @@ def _pods(cluster: str, component: str) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": common.selector_labels(cluster, component)}}
 
 
-def _agents(cluster_body: common.Body) -> dict[str, Any]:
+def _agents(cluster: model.Cluster) -> dict[str, Any]:
     """Every partition pod of the cluster, whatever its partition."""
-    return _pods(common.name_of(cluster_body), common.PARTITION_COMPONENT)
+    return _pods(cluster.name, common.PARTITION_COMPONENT)
 
 
-def _monitoring(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"namespaceSelector": spec["networkPolicy"]["monitoringNamespaceSelector"]}]
+def _monitoring(spec: model.ClusterSpec) -> list[dict[str, Any]]:
+    return [{"namespaceSelector": copy.deepcopy(spec.network_policy.monitoring_namespace_selector)}]

@@ -15,7 +15,7 @@ import secrets
 from typing import Any
 
 from pyarmonik import settings
-from pyarmonik.operator import env
+from pyarmonik.operator import env, model
 from pyarmonik.operator.builders import common
 
 COMPONENT = "object-storage"
@@ -39,8 +39,7 @@ def credentials_from_secret(secret: dict[str, Any]) -> dict[str, str]:
     return {key: base64.b64decode(data[key]).decode() for key in (ACCESS_KEY, SECRET_KEY)}
 
 
-def build_minio_secret(cluster_body: common.Body, credentials: dict[str, str]) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
+def build_minio_secret(cluster: model.Cluster, credentials: dict[str, str]) -> dict[str, Any]:
     missing = {ACCESS_KEY, SECRET_KEY} - set(credentials)
     if missing:
         raise ValueError(f"MinIO credentials lack {', '.join(sorted(missing))}")
@@ -50,21 +49,22 @@ def build_minio_secret(cluster_body: common.Body, credentials: dict[str, str]) -
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": common.metadata(common.minio_secret_name(cluster), namespace, common.labels(cluster, COMPONENT)),
+        "metadata": common.metadata(
+            common.minio_secret_name(cluster.name), cluster.namespace, common.labels(cluster.name, COMPONENT)
+        ),
         "type": "Opaque",
         "data": data,
     }
 
 
-def build_minio_statefulset(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-    spec = common.cluster_spec(cluster_body)
-    managed = spec["objectStorage"]["managed"]
-    labels = common.labels(cluster, COMPONENT)
-    secret = common.minio_secret_name(cluster)
+def build_minio_statefulset(cluster: model.Cluster) -> dict[str, Any]:
+    spec = cluster.spec
+    managed = spec.object_storage.managed
+    labels = common.labels(cluster.name, COMPONENT)
+    secret = common.minio_secret_name(cluster.name)
     container = {
         "name": "minio",
-        "image": managed["image"],
+        "image": managed.image,
         # Certificates under the writable /tmp: the root filesystem is read-only.
         "args": [
             "server",
@@ -80,7 +80,7 @@ def build_minio_statefulset(cluster_body: common.Body) -> dict[str, Any]:
         "ports": [{"name": "s3", "containerPort": API_PORT}, {"name": "console", "containerPort": CONSOLE_PORT}],
         "readinessProbe": {"httpGet": {"path": "/minio/health/ready", "port": "s3"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/minio/health/live", "port": "s3"}, "periodSeconds": 10},
-        "resources": common.resources_of(managed.get("resources")),
+        "resources": common.resources_of(managed.resources),
         "securityContext": common.container_security(),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
     }
@@ -91,51 +91,51 @@ def build_minio_statefulset(cluster_body: common.Body) -> dict[str, Any]:
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
-    claim = common.volume_claim(managed["storage"], managed.get("storageClassName"), labels)
-    selector = common.selector_labels(cluster, COMPONENT)
-    return common.single_statefulset(common.minio_name(cluster), namespace, labels, selector, pod, claim)
+    claim = common.volume_claim(managed.storage, managed.storage_class_name, labels)
+    selector = common.selector_labels(cluster.name, COMPONENT)
+    return common.single_statefulset(
+        common.minio_name(cluster.name), cluster.namespace, labels, selector, pod, claim, persistence=spec.persistence
+    )
 
 
-def build_minio_service(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
+def build_minio_service(cluster: model.Cluster) -> dict[str, Any]:
     ports = [
         {"name": "s3", "port": API_PORT, "targetPort": "s3"},
         {"name": "console", "port": CONSOLE_PORT, "targetPort": "console"},
     ]
     return common.service(
-        common.minio_name(cluster),
-        namespace,
-        common.labels(cluster, COMPONENT),
-        common.selector_labels(cluster, COMPONENT),
+        common.minio_name(cluster.name),
+        cluster.namespace,
+        common.labels(cluster.name, COMPONENT),
+        common.selector_labels(cluster.name, COMPONENT),
         ports,
         type="ClusterIP",
     )
 
 
-def object_storage_env(cluster_body: common.Body) -> list[dict[str, Any]]:
+def object_storage_env(cluster: model.Cluster) -> list[dict[str, Any]]:
     """The ``PYARMONIK_S3_*`` settings (and the small-object threshold) of
     every process of the grid, keys from their Secret."""
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-    storage = common.cluster_spec(cluster_body)["objectStorage"]
+    storage = cluster.spec.object_storage
     values: dict[str, Any]
-    if storage["mode"] == "managed":
-        secret = common.minio_secret_name(cluster)
+    if storage.mode == "managed":
+        secret = common.minio_secret_name(cluster.name)
         values = {
-            "s3_endpoint": f"{common.minio_name(cluster)}.{namespace}.svc:{API_PORT}",
+            "s3_endpoint": f"{common.minio_name(cluster.name)}.{cluster.namespace}.svc:{API_PORT}",
             "s3_access_key": env.SecretRef(secret, ACCESS_KEY),
             "s3_secret_key": env.SecretRef(secret, SECRET_KEY),
-            "s3_bucket": storage["bucket"],
+            "s3_bucket": storage.bucket,
             "s3_secure": False,
         }
     else:
-        external = storage["external"]
-        ref = external.get("credentialsSecretRef")
+        external = storage.external
+        ref = external.credentials_secret_ref
         values = {
-            "s3_endpoint": external["endpoint"],
-            "s3_access_key": env.SecretRef(ref["name"], ref["accessKeyKey"]) if ref else None,
-            "s3_secret_key": env.SecretRef(ref["name"], ref["secretKeyKey"]) if ref else None,
-            "s3_bucket": external.get("bucket") or storage["bucket"],
-            "s3_secure": external["secure"],
-            "s3_region": external.get("region"),
+            "s3_endpoint": external.endpoint,
+            "s3_access_key": env.SecretRef(ref.name, ref.access_key_key) if ref else None,
+            "s3_secret_key": env.SecretRef(ref.name, ref.secret_key_key) if ref else None,
+            "s3_bucket": external.bucket or storage.bucket,
+            "s3_secure": external.secure,
+            "s3_region": external.region,
         }
-    return env.settings_env(settings.StorageSettings, **values, small_object_bytes=storage["smallObjectBytes"])
+    return env.settings_env(settings.StorageSettings, **values, small_object_bytes=storage.small_object_bytes)

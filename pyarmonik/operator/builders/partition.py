@@ -32,11 +32,12 @@ last resort, for a worker without a command or that nothing restarted.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pyarmonik import settings
 from pyarmonik.core import models
-from pyarmonik.operator import env
+from pyarmonik.operator import env, model
 from pyarmonik.operator.builders import common, network, object_storage, redis, worker_supervisor
 
 COMPONENT = common.PARTITION_COMPONENT
@@ -59,148 +60,141 @@ CHANNELS = {
 }
 
 
-def partition_id(partition_body: common.Body) -> str:
-    return str(common.partition_spec(partition_body)["partitionId"])
-
-
-def partition_record(partition_body: common.Body) -> models.Partition:
+def partition_record(part: model.Partition) -> models.Partition:
     """The partition as the grid's state store holds it (what
     ListPartitions shows and submissions are checked against)."""
-    spec = common.partition_spec(partition_body)
+    spec = part.spec
     return models.Partition(
-        partition_id=spec["partitionId"],
-        parent_partition_ids=list(spec["parentPartitionIds"]),
-        pod_reserved=spec["podReserved"],
-        pod_max=spec["podMax"],
-        preemption_percentage=spec["preemptionPercentage"],
-        priority=spec["priority"],
+        partition_id=spec.partition_id,
+        parent_partition_ids=list(spec.parent_partition_ids),
+        pod_reserved=spec.pod_reserved,
+        pod_max=spec.pod_max,
+        preemption_percentage=spec.preemption_percentage,
+        priority=spec.priority,
     )
 
 
-def desired_replicas(partition_body: common.Body) -> int:
-    """``spec.replicas`` (``/scale``) kept within podReserved..podMax; when
-    absent, podReserved."""
-    spec = common.partition_spec(partition_body)
-    wanted = spec.get("replicas", spec["podReserved"])
-    return int(max(spec["podReserved"], min(wanted, spec["podMax"])))
-
-
-def partition_selector(partition_body: common.Body, cluster_body: common.Body) -> str:
+def partition_selector(part: model.Partition, cluster: model.Cluster) -> str:
     """The pods' label selector as a string, for ``status.selector`` (which
     the scale subresource reports)."""
-    labels = _selector(partition_body, cluster_body)
+    labels = _selector(part, cluster)
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
-def requests_gpu(partition_body: common.Body) -> bool:
-    resources = common.partition_spec(partition_body)["worker"].get("resources") or {}
-    amounts = [(resources.get(part) or {}).get(GPU_RESOURCE) for part in ("requests", "limits")]
+def requests_gpu(part: model.Partition) -> bool:
+    resources = part.spec.worker.resources or {}
+    amounts = [(resources.get(section) or {}).get(GPU_RESOURCE) for section in ("requests", "limits")]
     return any(amount not in (None, 0, "0") for amount in amounts)
 
 
-def placement(partition_body: common.Body) -> dict[str, Any]:
+def placement(part: model.Partition) -> dict[str, Any]:
     """nodeSelector, tolerations, affinity and classes of the pods, GPU rule applied."""
-    spec = common.partition_spec(partition_body)
-    node_selector = dict(spec.get("nodeSelector") or {})
-    tolerations = [dict(toleration) for toleration in spec.get("tolerations") or []]
-    if requests_gpu(partition_body):
+    spec = part.spec
+    node_selector = dict(spec.node_selector or {})
+    tolerations = [dict(toleration) for toleration in spec.tolerations or []]
+    if requests_gpu(part):
         node_selector.setdefault(GPU_NODE_LABEL, "true")
         if not any(_tolerates_gpu(toleration) for toleration in tolerations):
             tolerations.append(dict(GPU_TOLERATION))
-    found: dict[str, Any] = {"nodeSelector": node_selector, "tolerations": tolerations}
-    for field in ("affinity", "priorityClassName", "runtimeClassName"):
-        found[field] = spec.get(field)
+    found: dict[str, Any] = {
+        "nodeSelector": node_selector,
+        "tolerations": tolerations,
+        "affinity": copy.deepcopy(spec.affinity),
+        "priorityClassName": spec.priority_class_name,
+        "runtimeClassName": spec.runtime_class_name,
+    }
     return {field: value for field, value in found.items() if value}
 
 
-def agent_env(partition_body: common.Body, cluster_body: common.Body) -> list[dict[str, Any]]:
-    cluster = common.cluster_spec(cluster_body)
+def agent_env(part: model.Partition, cluster: model.Cluster) -> list[dict[str, Any]]:
+    spec = cluster.spec
     own = env.settings_env(
         settings.AgentSettings,
-        partition=partition_id(partition_body),
+        partition=part.partition_id,
         shared_dir=f"{CACHE}/shared",
         data_dir=f"{CACHE}/data",
         **CHANNELS,
-        lease_seconds=cluster["lease"]["leaseSeconds"],
-        heartbeat_seconds=cluster["lease"].get("heartbeatSeconds"),
-        grace_seconds=cluster["lease"]["graceSeconds"],
-        log_level=cluster["logging"]["level"],
-        log_format=cluster["logging"]["format"],
+        lease_seconds=spec.lease.lease_seconds,
+        heartbeat_seconds=spec.lease.heartbeat_seconds,
+        grace_seconds=spec.lease.grace_seconds,
+        log_level=spec.logging.level,
+        log_format=spec.logging.format,
         probe_port=PROBE_PORT,
-        worker_restart_file=RESTART_FILE if restarts_in_place(partition_body) else None,
+        worker_restart_file=RESTART_FILE if restarts_in_place(part) else None,
     )
-    storage = redis.redis_env(cluster_body) + object_storage.object_storage_env(cluster_body)
-    return env.merged(storage + own, common.partition_spec(partition_body)["agent"].get("env") or [])
+    storage = redis.redis_env(cluster) + object_storage.object_storage_env(cluster)
+    return env.merged(storage + own, part.spec.agent.env or [])
 
 
-def worker_env(partition_body: common.Body) -> list[dict[str, Any]]:
+def worker_env(part: model.Partition) -> list[dict[str, Any]]:
     """ArmoniK's ``ComputePlane__*`` channel variables, which ArmoniK workers read."""
     own = env.settings_env(settings.AgentSettings, **CHANNELS)
-    return env.merged(own, common.partition_spec(partition_body)["worker"].get("env") or [])
+    return env.merged(own, part.spec.worker.env or [])
 
 
-def build_partition_deployment(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = _checked_cluster(partition_body, cluster_body), common.namespace_of(partition_body)
-    labels = common.labels(cluster, COMPONENT, partition_id(partition_body))
+def build_partition_deployment(part: model.Partition, cluster: model.Cluster) -> dict[str, Any]:
+    _check_cluster(part, cluster)
+    labels = common.labels(cluster.name, COMPONENT, part.partition_id)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": common.metadata(_name(partition_body, cluster_body), namespace, labels),
+        "metadata": common.metadata(_name(part, cluster), part.namespace, labels),
         "spec": {
-            "replicas": desired_replicas(partition_body),
-            "selector": {"matchLabels": _selector(partition_body, cluster_body)},
-            "template": {"metadata": {"labels": dict(labels)}, "spec": _pod(partition_body, cluster_body)},
+            "replicas": part.spec.desired_replicas,
+            "selector": {"matchLabels": _selector(part, cluster)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": _pod(part, cluster)},
         },
     }
 
 
-def build_partition_pdb(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
-    cluster = _checked_cluster(partition_body, cluster_body)
-    labels = common.labels(cluster, COMPONENT, partition_id(partition_body))
-    name = _name(partition_body, cluster_body)
-    return common.pdb(name, common.namespace_of(partition_body), labels, _selector(partition_body, cluster_body))
+def build_partition_pdb(part: model.Partition, cluster: model.Cluster) -> dict[str, Any]:
+    _check_cluster(part, cluster)
+    labels = common.labels(cluster.name, COMPONENT, part.partition_id)
+    return common.pdb(_name(part, cluster), part.namespace, labels, _selector(part, cluster))
 
 
-def build_partition_children(partition_body: common.Body, cluster_body: common.Body) -> list[dict[str, Any]]:
+def build_partition_children(part: model.Partition, cluster: model.Cluster) -> list[dict[str, Any]]:
     """The partition's NetworkPolicy (before the pods it protects, unless its
-    cluster turns them off), Deployment and PodDisruptionBudget."""
-    return [
-        *network.build_partition_policies(partition_body, cluster_body),
-        build_partition_deployment(partition_body, cluster_body),
-        build_partition_pdb(partition_body, cluster_body),
-    ]
+    cluster turns them off), Deployment and PodDisruptionBudget; sharing no
+    dict with the parsed resources."""
+    return copy.deepcopy(
+        [
+            *network.build_partition_policies(part, cluster),
+            build_partition_deployment(part, cluster),
+            build_partition_pdb(part, cluster),
+        ]
+    )
 
 
-def _pod(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
-    cluster_spec = common.cluster_spec(cluster_body)
-    grace = cluster_spec["lease"]["graceSeconds"] + EXTRA_GRACE_SECONDS
+def _pod(part: model.Partition, cluster: model.Cluster) -> dict[str, Any]:
+    spec = cluster.spec
     return {
-        "serviceAccountName": common.grid_account_name(common.name_of(cluster_body)),
+        "serviceAccountName": common.grid_account_name(cluster.name),
         "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": grace,
+        "terminationGracePeriodSeconds": spec.lease.grace_seconds + EXTRA_GRACE_SECONDS,
         # The worker's user is its image's; only the seccomp profile is pod-wide.
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-        **common.pull_secrets(cluster_spec),
-        **placement(partition_body),
-        "containers": [_agent(partition_body, cluster_body), _worker(partition_body)],
+        **common.pull_secrets(spec),
+        **placement(part),
+        "containers": [_agent(part, cluster), _worker(part)],
         "volumes": [{"name": "cache", "emptyDir": {}}],
     }
 
 
-def _agent(partition_body: common.Body, cluster_body: common.Body) -> dict[str, Any]:
-    image = common.cluster_spec(cluster_body)["image"]
+def _agent(part: model.Partition, cluster: model.Cluster) -> dict[str, Any]:
+    image = cluster.spec.image
 
     def probe(path: str, **extra: Any) -> dict[str, Any]:
         return {"httpGet": {"path": path, "port": "probes"}, "periodSeconds": 10, **extra}
 
     return {
         "name": "agent",
-        "image": common.image_of(image),
-        "imagePullPolicy": image["pullPolicy"],
+        "image": image.reference,
+        "imagePullPolicy": image.pull_policy,
         "command": ["pyarmonik", "agent"],
         "ports": [{"name": "probes", "containerPort": PROBE_PORT}],
-        "env": agent_env(partition_body, cluster_body),
-        "resources": common.resources_of(common.partition_spec(partition_body)["agent"].get("resources")),
+        "env": agent_env(part, cluster),
+        "resources": common.resources_of(part.spec.agent.resources),
         "startupProbe": probe("/readyz", failureThreshold=30),
         "livenessProbe": probe("/livez", failureThreshold=3),
         "readinessProbe": probe("/readyz", periodSeconds=5),
@@ -209,28 +203,29 @@ def _agent(partition_body: common.Body, cluster_body: common.Body) -> dict[str, 
     }
 
 
-def restarts_in_place(partition_body: common.Body) -> bool:
+def restarts_in_place(part: model.Partition) -> bool:
     """Whether the worker runs under the shell supervisor (``worker_supervisor``),
     which its agent asks for a new worker process after a call it abandoned:
     only a given ``worker.command`` can be wrapped (an image's own entrypoint
     is not known here)."""
-    return bool(common.partition_spec(partition_body)["worker"].get("command"))
+    return bool(part.spec.worker.command)
 
 
-def _worker(partition_body: common.Body) -> dict[str, Any]:
-    worker = common.partition_spec(partition_body)["worker"]
-    container: dict[str, Any] = {"name": "worker", "image": worker["image"]}
-    for field in ("imagePullPolicy", "command", "args"):
-        if worker.get(field):
-            container[field] = worker[field]
-    if restarts_in_place(partition_body):
-        command = [*worker["command"], *(worker.get("args") or [])]
+def _worker(part: model.Partition) -> dict[str, Any]:
+    worker = part.spec.worker
+    container: dict[str, Any] = {"name": "worker", "image": worker.image}
+    for field, value in (("imagePullPolicy", worker.image_pull_policy), ("command", worker.command),
+                         ("args", worker.args)):  # fmt: skip
+        if value:
+            container[field] = list(value) if isinstance(value, list) else value
+    if restarts_in_place(part):
+        command = [*(worker.command or []), *(worker.args or [])]
         container["command"] = worker_supervisor.supervised(command, RESTART_FILE)
         container.pop("args", None)
     return {
         **container,
-        "env": worker_env(partition_body),
-        "resources": common.resources_of(worker.get("resources")),
+        "env": worker_env(part),
+        "resources": common.resources_of(worker.resources),
         # Served by the agent (same network namespace): fails when the worker
         # stays unresponsive after an interrupted call (the supervisor did not
         # restart it, or there is none), so the kubelet restarts the stuck worker.
@@ -248,19 +243,16 @@ def _tolerates_gpu(toleration: dict[str, Any]) -> bool:
     return not toleration.get("key") and toleration.get("operator") == "Exists"
 
 
-def _checked_cluster(partition_body: common.Body, cluster_body: common.Body) -> str:
-    """The cluster's name, after checking it is the one the partition names."""
-    wanted = common.partition_spec(partition_body)["clusterRef"]["name"]
-    cluster = common.name_of(cluster_body)
-    same_namespace = common.namespace_of(partition_body) == common.namespace_of(cluster_body)
-    if wanted != cluster or not same_namespace:
-        raise ValueError(f"partition {common.name_of(partition_body)} belongs to cluster {wanted}, not to {cluster}")
-    return cluster
+def _check_cluster(part: model.Partition, cluster: model.Cluster) -> None:
+    """The cluster must be the one the partition names, in its namespace."""
+    wanted = part.spec.cluster_ref.name
+    if wanted != cluster.name or part.namespace != cluster.namespace:
+        raise ValueError(f"partition {part.name} belongs to cluster {wanted}, not to {cluster.name}")
 
 
-def _name(partition_body: common.Body, cluster_body: common.Body) -> str:
-    return common.partition_name(common.name_of(cluster_body), partition_id(partition_body))
+def _name(part: model.Partition, cluster: model.Cluster) -> str:
+    return common.partition_name(cluster.name, part.partition_id)
 
 
-def _selector(partition_body: common.Body, cluster_body: common.Body) -> dict[str, str]:
-    return common.selector_labels(common.name_of(cluster_body), COMPONENT, partition_id(partition_body))
+def _selector(part: model.Partition, cluster: model.Cluster) -> dict[str, str]:
+    return common.selector_labels(cluster.name, COMPONENT, part.partition_id)

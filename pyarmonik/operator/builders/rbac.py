@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyarmonik.operator import model
 from pyarmonik.operator.builders import common
 
 #: Shared by the control plane and the partitions, so neither component's.
 COMPONENT = "grid"
 
 
-def build_grid_service_account(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
+def build_grid_service_account(cluster_resource: model.Cluster) -> dict[str, Any]:
+    cluster, namespace = cluster_resource.name, cluster_resource.namespace
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -27,8 +28,8 @@ def build_grid_service_account(cluster_body: common.Body) -> dict[str, Any]:
     }
 
 
-def build_grid_role(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
+def build_grid_role(cluster_resource: model.Cluster) -> dict[str, Any]:
+    cluster, namespace = cluster_resource.name, cluster_resource.namespace
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -37,8 +38,8 @@ def build_grid_role(cluster_body: common.Body) -> dict[str, Any]:
     }
 
 
-def build_grid_role_binding(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
+def build_grid_role_binding(cluster_resource: model.Cluster) -> dict[str, Any]:
+    cluster, namespace = cluster_resource.name, cluster_resource.namespace
     name = common.grid_account_name(cluster)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -14,7 +14,7 @@ import urllib.parse
 from typing import Any
 
 from pyarmonik import settings
-from pyarmonik.operator import env
+from pyarmonik.operator import env, model
 from pyarmonik.operator.builders import common
 
 COMPONENT = "redis"
@@ -25,20 +25,19 @@ UID = 999
 PASSWORD_VARIABLE = "REDIS_PASSWORD"
 
 
-def build_redis_statefulset(cluster_body: common.Body) -> dict[str, Any]:
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-    spec = common.cluster_spec(cluster_body)
-    managed = spec["redis"]["managed"]
-    labels = common.labels(cluster, COMPONENT)
+def build_redis_statefulset(cluster: model.Cluster) -> dict[str, Any]:
+    spec = cluster.spec
+    managed = spec.redis.managed
+    labels = common.labels(cluster.name, COMPONENT)
     container = {
         "name": "redis",
-        "image": managed["image"],
+        "image": managed.image,
         "args": [
             "redis-server",
             "--appendonly",
             "yes",
             "--appendfsync",
-            managed["appendfsync"],
+            managed.appendfsync,
             "--dir",
             "/data",
             # Other images than the official one refuse remote clients without it.
@@ -48,7 +47,7 @@ def build_redis_statefulset(cluster_body: common.Body) -> dict[str, Any]:
         "ports": [{"name": "redis", "containerPort": PORT}],
         "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 10, "failureThreshold": 6},
-        "resources": common.resources_of(managed.get("resources")),
+        "resources": common.resources_of(managed.resources),
         "securityContext": common.container_security(),
         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
     }
@@ -58,34 +57,35 @@ def build_redis_statefulset(cluster_body: common.Body) -> dict[str, Any]:
         **common.pull_secrets(spec),
         "containers": [container],
     }
-    claim = common.volume_claim(managed["storage"], managed.get("storageClassName"), labels)
-    selector = common.selector_labels(cluster, COMPONENT)
-    return common.single_statefulset(common.redis_name(cluster), namespace, labels, selector, pod, claim)
+    claim = common.volume_claim(managed.storage, managed.storage_class_name, labels)
+    selector = common.selector_labels(cluster.name, COMPONENT)
+    return common.single_statefulset(
+        common.redis_name(cluster.name), cluster.namespace, labels, selector, pod, claim, persistence=spec.persistence
+    )
 
 
-def build_redis_service(cluster_body: common.Body) -> dict[str, Any]:
+def build_redis_service(cluster: model.Cluster) -> dict[str, Any]:
     """Headless: it names the StatefulSet's pod in DNS, and Redis has one."""
-    cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
     ports = [{"name": "redis", "port": PORT, "targetPort": "redis"}]
     return common.service(
-        common.redis_name(cluster),
-        namespace,
-        common.labels(cluster, COMPONENT),
-        common.selector_labels(cluster, COMPONENT),
+        common.redis_name(cluster.name),
+        cluster.namespace,
+        common.labels(cluster.name, COMPONENT),
+        common.selector_labels(cluster.name, COMPONENT),
         ports,
         clusterIP="None",
     )
 
 
-def redis_url(cluster_body: common.Body) -> str:
+def redis_url(cluster: model.Cluster) -> str:
     """The URL the processes use, with ``$(REDIS_PASSWORD)`` in place of an
     external Redis's password."""
-    redis = common.cluster_spec(cluster_body)["redis"]
-    if redis["mode"] == "managed":
-        cluster, namespace = common.name_of(cluster_body), common.namespace_of(cluster_body)
-        return f"redis://{common.redis_name(cluster)}.{namespace}.svc:{PORT}/0"
-    url = str(redis["external"]["url"])
-    if not redis["external"].get("passwordSecretRef"):
+    redis = cluster.spec.redis
+    if redis.mode == "managed":
+        return f"redis://{common.redis_name(cluster.name)}.{cluster.namespace}.svc:{PORT}/0"
+    external = redis.external or model.RedisExternal()
+    url = str(external.url)
+    if not external.password_secret_ref:
         return url
     parts = urllib.parse.urlsplit(url)
     user = parts.username or ""
@@ -93,13 +93,18 @@ def redis_url(cluster_body: common.Body) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:$({PASSWORD_VARIABLE})@{host}"))
 
 
-def redis_env(cluster_body: common.Body) -> list[dict[str, Any]]:
+def password_ref(cluster: model.Cluster) -> model.PasswordRef | None:
+    """The Secret key of an external Redis's password, if it has one."""
+    redis = cluster.spec.redis
+    return redis.external.password_secret_ref if redis.mode == "external" and redis.external else None
+
+
+def redis_env(cluster: model.Cluster) -> list[dict[str, Any]]:
     """The environment reaching this grid's Redis; the password variable comes
     first, as the kubelet expands only variables defined earlier."""
-    redis = common.cluster_spec(cluster_body)["redis"]
-    ref = (redis.get("external") or {}).get("passwordSecretRef") if redis["mode"] == "external" else None
+    ref = password_ref(cluster)
     password = []
     if ref:
-        secret = {"secretKeyRef": {"name": ref["name"], "key": ref["key"]}}
+        secret = {"secretKeyRef": {"name": ref.name, "key": ref.key}}
         password = [{"name": PASSWORD_VARIABLE, "valueFrom": secret}]
-    return password + env.settings_env(settings.StorageSettings, redis_url=redis_url(cluster_body))
+    return password + env.settings_env(settings.StorageSettings, redis_url=redis_url(cluster))

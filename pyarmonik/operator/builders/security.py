@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyarmonik.operator.builders import common
+from pyarmonik.operator import model
 
 TLS_DIR = "/etc/pyarmonik/tls"
 AUTH_DIR = "/etc/pyarmonik/auth"
@@ -27,51 +27,45 @@ CERT_KEY, KEY_KEY, CA_KEY = "tls.crt", "tls.key", "ca.crt"
 FILE_MODE = 0o440
 
 
-def tls_on(cluster_body: common.Body) -> bool:
-    return bool(common.cluster_spec(cluster_body).get("tls"))
-
-
-def settings(cluster_body: common.Body) -> dict[str, Any]:
+def settings(cluster: model.Cluster) -> dict[str, Any]:
     """The ``SecuritySettings`` values of the control plane; empty when TLS and auth are off."""
-    spec = common.cluster_spec(cluster_body)
-    tls, auth = spec.get("tls"), spec.get("auth")
+    tls, auth = cluster.spec.tls, cluster.spec.auth
     values: dict[str, Any] = {}
     if tls:
         values.update(tls_cert_file=f"{TLS_DIR}/{CERT_KEY}", tls_key_file=f"{TLS_DIR}/{KEY_KEY}")
-        if tls["clientAuth"]:
+        if tls.client_auth:
             values["tls_client_ca_file"] = f"{TLS_DIR}/{CA_KEY}"
     if auth:
-        values["auth_config_file"] = f"{AUTH_DIR}/{auth['key']}"
-        if auth["trustedProxyHeaders"]:
+        values["auth_config_file"] = f"{AUTH_DIR}/{auth.key}"
+        if auth.trusted_proxy_headers:
             values["trusted_proxy_headers"] = True
     return values
 
 
-def volumes(cluster_body: common.Body) -> list[dict[str, Any]]:
+def volumes(cluster: model.Cluster) -> list[dict[str, Any]]:
     """The ``tls`` and ``auth`` volumes, listing the keys used: a key missing
     from its Secret stops the pod at start with the key's name, rather than
     the control plane at its first handshake."""
-    spec = common.cluster_spec(cluster_body)
-    tls, auth = spec.get("tls"), spec.get("auth")
+    tls, auth = cluster.spec.tls, cluster.spec.auth
     found = []
     if tls:
-        keys = [CERT_KEY, KEY_KEY] + ([CA_KEY] if tls["clientAuth"] else [])
-        source = {"secretName": tls["secretName"], "defaultMode": FILE_MODE, "items": _items(keys)}
+        keys = [CERT_KEY, KEY_KEY] + ([CA_KEY] if tls.client_auth else [])
+        source = {"secretName": tls.secret_name, "defaultMode": FILE_MODE, "items": _items(keys)}
         found.append({"name": "tls", "secret": source})
     if auth:
-        items = {"defaultMode": FILE_MODE, "items": _items([auth["key"]])}
-        if auth.get("secretName"):
-            found.append({"name": "auth", "secret": {"secretName": auth["secretName"], **items}})
+        items = {"defaultMode": FILE_MODE, "items": _items([auth.key])}
+        if auth.secret_name:
+            found.append({"name": "auth", "secret": {"secretName": auth.secret_name, **items}})
         else:
-            found.append({"name": "auth", "configMap": {"name": auth["configMapName"], **items}})
+            found.append({"name": "auth", "configMap": {"name": auth.config_map_name, **items}})
     return found
 
 
-def mounts(cluster_body: common.Body) -> list[dict[str, Any]]:
+def mounts(cluster: model.Cluster) -> list[dict[str, Any]]:
     places = {"tls": TLS_DIR, "auth": AUTH_DIR}
     return [
         {"name": volume["name"], "mountPath": places[volume["name"]], "readOnly": True}
-        for volume in volumes(cluster_body)
+        for volume in volumes(cluster)
     ]
 
 

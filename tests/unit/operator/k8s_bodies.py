@@ -11,6 +11,8 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+from pyarmonik.operator import model
+
 ROOT = pathlib.Path(__file__).parents[3]
 EXAMPLES = ROOT / "manifests" / "examples"
 #: The cluster version the children must be valid for; kubernetes-validate
@@ -24,6 +26,15 @@ def load_example(name: str) -> dict[str, Any]:
     # kopf bodies always carry the namespace; the example files leave it to kubectl.
     body["metadata"]["namespace"] = NAMESPACE
     return body
+
+
+def parsed_cluster(body: dict[str, Any]) -> model.Cluster:
+    """The cluster as the operator reads it (its default image: ``pyarmonik:<version>``)."""
+    return model.parse_cluster(body)
+
+
+def parsed_partition(body: dict[str, Any]) -> model.Partition:
+    return model.parse_partition(body)
 
 
 def full_cluster_body() -> dict[str, Any]:

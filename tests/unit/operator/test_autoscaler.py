@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import k8s_bodies
 import pytest
 
 from pyarmonik.operator import autoscaler
@@ -150,7 +151,7 @@ def test_an_impossible_policy_is_refused(bad: dict[str, Any]) -> None:
 
 def test_the_policy_is_read_from_the_partition_spec_with_its_defaults(cpu_partition_body: dict[str, Any]) -> None:
     cpu_partition_body["spec"].update(podReserved=0, podMax=7, autoscaling={"enabled": True, "scaleUpStep": 3})
-    assert autoscaler.policy_of(cpu_partition_body) == ScalePolicy(
+    assert autoscaler.policy_of(k8s_bodies.parsed_partition(cpu_partition_body).spec) == ScalePolicy(
         min_replicas=0,
         max_replicas=7,
         target_tasks_per_pod=2,

@@ -33,15 +33,17 @@ def test_each_manifest_of_the_doc_is_a_valid_autoscaled_partition(body: dict[str
     (version,) = crds.build_partition_crd()["spec"]["versions"]
     jsonschema.validate(body, chart.strict_schema(version["schema"]["openAPIV3Schema"]))
     body["metadata"]["namespace"] = k8s_bodies.NAMESPACE
-    policy = autoscaler.policy_of(body)
+    policy = autoscaler.policy_of(k8s_bodies.parsed_partition(body).spec)
     assert policy.max_replicas >= policy.min_replicas
     cluster = k8s_bodies.load_example("cluster.yaml")
-    k8s_bodies.validate(partition.build_partition_deployment(body, cluster))
+    k8s_bodies.validate(
+        partition.build_partition_deployment(k8s_bodies.parsed_partition(body), k8s_bodies.parsed_cluster(cluster))
+    )
 
 
 def test_the_gpu_manifest_of_the_doc_lands_on_gpu_nodes() -> None:
     gpu = next(body for body in manifests() if body["metadata"]["name"] == "gpu")
-    placement = partition.placement(gpu)
+    placement = partition.placement(k8s_bodies.parsed_partition(gpu))
     assert placement["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert partition.GPU_TOLERATION in placement["tolerations"]
 

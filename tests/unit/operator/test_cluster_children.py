@@ -19,7 +19,7 @@ COMMON_LABELS = {
 
 
 def _children(body: dict[str, Any], credentials: dict[str, str]) -> list[dict[str, Any]]:
-    return cluster.build_cluster_children(body, secrets=credentials)
+    return cluster.build_cluster_children(k8s_bodies.parsed_cluster(body), secrets=credentials)
 
 
 def test_every_child_of_the_example_cluster_is_valid_for_kubernetes_1_34(
@@ -171,7 +171,7 @@ def test_new_minio_credentials_are_random_and_long_enough_for_minio() -> None:
 
 def test_a_managed_minio_without_credentials_is_refused(cluster_body: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="accessKey, secretKey"):
-        cluster.build_cluster_children(cluster_body, secrets={})
+        cluster.build_cluster_children(k8s_bodies.parsed_cluster(cluster_body), secrets={})
 
 
 def test_minio_reads_its_root_credentials_from_the_secret(
@@ -222,7 +222,7 @@ def test_the_control_plane_service_and_endpoint_follow_the_service_spec(
         {"name": "metrics", "port": 9090, "targetPort": "metrics", "appProtocol": "http"},
     ]
     assert service["metadata"]["annotations"] == {"example.com/lb": "internal"}
-    assert control_plane.endpoint(full_cluster_body) == "big-control-plane.science.svc:443"
+    assert control_plane.endpoint(k8s_bodies.parsed_cluster(full_cluster_body)) == "big-control-plane.science.svc:443"
 
 
 def test_the_control_plane_pods_run_as_non_root_on_a_read_only_root(

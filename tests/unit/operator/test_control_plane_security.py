@@ -15,7 +15,7 @@ from pyarmonik.operator.builders import cluster, control_plane
 
 
 def _deployment(cluster_body: dict[str, Any], credentials: dict[str, str]) -> dict[str, Any]:
-    children = cluster.build_cluster_children(cluster_body, secrets=credentials)
+    children = cluster.build_cluster_children(k8s_bodies.parsed_cluster(cluster_body), secrets=credentials)
     return k8s_bodies.named(children, "Deployment", f"{cluster_body['metadata']['name']}-control-plane")
 
 
@@ -66,12 +66,16 @@ def test_client_auth_also_trusts_the_ca_of_the_secret(
 def test_with_tls_the_probes_open_a_tcp_connection_and_the_endpoint_is_unchanged(
     cluster_body: dict[str, Any], credentials: dict[str, str]
 ) -> None:
-    before = control_plane.endpoint(cluster_body)
+    before = control_plane.endpoint(k8s_bodies.parsed_cluster(cluster_body))
     cluster_body["spec"]["tls"] = {"secretName": "grid-tls"}
     _, container = _plane(cluster_body, credentials)
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["tcpSocket"] == {"port": 5001} and "grpc" not in container[probe]
-    assert control_plane.endpoint(cluster_body) == before == "grid-control-plane.science.svc:5001"
+    assert (
+        control_plane.endpoint(k8s_bodies.parsed_cluster(cluster_body))
+        == before
+        == "grid-control-plane.science.svc:5001"
+    )
 
 
 def test_the_auth_config_comes_from_a_config_map(cluster_body: dict[str, Any], credentials: dict[str, str]) -> None:

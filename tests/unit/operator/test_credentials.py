@@ -21,8 +21,10 @@ CREDENTIAL = re.compile(r"KEY|PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 
 def _children(cluster_body: dict[str, Any], partition_body: dict[str, Any], credentials: dict[str, str]) -> list:
     return [
-        *cluster.build_cluster_children(cluster_body, secrets=credentials),
-        *partition.build_partition_children(partition_body, cluster_body),
+        *cluster.build_cluster_children(k8s_bodies.parsed_cluster(cluster_body), secrets=credentials),
+        *partition.build_partition_children(
+            k8s_bodies.parsed_partition(partition_body), k8s_bodies.parsed_cluster(cluster_body)
+        ),
     ]
 
 

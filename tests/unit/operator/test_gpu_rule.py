@@ -14,7 +14,12 @@ TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedu
 
 
 def _pod(partition_body: dict[str, Any], cluster_body: dict[str, Any]) -> dict[str, Any]:
-    deployment = k8s_bodies.one(partition.build_partition_children(partition_body, cluster_body), "Deployment")
+    deployment = k8s_bodies.one(
+        partition.build_partition_children(
+            k8s_bodies.parsed_partition(partition_body), k8s_bodies.parsed_cluster(cluster_body)
+        ),
+        "Deployment",
+    )
     return deployment["spec"]["template"]["spec"]
 
 

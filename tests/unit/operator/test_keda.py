@@ -19,21 +19,27 @@ def keda_partition(gpu_partition_body: dict[str, Any]) -> dict[str, Any]:
     return gpu_partition_body
 
 
+def _scaled(partition_body: dict[str, Any], cluster_body: dict[str, Any]) -> dict[str, Any]:
+    return keda.build_scaled_object(
+        k8s_bodies.parsed_partition(partition_body), k8s_bodies.parsed_cluster(cluster_body)
+    )
+
+
 def test_the_scaled_object_passes_kedas_published_schema(
     keda_partition: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
-    assert published_schemas.errors(keda.build_scaled_object(keda_partition, cluster_body)) == []
+    assert published_schemas.errors(_scaled(keda_partition, cluster_body)) == []
 
 
 def test_every_field_set_passes_kedas_published_schema_too() -> None:
-    scaled = keda.build_scaled_object(k8s_bodies.full_partition_body(), k8s_bodies.full_cluster_body())
+    scaled = _scaled(k8s_bodies.full_partition_body(), k8s_bodies.full_cluster_body())
     assert published_schemas.errors(scaled) == []
 
 
 def test_the_published_schema_refuses_a_misspelt_field_and_a_number_for_a_string(
     keda_partition: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
-    scaled = keda.build_scaled_object(keda_partition, cluster_body)
+    scaled = _scaled(keda_partition, cluster_body)
     wrong = copy.deepcopy(scaled)
     wrong["spec"]["cooldownPerod"] = 10
     wrong["spec"]["triggers"][0]["metadata"]["threshold"] = 2
@@ -45,7 +51,7 @@ def test_the_published_schema_refuses_a_misspelt_field_and_a_number_for_a_string
 def test_keda_scales_the_partition_through_its_scale_subresource_not_its_deployment(
     keda_partition: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
-    scaled = keda.build_scaled_object(keda_partition, cluster_body)
+    scaled = _scaled(keda_partition, cluster_body)
     assert scaled["spec"]["scaleTargetRef"] == {
         "apiVersion": "pyarmonik.io/v1alpha1",
         "kind": "ArmoniKPartition",
@@ -62,7 +68,7 @@ def test_the_bounds_threshold_and_cooldowns_are_the_partitions(
     keda_partition["spec"]["autoscaling"].update(
         targetTasksPerPod=5, scaleUpStep=3, scaleUpCooldownSeconds=20, scaleDownCooldownSeconds=900
     )
-    spec = keda.build_scaled_object(keda_partition, cluster_body)["spec"]
+    spec = _scaled(keda_partition, cluster_body)["spec"]
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (0, 4)  # podReserved, podMax of the example
     assert spec["cooldownPeriod"] == 900
     [trigger] = spec["triggers"]
@@ -82,7 +88,7 @@ def test_a_cooldown_beyond_an_hour_is_the_longest_window_an_hpa_takes(
     keda_partition: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
     keda_partition["spec"]["autoscaling"]["scaleDownCooldownSeconds"] = 7200
-    spec = keda.build_scaled_object(keda_partition, cluster_body)["spec"]
+    spec = _scaled(keda_partition, cluster_body)["spec"]
     assert spec["cooldownPeriod"] == 7200
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"] == {
         "stabilizationWindowSeconds": 3600
@@ -92,7 +98,7 @@ def test_a_cooldown_beyond_an_hour_is_the_longest_window_an_hpa_takes(
 def test_the_default_query_counts_the_partitions_queued_and_leased_tasks_once(
     keda_partition: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
-    metadata = keda.build_scaled_object(keda_partition, cluster_body)["spec"]["triggers"][0]["metadata"]
+    metadata = _scaled(keda_partition, cluster_body)["spec"]["triggers"][0]["metadata"]
     assert metadata["serverAddress"] == "http://prometheus-operated.monitoring.svc:9090"
     assert metadata["query"] == (
         "sum(max by (state) (pyarmonik_queue_tasks"
@@ -101,9 +107,7 @@ def test_the_default_query_counts_the_partitions_queued_and_leased_tasks_once(
 
 
 def test_the_prometheus_address_query_and_authentication_can_be_given() -> None:
-    trigger = keda.build_scaled_object(k8s_bodies.full_partition_body(), k8s_bodies.full_cluster_body())["spec"][
-        "triggers"
-    ][0]
+    trigger = _scaled(k8s_bodies.full_partition_body(), k8s_bodies.full_cluster_body())["spec"]["triggers"][0]
     assert trigger["metadata"]["serverAddress"] == "http://prometheus.observability.svc:9090"
     assert trigger["metadata"]["query"] == 'sum(pyarmonik_queue_tasks{partition="gpu_A100.large"})'
     assert trigger["authenticationRef"] == {"name": "prometheus-auth", "kind": "ClusterTriggerAuthentication"}
@@ -114,4 +118,4 @@ def test_a_partition_of_another_cluster_is_refused(
 ) -> None:
     keda_partition["spec"]["clusterRef"]["name"] = "other"
     with pytest.raises(ValueError, match="other"):
-        keda.build_scaled_object(keda_partition, cluster_body)
+        _scaled(keda_partition, cluster_body)

@@ -20,7 +20,7 @@ MONITORING = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name
 
 
 def _policies(cluster_body: dict[str, Any], credentials: dict[str, str]) -> dict[str, dict[str, Any]]:
-    children = cluster.build_cluster_children(cluster_body, secrets=credentials)
+    children = cluster.build_cluster_children(k8s_bodies.parsed_cluster(cluster_body), secrets=credentials)
     return {policy["metadata"]["name"]: policy["spec"] for policy in k8s_bodies.of_kind(children, "NetworkPolicy")}
 
 
@@ -75,7 +75,7 @@ def test_redis_admits_the_control_plane_the_agents_and_the_operator_and_reaches_
     assert operator == specs.DEFAULT_OPERATOR_PEERS
     assert rule["ports"] == _tcp(6379)
     assert (policy["policyTypes"], policy["egress"]) == (["Ingress", "Egress"], [DNS])
-    children = cluster.build_cluster_children(cluster_body, secrets=credentials)
+    children = cluster.build_cluster_children(k8s_bodies.parsed_cluster(cluster_body), secrets=credentials)
     assert _selects(plane, _pod_labels(k8s_bodies.named(children, "Deployment", "grid-control-plane")))
     assert _selects(agents, {**common.labels("grid", "partition", "any"), "extra": "label"})
 
@@ -97,7 +97,9 @@ def test_minio_admits_the_control_plane_and_the_agents_on_its_s3_port_only(
 def test_the_agents_probe_port_admits_the_operator_and_monitoring_and_their_egress_stays_open(
     example: str, cluster_body: dict[str, Any], credentials: dict[str, str]
 ) -> None:
-    children = partition.build_partition_children(k8s_bodies.load_example(example), cluster_body)
+    children = partition.build_partition_children(
+        k8s_bodies.parsed_partition(k8s_bodies.load_example(example)), k8s_bodies.parsed_cluster(cluster_body)
+    )
     policy = k8s_bodies.one(children, "NetworkPolicy")["spec"]
     deployment = k8s_bodies.one(children, "Deployment")
     assert policy["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
@@ -150,7 +152,10 @@ def test_the_operator_peers_follow_the_spec(cluster_body: dict[str, Any], creden
     (rule,) = _policies(cluster_body, credentials)["grid-redis"]["ingress"]
     assert rule["from"][2:] == own
     policy = k8s_bodies.one(
-        partition.build_partition_children(k8s_bodies.load_example("partition-cpu.yaml"), cluster_body),
+        partition.build_partition_children(
+            k8s_bodies.parsed_partition(k8s_bodies.load_example("partition-cpu.yaml")),
+            k8s_bodies.parsed_cluster(cluster_body),
+        ),
         "NetworkPolicy",
     )
     assert policy["spec"]["ingress"][0]["from"] == [*own, MONITORING]
@@ -161,7 +166,12 @@ def test_disabled_network_policies_are_not_built(
 ) -> None:
     cluster_body["spec"]["networkPolicy"] = {"enabled": False}
     assert _policies(cluster_body, credentials) == {}
-    assert not k8s_bodies.of_kind(partition.build_partition_children(cpu_partition_body, cluster_body), "NetworkPolicy")
+    assert not k8s_bodies.of_kind(
+        partition.build_partition_children(
+            k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(cluster_body)
+        ),
+        "NetworkPolicy",
+    )
 
 
 def test_no_rule_has_an_empty_peer_list_which_would_admit_everyone(
@@ -180,7 +190,19 @@ def test_no_rule_has_an_empty_peer_list_which_would_admit_everyone(
 def test_the_policies_come_before_the_pods_they_protect(
     cluster_body: dict[str, Any], cpu_partition_body: dict[str, Any], credentials: dict[str, str]
 ) -> None:
-    kinds = [kind for kind, _ in k8s_bodies.kinds(cluster.build_cluster_children(cluster_body, secrets=credentials))]
+    kinds = [
+        kind
+        for kind, _ in k8s_bodies.kinds(
+            cluster.build_cluster_children(k8s_bodies.parsed_cluster(cluster_body), secrets=credentials)
+        )
+    ]
     assert kinds.index("NetworkPolicy") < min(kinds.index("StatefulSet"), kinds.index("Deployment"))
-    kinds = [kind for kind, _ in k8s_bodies.kinds(partition.build_partition_children(cpu_partition_body, cluster_body))]
+    kinds = [
+        kind
+        for kind, _ in k8s_bodies.kinds(
+            partition.build_partition_children(
+                k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(cluster_body)
+            )
+        )
+    ]
     assert kinds[0] == "NetworkPolicy"

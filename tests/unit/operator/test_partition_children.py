@@ -22,28 +22,39 @@ SOCKET_TYPES = {
 
 
 def _deployment(partition_body: dict[str, Any], cluster_body: dict[str, Any]) -> dict[str, Any]:
-    return k8s_bodies.one(partition.build_partition_children(partition_body, cluster_body), "Deployment")
+    return k8s_bodies.one(
+        partition.build_partition_children(
+            k8s_bodies.parsed_partition(partition_body), k8s_bodies.parsed_cluster(cluster_body)
+        ),
+        "Deployment",
+    )
 
 
 @pytest.mark.parametrize("example", ["partition-cpu.yaml", "partition-gpu.yaml"])
 def test_every_child_of_the_example_partitions_is_valid_for_kubernetes_1_34(
     example: str, cluster_body: dict[str, Any]
 ) -> None:
-    for child in partition.build_partition_children(k8s_bodies.load_example(example), cluster_body):
+    for child in partition.build_partition_children(
+        k8s_bodies.parsed_partition(k8s_bodies.load_example(example)), k8s_bodies.parsed_cluster(cluster_body)
+    ):
         k8s_bodies.validate(child)
 
 
 def test_every_child_of_a_fully_specified_partition_is_valid_for_kubernetes_1_34(
     full_partition_body: dict[str, Any], full_cluster_body: dict[str, Any]
 ) -> None:
-    for child in partition.build_partition_children(full_partition_body, full_cluster_body):
+    for child in partition.build_partition_children(
+        k8s_bodies.parsed_partition(full_partition_body), k8s_bodies.parsed_cluster(full_cluster_body)
+    ):
         k8s_bodies.validate(child)
 
 
 def test_the_children_are_named_and_labelled_after_cluster_and_partition(
     cpu_partition_body: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
-    children = partition.build_partition_children(cpu_partition_body, cluster_body)
+    children = partition.build_partition_children(
+        k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(cluster_body)
+    )
     assert k8s_bodies.kinds(children) == [
         ("NetworkPolicy", "grid-partition-default"),
         ("Deployment", "grid-partition-default"),
@@ -74,7 +85,9 @@ def test_the_status_selector_selects_the_deployments_pods(
     cpu_partition_body: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
     selector = _deployment(cpu_partition_body, cluster_body)["spec"]["selector"]["matchLabels"]
-    text = partition.partition_selector(cpu_partition_body, cluster_body)
+    text = partition.partition_selector(
+        k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(cluster_body)
+    )
     assert dict(pair.split("=") for pair in text.split(",")) == selector
 
 
@@ -90,7 +103,7 @@ def test_a_partition_id_unfit_for_object_names_still_names_valid_distinct_childr
 
 def test_the_partition_id_defaults_to_the_resource_name(cpu_partition_body: dict[str, Any]) -> None:
     assert "partitionId" not in cpu_partition_body["spec"]
-    assert partition.partition_id(cpu_partition_body) == "default"
+    assert k8s_bodies.parsed_partition(cpu_partition_body).partition_id == "default"
 
 
 def test_the_agent_serves_its_partition_with_the_armonik_pod_layout(
@@ -215,7 +228,9 @@ def test_a_partition_of_another_cluster_is_refused(
     cpu_partition_body: dict[str, Any], full_cluster_body: dict[str, Any]
 ) -> None:
     with pytest.raises(ValueError, match="belongs to cluster grid, not to big"):
-        partition.build_partition_children(cpu_partition_body, full_cluster_body)
+        partition.build_partition_children(
+            k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(full_cluster_body)
+        )
 
 
 def test_a_partition_id_the_agents_would_refuse_fails_in_the_builder_naming_the_setting(
@@ -223,11 +238,13 @@ def test_a_partition_id_the_agents_would_refuse_fails_in_the_builder_naming_the_
 ) -> None:
     cpu_partition_body["spec"]["partitionId"] = "two words"
     with pytest.raises(env.InvalidSetting, match=r"partition \(PYARMONIK_PARTITION\)"):
-        partition.build_partition_children(cpu_partition_body, cluster_body)
+        partition.build_partition_children(
+            k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(cluster_body)
+        )
 
 
 def test_the_partition_record_carries_the_resources_fields(full_partition_body: dict[str, Any]) -> None:
-    assert partition.partition_record(full_partition_body) == models.Partition(
+    assert partition.partition_record(k8s_bodies.parsed_partition(full_partition_body)) == models.Partition(
         partition_id="gpu_A100.large",
         parent_partition_ids=["default"],
         pod_reserved=2,
@@ -238,7 +255,7 @@ def test_the_partition_record_carries_the_resources_fields(full_partition_body: 
 
 
 def test_the_partition_record_takes_the_crd_defaults(cpu_partition_body: dict[str, Any]) -> None:
-    record = partition.partition_record(cpu_partition_body)
+    record = partition.partition_record(k8s_bodies.parsed_partition(cpu_partition_body))
     assert (record.partition_id, record.parent_partition_ids, record.priority) == ("default", [], 1)
     assert (record.pod_reserved, record.pod_max, record.preemption_percentage) == (1, 10, 50)
 

@@ -37,9 +37,10 @@ def _grids() -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
 def _pods() -> list[tuple[str, dict[str, Any]]]:
     found = []
     for cluster_body, partitions in _grids():
-        children = cluster.build_cluster_children(cluster_body, secrets=object_storage.new_minio_credentials())
+        grid = k8s_bodies.parsed_cluster(cluster_body)
+        children = cluster.build_cluster_children(grid, secrets=object_storage.new_minio_credentials())
         for partition_body in partitions:
-            children += partition.build_partition_children(partition_body, cluster_body)
+            children += partition.build_partition_children(k8s_bodies.parsed_partition(partition_body), grid)
         for child in children:
             if child["kind"] in ("Deployment", "StatefulSet"):
                 found.append((f"{child['kind']}/{child['metadata']['name']}", child["spec"]["template"]["spec"]))
@@ -103,7 +104,10 @@ def test_the_grids_own_containers_run_as_a_numeric_non_root_user_on_a_read_only_
 def test_the_worker_keeps_its_images_user_and_root_filesystem(
     cpu_partition_body: dict[str, Any], cluster_body: dict[str, Any]
 ) -> None:
-    deployment = k8s_bodies.one(partition.build_partition_children(cpu_partition_body, cluster_body), "Deployment")
+    children = partition.build_partition_children(
+        k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(cluster_body)
+    )
+    deployment = k8s_bodies.one(children, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert not {"runAsUser", "runAsNonRoot"} & set(pod["securityContext"])
     worker = k8s_bodies.container(deployment, "worker")["securityContext"]

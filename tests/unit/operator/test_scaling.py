@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pyarmonik.core import errors
-from pyarmonik.operator import autoscaler, scaling
+from pyarmonik.operator import autoscaler, model, scaling
 from pyarmonik.operator.autoscaler import Action, Load
 
 
@@ -20,17 +20,17 @@ class Grid:
         self.writes: list[int] = []
         self.events: list[str] = []
 
-    async def read_load(self, cluster_body: dict[str, Any], partition_id: str) -> Load:
-        self.reads.append((cluster_body["metadata"]["name"], partition_id))
+    async def read_load(self, cluster: model.Cluster, partition_id: str) -> Load:
+        self.reads.append((cluster.name, partition_id))
         if isinstance(self.load, BaseException):
             raise self.load
         return self.load
 
-    async def patch_replicas(self, partition_body: dict[str, Any], replicas: int) -> None:
+    async def patch_replicas(self, part: model.Partition, replicas: int) -> None:
         self.events.append(f"scale {replicas}")
         self.writes.append(replicas)
 
-    async def protect_busy_pods(self, partition_body: dict[str, Any], cluster_body: dict[str, Any]) -> None:
+    async def protect_busy_pods(self, part: model.Partition, cluster: model.Cluster) -> None:
         self.events.append("mark pods")
 
 
@@ -45,8 +45,8 @@ async def tick(
     partition_body: dict[str, Any], cluster_body: dict[str, Any], grid: Grid, scaler: Any, now: float = 0.0
 ) -> autoscaler.ScaleDecision | None:
     return await scaling.autoscale_partition(
-        partition_body,
-        cluster_body,
+        model.parse_partition(partition_body),
+        model.parse_cluster(cluster_body),
         scaler=scaler,
         read_load=grid.read_load,
         patch_replicas=grid.patch_replicas,
@@ -128,12 +128,17 @@ async def test_a_failed_write_is_decided_again_at_the_next_tick(
     autoscaled["spec"]["autoscaling"]["scaleUpCooldownSeconds"] = 600
     scaler, grid = autoscaler.PartitionScaler(), Grid(Load(queued=8, running=0))
 
-    async def refused(partition_body: dict[str, Any], replicas: int) -> None:
+    async def refused(part: model.Partition, replicas: int) -> None:
         raise ConnectionError("API server unreachable")
 
     with pytest.raises(ConnectionError):
         await scaling.autoscale_partition(
-            autoscaled, cluster_body, scaler=scaler, read_load=grid.read_load, patch_replicas=refused, now=0
+            model.parse_partition(autoscaled),
+            model.parse_cluster(cluster_body),
+            scaler=scaler,
+            read_load=grid.read_load,
+            patch_replicas=refused,
+            now=0,
         )
     decision = await tick(autoscaled, cluster_body, grid, scaler, now=15)  # within the cooldown it would start
     assert decision is not None and decision.replicas == 4 and grid.writes == [4]
@@ -148,6 +153,6 @@ async def test_partitions_are_remembered_apart(
     await tick(autoscaled, cluster_body, Grid(Load(4, 0)), scaler)
     await tick(gpu_partition_body, cluster_body, Grid(Load(0, 0)), scaler)
     assert "uid-cpu" in scaler and "uid-gpu" in scaler
-    assert scaling.scaler_key(autoscaled) == "uid-cpu"
+    assert scaling.scaler_key(model.parse_partition(autoscaled)) == "uid-cpu"
     del autoscaled["metadata"]["uid"]
-    assert scaling.scaler_key(autoscaled) == "science/default"
+    assert scaling.scaler_key(model.parse_partition(autoscaled)) == "science/default"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import k8s_bodies
+
 from pyarmonik.operator import crds, schema, specs
 from pyarmonik.operator.builders import cluster, partition
 
@@ -62,15 +64,22 @@ def test_builders_build_the_same_children_from_a_spec_the_server_defaulted(
     defaulted_cluster["spec"] = schema.with_defaults(cluster_body["spec"], specs.cluster_spec_schema())
     defaulted_partition = copy.deepcopy(cpu_partition_body)
     defaulted_partition["spec"] = schema.with_defaults(cpu_partition_body["spec"], specs.partition_spec_schema())
-    assert cluster.build_cluster_children(defaulted_cluster, secrets=credentials) == cluster.build_cluster_children(
-        cluster_body, secrets=credentials
-    )
-    assert partition.build_partition_children(defaulted_partition, defaulted_cluster) == (
-        partition.build_partition_children(cpu_partition_body, cluster_body)
+    assert cluster.build_cluster_children(
+        k8s_bodies.parsed_cluster(defaulted_cluster), secrets=credentials
+    ) == cluster.build_cluster_children(k8s_bodies.parsed_cluster(cluster_body), secrets=credentials)
+    assert partition.build_partition_children(
+        k8s_bodies.parsed_partition(defaulted_partition), k8s_bodies.parsed_cluster(defaulted_cluster)
+    ) == (
+        partition.build_partition_children(
+            k8s_bodies.parsed_partition(cpu_partition_body), k8s_bodies.parsed_cluster(cluster_body)
+        )
     )
 
 
 def test_a_cluster_without_a_spec_builds_a_managed_grid(credentials: dict[str, str]) -> None:
     body = {"apiVersion": crds.API_VERSION, "kind": crds.CLUSTER_KIND, "metadata": {"name": "bare", "namespace": "x"}}
-    names = [child["metadata"]["name"] for child in cluster.build_cluster_children(body, secrets=credentials)]
+    names = [
+        child["metadata"]["name"]
+        for child in cluster.build_cluster_children(k8s_bodies.parsed_cluster(body), secrets=credentials)
+    ]
     assert {"bare-redis", "bare-minio", "bare-minio-credentials", "bare-control-plane"} <= set(names)

@@ -40,7 +40,9 @@ def test_the_manifest_of_the_doc_is_a_cluster_the_crd_and_its_rules_accept() -> 
 def test_the_manifest_of_the_doc_builds_valid_children() -> None:
     body = _manifest()
     body["metadata"]["namespace"] = k8s_bodies.NAMESPACE
-    for child in cluster.build_cluster_children(body, secrets=object_storage.new_minio_credentials()):
+    for child in cluster.build_cluster_children(
+        k8s_bodies.parsed_cluster(body), secrets=object_storage.new_minio_credentials()
+    ):
         k8s_bodies.validate(child)
 
 
