@@ -312,6 +312,12 @@ async def serve(settings: LocalSettings, console: Console, stop: asyncio.Event) 
             console.print("No worker given (--worker 'COMMAND'): tasks will be queued but not run.")
         elif not settings.agents:
             console.print("--agents 0: no agent runs, so tasks will be queued but not run.")
+        else:
+            for partition in (p for p in settings.partitions if p not in grid.commands):
+                console.print(
+                    f"partition {partition} has no worker (--worker '{partition}=COMMAND'): its tasks will be "
+                    "queued but not run."
+                )
         await while_serving(grid, stop.wait())
         console.print("Shutting down...")
     return 0

@@ -432,3 +432,21 @@ def test_local_started_from_a_folder_holding_a_pyarmonik_folder_runs_the_install
         process.wait(timeout=60)
     assert process.returncode == 0, output.text()
     assert "decoy" not in output.text()
+
+
+def test_a_declared_partition_without_a_worker_is_named_at_start(tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik(
+        *["local", "--port", "0", "--partitions", "default", "--partitions", "subtasking"],
+        *["--worker", f"default={WORKER_COMMAND}", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+    )
+    output = Output(process)
+    try:
+        _serving_port(output)
+        wait_for(lambda: output.search("partition subtasking has no worker"), timeout=10)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    text = " ".join(output.text().split())
+    assert "partition subtasking has no worker (--worker 'subtasking=COMMAND'): its tasks will be queued but not run" in text
+    assert "partition default has no worker" not in text
