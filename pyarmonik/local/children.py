@@ -180,6 +180,8 @@ class Child(Generic[S]):
         if name in _PLUMBING and levelno == logging.INFO:
             levelno = logging.DEBUG
         logger = logging.getLogger(name)
+        if not logger.isEnabledFor(levelno):  # ``handle`` does not check the level: ``log`` would
+            return
         record = logger.makeRecord(name, levelno, "(child)", 0, message, (), None)
         if problem:
             record.msg, record.args = "%s\n%s", (message, problem)
