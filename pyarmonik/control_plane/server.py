@@ -86,6 +86,27 @@ def _registrations(grid: Grid) -> list[tuple[Callable[[Any, aio.Server], None], 
     ]
 
 
+def check(*, host: str, port: int, security: SecuritySettings) -> None:
+    """Refuses, in one line, what ``ControlPlane`` would refuse with these
+    settings (an address in use, a TLS or auth file missing or wrong), without
+    a grid: processes call it before they start or connect to anything."""
+    serving.check_address(f"{host}:{port}", what="the ArmoniK API")
+    _auth(security)
+    files = _tls(security)
+    if files is not None:
+        tls_files.check(files)
+
+
+def _auth(security: SecuritySettings) -> auth_config.AuthConfig | None:
+    return auth_config.load(security.auth_config_file) if security.auth_config_file else None
+
+
+def _tls(security: SecuritySettings) -> tls_files.TlsFiles | None:
+    if security.tls_cert_file is None or security.tls_key_file is None:
+        return None
+    return tls_files.TlsFiles(security.tls_cert_file, security.tls_key_file, security.tls_client_ca_file)
+
+
 class ControlPlane:
     """One grpc.aio server for one grid. ``port=0`` binds a free port;
     ``port`` gives the bound one once started. Without ``security`` and
@@ -104,7 +125,7 @@ class ControlPlane:
     ) -> None:
         security = security if security is not None else SecuritySettings.model_construct()
         limits = limits if limits is not None else LimitSettings.model_construct()
-        auth = auth_config.load(security.auth_config_file) if security.auth_config_file else None
+        auth = _auth(security)
         self._grid = dataclasses.replace(grid, limits=limits.limits())
         if auth is not None:
             self._grid = dataclasses.replace(self._grid, state=IsolatedState(grid.state))  # type: ignore[arg-type]
@@ -116,10 +137,8 @@ class ControlPlane:
                 max_message_size=limits.max_message_size, max_streams=limits.max_event_streams_per_client
             ),
         ]
-        self._credentials = None
-        if security.tls_cert_file is not None and security.tls_key_file is not None:
-            files = tls_files.TlsFiles(security.tls_cert_file, security.tls_key_file, security.tls_client_ca_file)
-            self._credentials = tls_files.server_credentials(files)
+        files = _tls(security)
+        self._credentials = tls_files.server_credentials(files) if files is not None else None
         self._address = f"{host}:{port}"
         self._options = [
             *serving.SERVER_OPTIONS,

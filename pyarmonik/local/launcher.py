@@ -41,7 +41,7 @@ from pyarmonik.core import ids
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.local import children, redis_server
 from pyarmonik.local.workers import WorkerProcess, worker_environment
-from pyarmonik.processes import control_plane_process, supervised
+from pyarmonik.processes import control_plane_process, supervised, wiring
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import AgentSettings, ControlPlaneSettings, LocalSettings
@@ -140,7 +140,11 @@ class LocalGrid:
 
     async def __aenter__(self) -> LocalGrid:
         try:
-            if self.settings.metrics_port is not None:  # first: a port in use is refused before anything starts
+            # First: a port in use, a missing file or a data dir that cannot be written is refused
+            # before anything starts.
+            control_plane_process.preflight(self.settings)
+            wiring.check_data_dir(self.settings.data_dir)
+            if self.settings.metrics_port is not None:
                 self.metrics = ProbeServer(
                     {}, pages={"/metrics": self._scrape}, host=self.settings.host, port=self.settings.metrics_port,
                     what="metrics",

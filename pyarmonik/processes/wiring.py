@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.settings import StorageSettings
+from pyarmonik.settings import StorageSettings, env_of, flag_of
 from pyarmonik.storage import ports
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
@@ -29,6 +31,20 @@ from pyarmonik.storage.redis.queue import RedisTaskQueue
 from pyarmonik.storage.redis.state import RedisStateStore
 
 log = logging.getLogger(__name__)
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Creates ``data_dir`` when missing; ``ValueError`` in one line naming
+    the setting when it is not a folder this process may write."""
+    where = f"{flag_of('data_dir')} {data_dir} (env {env_of(StorageSettings, 'data_dir')})"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"{where}: a file, not a folder") from None
+    except OSError as exc:
+        raise ValueError(f"{where}: cannot create the folder: {exc.strerror}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"{where}: the folder is not writable")
 
 
 @contextlib.asynccontextmanager
@@ -65,6 +81,7 @@ async def _open_objects(
 
 async def _open_large_objects(settings: StorageSettings, stack: contextlib.AsyncExitStack) -> ports.ObjectStore:
     if not settings.s3_endpoint:
+        check_data_dir(settings.data_dir)
         return FileSystemObjectStore(settings.data_dir / "objects")
     s3 = await S3ObjectStore.connect(
         S3Config(

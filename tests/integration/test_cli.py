@@ -448,5 +448,48 @@ def test_a_declared_partition_without_a_worker_is_named_at_start(tmp_path: pathl
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     text = " ".join(output.text().split())
-    assert "partition subtasking has no worker (--worker 'subtasking=COMMAND'): its tasks will be queued but not run" in text
+    assert "partition subtasking has no worker (--worker 'subtasking=COMMAND'): its tasks will be queued" in text
     assert "partition default has no worker" not in text
+
+
+@pytest.mark.parametrize("problem", ["port in use", "missing TLS file", "missing auth config"])
+def test_serving_problems_are_refused_before_anything_starts(tmp_path: pathlib.Path, problem: str) -> None:
+    data = tmp_path / "data"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args, expected = {
+            "port in use": (["--port", str(port)], f"cannot serve the ArmoniK API on 127.0.0.1:{port}: address in use"),
+            "missing TLS file": (
+                ["--port", "0", "--tls-cert-file", "nope.crt", "--tls-key-file", "nope.key"],
+                "TLS file nope.crt does not exist",
+            ),
+            "missing auth config": (
+                ["--port", "0", "--auth-config-file", "nope.yaml", "--trusted-proxy-headers"],
+                "cannot read the auth config nope.yaml",
+            ),
+        }[problem]
+        process = _pyarmonik("local", *args, "--data-dir", str(data), cwd=tmp_path)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert expected in " ".join(output.split())
+    assert "Traceback" not in output
+    assert not data.exists(), "nothing starts, nothing is written"
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "not writable"])
+def test_a_data_dir_that_cannot_be_written_is_named_in_one_line(tmp_path: pathlib.Path, where: str) -> None:
+    (tmp_path / "a-file").write_text("")
+    data_dir, expected = {
+        "a file": (tmp_path / "a-file", "a file, not a folder"),
+        "under a file": (tmp_path / "a-file" / "data", "cannot create the folder: Not a directory"),
+        # sysfs takes no folder from anyone, root included.
+        "not writable": (pathlib.Path("/sys/pyarmonik-data"), "cannot create the folder: "),
+    }[where]
+    process = _pyarmonik("local", "--port", "0", "--data-dir", str(data_dir), cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    flat = " ".join(output.split())
+    assert process.returncode == 1, output
+    assert f"--data-dir {data_dir} (env PYARMONIK_DATA_DIR): {expected}" in flat
+    assert "Errno" not in output and "Traceback" not in output
