@@ -11,6 +11,7 @@ An unreachable server is reported in one line naming its endpoint.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -32,6 +33,9 @@ from pyarmonik.storage.redis.state import RedisStateStore
 
 log = logging.getLogger(__name__)
 
+#: Seconds a Redis may take to answer before the wait is announced.
+_REDIS_PATIENCE = 1.0
+
 
 def check_data_dir(data_dir: Path) -> None:
     """Creates ``data_dir`` when missing; ``ValueError`` in one line naming
@@ -52,7 +56,7 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
     if not settings.redis_url:
         raise ValueError("no Redis URL: give --redis-url (env PYARMONIK_REDIS_URL)")
     async with contextlib.AsyncExitStack() as stack:
-        client = await connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
+        client = await _connect_redis(settings)
         stack.push_async_callback(client.aclose)
         bus = RedisEventBus(client)
         stack.push_async_callback(bus.close)
@@ -68,6 +72,21 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
             data_chunk_max_size=settings.data_chunk_max_size,
             dispatch=dispatch,
         )
+
+
+async def _connect_redis(settings: StorageSettings) -> connection.Redis:
+    """The checked client; a Redis that does not answer at once is retried
+    for a while (a restart is waited out), which the user is told of
+    rather than left to watch silence."""
+    assert settings.redis_url
+    connecting = asyncio.ensure_future(connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file))
+    try:
+        done, _ = await asyncio.wait({connecting}, timeout=_REDIS_PATIENCE)
+        if not done:
+            log.warning("waiting for Redis at %s: no answer yet, still trying", connection.redacted(settings.redis_url))
+        return await connecting
+    finally:
+        connecting.cancel()
 
 
 async def _open_objects(

@@ -126,7 +126,10 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["control-plane", "--redis-url", "redis://127.0.0.1:1/0"], "cannot reach Redis at redis://127.0.0.1:1/0"),
+        (
+            ["control-plane", "--port", "0", "--redis-url", "redis://127.0.0.1:1/0"],
+            "cannot reach Redis at redis://127.0.0.1:1/0",
+        ),
         (
             [
                 "agent",
@@ -137,7 +140,7 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
             ],
             "cannot reach Redis at redis://:***@127.0.0.1:1/0",
         ),
-        (["local", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
+        (["local", "--port", "0", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
         (["agent", "--lease-seconds", "-1"], "--lease-seconds (env PYARMONIK_LEASE_SECONDS)"),
         (
             ["control-plane", "--port", "70000"],
@@ -149,11 +152,14 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
         (["local", "--log-level", "LOUD"], "--log-level (env PYARMONIK_LOG_LEVEL)"),
         (["local", "--worker", "gpu=python w.py"], "partition 'gpu' is not declared"),
         (["agent", "--partition", "default"], "an agent shares its grid's storage: give --redis-url"),
-        (["control-plane"], "a control plane shares its grid's storage with the agents: give --redis-url"),
+        (
+            ["control-plane", "--port", "0"],
+            "a control plane shares its grid's storage with the agents: give --redis-url",
+        ),
         # Every storage setting of the README's table is a flag of `local` too.
         (
             [
-                *["local", "--log-level", "DEBUG", "--redis-url", "redis://127.0.0.1:1/0"],
+                *["local", "--port", "0", "--log-level", "DEBUG", "--redis-url", "redis://127.0.0.1:1/0"],
                 *["--small-object-bytes", "10", "--s3-region", "eu", "--data-chunk-max-size", "1000"],
             ],
             "cannot reach Redis at redis://127.0.0.1:1/0",
@@ -178,7 +184,11 @@ def test_settings_come_from_the_environment_when_no_flag_is_given(tmp_path: path
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT), "PYARMONIK_REDIS_URL": "redis://127.0.0.1:2/0"},
+        env={
+            **os.environ,
+            **{"COLUMNS": "200", "PYTHONPATH": str(ROOT), "PYARMONIK_PORT": "0"},
+            "PYARMONIK_REDIS_URL": "redis://127.0.0.1:2/0",
+        },
     )
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
@@ -493,3 +503,12 @@ def test_a_data_dir_that_cannot_be_written_is_named_in_one_line(tmp_path: pathli
     assert process.returncode == 1, output
     assert f"--data-dir {data_dir} (env PYARMONIK_DATA_DIR): {expected}" in flat
     assert "Errno" not in output and "Traceback" not in output
+
+
+def test_an_unanswering_redis_is_announced_as_awaited_before_it_is_reported(tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik("control-plane", "--port", "0", "--redis-url", "redis://127.0.0.1:1/0", cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    flat = " ".join(output.split())
+    assert process.returncode == 1, output
+    waiting = flat.find("waiting for Redis at redis://127.0.0.1:1/0: no answer yet, still trying")
+    assert 0 <= waiting < flat.find("cannot reach Redis at redis://127.0.0.1:1/0"), output
