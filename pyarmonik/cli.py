@@ -97,11 +97,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _until_signal(run: Callable[[asyncio.Event], Awaitable[int | None]]) -> int:
+async def _until_signal(run: Callable[[asyncio.Event], Awaitable[int | None]], console: Console) -> int:
+    """``run`` until SIGINT or SIGTERM asks it to stop, which it does in
+    order (running tasks get their grace delay). A second Ctrl-C stops at
+    once: the grid's processes die with this one (``local.lifeline``), a
+    running task is retried once its lease expires."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def asked(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            stop.set()
+        elif sig is signal.SIGINT:
+            console.print("[red]second Ctrl-C: stopping at once[/] (running tasks are retried when their lease ends)")
+            logging.shutdown()
+            os._exit(130)
+        else:
+            console.print("already stopping (Ctrl-C stops at once)")
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, asked, sig)
     return await run(stop) or 0
 
 
@@ -111,13 +126,13 @@ def _run(config: BaseSettings, console: Console) -> int:
             from pyarmonik.local.demo import run_demo
 
             return asyncio.run(run_demo(config, console))
-        return asyncio.run(_until_signal(lambda stop: launcher.serve(config, console, stop)))
+        return asyncio.run(_until_signal(lambda stop: launcher.serve(config, console, stop), console))
     if isinstance(config, settings.ControlPlaneSettings):
-        return asyncio.run(_until_signal(lambda stop: control_plane_process.run_control_plane(config, stop)))
+        return asyncio.run(_until_signal(lambda stop: control_plane_process.run_control_plane(config, stop), console))
     if isinstance(config, settings.OperatorSettings):
-        return asyncio.run(_until_signal(lambda stop: operator_process.run_operator(config, stop)))
+        return asyncio.run(_until_signal(lambda stop: operator_process.run_operator(config, stop), console))
     assert isinstance(config, settings.AgentSettings)
-    return asyncio.run(_until_signal(lambda stop: agent_process.run_agent(config, stop)))
+    return asyncio.run(_until_signal(lambda stop: agent_process.run_agent(config, stop), console))
 
 
 def _setup_logging(config: settings.LoggingSettings, console: Console) -> None:

@@ -323,5 +323,5 @@ async def serve(settings: LocalSettings, console: Console, stop: asyncio.Event) 
                     "queued but not run."
                 )
         await while_serving(grid, stop.wait())
-        console.print("Shutting down...")
+        console.print("Shutting down... (Ctrl-C again to stop at once)")
     return 0

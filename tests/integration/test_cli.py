@@ -512,3 +512,38 @@ def test_an_unanswering_redis_is_announced_as_awaited_before_it_is_reported(tmp_
     assert process.returncode == 1, output
     waiting = flat.find("waiting for Redis at redis://127.0.0.1:1/0: no answer yet, still trying")
     assert 0 <= waiting < flat.find("cannot reach Redis at redis://127.0.0.1:1/0"), output
+
+
+@pytestmark_linux
+def test_a_second_ctrl_c_stops_local_at_once_and_says_so(tmp_path: pathlib.Path) -> None:
+    from armonik.common import TaskDefinition
+
+    from tests.integration.test_agent_worker import Client
+
+    gate, started = tmp_path / "gate", tmp_path / "started.log"
+    process = _pyarmonik(
+        *["local", "--port", "0", "--worker", WORKER_COMMAND, "--grace-seconds", "120"],
+        *["--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+    )
+    output = Output(process)
+    try:
+        port = _serving_port(output)
+        grid = _grid_processes(process, count=5)  # Redis, the control plane, an agent, its worker's shell and Python
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            client = Client(channel)
+            [payload] = client.payloads([{"do": "wait", "gate": str(gate), "log": str(started), "value": "late"}])
+            client.tasks.submit_tasks(client.session_id, [TaskDefinition(payload, client.outputs(1))])
+        wait_for(started.exists, timeout=30)
+        process.send_signal(signal.SIGINT)  # the running task gets its 120 s of grace...
+        wait_for(lambda: output.search("Shutting down"), timeout=30)
+        process.send_signal(signal.SIGINT)  # ...unless asked again
+        process.wait(timeout=60)
+    finally:
+        gate.touch()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+    assert process.returncode == 130, output.text()
+    assert "second Ctrl-C: stopping at once" in " ".join(output.text().split())
+    wait_for(lambda: not _alive(grid), timeout=30)
