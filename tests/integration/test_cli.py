@@ -547,3 +547,14 @@ def test_a_second_ctrl_c_stops_local_at_once_and_says_so(tmp_path: pathlib.Path)
     assert process.returncode == 130, output.text()
     assert "second Ctrl-C: stopping at once" in " ".join(output.text().split())
     wait_for(lambda: not _alive(grid), timeout=30)
+
+
+def test_a_worker_command_that_does_not_exist_is_reported_with_its_error_once(tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik(
+        "local", "--port", "0", "--worker", "no-such-worker-command", "--data-dir", str(tmp_path), cwd=tmp_path
+    )
+    output, _ = process.communicate(timeout=90)
+    flat = " ".join(output.split())
+    assert process.returncode == 1, output
+    reported = flat[flat.index("error: partition default: no worker can start") :]
+    assert reported.count("no-such-worker-command: not found") == 1, reported
