@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -558,3 +559,15 @@ def test_a_worker_command_that_does_not_exist_is_reported_with_its_error_once(tm
     assert process.returncode == 1, output
     reported = flat[flat.index("error: partition default: no worker can start") :]
     assert reported.count("no-such-worker-command: not found") == 1, reported
+
+
+def test_the_demo_runs_on_a_free_port_when_5001_is_taken_and_none_is_given(tmp_path: pathlib.Path) -> None:
+    """The README's first command, on a machine where something serves 5001."""
+    with socket.socket() as busy:
+        with contextlib.suppress(OSError):  # taken already: as good
+            busy.bind(("127.0.0.1", 5001))
+            busy.listen()
+        process = _pyarmonik("local", "--demo", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+        output, _ = process.communicate(timeout=180)
+    assert process.returncode == 0, output
+    assert "sum of squares of 1..20 = 2870" in output
