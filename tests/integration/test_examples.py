@@ -5,6 +5,7 @@ usual mistakes (no grid at the address, a grid without its partition)."""
 from __future__ import annotations
 
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -56,3 +57,13 @@ def test_a_client_on_a_grid_without_its_partition_says_so_in_one_line(hello_grid
     done = _client("subtasking", "--endpoint", hello_grid.address, "1", "2")
     assert done.returncode == 1
     assert done.stderr == "subtasking client: NOT_FOUND: partition not found: subtasking\n", done.stderr
+
+
+def test_the_readmes_client_greets_through_the_grid(hello_grid: GridThread) -> None:
+    """README.md, "Write your own worker and client": its client, as printed there."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    [client] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "ArmoniKSessions" in block]
+    code = client.replace('"localhost:5001"', f'"{hello_grid.address}"')
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Hello, Alice!\n"

@@ -308,6 +308,14 @@ def test_each_python_block_compiles_and_its_imports_resolve(page: str, line: int
     exec(compile(ast.Module(body=imports, type_ignores=[]), f"{page}:{line}", "exec"), {})
 
 
+def test_the_readmes_worker_is_the_hello_world_example() -> None:
+    """The README's worker block is the example's code (the grid runs that one in tests)."""
+    [worker] = [text for page, _, text in PYTHON_BLOCKS if page == "README.md" and "armonik_worker" in text]
+    example = ast.parse((ROOT / "examples" / "hello_world" / "worker.py").read_text())
+    example.body = example.body[1:]  # its docstring
+    assert ast.dump(ast.parse(worker)) == ast.dump(example)
+
+
 YAML_BLOCKS = list(blocks({"yaml", "yml"}))
 
 
