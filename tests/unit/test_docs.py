@@ -220,17 +220,26 @@ def _extras() -> set[str]:
 
 
 #: ``python -m MODULE``: how each is checked.
+def _run_module(name: str) -> Callable[[list[str]], None]:
+    """``python -m name ARGS``, parsed. A module other tests imported already
+    is run afresh, as ``python -m`` would (runpy warns about the old copy)."""
+    main = f"{name}.__main__" if (ROOT / name / "__main__.py").exists() else name
+
+    def run() -> None:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delitem(sys.modules, main, raising=False)
+            runpy.run_module(name, run_name="__main__")
+
+    return lambda args: _parses(run, [name, *args])
+
+
 MODULES: dict[str, Callable[[list[str]], None]] = {
     "pytest": check_pytest,
     "pip": check_pip,
     "venv": lambda args: None,
-    "bench": lambda args: _parses(lambda: runpy.run_module("bench", run_name="__main__"), ["bench", *args]),
-    "tests.faults.campaign": lambda args: _parses(
-        lambda: runpy.run_module("tests.faults.campaign", run_name="__main__"), ["campaign", *args]
-    ),
-    "tests.k8s.testbed": lambda args: _parses(
-        lambda: runpy.run_module("tests.k8s.testbed", run_name="__main__"), ["testbed", *args]
-    ),
+    "bench": _run_module("bench"),
+    "tests.faults.campaign": _run_module("tests.faults.campaign"),
+    "tests.k8s.testbed": _run_module("tests.k8s.testbed"),
     # These read sys.argv themselves and would do their work: they exist, their files too.
     "pyarmonik.settings_flags": lambda args: None,
     "pyarmonik.operator.crds": lambda args: None,
