@@ -11,7 +11,7 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS build
 WORKDIR /src
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY pyarmonik ./pyarmonik
 # Dependency versions are bounded in pyproject.toml; the image builds what it allows.
 RUN --mount=type=cache,target=/root/.cache/pip \

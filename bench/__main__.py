@@ -1,9 +1,10 @@
 """``python -m bench``: N tasks through PyArmoniK's grids with the official
 client and worker SDK and, with ``--peers``, through the floor, Dask, Celery
 and Ray on the same machine; prints a table, ratios to the floor and the
-targets, writes a JSON file and a PNG plot.
+targets, writes a JSON file and a PNG plot (into bench-results/, which git
+ignores, unless --output-dir, --json or --png say otherwise).
 
-    python -m bench --tasks 2000 --peers --json bench.json --png bench.png
+    python -m bench --tasks 2000 --peers --output-dir /tmp/bench
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from bench import cli, machine, peers, report, runner, servers, targets
 from bench.workload import Workload
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Relative to where the benchmark runs (the checkout's root): listed in .gitignore.
+OUTPUT_DIR = Path("bench-results")
 ALL_PEERS = ("floor", *peers.PEERS)
 
 
@@ -66,9 +69,20 @@ def parser() -> argparse.ArgumentParser:
     )
     parse.add_argument("--grid-python", default=sys.executable, help="interpreter running the grid (another install's)")
     parse.add_argument("--timeout", type=number, default=600.0, help="seconds a round may take (default 600)")
-    parse.add_argument("--json", type=Path, default=Path("bench-results.json"), help="JSON output file")
-    parse.add_argument("--png", type=Path, default=Path("bench-results.png"), help="PNG plot file")
+    parse.add_argument(
+        "--output-dir", type=Path, default=OUTPUT_DIR,
+        help=f"folder of the JSON and PNG files, named after the run's start (default {OUTPUT_DIR}/, ignored by git)",
+    )  # fmt: skip
+    parse.add_argument("--json", type=Path, help="JSON output file (default: in --output-dir)")
+    parse.add_argument("--png", type=Path, help="PNG plot file (default: in --output-dir)")
     return parse
+
+
+def outputs(args: argparse.Namespace, started: float) -> tuple[Path, Path]:
+    """The JSON and PNG files: as given, else named after the run's start in
+    ``--output-dir`` (runs do not overwrite each other)."""
+    stem = args.output_dir / time.strftime("bench-%Y%m%d-%H%M%S", time.localtime(started))
+    return args.json or stem.with_suffix(".json"), args.png or stem.with_suffix(".png")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         "ratios_to_floor": report.ratios(best),
         "targets": found,
     }
-    report.write_json(args.json, document)
+    json_file, png_file = outputs(args, started)
+    report.write_json(json_file, document)
     title = (
         f"{workload.tasks} tasks, {workload.duration_ms:g} ms, {workload.workers} workers, "
         f"retrieval by {workload.retrieval_threads} loop(s)"
     )
-    report.write_png(args.png, best, title)
-    console.print(f"Wrote {args.json} and {args.png}")
+    report.write_png(png_file, best, title)
+    console.print(f"Wrote {json_file} and {png_file}")
     return 1 if any("failed" in o for o in outcome.values()) else 0
 
 

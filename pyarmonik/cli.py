@@ -18,6 +18,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 import argparse
 import asyncio
 import contextlib
+import difflib
 import logging
 import signal
 import sys
@@ -60,7 +61,8 @@ _DESCRIPTIONS = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The command's parser, and each sub-command's."""
     parser = argparse.ArgumentParser(
         prog="pyarmonik",
         description="A Python compute grid that speaks the ArmoniK API. `pyarmonik COMMAND --help` lists a "
@@ -68,17 +70,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pyarmonik {pyarmonik.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subs = {}
     for command, model in settings.COMMANDS.items():
-        sub = commands.add_parser(command, help=_SUMMARIES[command], description=_DESCRIPTIONS[command])
+        sub = subs[command] = commands.add_parser(command, help=_SUMMARIES[command], description=_DESCRIPTIONS[command])
         settings_flags.add_flags(sub, model)
-    return parser
+    return parser, subs
 
 
-async def _until_signal(run: Callable[[asyncio.Event], Awaitable[int | None]]) -> int:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; what the command does not know is refused by the
+    command's own parser (its usage, not the top-level one), with the flag
+    meant when one is close."""
+    parser, subs = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        sub = subs[args.command]
+        known = [option for action in sub._actions for option in action.option_strings]
+        guesses = [
+            match
+            for word in unknown
+            if word.startswith("--")
+            for match in difflib.get_close_matches(word.split("=", 1)[0], known, n=1)
+        ]
+        hint = f" (did you mean {', '.join(dict.fromkeys(guesses))}?)" if guesses else ""
+        sub.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    return args
+
+
+async def _until_signal(run: Callable[[asyncio.Event], Awaitable[int | None]], console: Console) -> int:
+    """``run`` until SIGINT or SIGTERM asks it to stop, which it does in
+    order (running tasks get their grace delay). A second Ctrl-C stops at
+    once: the grid's processes die with this one (``local.lifeline``), a
+    running task is retried once its lease expires."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def asked(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            stop.set()
+        elif sig is signal.SIGINT:
+            console.print("[red]second Ctrl-C: stopping at once[/] (running tasks are retried when their lease ends)")
+            logging.shutdown()
+            os._exit(130)
+        else:
+            console.print("already stopping (Ctrl-C stops at once)")
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, asked, sig)
     return await run(stop) or 0
 
 
@@ -88,13 +126,13 @@ def _run(config: BaseSettings, console: Console) -> int:
             from pyarmonik.local.demo import run_demo
 
             return asyncio.run(run_demo(config, console))
-        return asyncio.run(_until_signal(lambda stop: launcher.serve(config, console, stop)))
+        return asyncio.run(_until_signal(lambda stop: launcher.serve(config, console, stop), console))
     if isinstance(config, settings.ControlPlaneSettings):
-        return asyncio.run(_until_signal(lambda stop: control_plane_process.run_control_plane(config, stop)))
+        return asyncio.run(_until_signal(lambda stop: control_plane_process.run_control_plane(config, stop), console))
     if isinstance(config, settings.OperatorSettings):
-        return asyncio.run(_until_signal(lambda stop: operator_process.run_operator(config, stop)))
+        return asyncio.run(_until_signal(lambda stop: operator_process.run_operator(config, stop), console))
     assert isinstance(config, settings.AgentSettings)
-    return asyncio.run(_until_signal(lambda stop: agent_process.run_agent(config, stop)))
+    return asyncio.run(_until_signal(lambda stop: agent_process.run_agent(config, stop), console))
 
 
 def _setup_logging(config: settings.LoggingSettings, console: Console) -> None:
@@ -114,7 +152,7 @@ def _setup_logging(config: settings.LoggingSettings, console: Console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     console = Console(stderr=True)
     model = settings.COMMANDS[args.command]
     try:

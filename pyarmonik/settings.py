@@ -163,7 +163,7 @@ class SecuritySettings(BaseSettings):
 
 
 class LimitSettings(BaseSettings):
-    """What one client call may carry (README: "Limits")."""
+    """What one client call may carry (docs/security.md: "Limits")."""
 
     model_config = _CONFIG
 

@@ -2,8 +2,9 @@
 
 Every setting is then reachable the same two ways, by flag and by
 environment variable, without a second list to keep in sync; a flag given
-wins over the environment. The README's settings table is generated here
-too (``python -m pyarmonik.settings_flags``) and checked against it by a test.
+wins over the environment. The settings table of ``docs/settings.md`` is
+generated here too (``python -m pyarmonik.settings_flags --update
+docs/settings.md``) and checked against it by a test.
 
 pydantic-settings has a CLI of its own; it is not used because its help
 prints default factories as ``<lambda>``, names aliased fields after their
@@ -139,7 +140,7 @@ def describe(model: type[BaseSettings]) -> list[tuple[str, str, str, str]]:
 
 
 def markdown_table() -> str:
-    """The README's table: every setting once, with the commands that take it."""
+    """The docs' table: every setting once, with the commands that take it."""
     rows: dict[str, list[str]] = {}
     for command, model in settings.COMMANDS.items():
         for flag, env, default, meaning in describe(model):
@@ -152,12 +153,12 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-def update_table(readme: Path) -> None:
-    """Replaces the settings table in ``readme`` by the generated one."""
-    text = readme.read_text()
+def update_table(page: Path) -> None:
+    """Replaces the settings table in ``page`` by the generated one."""
+    text = page.read_text()
     start = text.index(markdown_table().splitlines()[0])
     end = text.find("\n\n", start)
-    readme.write_text(text[:start] + markdown_table() + (text[end:] if end != -1 else "\n"))
+    page.write_text(text[:start] + markdown_table() + (text[end:] if end != -1 else "\n"))
 
 
 if __name__ == "__main__":

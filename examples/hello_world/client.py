@@ -7,6 +7,7 @@ Submits one task per name and prints the greetings:
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import timedelta
 
 import grpc
@@ -41,11 +42,15 @@ def collect(channel: grpc.Channel, session_id: str, outputs: dict[str, str]) -> 
     return {n: results.download_result_data(r, session_id).decode() for n, r in outputs.items()}
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--endpoint", default="localhost:5001")
+    parser.add_argument("--endpoint", default="localhost:5001", help="the grid's address (default localhost:5001)")
     parser.add_argument("names", nargs="*", default=["World"])
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     with grpc.insecure_channel(args.endpoint) as channel:
         session_id, outputs = submit(channel, args.names)
         ArmoniKEvents(channel).wait_for_result_availability(list(outputs.values()), session_id)
@@ -55,4 +60,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except grpc.RpcError as error:  # a grid's refusal says what is wrong: say it in one line
+        sys.exit(f"hello_world client: {error.code().name}: {error.details()}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import timedelta
 
 import grpc
@@ -34,11 +35,15 @@ def collect(channel: grpc.Channel, session_id: str, output_id: str) -> int:
     return json.loads(ArmoniKResults(channel).download_result_data(output_id, session_id))
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--endpoint", default="localhost:5001")
+    parser.add_argument("--endpoint", default="localhost:5001", help="the grid's address (default localhost:5001)")
     parser.add_argument("values", nargs="*", type=int, default=[1, 2, 3, 4])
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     with grpc.insecure_channel(args.endpoint) as channel:
         session_id, output_id = submit(channel, args.values)
         ArmoniKEvents(channel).wait_for_result_availability(output_id, session_id)
@@ -47,4 +52,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except grpc.RpcError as error:  # a grid's refusal says what is wrong: say it in one line
+        sys.exit(f"subtasking client: {error.code().name}: {error.details()}")

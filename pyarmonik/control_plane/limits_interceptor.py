@@ -26,10 +26,6 @@ from pyarmonik import settings
 from pyarmonik.core import errors, identity
 from pyarmonik.protocol import handlers
 
-STREAMS = frozenset(
-    {"/armonik.api.grpc.v1.events.Events/GetEvents", "/armonik.api.grpc.v1.results.Results/WatchResults"}
-)
-
 
 def transport_limit(max_message_size: int) -> int:
     """gRPC's own receive limit, above which it refuses messages itself."""
@@ -65,7 +61,7 @@ class LimitsInterceptor(handlers.WrappingInterceptor):
         self._open: Counter[str] = Counter()
 
     def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-        guard = functools.partial(self._guard, method, handler.request_streaming, method in STREAMS)
+        guard = functools.partial(self._guard, method, handler.request_streaming, method in handlers.EVENT_STREAMS)
         return handlers.guarded(handler, guard, request_deserializer=self._deserializer(handler.request_deserializer))
 
     def _deserializer(self, deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:

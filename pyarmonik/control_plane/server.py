@@ -53,11 +53,11 @@ from pyarmonik.control_plane import (
 )
 from pyarmonik.control_plane import tls as tls_files
 from pyarmonik.control_plane.auth_interceptor import AuthInterceptor
-from pyarmonik.control_plane.limits_interceptor import STREAMS, LimitsInterceptor, transport_limit
+from pyarmonik.control_plane.limits_interceptor import LimitsInterceptor, transport_limit
 from pyarmonik.control_plane.open_streams import OpenStreams
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.lifecycle.isolation import IsolatedState
-from pyarmonik.protocol import serving
+from pyarmonik.protocol import handlers, serving
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
 from pyarmonik.settings import LimitSettings, SecuritySettings
@@ -88,6 +88,27 @@ def _registrations(grid: Grid) -> list[tuple[Callable[[Any, aio.Server], None], 
     ]
 
 
+def check(*, host: str, port: int, security: SecuritySettings) -> None:
+    """Refuses, in one line, what ``ControlPlane`` would refuse with these
+    settings (an address in use, a TLS or auth file missing or wrong), without
+    a grid: processes call it before they start or connect to anything."""
+    serving.check_address(f"{host}:{port}", what="the ArmoniK API")
+    _auth(security)
+    files = _tls(security)
+    if files is not None:
+        tls_files.check(files)
+
+
+def _auth(security: SecuritySettings) -> auth_config.AuthConfig | None:
+    return auth_config.load(security.auth_config_file) if security.auth_config_file else None
+
+
+def _tls(security: SecuritySettings) -> tls_files.TlsFiles | None:
+    if security.tls_cert_file is None or security.tls_key_file is None:
+        return None
+    return tls_files.TlsFiles(security.tls_cert_file, security.tls_key_file, security.tls_client_ca_file)
+
+
 class ControlPlane:
     """One grpc.aio server for one grid. ``port=0`` binds a free port;
     ``port`` gives the bound one once started. Without ``security`` and
@@ -106,11 +127,11 @@ class ControlPlane:
     ) -> None:
         security = security if security is not None else SecuritySettings.model_construct()
         limits = limits if limits is not None else LimitSettings.model_construct()
-        auth = auth_config.load(security.auth_config_file) if security.auth_config_file else None
+        auth = _auth(security)
         self._grid = dataclasses.replace(grid, limits=limits.limits())
         if auth is not None:
             self._grid = dataclasses.replace(self._grid, state=IsolatedState(grid.state))  # type: ignore[arg-type]
-        self._streams = OpenStreams(STREAMS)
+        self._streams = OpenStreams(handlers.EVENT_STREAMS)
         self._interceptors = [
             MetricsInterceptor(grid.metrics),
             ErrorInterceptor(),
@@ -120,10 +141,8 @@ class ControlPlane:
             ),
             self._streams,
         ]
-        self._credentials = None
-        if security.tls_cert_file is not None and security.tls_key_file is not None:
-            files = tls_files.TlsFiles(security.tls_cert_file, security.tls_key_file, security.tls_client_ca_file)
-            self._credentials = tls_files.server_credentials(files)
+        files = _tls(security)
+        self._credentials = tls_files.server_credentials(files) if files is not None else None
         self._address = f"{host}:{port}"
         self._options = [
             *serving.SERVER_OPTIONS,

@@ -82,6 +82,11 @@ class _Reloader:
         return config
 
 
+def check(files: TlsFiles) -> None:
+    """``ValueError`` (or ``OSError``) in one line when ``files`` cannot be served."""
+    _read(files)
+
+
 def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     """Credentials serving ``files``, reloaded on change; raises ``ValueError``
     (or ``OSError``) in one line when they cannot be read at start."""

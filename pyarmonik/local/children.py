@@ -1,6 +1,11 @@
 """The control plane and the agents of ``pyarmonik local``, each in its own
-process: ``python -m pyarmonik control-plane`` / ``agent``, the commands of a
-shared deployment, so ``local`` uses every core.
+process: ``pyarmonik control-plane`` / ``agent``, the commands of a shared
+deployment, so ``local`` uses every core.
+
+A child imports the PyArmoniK that runs ``local``, whatever the current
+folder: ``python -m pyarmonik`` would put that folder first on
+``sys.path``, and a ``pyarmonik`` folder there (the parent of a clone,
+another checkout) would be imported instead (``entry_point``).
 
 A child gets its settings as environment variables rendered from its
 settings model, the way the operator renders pod environments
@@ -46,6 +51,15 @@ _OWN_PREFIXES = ("PYARMONIK_", "ComputePlane__")
 #: Loggers whose INFO lines, repeated by every child, say what ``local``
 #: chose for them (its Redis, probe ports on 127.0.0.1): shown at DEBUG.
 _PLUMBING = frozenset({"pyarmonik.processes.wiring", "pyarmonik.processes.probes"})
+#: ``pyarmonik COMMAND`` as the console script runs it: ``python -c`` puts the
+#: current folder ("") first on ``sys.path``, taken off before the import
+#: (``-P``, which adds nothing, exists from Python 3.11 only).
+_ENTRY = 'import sys\nif sys.path[:1] == [""]:\n    del sys.path[0]\nfrom pyarmonik.cli import main\nmain()\n'
+
+
+def entry_point(command: str) -> list[str]:
+    """The argv of ``pyarmonik command`` with this interpreter and its installed package."""
+    return [sys.executable, "-c", _ENTRY, command]
 
 
 def environment(config: BaseSettings, **internal: str) -> dict[str, str]:
@@ -83,7 +97,7 @@ class Child(Generic[S]):
         ready, announce = os.pipe()
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *lifeline.wrapped([sys.executable, "-m", "pyarmonik", self.command]),
+                *lifeline.wrapped(entry_point(self.command)),
                 env=environment(self.config, **self.internal, **{supervised.READY_FD: str(announce)}),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -166,6 +180,8 @@ class Child(Generic[S]):
         if name in _PLUMBING and levelno == logging.INFO:
             levelno = logging.DEBUG
         logger = logging.getLogger(name)
+        if not logger.isEnabledFor(levelno):  # ``handle`` does not check the level: ``log`` would
+            return
         record = logger.makeRecord(name, levelno, "(child)", 0, message, (), None)
         if problem:
             record.msg, record.args = "%s\n%s", (message, problem)

@@ -50,13 +50,17 @@ def _load(relative: str) -> ModuleType:
 
 
 def demo_settings(base: LocalSettings) -> LocalSettings:
-    """The user's settings, with the examples' partitions and workers."""
+    """The user's settings, with the examples' partitions and workers; on
+    any free port unless one is given (its own clients need no known port,
+    and 5001 may serve another grid)."""
     python = sys.executable
     workers = [
         f'default="{python}" "{EXAMPLES / "hello_world" / "worker.py"}"',
         f'subtasking="{python}" "{EXAMPLES / "subtasking" / "worker.py"}"',
     ]
     update = {"partitions": ["default", "subtasking"], "worker": workers, "agents": max(base.agents, 2)}
+    if "port" not in base.model_fields_set:
+        update["port"] = 0
     return base.model_copy(update=update)
 
 

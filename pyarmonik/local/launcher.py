@@ -41,7 +41,7 @@ from pyarmonik.core import ids
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.local import children, redis_server
 from pyarmonik.local.workers import WorkerProcess, worker_environment
-from pyarmonik.processes import control_plane_process, supervised
+from pyarmonik.processes import control_plane_process, supervised, wiring
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
 from pyarmonik.settings import AgentSettings, ControlPlaneSettings, LocalSettings
@@ -140,7 +140,11 @@ class LocalGrid:
 
     async def __aenter__(self) -> LocalGrid:
         try:
-            if self.settings.metrics_port is not None:  # first: a port in use is refused before anything starts
+            # First: a port in use, a missing file or a data dir that cannot be written is refused
+            # before anything starts.
+            control_plane_process.preflight(self.settings)
+            wiring.check_data_dir(self.settings.data_dir)
+            if self.settings.metrics_port is not None:
                 self.metrics = ProbeServer(
                     {}, pages={"/metrics": self._scrape}, host=self.settings.host, port=self.settings.metrics_port,
                     what="metrics",
@@ -313,6 +317,12 @@ async def serve(settings: LocalSettings, console: Console, stop: asyncio.Event) 
             console.print("No worker given (--worker 'COMMAND'): tasks will be queued but not run.")
         elif not settings.agents:
             console.print("--agents 0: no agent runs, so tasks will be queued but not run.")
+        else:
+            for partition in (p for p in settings.partitions if p not in grid.commands):
+                console.print(
+                    f"partition {partition} has no worker (--worker '{partition}=COMMAND'): its tasks will be "
+                    "queued but not run."
+                )
         await while_serving(grid, stop.wait())
-        console.print("Shutting down...")
+        console.print("Shutting down... (Ctrl-C again to stop at once)")
     return 0

@@ -24,7 +24,8 @@ import os
 import signal
 import sys
 
-#: Run by ``python -S -c``: PR_SET_PDEATHSIG (1), then exec. A parent that
+#: Run by ``python -I -S -c`` (isolated: the current folder, which may hold
+#: modules of any name, stays off ``sys.path``): PR_SET_PDEATHSIG (1), then exec. A parent that
 #: died before the call would never signal: then exit at once.
 _LAUNCHER = (
     "import ctypes, os, sys\n"
@@ -39,4 +40,4 @@ def wrapped(argv: list[str], sig: signal.Signals = signal.SIGKILL) -> list[str]:
     """``argv``, started so that it gets ``sig`` when this process dies."""
     if not sys.platform.startswith("linux"):
         return argv
-    return [sys.executable, "-S", "-c", _LAUNCHER, str(int(sig)), str(os.getpid()), *argv]
+    return [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(int(sig)), str(os.getpid()), *argv]

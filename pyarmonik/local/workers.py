@@ -93,6 +93,8 @@ class WorkerProcess:
         self.last_exit = ""
         self._on_exit = on_exit
         self._process: asyncio.subprocess.Process | None = None
+        #: Where the current run's output starts in the log (earlier runs' are above).
+        self._log_start = 0
 
     @property
     def pid(self) -> int | None:
@@ -135,6 +137,7 @@ class WorkerProcess:
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()  # a socket left by the last run: its existence must say this one listened
         with self.log_file.open("ab") as output:
+            self._log_start = output.tell()  # this run's output starts here (last_lines reads it only)
             self._process = await asyncio.create_subprocess_exec(
                 *lifeline.wrapped(["/bin/sh", "-c", guarded(self.command)], signal.SIGTERM),
                 env=self.env,
@@ -168,10 +171,11 @@ class WorkerProcess:
         log.warning("%s; restarting in %.1f s (log: %s)", self.last_exit, backoff, self.log_file)
 
     def last_lines(self, count: int = 3) -> str:
-        """The end of the worker's log, on one line."""
+        """The end of the last run's log, on one line (a command that fails
+        at once writes the same error at each restart: once is enough)."""
         try:
             with self.log_file.open("rb") as handle:
-                handle.seek(max(handle.seek(0, os.SEEK_END) - 4096, 0))
+                handle.seek(max(handle.seek(0, os.SEEK_END) - 4096, self._log_start))
                 lines = handle.read().decode(errors="replace").strip().splitlines()
         except OSError:
             return "(no log)"

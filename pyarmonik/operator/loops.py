@@ -35,9 +35,7 @@ CONCURRENCY = 4
 LOAD_WAIT_SECONDS = 2.0
 
 
-async def run(
-    ctx: context.Context, *, namespaces: list[str], resync_seconds: float, autoscale_seconds: float
-) -> None:
+async def run(ctx: context.Context, *, namespaces: list[str], resync_seconds: float, autoscale_seconds: float) -> None:
     """Both loops, until cancelled."""
     await asyncio.gather(
         _every(resync_seconds, "resync", lambda: resync_round(ctx, namespaces)),

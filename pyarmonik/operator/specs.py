@@ -199,8 +199,8 @@ def _auth_spec() -> s.Schema:
                 default=False,
             ),
         },
-        "authentication and authorization of every call from a file of users, roles and permissions (README: "
-        "Security), read when the control plane starts (none: off, every caller allowed everything)",
+        "authentication and authorization of every call from a file of users, roles and permissions "
+        "(docs/security.md), read when the control plane starts (none: off, every caller allowed everything)",
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pyarmonik.control_plane import server
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core import errors
 from pyarmonik.core.models import Partition
@@ -22,6 +23,7 @@ from pyarmonik.metrics import CONTENT_TYPE
 from pyarmonik.processes import supervised
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.processes.wiring import open_grid
+from pyarmonik.protocol import serving
 from pyarmonik.settings import ControlPlaneSettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,15 @@ class ControlPlaneService:
             await self.metrics.stop()
 
 
+def preflight(settings: ControlPlaneSettings) -> None:
+    """Refuses, in one line, settings the control plane could not serve
+    with (its ports in use, a TLS or auth file missing or wrong), before
+    anything starts or any storage is reached."""
+    server.check(host=settings.host, port=settings.port, security=settings)
+    if settings.metrics_port:
+        serving.check_address(f"{settings.host}:{settings.metrics_port}", what="metrics")
+
+
 def metrics_server(grid: Grid, *, host: str, port: int | None) -> ProbeServer | None:
     """``/metrics`` of ``grid`` on ``host:port``; ``None`` when ``port`` is."""
     if port is None:
@@ -102,6 +113,7 @@ async def run_control_plane(settings: ControlPlaneSettings, stop: asyncio.Event)
             "a control plane shares its grid's storage with the agents: give --redis-url (env PYARMONIK_REDIS_URL); "
             "`pyarmonik local` starts a private redis-server"
         )
+    preflight(settings)
     async with open_grid(settings, default_partition=settings.partitions[0]) as grid:
         service = ControlPlaneService(grid, settings)
         await service.start()

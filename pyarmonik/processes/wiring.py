@@ -11,13 +11,16 @@ An unreachable server is reported in one line naming its endpoint.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from pyarmonik.core import errors
 from pyarmonik.lifecycle.grid import Grid
-from pyarmonik.settings import StorageSettings
+from pyarmonik.settings import StorageSettings, env_of, flag_of
 from pyarmonik.storage import ports
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
@@ -29,13 +32,30 @@ from pyarmonik.storage.redis.state import RedisStateStore
 
 log = logging.getLogger(__name__)
 
+#: Seconds a Redis may take to answer before the wait is announced.
+_REDIS_PATIENCE = 1.0
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Creates ``data_dir`` when missing; ``ValueError`` in one line naming
+    the setting when it is not a folder this process may write."""
+    where = f"{flag_of('data_dir')} {data_dir} (env {env_of(StorageSettings, 'data_dir')})"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"{where}: a file, not a folder") from None
+    except OSError as exc:
+        raise ValueError(f"{where}: cannot create the folder: {exc.strerror}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"{where}: the folder is not writable")
+
 
 @contextlib.asynccontextmanager
 async def open_grid(settings: StorageSettings, *, default_partition: str = "default") -> AsyncIterator[Grid]:
     if not settings.redis_url:
         raise ValueError("no Redis URL: give --redis-url (env PYARMONIK_REDIS_URL)")
     async with contextlib.AsyncExitStack() as stack:
-        client = await connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file)
+        client = await _connect_redis(settings)
         stack.push_async_callback(client.aclose)
         try:
             await library.Library.of(client).load()
@@ -60,8 +80,24 @@ async def open_grid(settings: StorageSettings, *, default_partition: str = "defa
         )
 
 
+async def _connect_redis(settings: StorageSettings) -> connection.Redis:
+    """The checked client; a Redis that does not answer at once is retried
+    for a while (a restart is waited out), which the user is told of
+    rather than left to watch silence."""
+    assert settings.redis_url
+    connecting = asyncio.ensure_future(connection.connect_redis(settings.redis_url, ca_file=settings.redis_ca_file))
+    try:
+        done, _ = await asyncio.wait({connecting}, timeout=_REDIS_PATIENCE)
+        if not done:
+            log.warning("waiting for Redis at %s: no answer yet, still trying", connection.redacted(settings.redis_url))
+        return await connecting
+    finally:
+        connecting.cancel()
+
+
 async def _open_objects(settings: StorageSettings, stack: contextlib.AsyncExitStack) -> ports.ObjectStore:
     if not settings.s3_endpoint:
+        check_data_dir(settings.data_dir)
         return FileSystemObjectStore(settings.data_dir / "objects")
     s3 = await S3ObjectStore.connect(
         S3Config(

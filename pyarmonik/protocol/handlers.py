@@ -20,6 +20,12 @@ from typing import Any
 import grpc
 from grpc import aio
 
+#: Server streams that end only when their client stops listening (or the
+#: server stops): each holds a subscription for as long as its client wants.
+EVENT_STREAMS = frozenset(
+    {"/armonik.api.grpc.v1.events.Events/GetEvents", "/armonik.api.grpc.v1.results.Results/WatchResults"}
+)
+
 Behavior = Callable[[Any, aio.ServicerContext], Any]
 Guard = Callable[[Any, aio.ServicerContext], AbstractAsyncContextManager[Any]]
 

@@ -3,7 +3,10 @@
 A sibling of ``interceptor.ErrorInterceptor`` and placed before it (outer),
 so that it sees the status the error interceptor chose: a call that ends by
 ``context.abort`` is counted under the code it aborted with, one that
-returns under OK, one whose client went away under CANCELLED. Only methods
+returns under OK, one whose client went away under CANCELLED, except an
+event stream (``handlers.EVENT_STREAMS``), which ends only that way: its
+client stopping to listen (``wait_for_result_availability`` once its
+results are there) is its normal end, counted OK. Only methods
 a server registers are counted (an unknown method never reaches a handler),
 so the ``method`` label takes the names of the API, not what clients send.
 """
@@ -31,7 +34,9 @@ def split_method(full_method: str) -> tuple[str, str]:
 
 
 def _code(context: aio.ServicerContext, error: BaseException | None) -> str:
-    if isinstance(error, asyncio.CancelledError):
+    # A stream's client gone: its handler is cancelled while it awaits, or
+    # closed (GeneratorExit) while it waits at a ``yield``.
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
         return grpc.StatusCode.CANCELLED.name
     code = context.code()
     if isinstance(code, grpc.StatusCode):
@@ -47,10 +52,13 @@ class MetricsInterceptor(handlers.WrappingInterceptor):
         self.metrics = metrics
 
     def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-        return handlers.guarded(handler, functools.partial(self._timed, *split_method(method)))
+        endless = method in handlers.EVENT_STREAMS
+        return handlers.guarded(handler, functools.partial(self._timed, *split_method(method), endless))
 
     @contextlib.asynccontextmanager
-    async def _timed(self, service: str, method: str, request: Any, context: aio.ServicerContext) -> AsyncIterator[Any]:
+    async def _timed(
+        self, service: str, method: str, endless: bool, request: Any, context: aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         started, error = time.perf_counter(), None
         try:
             yield request
@@ -58,4 +66,7 @@ class MetricsInterceptor(handlers.WrappingInterceptor):
             error = exc
             raise
         finally:
-            self.metrics.rpc_served(service, method, _code(context, error), time.perf_counter() - started)
+            code = _code(context, error)
+            if endless and code == grpc.StatusCode.CANCELLED.name:
+                code = grpc.StatusCode.OK.name
+            self.metrics.rpc_served(service, method, code, time.perf_counter() - started)

@@ -10,6 +10,7 @@ first one's worker channel. Every server the project starts binds through
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 from pathlib import Path
 
@@ -62,9 +63,29 @@ def check_address(address: str, *, what: str) -> None:
 
 
 def _check_port(address: str, what: str) -> None:
-    _, _, port = address.rpartition(":")
+    host, _, port = address.rpartition(":")
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise OSError(f"cannot serve {what} on {address}: the port must be a number from 0 to 65535")
+    if int(port) != 0:
+        _check_bindable(host.strip("[]") or None, int(port), address, what)
+
+
+def _check_bindable(host: str | None, port: int, address: str, what: str) -> None:
+    """Binds and closes a socket as the server will (SO_REUSEADDR, so that
+    connections of a grid stopped a moment ago do not count): a port a
+    server listens on is refused."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot serve {what} on {address}: {exc.strerror}") from None
+    family, kind, proto, _, where = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            reason = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise OSError(f"cannot serve {what} on {address}: {reason}") from None
 
 
 def _check_socket_path(path: Path, what: str) -> None:

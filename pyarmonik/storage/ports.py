@@ -215,9 +215,7 @@ class StateStore(Protocol):
         """
         ...
 
-    async def delete_results_data(
-        self, session_id: str, result_ids: Sequence[str], *, at: float
-    ) -> dict[str, bytes]:
+    async def delete_results_data(self, session_id: str, result_ids: Sequence[str], *, at: float) -> dict[str, bytes]:
         """Results -> DELETED, except ``manual_deletion`` ones, which are left
         as they are. Returns the object key of each result set DELETED."""
         ...

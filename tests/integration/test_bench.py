@@ -90,3 +90,18 @@ def test_a_grid_that_cannot_start_fails_in_one_line_and_the_json_says_why(tmp_pa
     failures = [line for line in done.stdout.splitlines() if "failed" in line]
     assert len(failures) == 1 and failures[0].startswith("embedded: failed:"), done.stdout
     assert "/nonexistent/python" in json.loads((tmp_path / "bench.json").read_text())["systems"]["embedded"]["failed"]
+
+
+def test_a_round_run_into_a_log_shows_its_progress_and_writes_into_the_output_dir(tmp_path: pathlib.Path) -> None:
+    """Not a terminal (a log file, CI): no live bars, so a line at each tenth of each phase."""
+    flags = ["--tasks", "30", "--workers", "1", "--timeout", "80", "--targets", "embedded"]
+    done = bench(*flags, "--output-dir", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "embedded: starting, then warming up" in done.stdout
+    for phase in ("submission", "processing", "retrieval"):  # submission goes by batches of 500
+        assert f"embedded {phase}: 30/30 (" in done.stdout, done.stdout
+    for phase in ("processing", "retrieval"):
+        assert f"embedded {phase}: 3/30 (" in done.stdout, done.stdout
+    [json_file] = (tmp_path / "out").glob("bench-*.json")
+    assert json_file.with_suffix(".png").stat().st_size > 0
+    assert f"Wrote {json_file} and {json_file.with_suffix('.png')}" in " ".join(done.stdout.split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -126,7 +127,10 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["control-plane", "--redis-url", "redis://127.0.0.1:1/0"], "cannot reach Redis at redis://127.0.0.1:1/0"),
+        (
+            ["control-plane", "--port", "0", "--redis-url", "redis://127.0.0.1:1/0"],
+            "cannot reach Redis at redis://127.0.0.1:1/0",
+        ),
         (
             [
                 "agent",
@@ -137,7 +141,7 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
             ],
             "cannot reach Redis at redis://:***@127.0.0.1:1/0",
         ),
-        (["local", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
+        (["local", "--port", "0", "--s3-endpoint", "127.0.0.1:1"], "S3 endpoint 127.0.0.1:1"),
         (["agent", "--lease-seconds", "-1"], "--lease-seconds (env PYARMONIK_LEASE_SECONDS)"),
         (
             ["control-plane", "--port", "70000"],
@@ -149,11 +153,14 @@ def test_port_in_use_is_reported_in_one_line(tmp_path: pathlib.Path) -> None:
         (["local", "--log-level", "LOUD"], "--log-level (env PYARMONIK_LOG_LEVEL)"),
         (["local", "--worker", "gpu=python w.py"], "partition 'gpu' is not declared"),
         (["agent", "--partition", "default"], "an agent shares its grid's storage: give --redis-url"),
-        (["control-plane"], "a control plane shares its grid's storage with the agents: give --redis-url"),
+        (
+            ["control-plane", "--port", "0"],
+            "a control plane shares its grid's storage with the agents: give --redis-url",
+        ),
         # Every storage setting of the README's table is a flag of `local` too.
         (
             [
-                *["local", "--log-level", "DEBUG", "--redis-url", "redis://127.0.0.1:1/0"],
+                *["local", "--port", "0", "--log-level", "DEBUG", "--redis-url", "redis://127.0.0.1:1/0"],
                 *["--small-object-bytes", "10", "--s3-region", "eu", "--data-chunk-max-size", "1000"],
             ],
             "cannot reach Redis at redis://127.0.0.1:1/0",
@@ -178,7 +185,11 @@ def test_settings_come_from_the_environment_when_no_flag_is_given(tmp_path: path
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT), "PYARMONIK_REDIS_URL": "redis://127.0.0.1:2/0"},
+        env={
+            **os.environ,
+            **{"COLUMNS": "200", "PYTHONPATH": str(ROOT), "PYARMONIK_PORT": "0"},
+            "PYARMONIK_REDIS_URL": "redis://127.0.0.1:2/0",
+        },
     )
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
@@ -478,3 +489,163 @@ def test_ctrl_c_with_a_client_waiting_on_events_ends_its_stream_and_stops_withou
     [error] = ended
     assert error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
     assert "the control plane is stopping" in error.details()  # type: ignore[attr-defined]
+
+
+def test_local_started_from_a_folder_holding_a_pyarmonik_folder_runs_the_installed_package(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The parent folder of a clone (an editable install), or any folder with
+    a ``pyarmonik`` package of its own: the grid's processes must still import
+    the installed one. Started as the ``pyarmonik`` console script is: a
+    script whose folder, not the current one, comes first on ``sys.path``."""
+    (tmp_path / "pyarmonik").mkdir()
+    (tmp_path / "pyarmonik" / "__init__.py").write_text("raise ImportError('the decoy pyarmonik was imported')\n")
+    launcher = tmp_path / "bin" / "pyarmonik"
+    launcher.parent.mkdir()
+    launcher.write_text("import sys\nfrom pyarmonik.cli import main\nsys.exit(main())\n")
+    process = subprocess.Popen(
+        [sys.executable, str(launcher), "local", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)},
+    )
+    output = Output(process)
+    try:
+        port = _serving_port(output)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert ArmoniKVersions(channel).list_versions()["core"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0, output.text()
+    assert "decoy" not in output.text()
+
+
+def test_a_declared_partition_without_a_worker_is_named_at_start(tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik(
+        *["local", "--port", "0", "--partitions", "default", "--partitions", "subtasking"],
+        *["--worker", f"default={WORKER_COMMAND}", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+    )
+    output = Output(process)
+    try:
+        _serving_port(output)
+        wait_for(lambda: output.search("partition subtasking has no worker"), timeout=10)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    text = " ".join(output.text().split())
+    assert "partition subtasking has no worker (--worker 'subtasking=COMMAND'): its tasks will be queued" in text
+    assert "partition default has no worker" not in text
+
+
+@pytest.mark.parametrize("problem", ["port in use", "missing TLS file", "missing auth config"])
+def test_serving_problems_are_refused_before_anything_starts(tmp_path: pathlib.Path, problem: str) -> None:
+    data = tmp_path / "data"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args, expected = {
+            "port in use": (["--port", str(port)], f"cannot serve the ArmoniK API on 127.0.0.1:{port}: address in use"),
+            "missing TLS file": (
+                ["--port", "0", "--tls-cert-file", "nope.crt", "--tls-key-file", "nope.key"],
+                "TLS file nope.crt does not exist",
+            ),
+            "missing auth config": (
+                ["--port", "0", "--auth-config-file", "nope.yaml", "--trusted-proxy-headers"],
+                "cannot read the auth config nope.yaml",
+            ),
+        }[problem]
+        process = _pyarmonik("local", *args, "--data-dir", str(data), cwd=tmp_path)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert expected in " ".join(output.split())
+    assert "Traceback" not in output
+    assert not data.exists(), "nothing starts, nothing is written"
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "not writable"])
+def test_a_data_dir_that_cannot_be_written_is_named_in_one_line(tmp_path: pathlib.Path, where: str) -> None:
+    (tmp_path / "a-file").write_text("")
+    data_dir, expected = {
+        "a file": (tmp_path / "a-file", "a file, not a folder"),
+        "under a file": (tmp_path / "a-file" / "data", "cannot create the folder: Not a directory"),
+        # sysfs takes no folder from anyone, root included.
+        "not writable": (pathlib.Path("/sys/pyarmonik-data"), "cannot create the folder: "),
+    }[where]
+    process = _pyarmonik("local", "--port", "0", "--data-dir", str(data_dir), cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    flat = " ".join(output.split())
+    assert process.returncode == 1, output
+    assert f"--data-dir {data_dir} (env PYARMONIK_DATA_DIR): {expected}" in flat
+    assert "Errno" not in output and "Traceback" not in output
+
+
+def test_an_unanswering_redis_is_announced_as_awaited_before_it_is_reported(tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik("control-plane", "--port", "0", "--redis-url", "redis://127.0.0.1:1/0", cwd=tmp_path)
+    output, _ = process.communicate(timeout=60)
+    flat = " ".join(output.split())
+    assert process.returncode == 1, output
+    waiting = flat.find("waiting for Redis at redis://127.0.0.1:1/0: no answer yet, still trying")
+    assert 0 <= waiting < flat.find("cannot reach Redis at redis://127.0.0.1:1/0"), output
+
+
+@pytestmark_linux
+def test_a_second_ctrl_c_stops_local_at_once_and_says_so(tmp_path: pathlib.Path) -> None:
+    from armonik.common import TaskDefinition
+
+    from tests.integration.test_agent_worker import Client
+
+    gate, started = tmp_path / "gate", tmp_path / "started.log"
+    process = _pyarmonik(
+        *["local", "--port", "0", "--worker", WORKER_COMMAND, "--grace-seconds", "120"],
+        *["--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+    )
+    output = Output(process)
+    try:
+        port = _serving_port(output)
+        grid = _grid_processes(process, count=5)  # Redis, the control plane, an agent, its worker's shell and Python
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            client = Client(channel)
+            [payload] = client.payloads([{"do": "wait", "gate": str(gate), "log": str(started), "value": "late"}])
+            client.tasks.submit_tasks(client.session_id, [TaskDefinition(payload, client.outputs(1))])
+        wait_for(started.exists, timeout=30)
+        process.send_signal(signal.SIGINT)  # the running task gets its 120 s of grace...
+        wait_for(lambda: output.search("Shutting down"), timeout=30)
+        process.send_signal(signal.SIGINT)  # ...unless asked again
+        process.wait(timeout=60)
+    finally:
+        gate.touch()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+    assert process.returncode == 130, output.text()
+    assert "second Ctrl-C: stopping at once" in " ".join(output.text().split())
+    wait_for(lambda: not _alive(grid), timeout=30)
+
+
+def test_a_worker_command_that_does_not_exist_is_reported_with_its_error_once(tmp_path: pathlib.Path) -> None:
+    process = _pyarmonik(
+        "local", "--port", "0", "--worker", "no-such-worker-command", "--data-dir", str(tmp_path), cwd=tmp_path
+    )
+    output, _ = process.communicate(timeout=90)
+    flat = " ".join(output.split())
+    assert process.returncode == 1, output
+    reported = flat[flat.index("error: partition default: no worker can start") :]
+    assert reported.count("no-such-worker-command: not found") == 1, reported
+
+
+def test_the_demo_runs_on_a_free_port_when_5001_is_taken_and_none_is_given(tmp_path: pathlib.Path) -> None:
+    """The README's first command, on a machine where something serves 5001."""
+    with socket.socket() as busy:
+        with contextlib.suppress(OSError):  # taken already: as good
+            busy.bind(("127.0.0.1", 5001))
+            busy.listen()
+        process = _pyarmonik("local", "--demo", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+        output, _ = process.communicate(timeout=180)
+    assert process.returncode == 0, output
+    assert "sum of squares of 1..20 = 2870" in output

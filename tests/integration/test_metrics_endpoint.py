@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
+from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import TaskDefinition, TaskOptions, TaskStatus
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -161,3 +161,25 @@ async def test_a_metrics_port_in_use_is_refused_in_one_line(tmp_path: pathlib.Pa
         with pytest.raises(OSError, match=f"^cannot serve metrics on 127.0.0.1:{port}: "):
             async with LocalGrid(LocalSettings(port=0, metrics_port=port, data_dir=tmp_path)):
                 pass
+
+
+def test_a_client_that_stops_listening_once_its_results_are_there_is_counted_ok(
+    grid: GridThread, channel: grpc.Channel
+) -> None:
+    """``wait_for_result_availability`` ends its event stream by cancelling
+    it: the stream's normal end, not an error on a dashboard."""
+    session_id = ArmoniKSessions(channel).create_session(TaskOptions(timedelta(seconds=60), 1, 2))
+    results = ArmoniKResults(channel)
+    [output] = results.create_results_metadata(["awaited"], session_id).values()
+    payload = results.create_results({"p": json.dumps({"do": "echo", "value": 1}).encode()}, session_id)["p"]
+    ArmoniKTasks(channel).submit_tasks(session_id, [TaskDefinition(payload.result_id, [output.result_id])])
+    ArmoniKEvents(channel).wait_for_result_availability(output.result_id, session_id)
+    events = {"service": "armonik.api.grpc.v1.events.Events", "method": "GetEvents"}
+
+    def counted() -> Samples | None:
+        _, samples = scrape(grid)
+        return samples if sample(samples, "pyarmonik_rpc_duration_seconds_count", **events, code="OK") else None
+
+    samples: Samples = wait_for(counted, timeout=30)  # type: ignore[assignment]
+    for code in ("CANCELLED", "UNKNOWN"):
+        assert sample(samples, "pyarmonik_rpc_duration_seconds_count", **events, code=code) is None, code

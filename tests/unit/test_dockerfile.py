@@ -88,3 +88,14 @@ def test_the_worker_recipe_uses_the_official_sdk_as_a_non_root_user() -> None:
     assert any('pip install --no-cache-dir "armonik==' in line for line in lines)
     assert "USER 10001:10001" in lines
     assert lines[-1] == 'CMD ["python", "worker.py"]'
+
+
+def test_the_image_build_copies_every_file_the_package_build_reads() -> None:
+    """pyproject.toml's readme and license files: without them ``pip wheel`` fails in the image."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {"pyproject.toml", project["readme"], *project["license-files"]}
+    copied = {word for line in instructions(IMAGE) if line.startswith("COPY ") for word in line.split()[1:-1]}
+    admitted = {line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")}
+    assert needed <= copied, needed - copied
+    assert needed <= admitted, needed - admitted

@@ -15,7 +15,7 @@ from pyarmonik.protocol import rpc_metrics
 from tests.helpers import scraped
 
 NAME = re.compile(r"^pyarmonik_[a-z_]+_(total|seconds|tasks|results|agents|info)$")
-README = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+METRICS_PAGE = (pathlib.Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
 
 
 class Ending(enum.Enum):
@@ -40,8 +40,8 @@ def test_every_metric_is_named_pyarmonik_noun_unit() -> None:
         assert NAME.match(name), name
 
 
-def test_every_metric_is_documented_in_the_readme_table() -> None:
-    documented = re.findall(r"^\| `(pyarmonik_[a-z_]+)` \|", README, flags=re.MULTILINE)
+def test_every_metric_is_documented_in_the_metrics_page_table() -> None:
+    documented = re.findall(r"^\| `(pyarmonik_[a-z_]+)` \|", METRICS_PAGE, flags=re.MULTILINE)
     assert sorted(documented) == metrics_module.names(Metrics())
 
 

@@ -64,8 +64,7 @@ def volumes(cluster: model.Cluster) -> list[dict[str, Any]]:
 def mounts(cluster: model.Cluster) -> list[dict[str, Any]]:
     places = {"tls": TLS_DIR, "auth": AUTH_DIR}
     return [
-        {"name": volume["name"], "mountPath": places[volume["name"]], "readOnly": True}
-        for volume in volumes(cluster)
+        {"name": volume["name"], "mountPath": places[volume["name"]], "readOnly": True} for volume in volumes(cluster)
     ]
 
 

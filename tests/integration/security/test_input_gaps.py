@@ -1,5 +1,5 @@
 """Inputs ArmoniK.Core accepts loosely, and what PyArmoniK decided for each
-(README, "Hostile input: decisions")."""
+(docs/security.md, "Hostile input: decisions")."""
 
 from __future__ import annotations
 
