@@ -35,7 +35,7 @@ async def receive(events: AsyncIterator[Event], count: int) -> list[Event]:
 async def nothing_more(events: AsyncIterator[Event]) -> bool:
     try:
         await asyncio.wait_for(anext(events), QUIET)
-    except (asyncio.TimeoutError, StopAsyncIteration):  # not TimeoutError: Python 3.10 tells them apart
+    except (TimeoutError, StopAsyncIteration):  # not TimeoutError: Python 3.10 tells them apart
         return True
     return False
 

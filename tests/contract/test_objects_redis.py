@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
-
-from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 from pyarmonik.storage.objects.tiered import TieredObjectStore
 from pyarmonik.storage.redis.objects import RedisObjectStore
+
+from pyarmonik.storage.objects.s3 import S3Config, S3ObjectStore
 
 from .objects_contract import ObjectStoreContract, read
 

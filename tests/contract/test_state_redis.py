@@ -29,7 +29,6 @@ from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.state import RedisStateStore
 from tests.redis_stores import DRAIN_TIMEOUT, RedisRecordingBus
 
-from .queue_contract import FakeClock
 from .state_contract import (
     AGENT,
     AT,
@@ -59,22 +58,8 @@ class TestRedisStateStore(StateStoreContract, StatusCountsContract):
     def state_store(self, event_bus: RedisRecordingBus, redis_client: redis.asyncio.Redis) -> RedisStateStore:
         return RedisStateStore(redis_client)
 
-    @pytest.fixture
-    def dispatch(self, redis_client: redis.asyncio.Redis) -> RedisDispatch:
-        return RedisDispatch(redis_client, clock=FakeClock(AT))
-
 
 # -- Redis only -------------------------------------------------------------------
-
-
-@pytest.fixture
-def store(redis_client: redis.asyncio.Redis) -> RedisStateStore:
-    return RedisStateStore(redis_client)
-
-
-@pytest.fixture
-def dispatch(redis_client: redis.asyncio.Redis) -> RedisDispatch:
-    return RedisDispatch(redis_client, clock=FakeClock(AT))
 
 
 @pytest.fixture
