@@ -24,7 +24,8 @@ import redis.asyncio
 from pyarmonik.core import errors
 from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
-from pyarmonik.storage.redis import codec, keys, state
+from pyarmonik.storage import ports
+from pyarmonik.storage.redis import codec, keys, library, state
 from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.state import RedisStateStore
 from tests.redis_stores import DRAIN_TIMEOUT, RedisRecordingBus
@@ -32,7 +33,9 @@ from tests.redis_stores import DRAIN_TIMEOUT, RedisRecordingBus
 from .state_contract import (
     AGENT,
     AT,
+    LATER,
     StateStoreContract,
+    claims,
     completion,
     held,
     open_session,
@@ -282,3 +285,25 @@ async def test_status_counts_come_from_the_counters_the_functions_keep_per_parti
         ("p", TaskStatus.DISPATCHED): 1,
         ("other", TaskStatus.SUBMITTED): 1,
     }
+
+
+async def test_small_data_lives_in_its_results_record_read_by_downloads_and_claims_never_by_lists(
+    store: RedisStateStore, dispatch: RedisDispatch, redis_client: redis.asyncio.Redis
+) -> None:
+    await open_session(store, created=["small"])
+    await store.create_tasks("s", [task("t", outputs=["small"]), task("reader", dependencies=["small"])], at=AT)
+    running = await held(dispatch, "t")
+    data = b"\x00small\xff" * 10
+    commit = ports.TaskCommit(completions=[completion("small", len(data), data=data)])
+    await dispatch.commit(running.task, running.lease, agent_id=AGENT, commit=commit, at=LATER)
+    assert await redis_client.hget(keys.RESULT("s", "small"), "data") == data
+    # A list reads the records without it: its reply never holds the data.
+    reply = await library.Library.of(redis_client).call("pa_get", ["r", "s", "small"])
+    assert data not in reply[1]  # type: ignore[operator]
+    listed = await store.list_results(query=ListQuery(in_session("s")))
+    assert {r.result_id: r.size for r in listed.items}["small"] == len(data)
+    assert (await store.result_data("s", "small")).data == data
+    [claim] = await claims(dispatch)
+    assert claim.task_id == "reader" and claim.data["small"] == data
+    await store.delete_results_data("s", ["small"], at=LATER)
+    assert await redis_client.hexists(keys.RESULT("s", "small"), "data") == 0
