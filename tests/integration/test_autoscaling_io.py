@@ -3,6 +3,7 @@ HTTP (the operator's aiohttp GET), and a partition's load in a real Redis."""
 
 from __future__ import annotations
 
+import pathlib
 import types
 from collections.abc import AsyncIterator
 
@@ -13,14 +14,18 @@ import redis.asyncio
 from pyarmonik import metrics
 from pyarmonik.agent.health import AgentHealth, AgentState
 from pyarmonik.core import errors
+from pyarmonik.core.models import Partition, TaskOptions
+from pyarmonik.lifecycle import processing, results, sessions, tasks
+from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.operator import pod_costs, queue_metrics
 from pyarmonik.operator.autoscaler import Load
 from pyarmonik.processes.agent_process import build_probes
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.settings import AgentSettings
 from pyarmonik.storage import ports
-from pyarmonik.storage.redis.queue import RedisTaskQueue
+from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from tests import servers
+from tests.redis_stores import redis_grid
 
 
 class Agent:
@@ -69,25 +74,41 @@ def test_the_probe_path_the_operator_asks_is_one_the_agent_process_serves() -> N
     assert probes is not None and pod_costs.STATE_PATH in probes.checks
 
 
+async def _grid_with_tasks(client: redis.asyncio.Redis, root: pathlib.Path, *, cpu: int, gpu: int) -> Grid:
+    """A grid whose session has ``cpu`` and ``gpu`` ready tasks on those partitions."""
+    grid = redis_grid(client, FileSystemObjectStore(root))
+    await grid.state.put_partitions([Partition("cpu"), Partition("gpu")])
+    options = TaskOptions(max_duration=60.0, max_retries=1, priority=1, partition_id="cpu")
+    session = await sessions.create(grid, options=options, partition_ids=["cpu", "gpu"])
+    [payload] = await results.create(grid, session.session_id, [results.NewResult("payload", data=b"x")])
+    on_gpu = TaskOptions(partition_id="gpu")
+    new = [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[]) for _ in range(cpu)]
+    new += [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[], options=on_gpu) for _ in range(gpu)]
+    await tasks.submit(grid, session.session_id, new)
+    return grid
+
+
+async def _claim(grid: Grid, partition: str, agent_id: str) -> None:
+    [claim] = await processing.claim(grid, partition, agent_id=agent_id, hostname="h", lease_seconds=30, timeout=0)
+    assert claim.admission is ports.Admission.RUN
+
+
 async def test_the_load_is_the_queue_depth_and_the_leased_count_of_the_partition(
-    redis_client: redis.asyncio.Redis,
+    redis_client: redis.asyncio.Redis, tmp_path: pathlib.Path
 ) -> None:
-    queue = RedisTaskQueue(redis_client)
-    await queue.push("cpu", [ports.QueuedTask(task_id=f"t{n}", session_id="s", priority=1) for n in range(5)])
-    await queue.push("gpu", [ports.QueuedTask(task_id="g", session_id="s", priority=1)])
-    assert await queue.pop("cpu", agent_id="a", lease_seconds=30, timeout=0) is not None
-    assert await queue_metrics.read_load(queue, "cpu") == Load(queued=4, running=1)
-    assert await queue_metrics.read_load(queue, "gpu") == Load(queued=1, running=0)
-    assert await queue_metrics.read_load(queue, "none") == Load(queued=0, running=0)
+    grid = await _grid_with_tasks(redis_client, tmp_path, cpu=5, gpu=1)
+    await _claim(grid, "cpu", "a")
+    assert await queue_metrics.read_load(grid.queue, "cpu") == Load(queued=4, running=1)
+    assert await queue_metrics.read_load(grid.queue, "gpu") == Load(queued=1, running=0)
+    assert await queue_metrics.read_load(grid.queue, "none") == Load(queued=0, running=0)
 
 
 async def test_the_load_of_a_partition_is_read_from_the_grids_redis(
-    redis_server: str, redis_client: redis.asyncio.Redis
+    redis_server: str, redis_client: redis.asyncio.Redis, tmp_path: pathlib.Path
 ) -> None:
-    queue = RedisTaskQueue(redis_client)
-    await queue.push("cpu", [ports.QueuedTask(task_id=f"t{n}", session_id="s", priority=1) for n in range(7)])
+    grid = await _grid_with_tasks(redis_client, tmp_path, cpu=7, gpu=0)
     for agent in ("a1", "a2"):
-        assert await queue.pop("cpu", agent_id=agent, lease_seconds=30, timeout=0) is not None
+        await _claim(grid, "cpu", agent)
     grids = queue_metrics.GridQueues()
     try:
         assert await grids.load(redis_server, "cpu") == Load(queued=5, running=2)
