@@ -229,7 +229,9 @@ class TaskQueueContract:
         assert await claimed_ids(dispatch, 3) == ["b"]
         assert await queue.depth(PARTITION) == 0
 
-    @pytest.mark.parametrize("status", [SessionStatus.PAUSED, SessionStatus.CLOSED, SessionStatus.CANCELLED])
+    @pytest.mark.parametrize(
+        "status", [SessionStatus.PAUSED, SessionStatus.CLOSED, SessionStatus.CANCELLED], ids=lambda s: s.name
+    )
     async def test_the_tasks_of_a_session_that_stops_running_leave_the_queue_and_the_depth(
         self, store: StateStore, dispatch: Dispatch, queue: TaskQueue, status: SessionStatus
     ) -> None:

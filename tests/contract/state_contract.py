@@ -781,7 +781,7 @@ class StateStoreContract:
         assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=AT) == 0
         assert await status_of(state_store, "t") is TaskStatus.PAUSED
 
-    @pytest.mark.parametrize("ended", [SessionStatus.CLOSED, SessionStatus.CANCELLED])
+    @pytest.mark.parametrize("ended", [SessionStatus.CLOSED, SessionStatus.CANCELLED], ids=lambda s: s.name)
     async def test_a_task_made_ready_in_an_ended_session_is_cancelled_and_its_outputs_aborted(
         self, state_store: StateStore, event_bus: RecordingEventBus, ended: SessionStatus
     ) -> None:
@@ -799,7 +799,7 @@ class StateStoreContract:
             task_update("t", TaskStatus.CANCELLED),
         ]
 
-    @pytest.mark.parametrize("ended", [SessionStatus.CLOSED, SessionStatus.CANCELLED])
+    @pytest.mark.parametrize("ended", [SessionStatus.CLOSED, SessionStatus.CANCELLED], ids=lambda s: s.name)
     async def test_a_ready_task_created_in_an_ended_session_is_cancelled_at_once(
         self, state_store: StateStore, ended: SessionStatus
     ) -> None:

@@ -298,7 +298,9 @@ async def test_closing_a_session_cancels_its_queued_tasks_and_lets_its_running_o
     "update_session) until the lifecycle's second step moves them: when a control plane dies in between, a "
     "close or cancel cannot be sent again (the session is CLOSED/CANCELLED already) and the phantom depth stays",
 )
-@pytest.mark.parametrize("status", [SessionStatus.PAUSED, SessionStatus.CLOSED, SessionStatus.CANCELLED])
+@pytest.mark.parametrize(
+    "status", [SessionStatus.PAUSED, SessionStatus.CLOSED, SessionStatus.CANCELLED], ids=lambda s: s.name
+)
 async def test_the_depth_drops_as_soon_as_a_session_stops_running(
     store: RedisStateStore, dispatch: RedisDispatch, queue: RedisTaskQueue, status: SessionStatus
 ) -> None:
