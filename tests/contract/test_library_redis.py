@@ -230,7 +230,7 @@ async def test_every_key_the_functions_write_is_a_name_of_keys_py(
     clock.advance(60)
     await queue.reap_expired(now=clock())
     await queue.depth("p")
-    names = {name.decode() for name in await redis_client.keys("*")}
+    names = {library.text(name) for name in await redis_client.keys("*")}
     patterns = [_template_pattern(t) for t in keys.TEMPLATES]
     strays = sorted(name for name in names if not any(p.fullmatch(name) for p in patterns))
     assert names and strays == []
