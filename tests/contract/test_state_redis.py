@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import pathlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -24,11 +25,13 @@ import redis.asyncio
 from pyarmonik.core import errors
 from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
+from pyarmonik.lifecycle import results
 from pyarmonik.storage import ports
+from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.redis import codec, keys, library, state
 from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.state import RedisStateStore
-from tests.redis_stores import DRAIN_TIMEOUT, RedisRecordingBus
+from tests.redis_stores import DRAIN_TIMEOUT, RedisRecordingBus, redis_grid
 
 from .state_contract import (
     AGENT,
@@ -307,3 +310,20 @@ async def test_small_data_lives_in_its_results_record_read_by_downloads_and_clai
     assert claim.task_id == "reader" and claim.data["small"] == data
     await store.delete_results_data("s", ["small"], at=LATER)
     assert await redis_client.hexists(keys.RESULT("s", "small"), "data") == 0
+
+
+async def test_a_download_of_small_data_reads_it_with_its_record_and_large_data_from_the_object_store(
+    redis_client: redis.asyncio.Redis, tmp_path: pathlib.Path
+) -> None:
+    objects = FileSystemObjectStore(tmp_path / "objects")
+    grid = redis_grid(redis_client, objects, inline_limit=8)
+    await open_session(grid.state)
+    small, large = await results.create(
+        grid, "s", [results.NewResult("small", data=b"8 bytes!"), results.NewResult("large", data=b"9 bytes!!")]
+    )
+    assert await objects.size(small.opaque_id.decode()) is None  # kept with its record
+    assert await objects.size(large.opaque_id.decode()) == 9
+    downloaded = {
+        r.name: b"".join([c async for c in await results.download(grid, "s", r.result_id)]) for r in (small, large)
+    }
+    assert downloaded == {"small": b"8 bytes!", "large": b"9 bytes!!"}
