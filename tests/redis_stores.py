@@ -1,9 +1,10 @@
 """Grids over the tests' Redis, for tests that drive the lifecycle use cases
 (or a store) directly instead of through a served control plane, and a
-recorder of the events the Lua scripts publish.
+recorder of the events the Lua functions publish.
 
-The Lua scripts are the one implementation of the state graph: a test of
-what a transition leads to runs on them, never on a stand-in. Each test
+The ``pyarmonik`` Redis Functions library is the one implementation of the
+state graph: a test of what a transition leads to runs on it, never on a
+stand-in. Each test
 gets an emptied database (the ``redis_client`` fixture FLUSHes it); grids
 that outlive one test (module or session fixtures) take a database of their
 own through ``emptied_database``, so that those flushes leave them alone.
@@ -21,6 +22,7 @@ import redis.asyncio
 
 from pyarmonik.core.models import Event
 from pyarmonik.lifecycle.grid import Grid
+from pyarmonik.settings import StorageSettings
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import codec, keys
 from pyarmonik.storage.redis.dispatch import RedisDispatch
@@ -32,6 +34,8 @@ from tests.contract.state_contract import RecordingEventBus
 EVERY_SESSION_CHANNEL = keys.session_events("*")
 MARKER_CHANNEL = keys.session_events("marker")
 DRAIN_TIMEOUT = 5.0
+#: What a deployment keeps with the records by default (``small_object_bytes``).
+INLINE_LIMIT = StorageSettings.model_fields["small_object_bytes"].default
 
 #: Databases of the session's Redis kept for grids that outlive one test
 #: (database 0 is every test's own, flushed before each).
@@ -59,27 +63,27 @@ def redis_grid(
     objects: ports.ObjectStore,
     *,
     clock: Callable[[], float] = time.time,
-    queue: ports.TaskQueue | None = None,
+    inline_limit: int = INLINE_LIMIT,
 ) -> Grid:
-    """A grid on ``client``'s database: Redis state, queue and events, with
-    ``clock`` for the grid and its queue's leases (a ``FakeClock`` makes
-    leases expire without waiting) and ``queue`` to replace the queue the
-    control plane pushes to (the agent's dispatch scripts keep the queue's
-    keys in Redis)."""
+    """A grid on ``client``'s database built as ``processes.wiring`` builds
+    one: Redis state, queue, events and dispatch, small result data (up to
+    ``inline_limit`` bytes) kept with its record, and ``clock`` for the grid
+    and its leases (a ``FakeClock`` makes leases expire without waiting)."""
     return Grid(
         state=RedisStateStore(client),
-        queue=queue if queue is not None else RedisTaskQueue(client, clock=clock),
+        queue=RedisTaskQueue(client, clock=clock),
         objects=objects,
         events=RedisEventBus(client),
         clock=clock,
         dispatch=RedisDispatch(client, clock=clock),
+        inline_limit=inline_limit,
     )
 
 
 class RedisRecordingBus(RecordingEventBus):
     """Records the events that reach a Redis subscriber of every session.
 
-    The state store does not publish to a bus: its scripts PUBLISH, so this
+    The state store does not publish to a bus: its functions PUBLISH, so this
     is a real pub/sub subscriber of every session channel (of any database:
     pub/sub ignores them), drained up to a marker message whenever the test
     reads what was published.

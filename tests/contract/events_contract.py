@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 
-from pyarmonik.core.models import Event
-from pyarmonik.core.statuses import EventKind
+from pyarmonik.core.models import Event, Result
+from pyarmonik.core.statuses import EventKind, ResultStatus
 from pyarmonik.storage.ports import EventBus
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
@@ -25,7 +25,8 @@ QUIET = 0.05  # how long to listen to conclude that no event comes
 
 def event(session_id: str, owner: str = "") -> Event:
     """A distinguishable event: ``owner`` tells events of a session apart."""
-    return Event(kind=EventKind.RESULT_OWNER_UPDATE, session_id=session_id, current_owner_id=owner)
+    moved = Result(session_id, "result", "", ResultStatus.CREATED, 0.0, owner_task_id=owner)
+    return Event(kind=EventKind.RESULT_OWNER_UPDATE, session_id=session_id, result=moved, current_owner_id=owner)
 
 
 async def receive(events: AsyncIterator[Event], count: int) -> list[Event]:
@@ -35,7 +36,7 @@ async def receive(events: AsyncIterator[Event], count: int) -> list[Event]:
 async def nothing_more(events: AsyncIterator[Event]) -> bool:
     try:
         await asyncio.wait_for(anext(events), QUIET)
-    except (asyncio.TimeoutError, StopAsyncIteration):  # not TimeoutError: Python 3.10 tells them apart
+    except (TimeoutError, StopAsyncIteration):  # not TimeoutError: Python 3.10 tells them apart
         return True
     return False
 

@@ -1,10 +1,13 @@
-"""Contract of ``StateStore``: every adapter passes these tests.
+"""Contract of ``StateStore``, and the records and set-ups the agent's
+side (``Dispatch``, tests/contract/test_dispatch_*.py) shares with it.
 
 An adapter's test module subclasses ``StateStoreContract`` and defines an
 ``event_bus`` fixture, a ``RecordingEventBus`` (defined here) that keeps
 every event the store publishes so that tests can check what each
-transition announced, and a ``state_store(self, event_bus)`` fixture
-returning a fresh, empty store whose events ``event_bus`` records.
+transition announced, a ``state_store(self, event_bus)`` fixture returning
+a fresh, empty store whose events ``event_bus`` records, and a ``dispatch``
+fixture: the agent's side of that store, through which tasks are held
+(claimed, started) as agents hold them.
 
 The port's docstrings are the contract; where they are silent the tests
 follow ArmoniK.Core (``/work/shared/reference/armonik-core-behaviour.md``).
@@ -15,6 +18,7 @@ transition is not part of the contract.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 
@@ -22,13 +26,15 @@ from pyarmonik.core import errors, filters
 from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
 from pyarmonik.core.models import Event, Partition, Result, Session, Task, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
-from pyarmonik.storage.ports import Completion, StateStore, TaskCommit
+from pyarmonik.storage.ports import Admission, Claim, Completion, Dispatch, Lease, ResultData, StateStore, TaskCommit
 
 T0 = 1_000.0  # creation time of every record
 AT = 2_000.0  # time of the transitions under test
 LATER = 3_000.0
 AGENT = "agent-1"
 HOST = "host-1"
+PARTITION = "p"  # every task's, unless a test moves it
+LEASE_SECONDS = 30.0
 
 # -- records ------------------------------------------------------------------
 
@@ -103,8 +109,9 @@ def task(
     )
 
 
-def completion(result_id: str, size: int = 8) -> Completion:
-    return Completion(result_id=result_id, size=size, opaque_id=f"key-{result_id}".encode())
+def completion(result_id: str, size: int = 8, data: bytes | None = None) -> Completion:
+    """A completion; with ``data``, small data kept with the record."""
+    return Completion(result_id=result_id, size=size, opaque_id=f"key-{result_id}".encode(), data=data)
 
 
 # -- events -------------------------------------------------------------------
@@ -192,15 +199,48 @@ async def result_statuses(store: StateStore, *result_ids: str) -> list[ResultSta
     return [r.status for r in await store.get_results(result_ids)]
 
 
-async def dispatched(store: StateStore, task_id: str, agent_id: str = AGENT) -> Task:
-    acquired = await store.acquire_task(task_id, agent_id=agent_id, hostname=HOST, at=AT)
-    assert acquired is not None
-    return acquired
+async def claims(
+    dispatch: Dispatch, count: int = 1, agent_id: str = AGENT, *, start: bool = True, partition: str = PARTITION
+) -> list[Claim]:
+    """What one claim of up to ``count`` tasks returns, waiting for none."""
+    return await dispatch.claim(
+        partition, agent_id=agent_id, hostname=HOST, lease_seconds=LEASE_SECONDS, count=count, start_first=start,
+        timeout=0,
+    )  # fmt: skip
 
 
-async def processing(store: StateStore, task_id: str, agent_id: str = AGENT) -> Task:
-    await dispatched(store, task_id, agent_id)
-    return await store.start_task(task_id, agent_id=agent_id, at=AT)
+async def claimed_ids(
+    dispatch: Dispatch, count: int, agent_id: str = AGENT, *, partition: str = PARTITION
+) -> list[str]:
+    """The ids of the tasks claims of one task each take, in order, until
+    ``count`` are run or the queue is empty (the entries dropped unrun left out)."""
+    taken: list[str] = []
+    for _ in range(count):
+        run = [
+            c.task_id for c in await claims(dispatch, 1, agent_id, partition=partition) if c.admission is Admission.RUN
+        ]
+        if not run:
+            break
+        taken += run
+    return taken
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A task an agent claimed, and its lease: what the finishes take."""
+
+    task: Task
+    lease: Lease
+    agent_id: str
+
+
+async def held(dispatch: Dispatch, task_id: str, agent_id: str = AGENT, *, start: bool = True) -> Hold:
+    """Claims the next queued task, which must be ``task_id``: held by
+    ``agent_id``, PROCESSING (DISPATCHED unless ``start``), leased."""
+    [claim] = await claims(dispatch, 1, agent_id, start=start)
+    assert (claim.admission, claim.task_id) == (Admission.RUN, task_id), f"{claim.task_id} was next, not {task_id}"
+    assert claim.task is not None and claim.lease is not None
+    return Hold(claim.task, claim.lease, agent_id)
 
 
 def ids_of(records: Sequence[Task]) -> list[str]:
@@ -442,35 +482,58 @@ class StateStoreContract:
         ]
         assert event_bus.take() == [new_result("a"), new_result("b", ResultStatus.COMPLETED)]
 
-    async def test_new_result_events_belong_to_the_session_of_their_result(
+    async def test_a_new_result_event_belongs_to_its_session_and_names_the_result_and_its_owner(
         self, state_store: StateStore, event_bus: RecordingEventBus
     ) -> None:
         await state_store.create_session(session("s"))
-        await state_store.create_results([result("a")])
+        await state_store.create_results([result("a", owner="t")])
         [event] = event_bus.published
-        assert event.session_id == "s"
-        assert event.result == result("a")
-
-    async def test_creating_a_result_that_exists_raises_already_exists_and_creates_none_of_the_batch(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["a"])
-        event_bus.take()
-        with pytest.raises(errors.AlreadyExists, match="a"):
-            await state_store.create_results([result("fresh"), result("a", size=5)])
-        with pytest.raises(errors.NotFound):
-            await state_store.get_results(["fresh"])
-        assert (await state_store.get_results(["a"]))[0].size == 0
-        assert event_bus.take() == []
+        assert event.session_id == "s" and event.result is not None
+        assert (event.result.result_id, event.result.name, event.result.owner_task_id, event.result.status) == (
+            "a",
+            "name-a",
+            "t",
+            ResultStatus.CREATED,
+        )
 
     async def test_creating_results_in_an_unknown_session_raises_not_found_and_creates_nothing(
+        self, state_store: StateStore, event_bus: RecordingEventBus
+    ) -> None:
+        await state_store.create_session(session("s"))
+        event_bus.take()
+        with pytest.raises(errors.NotFound, match="nope"):
+            await state_store.create_results([result("a", "nope"), result("b", "nope")])
+        with pytest.raises(errors.NotFound):
+            await state_store.get_results(["a"])
+        assert (await state_store.list_results(query=ListQuery())).total == 0
+        assert event_bus.take() == []
+
+    async def test_small_data_given_with_completed_results_is_kept_with_their_records(
         self, state_store: StateStore
     ) -> None:
         await state_store.create_session(session("s"))
-        with pytest.raises(errors.NotFound, match="nope"):
-            await state_store.create_results([result("a"), result("b", "nope")])
-        with pytest.raises(errors.NotFound):
-            await state_store.get_results(["a"])
+        small, large = (
+            result("small", status=ResultStatus.COMPLETED, size=5),
+            result("large", status=ResultStatus.COMPLETED, size=9),
+        )
+        small.opaque_id, large.opaque_id = b"key-small", b"key-large"
+        await state_store.create_results([small, large, result("later")], data={"small": b"tiny!"})
+        assert await state_store.result_data("s", "small") == ResultData(
+            ResultStatus.COMPLETED, 5, b"key-small", b"tiny!"
+        )
+        assert await state_store.result_data("s", "large") == ResultData(ResultStatus.COMPLETED, 9, b"key-large", None)
+        assert await state_store.result_data("s", "later") == ResultData(ResultStatus.CREATED, 0, b"", None)
+        [listed] = await state_store.get_results(["small"])
+        assert (listed.status, listed.size, listed.opaque_id) == (ResultStatus.COMPLETED, 5, b"key-small")
+
+    async def test_reading_the_data_of_an_unknown_result_or_of_another_session_raises_not_found(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, "s", completed=["a"])
+        await open_session(state_store, "other")
+        for session_id, result_id in (("s", "nope"), ("other", "a"), ("nope", "a")):
+            with pytest.raises(errors.NotFound, match=result_id):
+                await state_store.result_data(session_id, result_id)
 
     async def test_results_are_returned_in_the_order_asked(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["a", "b", "c"])
@@ -513,15 +576,17 @@ class StateStoreContract:
             result_update("b", ResultStatus.COMPLETED),
         ]
 
-    async def test_the_completion_event_carries_the_completed_result(
-        self, state_store: StateStore, event_bus: RecordingEventBus
+    async def test_small_data_given_with_a_completion_is_kept_with_the_record_and_read_with_it(
+        self, state_store: StateStore
     ) -> None:
-        await open_session(state_store, created=["a"])
-        event_bus.take()
-        await state_store.complete_results("s", [completion("a", 5)], completed_by="s", at=AT)
-        [event] = event_bus.published
-        assert event.result is not None and event.session_id == "s"
-        assert (event.result.size, event.result.opaque_id, event.result.completed_at) == (5, b"key-a", AT)
+        await open_session(state_store, created=["small", "large"])
+        await state_store.complete_results(
+            "s", [completion("small", 3, data=b"abc"), completion("large", 10)], completed_by="s", at=AT
+        )
+        assert await state_store.result_data("s", "small") == ResultData(
+            ResultStatus.COMPLETED, 3, b"key-small", b"abc"
+        )
+        assert await state_store.result_data("s", "large") == ResultData(ResultStatus.COMPLETED, 10, b"key-large", None)
 
     async def test_a_result_without_a_creator_gets_the_completer_as_creator(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["a"])
@@ -563,14 +628,25 @@ class StateStoreContract:
         )
         event_bus.take()
         deleted = await state_store.delete_results_data("s", ["a", "b", "c"], at=AT)
-        assert sorted(r.result_id for r in deleted) == ["a", "c"]
-        assert all(r.status is ResultStatus.DELETED for r in deleted)
+        assert deleted == {"a": b"", "c": b""}
         assert await result_statuses(state_store, "a", "b", "c") == [
             ResultStatus.DELETED,
             ResultStatus.COMPLETED,
             ResultStatus.DELETED,
         ]
         assert event_bus.take() == [result_update("a", ResultStatus.DELETED), result_update("c", ResultStatus.DELETED)]
+
+    async def test_deleting_results_data_returns_the_object_key_of_each_and_drops_the_small_data_kept(
+        self, state_store: StateStore
+    ) -> None:
+        await open_session(state_store, created=["small", "large"])
+        await state_store.complete_results(
+            "s", [completion("small", 3, data=b"abc"), completion("large", 10)], completed_by="s", at=AT
+        )
+        deleted = await state_store.delete_results_data("s", ["small", "large"], at=LATER)
+        assert deleted == {"small": b"key-small", "large": b"key-large"}
+        assert await state_store.result_data("s", "small") == ResultData(ResultStatus.DELETED, 3, b"key-small", None)
+        assert await state_store.delete_results_data("s", ["small"], at=LATER) == {}
 
     async def test_deleting_results_data_of_another_session_raises_not_found_and_deletes_nothing(
         self, state_store: StateStore
@@ -627,37 +703,34 @@ class StateStoreContract:
         assert (page.items, page.total) == ([], 3)
 
     # == task creation =======================================================
-    async def test_a_task_whose_dependencies_are_completed_is_returned_ready_and_submitted(
-        self, state_store: StateStore
-    ) -> None:
+    async def test_a_task_whose_dependencies_are_completed_is_returned_submitted(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["out"], completed=["dep"])
         ready = await state_store.create_tasks("s", [task("t", dependencies=["dep"], outputs=["out"])], at=AT)
         assert [(t.task_id, t.status, t.submitted_at) for t in ready] == [("t", TaskStatus.SUBMITTED, AT)]
         [stored] = await state_store.get_tasks(["t"])
         assert (stored.status, stored.submitted_at) == (TaskStatus.SUBMITTED, AT)
 
-    async def test_a_returned_ready_task_is_a_copy(self, state_store: StateStore) -> None:
+    async def test_a_returned_created_task_is_a_copy(self, state_store: StateStore) -> None:
         await open_session(state_store)
         [ready] = await state_store.create_tasks("s", [task("t")], at=AT)
         ready.status = TaskStatus.ERROR
         assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
 
-    async def test_a_task_with_a_dependency_not_completed_is_pending_and_not_returned(
-        self, state_store: StateStore
-    ) -> None:
+    async def test_a_task_with_a_dependency_not_completed_is_returned_pending(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["dep"])
-        assert await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT) == []
+        [created] = await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT)
+        assert (created.status, created.submitted_at) == (TaskStatus.PENDING, None)
         assert await status_of(state_store, "t") is TaskStatus.PENDING
 
-    async def test_completing_the_dependency_returns_the_waiting_task_submitted(
+    async def test_completing_the_dependency_submits_the_waiting_task_and_counts_it(
         self, state_store: StateStore, event_bus: RecordingEventBus
     ) -> None:
         await open_session(state_store, created=["dep"])
         await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT)
         event_bus.take()
-        ready = await state_store.complete_results("s", [completion("dep")], completed_by="s", at=LATER)
-        assert [(t.task_id, t.status, t.submitted_at) for t in ready] == [("t", TaskStatus.SUBMITTED, LATER)]
-        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
+        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=LATER) == 1
+        [ready] = await state_store.get_tasks(["t"])
+        assert (ready.status, ready.submitted_at) == (TaskStatus.SUBMITTED, LATER)
         assert event_bus.take() == [
             result_update("dep", ResultStatus.COMPLETED),
             task_update("t", TaskStatus.SUBMITTED),
@@ -665,20 +738,20 @@ class StateStoreContract:
 
     async def test_the_payload_counts_as_a_dependency(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["late-payload"])
-        assert await state_store.create_tasks("s", [task("t", payload="late-payload")], at=AT) == []
+        await state_store.create_tasks("s", [task("t", payload="late-payload")], at=AT)
         assert await status_of(state_store, "t") is TaskStatus.PENDING
-        ready = await state_store.complete_results("s", [completion("late-payload")], completed_by="s", at=AT)
-        assert ids_of(ready) == ["t"]
+        assert await state_store.complete_results("s", [completion("late-payload")], completed_by="s", at=AT) == 1
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
 
     async def test_a_task_depending_on_two_results_is_released_only_once_both_are_completed(
         self, state_store: StateStore
     ) -> None:
         await open_session(state_store, created=["d1", "d2"])
         await state_store.create_tasks("s", [task("t", dependencies=["d1", "d2"])], at=AT)
-        assert await state_store.complete_results("s", [completion("d1")], completed_by="s", at=AT) == []
+        assert await state_store.complete_results("s", [completion("d1")], completed_by="s", at=AT) == 0
         assert await status_of(state_store, "t") is TaskStatus.PENDING
-        ready = await state_store.complete_results("s", [completion("d2")], completed_by="s", at=AT)
-        assert ids_of(ready) == ["t"]
+        assert await state_store.complete_results("s", [completion("d2")], completed_by="s", at=AT) == 1
+        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
 
     async def test_completing_a_result_releases_every_task_waiting_on_it(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["dep", "other"])
@@ -687,29 +760,54 @@ class StateStoreContract:
             [task("t1", dependencies=["dep"]), task("t2", dependencies=["dep"]), task("t3", dependencies=["other"])],
             at=AT,
         )
-        ready = await state_store.complete_results("s", [completion("dep")], completed_by="s", at=AT)
-        assert ids_of(ready) == ["t1", "t2"]
+        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=AT) == 2
         assert await statuses_of(state_store, "t1", "t2", "t3") == [
             TaskStatus.SUBMITTED,
             TaskStatus.SUBMITTED,
             TaskStatus.PENDING,
         ]
 
-    async def test_ready_tasks_of_a_paused_session_become_paused_and_are_not_returned(
-        self, state_store: StateStore
-    ) -> None:
+    async def test_ready_tasks_of_a_paused_session_are_created_paused(self, state_store: StateStore) -> None:
         await open_session(state_store, created=["dep"], status=SessionStatus.PAUSED)
-        ready = await state_store.create_tasks("s", [task("now"), task("later", dependencies=["dep"])], at=AT)
-        assert ready == []
+        created = await state_store.create_tasks("s", [task("now"), task("later", dependencies=["dep"])], at=AT)
+        assert [t.status for t in created] == [TaskStatus.PAUSED, TaskStatus.PENDING]
         assert await statuses_of(state_store, "now", "later") == [TaskStatus.PAUSED, TaskStatus.PENDING]
 
-    async def test_a_task_released_in_a_paused_session_becomes_paused_and_is_not_returned(
+    async def test_a_task_made_ready_in_a_paused_session_becomes_paused_and_is_not_counted_queued(
         self, state_store: StateStore
     ) -> None:
         await open_session(state_store, created=["dep"], status=SessionStatus.PAUSED)
         await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT)
-        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=AT) == []
+        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=AT) == 0
         assert await status_of(state_store, "t") is TaskStatus.PAUSED
+
+    @pytest.mark.parametrize("ended", [SessionStatus.CLOSED, SessionStatus.CANCELLED], ids=lambda s: s.name)
+    async def test_a_task_made_ready_in_an_ended_session_is_cancelled_and_its_outputs_aborted(
+        self, state_store: StateStore, event_bus: RecordingEventBus, ended: SessionStatus
+    ) -> None:
+        await open_session(state_store, created=["dep", "out"])
+        await state_store.create_tasks("s", [task("t", dependencies=["dep"], outputs=["out"])], at=AT)
+        await state_store.update_session("s", allowed_from=frozenset(SessionStatus), status=ended, at=AT)
+        event_bus.take()
+        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=LATER) == 0
+        [cancelled] = await state_store.get_tasks(["t"])
+        assert (cancelled.status, cancelled.ended_at) == (TaskStatus.CANCELLED, LATER)
+        assert await result_statuses(state_store, "out") == [ResultStatus.ABORTED]
+        assert event_bus.take() == [
+            result_update("dep", ResultStatus.COMPLETED),
+            result_update("out", ResultStatus.ABORTED),
+            task_update("t", TaskStatus.CANCELLED),
+        ]
+
+    @pytest.mark.parametrize("ended", [SessionStatus.CLOSED, SessionStatus.CANCELLED], ids=lambda s: s.name)
+    async def test_a_ready_task_created_in_an_ended_session_is_cancelled_at_once(
+        self, state_store: StateStore, ended: SessionStatus
+    ) -> None:
+        await open_session(state_store, created=["out"], status=ended)
+        [created] = await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
+        assert created.status is TaskStatus.CANCELLED
+        assert await status_of(state_store, "t") is TaskStatus.CANCELLED
+        assert await result_statuses(state_store, "out") == [ResultStatus.ABORTED]
 
     async def test_a_missing_dependency_raises_not_found_and_creates_no_task_of_the_batch(
         self, state_store: StateStore, event_bus: RecordingEventBus
@@ -770,17 +868,6 @@ class StateStoreContract:
         with pytest.raises(errors.FailedPrecondition, match="done"):
             await state_store.create_tasks("s", [task("fine"), task("t", outputs=["done"])], at=AT)
         assert (await state_store.list_tasks(query=ListQuery())).total == 0
-
-    async def test_creating_a_task_that_exists_raises_already_exists_and_creates_none_of_the_batch(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t", priority=1)], at=AT)
-        with pytest.raises(errors.AlreadyExists, match="t"):
-            await state_store.create_tasks("s", [task("fresh"), task("t", priority=9)], at=AT)
-        with pytest.raises(errors.NotFound):
-            await state_store.get_tasks(["fresh"])
-        assert (await state_store.get_tasks(["t"]))[0].options.priority == 1
 
     async def test_outputs_without_an_owner_get_the_task_as_owner(
         self, state_store: StateStore, event_bus: RecordingEventBus
@@ -967,14 +1054,13 @@ class StateStoreContract:
 
     # == cancellation ========================================================
     async def test_cancelling_tasks_cancels_unheld_tasks_at_once_and_held_ones_become_cancelling(
-        self, state_store: StateStore, event_bus: RecordingEventBus
+        self, state_store: StateStore, dispatch: Dispatch, event_bus: RecordingEventBus
     ) -> None:
         await open_session(state_store, created=["dep"])
-        await state_store.create_tasks(
-            "s", [task("queued"), task("pending", dependencies=["dep"]), task("taken"), task("running")], at=AT
-        )
-        await dispatched(state_store, "taken")
-        await processing(state_store, "running", "agent-2")
+        await state_store.create_tasks("s", [task("taken"), task("running")], at=AT)
+        await held(dispatch, "taken", start=False)
+        await held(dispatch, "running", "agent-2")
+        await state_store.create_tasks("s", [task("queued"), task("pending", dependencies=["dep"])], at=AT)
         event_bus.take()
         now = await state_store.cancel_tasks(["queued", "pending", "taken", "running"], at=LATER, reason="stop")
         expected = [TaskStatus.CANCELLED, TaskStatus.CANCELLED, TaskStatus.CANCELLING, TaskStatus.CANCELLING]
@@ -997,15 +1083,17 @@ class StateStoreContract:
         assert cancelled.status is TaskStatus.CANCELLED
 
     async def test_cancelling_leaves_final_and_cancelling_tasks_unchanged(
-        self, state_store: StateStore, event_bus: RecordingEventBus
+        self, state_store: StateStore, dispatch: Dispatch, event_bus: RecordingEventBus
     ) -> None:
         await open_session(state_store, created=["out"])
         await state_store.create_tasks("s", [task("done", outputs=["out"]), task("failed"), task("stopping")], at=AT)
-        await processing(state_store, "done")
-        await state_store.commit_task("done", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=AT)
-        await processing(state_store, "failed")
-        await state_store.fail_task("failed", agent_id=AGENT, status=TaskStatus.ERROR, message="boom", at=AT)
-        await processing(state_store, "stopping")
+        done = await held(dispatch, "done")
+        await dispatch.commit(
+            done.task, done.lease, agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=AT
+        )
+        failed = await held(dispatch, "failed")
+        await dispatch.fail(failed.task, failed.lease, agent_id=AGENT, status=TaskStatus.ERROR, message="boom", at=AT)
+        await held(dispatch, "stopping")
         await state_store.cancel_tasks(["stopping"], at=AT, reason="first")
         event_bus.take()
         now = await state_store.cancel_tasks(["done", "failed", "stopping"], at=LATER, reason="second")
@@ -1046,10 +1134,12 @@ class StateStoreContract:
             ]
         )
 
-    async def test_cancelling_a_running_task_aborts_its_outputs_at_once(self, state_store: StateStore) -> None:
+    async def test_cancelling_a_running_task_aborts_its_outputs_at_once(
+        self, state_store: StateStore, dispatch: Dispatch
+    ) -> None:
         await open_session(state_store, created=["out"])
         await state_store.create_tasks("s", [task("t", outputs=["out"]), task("w", dependencies=["out"])], at=AT)
-        await processing(state_store, "t")
+        await held(dispatch, "t")
         await state_store.cancel_tasks(["t"], at=AT, reason="stop")
         assert await result_statuses(state_store, "out") == [ResultStatus.ABORTED]
         assert await statuses_of(state_store, "t", "w") == [TaskStatus.CANCELLING, TaskStatus.ERROR]
@@ -1067,7 +1157,7 @@ class StateStoreContract:
         await open_session(state_store, created=["dep"])
         await state_store.create_tasks("s", [task("t", dependencies=["dep"])], at=AT)
         await state_store.cancel_tasks(["t"], at=AT, reason="stop")
-        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=LATER) == []
+        assert await state_store.complete_results("s", [completion("dep")], completed_by="s", at=LATER) == 0
         assert await status_of(state_store, "t") is TaskStatus.CANCELLED
 
     async def test_cancelling_an_unknown_task_raises_not_found_and_cancels_nothing(
@@ -1080,20 +1170,17 @@ class StateStoreContract:
         assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
 
     async def test_cancelling_a_session_cancels_its_non_final_tasks_and_aborts_its_created_results(
-        self, state_store: StateStore
+        self, state_store: StateStore, dispatch: Dispatch
     ) -> None:
         await open_session(state_store, "s", created=["dep", "out", "loose"], completed=["kept"])
         await open_session(state_store, "other", created=["other-r"])
-        await state_store.create_tasks(
-            "s",
-            [task("pending", dependencies=["dep"]), task("queued"), task("taken"), task("running"), task("done")],
-            at=AT,
-        )
+        await state_store.create_tasks("s", [task("taken"), task("running"), task("done")], at=AT)
+        await held(dispatch, "taken", start=False)
+        await held(dispatch, "running")
+        done = await held(dispatch, "done")
+        await dispatch.commit(done.task, done.lease, agent_id=AGENT, commit=TaskCommit(), at=AT)
+        await state_store.create_tasks("s", [task("pending", dependencies=["dep"]), task("queued")], at=AT)
         await state_store.create_tasks("other", [task("other-t", "other", outputs=["other-r"])], at=AT)
-        await dispatched(state_store, "taken")
-        await processing(state_store, "running")
-        await processing(state_store, "done")
-        await state_store.commit_task("done", agent_id=AGENT, commit=TaskCommit(), at=AT)
         await state_store.cancel_session("s", at=LATER)
         assert await statuses_of(state_store, "pending", "queued", "taken", "running", "done") == [
             TaskStatus.CANCELLED,
@@ -1136,15 +1223,14 @@ class StateStoreContract:
 
     # == pause and resume ====================================================
     async def test_pausing_a_session_pauses_its_submitted_tasks_only(
-        self, state_store: StateStore, event_bus: RecordingEventBus
+        self, state_store: StateStore, dispatch: Dispatch, event_bus: RecordingEventBus
     ) -> None:
         await open_session(state_store, "s", created=["dep"])
         await open_session(state_store, "other")
-        await state_store.create_tasks(
-            "s", [task("queued"), task("pending", dependencies=["dep"]), task("taken")], at=AT
-        )
+        await state_store.create_tasks("s", [task("taken")], at=AT)
+        await held(dispatch, "taken", start=False)
+        await state_store.create_tasks("s", [task("queued"), task("pending", dependencies=["dep"])], at=AT)
         await state_store.create_tasks("other", [task("other-t", "other")], at=AT)
-        await dispatched(state_store, "taken")
         event_bus.take()
         await state_store.pause_session_tasks("s", at=LATER)
         assert await statuses_of(state_store, "queued", "pending", "taken", "other-t") == [
@@ -1162,534 +1248,55 @@ class StateStoreContract:
         await state_store.create_tasks("s", [task("a"), task("b"), task("pending", dependencies=["dep"])], at=AT)
         await state_store.pause_session_tasks("s", at=AT)
         event_bus.take()
-        resumed = await state_store.resume_session_tasks("s", at=LATER)
-        assert sorted((t.task_id, t.status, t.submitted_at) for t in resumed) == [
-            ("a", TaskStatus.SUBMITTED, LATER),
-            ("b", TaskStatus.SUBMITTED, LATER),
-        ]
+        await state_store.resume_session_tasks("s", at=LATER)
         assert await statuses_of(state_store, "a", "b", "pending") == [
             TaskStatus.SUBMITTED,
             TaskStatus.SUBMITTED,
             TaskStatus.PENDING,
         ]
         assert event_bus.take() == [task_update("a", TaskStatus.SUBMITTED), task_update("b", TaskStatus.SUBMITTED)]
-        assert await state_store.resume_session_tasks("s", at=LATER) == []
+        await state_store.resume_session_tasks("s", at=LATER)
+        assert event_bus.take() == []
+
+    async def test_cancelling_the_queued_tasks_of_a_session_cancels_its_submitted_tasks_only(
+        self, state_store: StateStore, dispatch: Dispatch, event_bus: RecordingEventBus
+    ) -> None:
+        await open_session(state_store, created=["dep", "out", "next-out"])
+        await state_store.create_tasks("s", [task("running")], at=AT)
+        await held(dispatch, "running")
+        await state_store.create_tasks(
+            "s",
+            [
+                task("queued", outputs=["out"]),
+                task("pending", dependencies=["dep"]),
+                task("next", dependencies=["out"], outputs=["next-out"]),
+            ],
+            at=AT,
+        )
+        event_bus.take()
+        await state_store.cancel_queued_tasks("s", at=LATER)
+        assert await statuses_of(state_store, "running", "queued", "pending", "next") == [
+            TaskStatus.PROCESSING,
+            TaskStatus.CANCELLED,
+            TaskStatus.PENDING,
+            TaskStatus.ERROR,
+        ]
+        assert await result_statuses(state_store, "out", "next-out", "dep") == [
+            ResultStatus.ABORTED,
+            ResultStatus.ABORTED,
+            ResultStatus.CREATED,
+        ]
+        assert event_bus.take() == sorted(
+            [
+                task_update("queued", TaskStatus.CANCELLED),
+                task_update("next", TaskStatus.ERROR),
+                result_update("out", ResultStatus.ABORTED),
+                result_update("next-out", ResultStatus.ABORTED),
+            ]
+        )
 
     async def test_pausing_or_resuming_an_unknown_session_raises_not_found(self, state_store: StateStore) -> None:
         with pytest.raises(errors.NotFound, match="nope"):
             await state_store.pause_session_tasks("nope", at=AT)
         with pytest.raises(errors.NotFound, match="nope"):
             await state_store.resume_session_tasks("nope", at=AT)
-
-    # == agent: acquisition ==================================================
-    async def test_acquiring_a_submitted_task_dispatches_it_to_the_agent(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        event_bus.take()
-        acquired = await state_store.acquire_task("t", agent_id=AGENT, hostname=HOST, at=LATER)
-        assert acquired is not None
-        assert (acquired.status, acquired.owner_pod_id, acquired.pod_hostname, acquired.acquired_at) == (
-            TaskStatus.DISPATCHED,
-            AGENT,
-            HOST,
-            LATER,
-        )
-        assert (await state_store.get_tasks(["t"]))[0] == acquired
-        assert event_bus.take() == [task_update("t", TaskStatus.DISPATCHED)]
-
-    async def test_a_task_is_acquired_only_once(self, state_store: StateStore) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await dispatched(state_store, "t", "first")
-        assert await state_store.acquire_task("t", agent_id="second", hostname=HOST, at=AT) is None
-        assert await state_store.acquire_task("t", agent_id="first", hostname=HOST, at=AT) is None
-        assert (await state_store.get_tasks(["t"]))[0].owner_pod_id == "first"
-
-    async def test_a_task_that_is_not_submitted_is_not_acquired(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["dep"])
-        await state_store.create_tasks("s", [task("pending", dependencies=["dep"]), task("cancelled")], at=AT)
-        await state_store.cancel_tasks(["cancelled"], at=AT, reason="stop")
-        event_bus.take()
-        for task_id in ("pending", "cancelled", "unknown"):
-            assert await state_store.acquire_task(task_id, agent_id=AGENT, hostname=HOST, at=AT) is None
-        assert await statuses_of(state_store, "pending", "cancelled") == [TaskStatus.PENDING, TaskStatus.CANCELLED]
-        assert event_bus.take() == []
-
-    async def test_starting_a_task_sets_it_processing(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await dispatched(state_store, "t")
-        event_bus.take()
-        started = await state_store.start_task("t", agent_id=AGENT, at=LATER)
-        assert (started.status, started.started_at, started.owner_pod_id) == (TaskStatus.PROCESSING, LATER, AGENT)
-        assert await status_of(state_store, "t") is TaskStatus.PROCESSING
-        assert event_bus.take() == [task_update("t", TaskStatus.PROCESSING)]
-
-    async def test_starting_a_task_held_by_another_agent_raises_not_held(self, state_store: StateStore) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await dispatched(state_store, "t", "first")
-        with pytest.raises(errors.NotHeld):
-            await state_store.start_task("t", agent_id="second", at=AT)
-        [stored] = await state_store.get_tasks(["t"])
-        assert (stored.status, stored.owner_pod_id) == (TaskStatus.DISPATCHED, "first")
-
-    async def test_starting_a_task_nobody_acquired_raises_not_held(self, state_store: StateStore) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        with pytest.raises(errors.NotHeld):
-            await state_store.start_task("t", agent_id=AGENT, at=AT)
-        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
-
-    async def test_parking_a_submitted_task_of_a_paused_session_pauses_it(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await state_store.update_session(
-            "s", allowed_from=frozenset({SessionStatus.RUNNING}), status=SessionStatus.PAUSED, at=AT
-        )
-        event_bus.take()
-        assert await state_store.park_task("t", at=LATER) is True
-        assert await status_of(state_store, "t") is TaskStatus.PAUSED
-        assert event_bus.take() == [task_update("t", TaskStatus.PAUSED)]
-
-    async def test_parking_a_task_of_a_running_session_leaves_it_submitted(self, state_store: StateStore) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        assert await state_store.park_task("t", at=AT) is False
-        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
-
-    async def test_parking_a_task_that_is_not_submitted_does_nothing(self, state_store: StateStore) -> None:
-        await open_session(state_store, created=["dep"], status=SessionStatus.PAUSED)
-        await state_store.create_tasks("s", [task("pending", dependencies=["dep"])], at=AT)
-        assert await state_store.park_task("pending", at=AT) is False
-        assert await status_of(state_store, "pending") is TaskStatus.PENDING
-
-    async def test_finishing_a_cancellation_sets_a_cancelling_task_cancelled(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await dispatched(state_store, "t")
-        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
-        event_bus.take()
-        await state_store.finish_cancellation("t", at=LATER)
-        [stored] = await state_store.get_tasks(["t"])
-        assert (stored.status, stored.ended_at) == (TaskStatus.CANCELLED, LATER)
-        assert event_bus.take() == [task_update("t", TaskStatus.CANCELLED)]
-
-    async def test_finishing_a_cancellation_leaves_a_task_that_is_not_cancelling_alone(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await state_store.finish_cancellation("t", at=AT)
-        assert await status_of(state_store, "t") is TaskStatus.SUBMITTED
-
-    # == agent: commit =======================================================
-    async def test_committing_completes_the_task_and_its_outputs(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t")
-        event_bus.take()
-        ready = await state_store.commit_task(
-            "t", agent_id=AGENT, commit=TaskCommit(completions=[completion("out", 11)]), at=LATER
-        )
-        assert ready == []
-        [done] = await state_store.get_tasks(["t"])
-        assert (done.status, done.ended_at, done.output_success) == (TaskStatus.COMPLETED, LATER, True)
-        [out] = await state_store.get_results(["out"])
-        assert (out.status, out.size, out.opaque_id, out.completed_at) == (
-            ResultStatus.COMPLETED,
-            11,
-            b"key-out",
-            LATER,
-        )
-        assert event_bus.take() == [
-            result_update("out", ResultStatus.COMPLETED),
-            task_update("t", TaskStatus.COMPLETED),
-        ]
-
-    async def test_committing_returns_the_tasks_waiting_on_a_completed_output_ready(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
-        await processing(state_store, "t")
-        ready = await state_store.commit_task(
-            "t", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
-        )
-        assert [(r.task_id, r.status) for r in ready] == [("next", TaskStatus.SUBMITTED)]
-        assert await status_of(state_store, "next") is TaskStatus.SUBMITTED
-
-    async def test_committing_creates_the_new_results_and_the_children_in_one_step(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t")
-        event_bus.take()
-        commit = TaskCommit(
-            new_results=[result("child-payload"), result("child-out")],
-            completions=[completion("child-payload"), completion("out")],
-            children=[task("child", payload="child-payload", outputs=["child-out"], created_by="t")],
-        )
-        ready = await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=LATER)
-        assert [(r.task_id, r.status) for r in ready] == [("child", TaskStatus.SUBMITTED)]
-        assert await result_statuses(state_store, "child-payload", "child-out", "out") == [
-            ResultStatus.COMPLETED,
-            ResultStatus.CREATED,
-            ResultStatus.COMPLETED,
-        ]
-        [child] = await state_store.get_tasks(["child"])
-        assert (child.status, child.parent_task_ids, child.created_by) == (TaskStatus.SUBMITTED, ["t"], "t")
-        assert await state_store.owners_of("s", ["child-out"]) == {"child-out": "child"}
-        assert event_bus.take() == sorted(
-            [
-                new_result("child-payload"),
-                new_result("child-out"),
-                result_update("child-payload", ResultStatus.COMPLETED),
-                result_update("out", ResultStatus.COMPLETED),
-                new_task("child", TaskStatus.SUBMITTED),
-                owner_update("child-out", "", "child"),
-                task_update("t", TaskStatus.COMPLETED),
-            ]
-        )
-
-    async def test_a_child_listing_the_parents_expected_output_takes_over_its_ownership(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
-        await processing(state_store, "t")
-        event_bus.take()
-        commit = TaskCommit(children=[task("child", outputs=["out"], created_by="t")])
-        ready = await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=LATER)
-        assert ids_of(ready) == ["child"]
-        assert await state_store.owners_of("s", ["out"]) == {"out": "child"}
-        assert await result_statuses(state_store, "out") == [ResultStatus.CREATED]
-        assert await status_of(state_store, "next") is TaskStatus.PENDING
-        assert event_bus.take() == [
-            new_task("child", TaskStatus.SUBMITTED),
-            owner_update("out", "t", "child"),
-            task_update("t", TaskStatus.COMPLETED),
-        ]
-
-    async def test_the_output_a_child_took_over_releases_its_waiting_tasks_when_the_child_completes_it(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
-        await processing(state_store, "t")
-        commit = TaskCommit(children=[task("child", outputs=["out"], created_by="t")])
-        await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=AT)
-        await processing(state_store, "child")
-        ready = await state_store.commit_task(
-            "child", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
-        )
-        assert ids_of(ready) == ["next"]
-
-    async def test_a_child_depending_on_a_result_completed_in_the_same_commit_is_ready(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await processing(state_store, "t")
-        commit = TaskCommit(
-            new_results=[result("made")],
-            completions=[completion("made")],
-            children=[task("child", dependencies=["made"], created_by="t")],
-        )
-        ready = await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=AT)
-        assert ids_of(ready) == ["child"]
-        assert await status_of(state_store, "child") is TaskStatus.SUBMITTED
-
-    async def test_a_child_depending_on_a_new_result_not_yet_completed_waits_for_it(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await processing(state_store, "t")
-        commit = TaskCommit(
-            new_results=[result("later")], children=[task("child", dependencies=["later"], created_by="t")]
-        )
-        assert await state_store.commit_task("t", agent_id=AGENT, commit=commit, at=AT) == []
-        assert await status_of(state_store, "child") is TaskStatus.PENDING
-        ready = await state_store.complete_results("s", [completion("later")], completed_by="s", at=LATER)
-        assert ids_of(ready) == ["child"]
-
-    async def test_a_commit_by_an_agent_that_does_not_hold_the_task_raises_not_held_and_writes_nothing(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t", "holder")
-        event_bus.take()
-        commit = TaskCommit(
-            new_results=[result("made")], completions=[completion("out")], children=[task("child", created_by="t")]
-        )
-        with pytest.raises(errors.NotHeld):
-            await state_store.commit_task("t", agent_id="intruder", commit=commit, at=LATER)
-        await self._assert_commit_left_nothing(state_store)
-        assert event_bus.take() == []
-
-    async def test_a_commit_of_a_task_cancelled_while_running_raises_not_held(self, state_store: StateStore) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t")
-        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
-        with pytest.raises(errors.NotHeld):
-            await state_store.commit_task(
-                "t", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
-            )
-        assert await status_of(state_store, "t") is TaskStatus.CANCELLING
-        assert await result_statuses(state_store, "out") == [ResultStatus.ABORTED]
-
-    async def test_a_commit_of_a_task_not_yet_started_raises_not_held(self, state_store: StateStore) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await dispatched(state_store, "t")
-        with pytest.raises(errors.NotHeld):
-            await state_store.commit_task("t", agent_id=AGENT, commit=TaskCommit(), at=AT)
-        assert await status_of(state_store, "t") is TaskStatus.DISPATCHED
-
-    async def test_a_commit_with_a_child_depending_on_an_unknown_result_raises_not_found_and_writes_nothing(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t", "holder")
-        event_bus.take()
-        commit = TaskCommit(
-            new_results=[result("made")],
-            completions=[completion("out")],
-            children=[task("child", dependencies=["unknown"], created_by="t")],
-        )
-        with pytest.raises(errors.NotFound, match="unknown"):
-            await state_store.commit_task("t", agent_id="holder", commit=commit, at=LATER)
-        await self._assert_commit_left_nothing(state_store)
-        assert event_bus.take() == []
-
-    async def test_a_commit_completing_a_result_that_is_not_created_raises_failed_precondition_and_writes_nothing(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store, created=["out"], completed=["already"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t", "holder")
-        commit = TaskCommit(
-            new_results=[result("made")],
-            completions=[completion("out"), completion("already")],
-            children=[task("child", created_by="t")],
-        )
-        with pytest.raises(errors.FailedPrecondition, match="already"):
-            await state_store.commit_task("t", agent_id="holder", commit=commit, at=LATER)
-        await self._assert_commit_left_nothing(state_store)
-
-    async def test_a_commit_creating_a_result_that_exists_raises_already_exists_and_writes_nothing(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t", "holder")
-        commit = TaskCommit(new_results=[result("made"), result("out")], completions=[completion("out")])
-        with pytest.raises(errors.AlreadyExists, match="out"):
-            await state_store.commit_task("t", agent_id="holder", commit=commit, at=LATER)
-        await self._assert_commit_left_nothing(state_store)
-
-    @staticmethod
-    async def _assert_commit_left_nothing(store: StateStore) -> None:
-        """Task ``t`` still PROCESSING by ``holder``, ``out`` CREATED, no
-        ``made`` result and no ``child`` task."""
-        [parent] = await store.get_tasks(["t"])
-        assert (parent.status, parent.owner_pod_id) == (TaskStatus.PROCESSING, "holder")
-        assert await result_statuses(store, "out") == [ResultStatus.CREATED]
-        with pytest.raises(errors.NotFound):
-            await store.get_results(["made"])
-        with pytest.raises(errors.NotFound):
-            await store.get_tasks(["child"])
-
-    # == agent: failure, retry, release ======================================
-    @pytest.mark.parametrize("status", [TaskStatus.ERROR, TaskStatus.TIMEOUT])
-    async def test_a_failed_task_aborts_its_outputs_and_fails_the_tasks_waiting_on_them(
-        self, state_store: StateStore, event_bus: RecordingEventBus, status: TaskStatus
-    ) -> None:
-        await open_session(state_store, created=["r1", "r2", "r3"])
-        await state_store.create_tasks(
-            "s",
-            [
-                task("t", outputs=["r1"]),
-                task("d1", dependencies=["r1"], outputs=["r2"]),
-                task("d2", dependencies=["r2"], outputs=["r3"]),
-            ],
-            at=AT,
-        )
-        await processing(state_store, "t")
-        event_bus.take()
-        failed = await state_store.fail_task("t", agent_id=AGENT, status=status, message="boom", at=LATER)
-        assert (failed.status, failed.status_message, failed.output_error, failed.ended_at) == (
-            status,
-            "boom",
-            "boom",
-            LATER,
-        )
-        assert await statuses_of(state_store, "t", "d1", "d2") == [status, TaskStatus.ERROR, TaskStatus.ERROR]
-        assert await result_statuses(state_store, "r1", "r2", "r3") == [ResultStatus.ABORTED] * 3
-        assert event_bus.take() == sorted(
-            [
-                task_update("t", status),
-                task_update("d1", TaskStatus.ERROR),
-                task_update("d2", TaskStatus.ERROR),
-                *(result_update(r, ResultStatus.ABORTED) for r in ("r1", "r2", "r3")),
-            ]
-        )
-
-    async def test_failing_a_task_held_by_another_agent_raises_not_held_and_changes_nothing(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t", "holder")
-        with pytest.raises(errors.NotHeld):
-            await state_store.fail_task("t", agent_id="intruder", status=TaskStatus.ERROR, message="x", at=AT)
-        assert await status_of(state_store, "t") is TaskStatus.PROCESSING
-        assert await result_statuses(state_store, "out") == [ResultStatus.CREATED]
-
-    async def test_failing_a_cancelling_task_as_cancelled_finalises_it(self, state_store: StateStore) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await processing(state_store, "t")
-        await state_store.cancel_tasks(["t"], at=AT, reason="stop")
-        done = await state_store.fail_task(
-            "t", agent_id=AGENT, status=TaskStatus.CANCELLED, message="cancelled while running", at=LATER
-        )
-        assert (done.status, done.ended_at) == (TaskStatus.CANCELLED, LATER)
-        assert await status_of(state_store, "t") is TaskStatus.CANCELLED
-
-    async def test_a_retry_replaces_the_failed_attempt_with_a_new_submitted_task(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["out"], completed=["dep"])
-        await state_store.create_tasks("s", [task("t", dependencies=["dep"], outputs=["out"])], at=AT)
-        await processing(state_store, "t")
-        event_bus.take()
-        retry = await state_store.retry_task("t", agent_id=AGENT, message="worker crashed", at=LATER)
-        assert (retry.task_id, retry.status, retry.retry_of_ids, retry.initial_task_id, retry.created_by) == (
-            "t###1",
-            TaskStatus.SUBMITTED,
-            ["t"],
-            "t",
-            "t",
-        )
-        assert (retry.payload_id, retry.data_dependencies, retry.expected_output_ids) == (
-            payload_of("s"),
-            ["dep"],
-            ["out"],
-        )
-        assert (retry.owner_pod_id, retry.options.priority) == ("", 1)
-        assert (await state_store.get_tasks(["t###1"]))[0] == retry
-        [old] = await state_store.get_tasks(["t"])
-        assert (old.status, old.status_message) == (TaskStatus.RETRIED, "worker crashed")
-        assert await state_store.owners_of("s", ["out"]) == {"out": "t###1"}
-        assert await result_statuses(state_store, "out") == [ResultStatus.CREATED]
-        assert event_bus.take() == [
-            new_task("t###1", TaskStatus.SUBMITTED),
-            owner_update("out", "t", "t###1"),
-            task_update("t", TaskStatus.RETRIED),
-        ]
-
-    async def test_a_second_retry_is_named_after_the_initial_task(self, state_store: StateStore) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t")
-        await state_store.retry_task("t", agent_id=AGENT, message="first crash", at=AT)
-        await processing(state_store, "t###1", "agent-2")
-        second = await state_store.retry_task("t###1", agent_id="agent-2", message="second crash", at=LATER)
-        assert (second.task_id, second.retry_of_ids, second.initial_task_id) == ("t###2", ["t", "t###1"], "t")
-        assert await statuses_of(state_store, "t", "t###1", "t###2") == [
-            TaskStatus.RETRIED,
-            TaskStatus.RETRIED,
-            TaskStatus.SUBMITTED,
-        ]
-        assert await state_store.owners_of("s", ["out"]) == {"out": "t###2"}
-
-    async def test_the_tasks_waiting_on_a_retried_output_are_released_when_the_retry_completes_it(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("next", dependencies=["out"])], at=AT)
-        await processing(state_store, "t")
-        await state_store.retry_task("t", agent_id=AGENT, message="crash", at=AT)
-        assert await status_of(state_store, "next") is TaskStatus.PENDING
-        await processing(state_store, "t###1")
-        ready = await state_store.commit_task(
-            "t###1", agent_id=AGENT, commit=TaskCommit(completions=[completion("out")]), at=LATER
-        )
-        assert ids_of(ready) == ["next"]
-
-    async def test_retrying_a_task_held_by_another_agent_raises_not_held_and_changes_nothing(
-        self, state_store: StateStore
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await processing(state_store, "t", "holder")
-        with pytest.raises(errors.NotHeld):
-            await state_store.retry_task("t", agent_id="intruder", message="x", at=AT)
-        assert await status_of(state_store, "t") is TaskStatus.PROCESSING
-        assert await state_store.owners_of("s", ["out"]) == {"out": "t"}
-        with pytest.raises(errors.NotFound):
-            await state_store.get_tasks(["t###1"])
-
-    async def test_a_retry_whose_id_is_taken_raises_already_exists_and_leaves_the_attempt_as_it_was(
-        self, state_store: StateStore, event_bus: RecordingEventBus
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"]), task("t###1")], at=AT)
-        await processing(state_store, "t")
-        event_bus.take()
-        with pytest.raises(errors.AlreadyExists, match="t###1"):
-            await state_store.retry_task("t", agent_id=AGENT, message="crash", at=LATER)
-        [attempt] = await state_store.get_tasks(["t"])
-        assert (attempt.status, attempt.owner_pod_id, attempt.output_error) == (TaskStatus.PROCESSING, AGENT, "")
-        assert await state_store.owners_of("s", ["out"]) == {"out": "t"}
-        assert event_bus.take() == []
-
-    @pytest.mark.parametrize("started", [False, True])
-    async def test_a_released_task_is_submitted_again_without_owner_or_retry(
-        self, state_store: StateStore, event_bus: RecordingEventBus, started: bool
-    ) -> None:
-        await open_session(state_store, created=["out"])
-        await state_store.create_tasks("s", [task("t", outputs=["out"])], at=AT)
-        await (processing if started else dispatched)(state_store, "t")
-        event_bus.take()
-        released = await state_store.release_task("t", agent_id=AGENT, at=LATER)
-        assert (released.task_id, released.status, released.owner_pod_id, released.pod_hostname) == (
-            "t",
-            TaskStatus.SUBMITTED,
-            "",
-            "",
-        )
-        assert released.retry_of_ids == []
-        assert (await state_store.get_tasks(["t"]))[0] == released
-        assert await state_store.owners_of("s", ["out"]) == {"out": "t"}
-        assert event_bus.take() == [task_update("t", TaskStatus.SUBMITTED)]
-        with pytest.raises(errors.NotFound):
-            await state_store.get_tasks(["t###1"])
-        assert await state_store.acquire_task("t", agent_id="agent-2", hostname=HOST, at=LATER) is not None
-
-    async def test_releasing_a_task_held_by_another_agent_raises_not_held(self, state_store: StateStore) -> None:
-        await open_session(state_store)
-        await state_store.create_tasks("s", [task("t")], at=AT)
-        await processing(state_store, "t", "holder")
-        with pytest.raises(errors.NotHeld):
-            await state_store.release_task("t", agent_id="intruder", at=AT)
-        [stored] = await state_store.get_tasks(["t"])
-        assert (stored.status, stored.owner_pod_id) == (TaskStatus.PROCESSING, "holder")

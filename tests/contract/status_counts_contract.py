@@ -1,7 +1,7 @@
 """Contract of ``StateStore.status_counts``: the counters metrics read.
 
 Mixed into each adapter's ``StateStoreContract`` test class (it uses the
-same ``state_store`` fixture). The counts are kept by the transitions
+same ``state_store`` and ``dispatch`` fixtures). The counts are kept by the transitions
 themselves, not computed from the records, so every test drives a kind of
 transition and then checks the counts against a recount of the records.
 """
@@ -14,9 +14,9 @@ from collections import Counter
 from pyarmonik.core.filters import ListQuery
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
-from pyarmonik.storage.ports import StateStore, StatusCounts, TaskCommit
+from pyarmonik.storage.ports import Dispatch, StateStore, StatusCounts, TaskCommit
 
-from .state_contract import AGENT, AT, LATER, completion, dispatched, open_session, processing, result, task
+from .state_contract import AGENT, AT, LATER, completion, held, open_session, result, task
 
 
 def on(partition: str, built: Task) -> Task:
@@ -57,16 +57,17 @@ class StatusCountsContract:
         }
         assert dict(counts.results) == {ResultStatus.COMPLETED: 1, ResultStatus.CREATED: 1}
 
-    async def test_counts_follow_the_agent_side_transitions(self, state_store: StateStore) -> None:
+    async def test_counts_follow_the_agent_side_transitions(self, state_store: StateStore, dispatch: Dispatch) -> None:
         await open_session(state_store, created=["out", "child-out", "failed-out"])
         await state_store.create_tasks(
             "s",
             [task("ok", outputs=["out"]), task("bad", outputs=["failed-out"]), task("crash"), task("back")],
             at=AT,
         )
-        await processing(state_store, "ok")
-        await state_store.commit_task(
-            "ok",
+        ok = await held(dispatch, "ok")
+        await dispatch.commit(
+            ok.task,
+            ok.lease,
             agent_id=AGENT,
             commit=TaskCommit(
                 new_results=[result("made")],
@@ -75,12 +76,12 @@ class StatusCountsContract:
             ),
             at=LATER,
         )
-        await processing(state_store, "bad")
-        await state_store.fail_task("bad", agent_id=AGENT, status=TaskStatus.ERROR, message="no", at=LATER)
-        await processing(state_store, "crash")
-        await state_store.retry_task("crash", agent_id=AGENT, message="died", at=LATER)
-        await dispatched(state_store, "back")
-        await state_store.release_task("back", agent_id=AGENT, at=LATER)
+        bad = await held(dispatch, "bad")
+        await dispatch.fail(bad.task, bad.lease, agent_id=AGENT, status=TaskStatus.ERROR, message="no", at=LATER)
+        crash = await held(dispatch, "crash")
+        await dispatch.retry(crash.task, crash.lease, agent_id=AGENT, message="died", at=LATER)
+        back = await held(dispatch, "back", start=False)
+        await dispatch.release(back.task, back.lease, agent_id=AGENT, at=LATER)
         counts = await assert_counts_match_the_records(state_store)
         assert dict(counts.tasks) == {
             ("p", TaskStatus.COMPLETED): 1,
@@ -90,29 +91,31 @@ class StatusCountsContract:
         }
         assert counts.results[ResultStatus.ABORTED] == 1
 
-    async def test_counts_follow_cancels_pauses_and_result_deletions(self, state_store: StateStore) -> None:
+    async def test_counts_follow_cancels_pauses_and_result_deletions(
+        self, state_store: StateStore, dispatch: Dispatch
+    ) -> None:
         await open_session(state_store, created=["r1", "r2"])
         await open_session(state_store, "o", created=["o1"])
-        await state_store.create_tasks("s", [task("a", outputs=["r1"]), task("b", dependencies=["r1"])], at=AT)
         await state_store.create_tasks("o", [task("x", "o"), task("y", "o"), task("z", "o", outputs=["o1"])], at=AT)
+        x = await held(dispatch, "x")
+        await state_store.create_tasks("s", [task("a", outputs=["r1"]), task("b", dependencies=["r1"])], at=AT)
         await state_store.cancel_tasks(["a"], at=AT, reason="stop")
-        await processing(state_store, "x")
         await state_store.pause_session_tasks("o", at=AT)
         await assert_counts_match_the_records(state_store)
         await state_store.resume_session_tasks("o", at=AT)
         await state_store.cancel_session("o", at=AT)
-        await state_store.finish_cancellation("x", at=LATER)
+        await dispatch.cancelled(x.task, x.lease, agent_id=AGENT, at=LATER)
         await state_store.delete_results_data("s", ["r2"], at=LATER)
         counts = await assert_counts_match_the_records(state_store)
         assert dict(counts.tasks) == {("p", TaskStatus.CANCELLED): 4, ("p", TaskStatus.ERROR): 1}
         assert counts.results[ResultStatus.DELETED] == 1
 
-    async def test_a_deleted_session_takes_its_counts_away(self, state_store: StateStore) -> None:
+    async def test_a_deleted_session_takes_its_counts_away(self, state_store: StateStore, dispatch: Dispatch) -> None:
         await open_session(state_store, created=["r"])
         await open_session(state_store, "o")
-        await state_store.create_tasks("s", [task("a", outputs=["r"])], at=AT)
         await state_store.create_tasks("o", [task("b", "o")], at=AT)
-        await processing(state_store, "b")
+        await held(dispatch, "b")
+        await state_store.create_tasks("s", [task("a", outputs=["r"])], at=AT)
         await state_store.delete_session("s")
         counts = await assert_counts_match_the_records(state_store)
         assert dict(counts.tasks) == {("p", TaskStatus.PROCESSING): 1}

@@ -19,9 +19,10 @@ from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
 from pyarmonik.storage.redis import keys, state_pages
+from pyarmonik.storage.redis.dispatch import RedisDispatch
 from pyarmonik.storage.redis.state import RedisStateStore
 
-from .state_contract import AT, T0, open_session, task
+from .state_contract import AT, T0, claims, open_session, task
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +34,7 @@ SUBMITTED, PENDING, DISPATCHED, CANCELLED = (TaskStatus.SUBMITTED, TaskStatus.PE
                                              TaskStatus.CANCELLED)  # fmt: skip
 
 
-@pytest.fixture
-def store(redis_client: redis.asyncio.Redis) -> RedisStateStore:
-    return RedisStateStore(redis_client)
-
-
-async def fill(store: RedisStateStore) -> list[Task]:
+async def fill(store: RedisStateStore, dispatch: RedisDispatch) -> list[Task]:
     """The session "s" of TASKS tasks (and a small other session "o")."""
     await open_session(store, "s", created=["dep"])
     await open_session(store, "o")
@@ -51,9 +47,11 @@ async def fill(store: RedisStateStore) -> list[Task]:
             for n, i in enumerate(ids[call * per_call : (call + 1) * per_call])
         ]
         await store.create_tasks("s", batch, at=AT)
+    # Claimed in submission order: the first ready tasks (of the first 60, those waiting on nothing).
+    dispatched = [i for n, i in enumerate(ids[:60]) if n % 5 != 0]
+    claimed = await claims(dispatch, len(dispatched), start=False)
+    assert [c.task_id for c in claimed] == dispatched
     await store.create_tasks("o", [dataclasses.replace(task(i, "o"), created_at=T0 + 1.5) for i in others], at=AT)
-    for task_id in [i for n, i in enumerate(ids[:60]) if n % 5 != 0]:
-        await store.acquire_task(task_id, agent_id="agent", hostname="h", at=AT)
     await store.cancel_tasks(ids[100:400:2], at=AT, reason="stop")
     return await store.get_tasks(drawn)
 
@@ -80,11 +78,11 @@ PAGES = [(0, 100), (3, 100), (2, 250), (7, 300), (40, 100), (0, 0)]
 
 @pytest.mark.parametrize("walk_below", [0, state_pages.FEW], ids=["index walks", "default threshold"])
 async def test_indexed_task_pages_match_the_records_sorted_by_field_then_id(
-    store: RedisStateStore, monkeypatch: pytest.MonkeyPatch, walk_below: int
+    store: RedisStateStore, dispatch: RedisDispatch, monkeypatch: pytest.MonkeyPatch, walk_below: int
 ) -> None:
     monkeypatch.setattr(state_pages, "FEW", walk_below)
     monkeypatch.setattr(state_pages, "WALK_CHUNK", 97)  # walks cross several chunks
-    tasks = await fill(store)
+    tasks = await fill(store, dispatch)
     for statuses in STATUS_SETS:
         for sort in SORTS:
             for number, size in PAGES:
@@ -106,10 +104,10 @@ async def test_indexed_task_pages_match_the_records_sorted_by_field_then_id(
 
 
 async def test_pages_over_several_sessions_merge_the_indexes_of_each(
-    store: RedisStateStore, monkeypatch: pytest.MonkeyPatch
+    store: RedisStateStore, dispatch: RedisDispatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(state_pages, "FEW", 0)
-    tasks = await fill(store)
+    tasks = await fill(store, dispatch)
     [s], [o] = in_session("s"), in_session("o")
     cases = {
         (): lambda t: True,
@@ -134,19 +132,6 @@ async def test_pages_over_several_sessions_merge_the_indexes_of_each(
 
 def tasks_by(tasks: list[Task], task_id: str) -> Task:
     return next(t for t in tasks if t.task_id == task_id)
-
-
-async def test_a_session_without_the_sorted_indexes_is_listed_from_its_records(
-    store: RedisStateStore, redis_client: redis.asyncio.Redis
-) -> None:
-    await open_session(store, "s")
-    created = [dataclasses.replace(task(f"t{n}"), created_at=T0 + (7 * n) % 10) for n in range(10)]
-    await store.create_tasks("s", created, at=AT)
-    await redis_client.delete(keys.session("s").task_ids, keys.session("s").task_created)  # as written before them
-    page = await store.list_tasks(query=ListQuery(in_session("s"), Sort("created_at", True), 0, 4))
-    assert [t.task_id for t in page.items] == ["t7", "t4", "t1", "t8"] and page.total == 10
-    page = await store.list_tasks(query=ListQuery(in_session("s"), Sort("task_id"), 1, 4))
-    assert [t.task_id for t in page.items] == ["t4", "t5", "t6", "t7"] and page.total == 10
 
 
 async def test_queries_the_indexes_cannot_answer_are_left_to_the_records() -> None:
@@ -175,9 +160,9 @@ async def test_result_pages_sorted_by_status_come_from_the_status_index(store: R
 
 
 async def test_counts_by_status_under_a_status_filter_come_from_the_status_indexes(
-    store: RedisStateStore, redis_client: redis.asyncio.Redis
+    store: RedisStateStore, dispatch: RedisDispatch, redis_client: redis.asyncio.Redis
 ) -> None:
-    tasks = await fill(store)
+    tasks = await fill(store, dispatch)
     [s], [o] = in_session("s"), in_session("o")
     where_ = ((*s, status_is(SUBMITTED)), (*s, status_is(CANCELLED)), (*o, status_is(SUBMITTED)))
     counted: dict[TaskStatus, int] = {}
@@ -185,5 +170,5 @@ async def test_counts_by_status_under_a_status_filter_come_from_the_status_index
         if t.status in (SUBMITTED, CANCELLED) and (t.session_id == "s" or t.status == SUBMITTED):
             counted[t.status] = counted.get(t.status, 0) + 1
     assert dict(await store.count_tasks_by_status(where=where_)) == counted
-    await redis_client.delete(keys.session("s").tasks, keys.session("o").tasks)  # the records, not the indexes
+    await redis_client.delete(*(keys.TASK(t.session_id, t.task_id) for t in tasks))  # the records, not the indexes
     assert dict(await store.count_tasks_by_status(where=where_)) == counted

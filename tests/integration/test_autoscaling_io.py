@@ -4,6 +4,7 @@ HTTP (the operator's aiohttp GET), and a partition's load in a real Redis."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import socket
 import types
 from collections.abc import AsyncIterator, Awaitable
@@ -15,7 +16,9 @@ import redis.asyncio
 from pyarmonik import metrics
 from pyarmonik.agent.health import AgentHealth, AgentState
 from pyarmonik.core import errors, filters
-from pyarmonik.core.models import Partition
+from pyarmonik.core.models import Partition, TaskOptions
+from pyarmonik.lifecycle import processing, results, sessions, tasks
+from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.operator import grids, pod_costs
 from pyarmonik.operator.autoscaler import Load
 from pyarmonik.processes import operator_process
@@ -23,9 +26,10 @@ from pyarmonik.processes.agent_process import build_probes
 from pyarmonik.processes.probes import ProbeServer
 from pyarmonik.settings import AgentSettings
 from pyarmonik.storage import ports
-from pyarmonik.storage.redis.queue import RedisTaskQueue
+from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
 from pyarmonik.storage.redis.state import RedisStateStore
 from tests import helpers, servers
+from tests.redis_stores import redis_grid
 
 #: Longer than a local Redis ever takes to connect or answer.
 WAIT = 10.0
@@ -80,13 +84,26 @@ def test_the_probe_path_the_operator_asks_is_one_the_agent_process_serves() -> N
 GRID = ("science", "grid")
 
 
+async def _grid_with_tasks(client: redis.asyncio.Redis, root: pathlib.Path, *, cpu: int, gpu: int) -> Grid:
+    """A grid whose session has ``cpu`` and ``gpu`` ready tasks on those partitions."""
+    grid = redis_grid(client, FileSystemObjectStore(root))
+    await grid.state.put_partitions([Partition("cpu"), Partition("gpu")])
+    options = TaskOptions(max_duration=60.0, max_retries=1, priority=1, partition_id="cpu")
+    session = await sessions.create(grid, options=options, partition_ids=["cpu", "gpu"])
+    [payload] = await results.create(grid, session.session_id, [results.NewResult("payload", data=b"x")])
+    on_gpu = TaskOptions(partition_id="gpu")
+    new = [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[]) for _ in range(cpu)]
+    new += [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[], options=on_gpu) for _ in range(gpu)]
+    await tasks.submit(grid, session.session_id, new)
+    return grid
+
+
 async def test_the_load_is_the_queue_depth_and_the_leased_count_of_each_partition(
-    redis_server: str, redis_client: redis.asyncio.Redis
+    redis_server: str, redis_client: redis.asyncio.Redis, tmp_path: pathlib.Path
 ) -> None:
-    queue = RedisTaskQueue(redis_client)
-    await queue.push("cpu", [ports.QueuedTask(task_id=f"t{n}", session_id="s", priority=1) for n in range(5)])
-    await queue.push("gpu", [ports.QueuedTask(task_id="g", session_id="s", priority=1)])
-    assert await queue.pop("cpu", agent_id="a", lease_seconds=30, timeout=0) is not None
+    grid = await _grid_with_tasks(redis_client, tmp_path, cpu=5, gpu=1)
+    [claim] = await processing.claim(grid, "cpu", agent_id="a", hostname="h", lease_seconds=30, timeout=0)
+    assert claim.admission is ports.Admission.RUN
     grid_storage = grids.Grids(operator_process.connect_grid)
     try:
         loads = [await grid_storage.load(GRID, redis_server, p, wait=WAIT) for p in ("cpu", "gpu", "none")]

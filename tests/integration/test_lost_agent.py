@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio
 
 from pyarmonik.core import errors
-from pyarmonik.core.models import Partition, TaskOptions
+from pyarmonik.core.models import Partition, Task, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
 from pyarmonik.lifecycle import processing, reaper, results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
@@ -64,9 +64,9 @@ async def _claim(grid: Grid, agent_id: str, *, start: bool = True) -> ports.Clai
     return claim
 
 
-async def _take(grid: Grid, agent_id: str) -> tuple[ports.Lease, object]:
+async def _take(grid: Grid, agent_id: str) -> tuple[ports.Lease, Task]:
     claim = await _claim(grid, agent_id)
-    assert claim.lease is not None
+    assert claim.lease is not None and claim.task is not None
     return claim.lease, claim.task
 
 
@@ -86,8 +86,10 @@ async def test_frozen_agent_task_is_retried_by_another_agent_and_its_late_commit
     lease, retry = await _take(grid, "healthy-agent")
     assert retry.task_id == f"{task.task_id}###1"
     assert retry.retry_of_ids == [task.task_id]
-    await processing.complete(grid, retry, agent_id="healthy-agent", files={}, commit=_commit_of(output.result_id))
-    assert await grid.queue.ack(lease)
+    await processing.complete(
+        grid, retry, agent_id="healthy-agent", files={}, commit=_commit_of(output.result_id), lease=lease
+    )
+    assert await grid.queue.leased("default") == 0
 
     with pytest.raises(errors.NotHeld):
         await processing.complete(grid, frozen, agent_id="frozen-agent", files={}, commit=_commit_of(output.result_id))
@@ -113,28 +115,42 @@ async def test_lost_agent_that_never_started_its_task_releases_it_without_using_
     assert await grid.queue.depth("default") == 1
 
 
-async def test_popped_but_unacquired_task_returns_to_the_queue_when_its_agent_is_lost(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_a_task_its_lost_agent_never_started_is_claimed_by_another_agent(setup) -> None:  # type: ignore[no-untyped-def]
     grid, clock, _, task, _ = setup
-    assert await grid.queue.pop("default", agent_id="lost", lease_seconds=LEASE, timeout=0) is not None
+    await _claim(grid, "lost", start=False)
 
     clock.advance(LEASE + 1)
     await reaper.reap(grid)
 
     _lease, started = await _take(grid, "other")
-    assert started.task_id == task.task_id
+    assert (started.task_id, started.retry_of_ids, started.owner_pod_id) == (task.task_id, [], "other")
 
 
-async def test_heartbeat_keeps_the_task_of_a_live_agent(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_renewals_keep_the_task_of_a_live_agent(setup) -> None:  # type: ignore[no-untyped-def]
     grid, clock, _, task, _ = setup
     lease, _ = await _take(grid, "alive")
     for _ in range(3):
         clock.advance(LEASE / 2)
-        renewed = await grid.queue.renew(lease, lease_seconds=LEASE)
-        assert renewed is not None
-        lease = renewed
+        states = await grid.queue.renew("default", agent_id="alive", leases=[lease], lease_seconds=LEASE)
+        assert states == [ports.LeaseState.HELD]
         assert await reaper.reap(grid) == 0
     [still] = await grid.state.get_tasks([task.task_id])
     assert still.status is TaskStatus.PROCESSING and still.owner_pod_id == "alive"
+
+
+async def test_a_task_cancelled_while_its_agent_was_lost_ends_cancelled(setup) -> None:  # type: ignore[no-untyped-def]
+    grid, clock, _, task, output = setup
+    await _take(grid, "lost")
+    await tasks.cancel(grid, [task.task_id])  # CANCELLING: the lost agent never sees it
+
+    clock.advance(LEASE + 1)
+    assert await reaper.reap(grid) == 1
+
+    [final] = await grid.state.get_tasks([task.task_id])
+    assert final.status is TaskStatus.CANCELLED and final.retry_of_ids == []
+    [result] = await grid.state.get_results([output.result_id])
+    assert result.status is ResultStatus.ABORTED
+    assert (await grid.queue.depth("default"), await grid.queue.leased("default")) == (0, 0)
 
 
 async def test_crash_after_last_retry_ends_in_error_with_outputs_aborted(setup) -> None:  # type: ignore[no-untyped-def]

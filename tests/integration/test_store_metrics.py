@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio
 
 from pyarmonik import metrics as metrics_module
-from pyarmonik.core.models import Partition
-from pyarmonik.lifecycle import observed
+from pyarmonik.core.models import Partition, TaskOptions
+from pyarmonik.lifecycle import observed, processing, results, sessions, tasks
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
@@ -31,12 +31,19 @@ async def grid(tmp_path: pathlib.Path, redis_client: redis.asyncio.Redis) -> Gri
 async def test_a_scrape_reads_the_stores_counters_and_queue_sizes(grid: Grid) -> None:
     observed.report_store(grid)
     observed.report_store(grid)  # a second control plane on the same grid: still one read per scrape
-    await grid.queue.push("gpu", [ports.QueuedTask("a", "s", 1), ports.QueuedTask("b", "s", 1)])
-    await grid.queue.pop("gpu", agent_id="agent", lease_seconds=60, timeout=0)
+    options = TaskOptions(max_duration=60.0, max_retries=1, priority=1, partition_id="gpu")
+    session = await sessions.create(grid, options=options, partition_ids=["gpu"])
+    [payload] = await results.create(grid, session.session_id, [results.NewResult("payload", data=b"x")])
+    new = [tasks.NewTask(payload_id=payload.result_id, expected_output_ids=[]) for _ in range(2)]
+    await tasks.submit(grid, session.session_id, new)
+    [claim] = await processing.claim(grid, "gpu", agent_id="agent", hostname="h", lease_seconds=60, timeout=0)
+    assert claim.admission is ports.Admission.RUN
     samples = await scraped(grid.metrics)
     assert samples[("pyarmonik_queue_tasks", (("partition", "gpu"), ("state", "queued")))] == 1
     assert samples[("pyarmonik_queue_tasks", (("partition", "gpu"), ("state", "leased")))] == 1
     assert samples[("pyarmonik_queue_tasks", (("partition", "default"), ("state", "queued")))] == 0
+    assert samples[("pyarmonik_grid_tasks", (("partition", "gpu"), ("status", "SUBMITTED")))] == 1
+    assert samples[("pyarmonik_grid_tasks", (("partition", "gpu"), ("status", "PROCESSING")))] == 1
     assert samples[("pyarmonik_grid_tasks", (("partition", "default"), ("status", "COMPLETED")))] == 0
 
 
