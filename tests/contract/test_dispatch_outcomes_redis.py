@@ -150,12 +150,6 @@ async def test_ending_a_cancellation_by_an_agent_that_does_not_hold_the_task_cha
     assert await leased(queue) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="pa_cancelled acks the lease of a task that is not CANCELLING and leaves it PROCESSING: "
-    "no renewal, no reaper will ever recover it",
-)
 async def test_ending_a_cancellation_of_a_task_that_is_not_cancelling_leaves_it_held_and_leased(
     store: RedisStateStore, dispatch: RedisDispatch, queue: RedisTaskQueue
 ) -> None:

@@ -87,10 +87,13 @@ def decode_events(data: str | bytes, session_id: str, *, kinds: Container[EventK
         parts = line.split("\t", 5)
         if len(parts) != 6:
             raise ValueError(f"not an event: {line!r:.200}")
-        kind = _KINDS[int(parts[0])]
-        if kinds is not None and kind not in kinds:
-            continue
-        found.append(_event(kind, parts, session_id))
+        try:
+            kind = _KINDS[int(parts[0])]
+            if kinds is not None and kind not in kinds:
+                continue
+            found.append(_event(kind, parts, session_id))
+        except (KeyError, ValueError):  # an unknown kind or status, a field that is not a number
+            raise ValueError(f"not an event: {line!r:.200}") from None
     return found
 
 

@@ -295,12 +295,18 @@ define('pa_release', function(args)
 end)
 
 -- pa_cancelled(at, S, T, agent, P) -> {'OK', acked}: the task was cancelled
--- while the agent held it: CANCELLING -> CANCELLED, its lease acked.
+-- while the agent held it: CANCELLING -> CANCELLED, its lease acked. A task
+-- that is not being cancelled keeps its holder and its lease: acking it
+-- would leave it PROCESSING with nothing to renew or reap it.
 define('pa_cancelled', function(args)
   local session, id, agent, partition = args[2], args[3], args[4], args[5]
   local task = get_task(session, id)
   if not task or task.owner ~= agent then return {'OK', 0} end
-  if task.status == TS.CANCELLING then set_task_status(task, TS.CANCELLED) end
+  if task.status == TS.CANCELLING then
+    set_task_status(task, TS.CANCELLED)
+  elseif task.status ~= TS.CANCELLED then -- CANCELLED: sent again, acked already
+    return {'OK', 0}
+  end
   local acked = ack_lease(partition, task, agent)
   flush()
   return {'OK', acked}
