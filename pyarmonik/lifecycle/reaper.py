@@ -46,11 +46,17 @@ async def reap_forever(grid: Grid, stop: asyncio.Event, *, every: float) -> None
 async def reap(grid: Grid) -> int:
     """Recovers the tasks of every expired lease; safe to run anywhere, often."""
     expired = await grid.queue.reap_expired(now=grid.clock())
+    settled = []
     for lease in expired:
         try:
             await recover_lost(grid, lease)
         except errors.PyArmoniKError as exc:
             log.warning("could not recover task %s of lost agent %s: %s", lease.item.task_id, lease.agent_id, exc)
+            if errors.is_transient(exc):
+                continue  # reaped again after ports.REAP_RETRY_SECONDS
+        settled.append(lease)
+    if settled:
+        await grid.queue.forget_reaped(settled)
     return len(expired)
 
 

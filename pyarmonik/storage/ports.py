@@ -282,6 +282,12 @@ class StateStore(Protocol):
         ...
 
 
+#: A reaped lease not settled by then (its reaper stopped, or lost Redis'
+#: reply) is reaped again: longer than settling a batch ever takes, so that
+#: two reapers seldom settle the same task (settling twice is harmless).
+REAP_RETRY_SECONDS = 60.0
+
+
 class TaskQueue(Protocol):
     """The upkeep of per-partition queues. Tasks enter them in the state's
     transitions that make them ready and leave them through ``Dispatch``
@@ -296,9 +302,16 @@ class TaskQueue(Protocol):
         became of each, in order."""
         ...
 
-    async def reap_expired(self, *, now: float) -> list[Lease]:
-        """Removes expired leases and returns them; the caller decides what
-        becomes of their tasks (retry path)."""
+    async def reap_expired(self, *, now: float, retry_after: float = REAP_RETRY_SECONDS) -> list[Lease]:
+        """Takes the leases expired by ``now`` from their agents (whose
+        renewals then say LOST) and returns them; the caller decides what
+        becomes of their tasks (retry path), then ``forget_reaped``. Those
+        not forgotten within ``retry_after`` (a reaper that stopped, a reply
+        lost) are returned again then: a task is never left without a lease."""
+        ...
+
+    async def forget_reaped(self, leases: Sequence[Lease]) -> None:
+        """The reaped ``leases`` are settled: they are not returned again."""
         ...
 
     async def depth(self, partition_id: str) -> int:

@@ -358,6 +358,25 @@ class TaskQueueContract:
         ]
         assert await queue.depth(PARTITION) == 0  # what the task becomes is the reaper's to decide
 
+    async def test_a_reaped_lease_not_settled_in_time_is_reaped_again_and_a_settled_one_is_not(
+        self, store: StateStore, dispatch: Dispatch, queue: TaskQueue, clock: FakeClock
+    ) -> None:
+        """A reaper that stops between taking leases and settling their
+        tasks must not leave those tasks without a lease for ever."""
+        await open_session(store)
+        await store.create_tasks("s", [task("forgotten"), task("settled")], at=AT)
+        for name in ("forgotten", "settled"):
+            await held(dispatch, name)
+        clock.advance(LEASE)
+        reaped = await queue.reap_expired(now=clock(), retry_after=30)
+        assert sorted(lease.item.task_id for lease in reaped) == ["forgotten", "settled"]
+        await queue.forget_reaped([lease for lease in reaped if lease.item.task_id == "settled"])
+        assert await queue.reap_expired(now=clock() + 29) == []
+        [again] = await queue.reap_expired(now=clock() + 30)
+        assert (again.item.task_id, again.agent_id) == ("forgotten", AGENT)
+        await queue.forget_reaped([again])
+        assert await queue.reap_expired(now=clock() + 10_000) == []
+
     # -- waiting for a task -----------------------------------------------------------
     async def test_a_waiting_claim_is_woken_by_a_task_created_ready(
         self, store: StateStore, dispatch: Dispatch, started: Start

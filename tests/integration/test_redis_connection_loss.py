@@ -213,12 +213,6 @@ async def test_a_completion_whose_reply_is_lost_queues_what_it_made_ready_once(d
     assert await claimed_ids(dispatch, 2) == ["waits"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="pa_reap removes the expired leases and is not replayable: sent again after its reply was lost, it "
-    "finds none, and the tasks of those leases stay DISPATCHED/PROCESSING with no lease, never recovered",
-)
 async def test_a_reap_whose_reply_is_lost_still_hands_over_the_expired_leases(dropper) -> None:  # type: ignore[no-untyped-def]
     proxy, client = dropper
     store, dispatch = RedisStateStore(client), RedisDispatch(client, clock=lambda: AT)

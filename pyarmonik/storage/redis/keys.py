@@ -143,6 +143,8 @@ ROTATION = _t("rotation", "@:queue:{{{partition}}}:rotation")
 READY = _t("ready", "@:queue:{{{partition}}}:ready:{level}:{session}")
 COUNTS = _t("counts", "@:queue:{{{partition}}}:counts")
 LEASES = _t("leases", "@:queue:{{{partition}}}:leases")
+REAPED = _t("reaped", "@:queue:{{{partition}}}:reaped")
+REAP_REPLY = _t("reap_reply", "@:queue:{{{partition}}}:reap:{request}")
 WAKE = _t("wake", "@:queue:{{{partition}}}:wake")
 CLAIM = _t("claim", "@:queue:{{{partition}}}:claim:{token}")
 

@@ -5,8 +5,10 @@ a claim (``dispatch``); the layout and the dispatch order are
 ``lua/lib_queue.lua``'s. What is left here:
 
 - leases: a claimed task's lease is renewed by its agent (``renew``, every
-  lease of an agent's partition in one call) and, once expired, removed by
-  a reaper (``reap_expired``) that hands it to the lifecycle to settle;
+  lease of an agent's partition in one call) and, once expired, taken by
+  a reaper (``reap_expired``) that hands it to the lifecycle to settle and
+  then forgets it (``forget_reaped``): a reaper that stops in between
+  leaves it to the next one after ``retry_after``;
 - depth: the partition's runnable tasks, its SUBMITTED count (the
   functions keep each partition's tasks by status as statuses change), so
   cancelled or paused work never counts; leased: the tasks agents hold;
@@ -31,7 +33,7 @@ from redis.asyncio import Redis
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys
-from pyarmonik.storage.redis.library import Library, text
+from pyarmonik.storage.redis.library import Library, request_id, text
 from pyarmonik.storage.redis.records import time_text
 
 #: The most leases one reap call removes; bigger backlogs take several calls.
@@ -66,18 +68,27 @@ class RedisTaskQueue:
         states = await self._library.call("pa_renew", [partition_id, agent_id, expires_at, *members])
         return [_STATES[int(s)] for s in states]  # type: ignore[call-overload]
 
-    async def reap_expired(self, *, now: float) -> list[ports.Lease]:
+    async def reap_expired(self, *, now: float, retry_after: float = ports.REAP_RETRY_SECONDS) -> list[ports.Lease]:
         partitions = sorted(text(p) for p in await self._redis.smembers(keys.QUEUE_REGISTRY))
         reaped: list[ports.Lease] = []
         for partition_id in partitions:
             while True:
-                reply = await self._library.call("pa_reap", [partition_id, time_text(now), REAP_BATCH])
+                args = [partition_id, time_text(now), REAP_BATCH, time_text(now + retry_after), request_id()]
+                reply = await self._library.call("pa_reap", args)
                 for session, task_id, agent in zip(reply[::3], reply[1::3], reply[2::3]):
                     item = ports.QueuedTask(text(task_id), text(session), 0)
                     reaped.append(ports.Lease(item, partition_id, text(agent), now))
                 if len(reply) < 3 * REAP_BATCH:
                     break
         return reaped
+
+    async def forget_reaped(self, leases: Sequence[ports.Lease]) -> None:
+        by_partition: dict[str, list[str]] = {}
+        for lease in leases:
+            by_partition.setdefault(lease.partition_id, []).append(lease_member(lease))
+        for partition_id, members in by_partition.items():
+            for start in range(0, len(members), REAP_BATCH):
+                await self._library.call("pa_forget_reaped", [partition_id, *members[start : start + REAP_BATCH]])
 
     async def depth(self, partition_id: str) -> int:
         return max(int(await self._redis.hget(keys.COUNTS(partition_id), str(int(TaskStatus.SUBMITTED))) or 0), 0)

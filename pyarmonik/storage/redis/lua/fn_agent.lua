@@ -335,23 +335,38 @@ define('pa_renew', function(args)
   return reply
 end)
 
--- pa_reap(at, P, now, limit) -> {'OK', session, task id, agent, ...}: up to
--- `limit` leases expired by `now`, removed; lifecycle/reaper.py settles
--- their tasks.
+-- pa_reap(at, P, now, limit, retry at, request) -> {'OK', session, task id,
+-- agent, ...}: up to `limit` leases expired by `now`, out of `leases` (their
+-- agents' renewals now say LOST) and into `reaped` until `retry at`: a
+-- reaper that stops before settling them (pa_forget_reaped) leaves them to
+-- the next reaper then, instead of losing their tasks. The reaped entries
+-- whose time came are handed over again in the same way. Sent again with
+-- the same request (its reply lost), it replies the same.
 define('pa_reap', function(args)
-  local partition, now, limit = args[2], args[3], tonumber(args[4])
-  local leases = k_leases(partition)
-  local reply = {'OK'}
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)) do
-    redis.call('ZREM', leases, member)
-    local session, id = string.match(member, '^(.-)\t(.*)$')
-    if session then
-      reply[#reply + 1] = session
-      reply[#reply + 1] = id
-      reply[#reply + 1] = redis.call('HGET', k_task(session, id), 'owner') or ''
+  local partition, now, limit, retry_at = args[2], args[3], tonumber(args[4]), args[5]
+  return once(k_reap_reply(partition, args[6]), function()
+    local leases, reaped = k_leases(partition), k_reaped(partition)
+    local reply = {'OK'}
+    for _, from in ipairs({leases, reaped}) do
+      local room = limit - (#reply - 1) / 3
+      if room <= 0 then break end
+      for _, member in ipairs(redis.call('ZRANGEBYSCORE', from, '-inf', now, 'LIMIT', 0, room)) do
+        if from == leases then redis.call('ZREM', leases, member) end
+        redis.call('ZADD', reaped, retry_at, member)
+        local session, id = string.match(member, '^(.-)\t(.*)$')
+        reply[#reply + 1] = session or ''
+        reply[#reply + 1] = id or member
+        reply[#reply + 1] = session and redis.call('HGET', k_task(session, id), 'owner') or ''
+      end
     end
-  end
-  return reply
+    return reply
+  end)
+end)
+
+-- pa_forget_reaped(at, P, "S\tT"...) -> {'OK'}: the reaped leases settled.
+define('pa_forget_reaped', function(args)
+  redis.call('ZREM', k_reaped(args[2]), unpack(args, 3))
+  return {'OK'}
 end)
 
 -- pa_wake(at, P): a waiting claim that took a wake-up token and will not use
