@@ -1,4 +1,5 @@
-"""The lease reaper: recovers the tasks of agents that stopped heartbeating.
+"""The lease reaper: recovers the tasks of agents that stopped heartbeating,
+and finishes the session changes of control planes that stopped midway.
 
 It runs beside every control plane and every agent. Reaping is idempotent
 (an expired lease is claimed by one reaper only), so any number may run; the
@@ -15,7 +16,7 @@ import logging
 
 from pyarmonik.core import errors
 from pyarmonik.core.statuses import TaskStatus
-from pyarmonik.lifecycle import outcomes
+from pyarmonik.lifecycle import outcomes, sessions
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 
@@ -34,6 +35,9 @@ async def reap_forever(grid: Grid, stop: asyncio.Event, *, every: float) -> None
             recovered = await reap(grid)
             if recovered:
                 log.warning("recovered %d task(s) from lost agents", recovered)
+            finished = await sessions.finish_cut_short(grid)
+            if finished:
+                log.warning("finished the change of %d session(s) a stopped control plane left unsettled", finished)
         except Exception as exc:  # the reaper must outlive a storage hiccup
             if errors.is_transient(exc):
                 log.warning("lease reaper: storage unavailable (%s); will retry", exc)

@@ -19,6 +19,10 @@ from pyarmonik.core.statuses import SessionStatus
 from pyarmonik.lifecycle.grid import Grid
 
 ANY = frozenset(SessionStatus)
+#: A change whose follow-up is not settled by then was cut short (its
+#: control plane stopped): longer than any follow-up takes, so that two
+#: processes seldom run the same one (running it twice is harmless).
+FOLLOW_UP_RETRY_SECONDS = 60.0
 _CANCELLABLE = ANY - {SessionStatus.CANCELLED, SessionStatus.PURGED, SessionStatus.DELETED}
 _PAUSABLE = frozenset({SessionStatus.RUNNING})
 _RESUMABLE = frozenset({SessionStatus.PAUSED, SessionStatus.RUNNING})
@@ -82,23 +86,32 @@ async def cancel(grid: Grid, session_id: str) -> Session:
         status=SessionStatus.CANCELLED,
         client_submission=False,
         worker_submission=False,
+        follow_up=True,
         at=at,
     )
-    await grid.state.cancel_session(session_id, at=at)
+    await _follow_up(grid, session_id, SessionStatus.CANCELLED, at)
     return session
 
 
 async def pause(grid: Grid, session_id: str) -> Session:
     at = grid.clock()
-    session = await grid.state.update_session(session_id, allowed_from=_PAUSABLE, status=SessionStatus.PAUSED, at=at)
-    await grid.state.pause_session_tasks(session_id, at=at)
+    session = await grid.state.update_session(
+        session_id, allowed_from=_PAUSABLE, status=SessionStatus.PAUSED, follow_up=True, at=at
+    )
+    await _follow_up(grid, session_id, SessionStatus.PAUSED, at)
     return session
 
 
 async def resume(grid: Grid, session_id: str) -> Session:
     at = grid.clock()
-    session = await grid.state.update_session(session_id, allowed_from=_RESUMABLE, status=SessionStatus.RUNNING, at=at)
-    await grid.state.resume_session_tasks(session_id, at=at)
+    if await grid.state.follow_up_pending(session_id):
+        # A pause cut short left tasks SUBMITTED but out of the queues (the
+        # session stopped running): paused first, so that all are resumed.
+        await grid.state.pause_session_tasks(session_id, at=at)
+    session = await grid.state.update_session(
+        session_id, allowed_from=_RESUMABLE, status=SessionStatus.RUNNING, follow_up=True, at=at
+    )
+    await _follow_up(grid, session_id, SessionStatus.RUNNING, at)
     return session
 
 
@@ -112,10 +125,44 @@ async def close(grid: Grid, session_id: str) -> Session:
         status=SessionStatus.CLOSED,
         client_submission=False,
         worker_submission=False,
+        follow_up=True,
         at=at,
     )
-    await grid.state.cancel_queued_tasks(session_id, at=at)
+    await _follow_up(grid, session_id, SessionStatus.CLOSED, at)
     return session
+
+
+async def _follow_up(grid: Grid, session_id: str, status: SessionStatus, at: float) -> None:
+    """The steps on the session's tasks that follow its change to ``status``
+    at ``at`` (short calls: a session may hold 1,000,000 tasks), then the
+    change is settled. Each step is idempotent and moves nothing once a
+    later change overtook it, so a follow-up may run again."""
+    state = grid.state
+    if status is SessionStatus.PAUSED:
+        await state.pause_session_tasks(session_id, at=at)
+    elif status is SessionStatus.RUNNING:
+        await state.resume_session_tasks(session_id, at=at)
+    elif status is SessionStatus.CLOSED:
+        await state.cancel_queued_tasks(session_id, at=at)
+    elif status is SessionStatus.CANCELLED:
+        await state.cancel_session(session_id, at=at)
+    await state.settled(session_id, since=at)
+
+
+async def finish_cut_short(grid: Grid) -> int:
+    """Finishes the follow-ups that control planes stopped in the middle of
+    (a pause, resume, close or cancel whose tasks did not all follow), for
+    the session's status now; how many sessions. Any process may run it."""
+    at = grid.clock()
+    session_ids = await grid.state.unsettled_sessions(started_before=at - FOLLOW_UP_RETRY_SECONDS, at=at)
+    for session_id in session_ids:
+        try:
+            status = (await grid.state.get_session(session_id)).status
+        except errors.NotFound:  # deleted since: nothing left to follow
+            await grid.state.settled(session_id, since=at)
+            continue
+        await _follow_up(grid, session_id, status, at)
+    return len(session_ids)
 
 
 async def purge(grid: Grid, session_id: str) -> Session:

@@ -165,6 +165,7 @@ class StateStore(Protocol):
         status: SessionStatus | None = None,
         client_submission: bool | None = None,
         worker_submission: bool | None = None,
+        follow_up: bool = False,
         at: float,
     ) -> Session:
         """Compare-and-set of a session's status and submission flags.
@@ -173,8 +174,26 @@ class StateStore(Protocol):
         ``errors.FailedPrecondition`` when its status is not in
         ``allowed_from``; the timestamp matching ``status`` is set to ``at``.
         A session that stops running (any status but RUNNING) leaves the
-        queues in the same step: no agent takes its tasks afterwards.
+        queues in the same step: no agent takes its tasks afterwards. With
+        ``follow_up``, the change is unsettled (``unsettled_sessions``)
+        until ``settled(session_id, since=at)``: the caller's steps on the
+        session's tasks follow.
         """
+        ...
+
+    async def settled(self, session_id: str, *, since: float) -> None:
+        """The follow-up of the session's change at ``since`` is done (a
+        later change of the session stays unsettled)."""
+        ...
+
+    async def follow_up_pending(self, session_id: str) -> bool:
+        """Whether a change of the session waits for its follow-up."""
+        ...
+
+    async def unsettled_sessions(self, *, started_before: float, at: float) -> list[str]:
+        """Some sessions whose change, unsettled since before
+        ``started_before``, was cut short (its control plane stopped): the
+        caller takes them, as unsettled since ``at``, to finish them."""
         ...
 
     async def list_sessions(self, *, query: filters.ListQuery) -> filters.Page[Session]: ...

@@ -169,6 +169,11 @@ def owner_update(result_id: str, previous: str, current: str) -> tuple[str, str,
 # -- set-ups ------------------------------------------------------------------
 
 
+async def to_status(store: StateStore, session_id: str, status: SessionStatus) -> None:
+    """The session's change alone: the steps on its tasks are the test's."""
+    await store.update_session(session_id, allowed_from=frozenset(SessionStatus), status=status, at=AT)
+
+
 async def open_session(
     store: StateStore,
     session_id: str = "s",
@@ -1231,6 +1236,7 @@ class StateStoreContract:
         await held(dispatch, "taken", start=False)
         await state_store.create_tasks("s", [task("queued"), task("pending", dependencies=["dep"])], at=AT)
         await state_store.create_tasks("other", [task("other-t", "other")], at=AT)
+        await to_status(state_store, "s", SessionStatus.PAUSED)
         event_bus.take()
         await state_store.pause_session_tasks("s", at=LATER)
         assert await statuses_of(state_store, "queued", "pending", "taken", "other-t") == [
@@ -1246,7 +1252,9 @@ class StateStoreContract:
     ) -> None:
         await open_session(state_store, "s", created=["dep"])
         await state_store.create_tasks("s", [task("a"), task("b"), task("pending", dependencies=["dep"])], at=AT)
+        await to_status(state_store, "s", SessionStatus.PAUSED)
         await state_store.pause_session_tasks("s", at=AT)
+        await to_status(state_store, "s", SessionStatus.RUNNING)
         event_bus.take()
         await state_store.resume_session_tasks("s", at=LATER)
         assert await statuses_of(state_store, "a", "b", "pending") == [

@@ -24,7 +24,7 @@ import redis.asyncio
 
 from pyarmonik.core import errors
 from pyarmonik.core.filters import Condition, ListQuery, Op, Sort, ValueKind, in_session
-from pyarmonik.core.statuses import ResultStatus, TaskStatus
+from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.lifecycle import results
 from pyarmonik.storage import ports
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
@@ -45,6 +45,7 @@ from .state_contract import (
     result_statuses,
     statuses_of,
     task,
+    to_status,
 )
 from .status_counts_contract import StatusCountsContract
 
@@ -223,8 +224,10 @@ async def test_whole_session_transitions_run_in_several_short_scripts_with_the_s
     ]
     ready = [task(f"t{i}") for i in range(5)]
     await store.create_tasks("s", [*chain, *ready], at=AT)
+    await to_status(store, "s", SessionStatus.PAUSED)
     await store.pause_session_tasks("s", at=AT)
     assert set(await statuses_of(store, "a", *(t.task_id for t in ready))) == {TaskStatus.PAUSED}
+    await to_status(store, "s", SessionStatus.RUNNING)
     await store.resume_session_tasks("s", at=AT)
     assert set(await statuses_of(store, "a", *(t.task_id for t in ready))) == {TaskStatus.SUBMITTED}
     await store.cancel_session("s", at=AT)

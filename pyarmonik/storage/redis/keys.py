@@ -122,6 +122,7 @@ PARTITIONS_T = _t("partitions", "@:partitions")
 APPLICATIONS_T = _t("applications", "@:applications")
 RESULT_COUNTS_T = _t("result_counts", "@:result-counts")
 QUEUES_T = _t("queues", "@:queues")
+SETTLING_T = _t("settling", "@:settling")
 
 # -- one session ----------------------------------------------------------------
 SESSION = _t("session", "@:session:{{{session}}}:record")
@@ -157,6 +158,7 @@ PARTITIONS = PARTITIONS_T()
 APPLICATIONS = APPLICATIONS_T()
 RESULT_COUNTS = RESULT_COUNTS_T()
 QUEUE_REGISTRY = QUEUES_T()
+SETTLING = SETTLING_T()
 
 
 def lua_key_functions() -> str:

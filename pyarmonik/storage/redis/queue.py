@@ -73,8 +73,10 @@ class RedisTaskQueue:
         reaped: list[ports.Lease] = []
         for partition_id in partitions:
             while True:
-                args = [partition_id, time_text(now), REAP_BATCH, time_text(now + retry_after), request_id()]
-                reply = await self._library.call("pa_reap", args)
+                retry_at = time_text(now + retry_after)
+                reply = await self._library.call(
+                    "pa_reap", [partition_id, time_text(now), REAP_BATCH, retry_at, request_id()]
+                )
                 for session, task_id, agent in zip(reply[::3], reply[1::3], reply[2::3]):
                     item = ports.QueuedTask(text(task_id), text(session), 0)
                     reaped.append(ports.Lease(item, partition_id, text(agent), now))

@@ -28,6 +28,8 @@ from pyarmonik.storage.redis.reads import Reads, session_tag
 #: Most tasks (or results) one whole-session call changes: a few ms of
 #: Redis time, so that other clients wait at most that long.
 RUN_LIMIT = 1000
+#: Most sessions whose cut-short follow-up one caller takes at once.
+UNSETTLED_BATCH = 20
 
 
 def _flag(value: bool | None) -> str:
@@ -81,6 +83,7 @@ class RedisStateStore(Reads):
         status: SessionStatus | None = None,
         client_submission: bool | None = None,
         worker_submission: bool | None = None,
+        follow_up: bool = False,
         at: float,
     ) -> Session:
         args = [
@@ -91,9 +94,20 @@ class RedisStateStore(Reads):
             models.SESSION_STATUS_TIMES.get(status, "") if status is not None else "",
             _flag(client_submission),
             _flag(worker_submission),
+            "1" if follow_up else "",
         ]
         [flat] = await self._library.call("pa_update_session", args, at=at)
         return records.decode_session(session_id, records.as_fields(flat))  # type: ignore[arg-type]
+
+    async def settled(self, session_id: str, *, since: float) -> None:
+        await self._library.call("pa_settled", [session_id, records.time_text(since)])
+
+    async def follow_up_pending(self, session_id: str) -> bool:
+        return await self._redis.zscore(keys.SETTLING, session_id) is not None
+
+    async def unsettled_sessions(self, *, started_before: float, at: float) -> list[str]:
+        reply = await self._library.call("pa_unsettled", [records.time_text(started_before), UNSETTLED_BATCH], at=at)
+        return [text(session_id) for session_id in reply]
 
     async def list_sessions(self, *, query: filters.ListQuery) -> filters.Page[Session]:
         ids = [text(s) for s in await self._redis.zrange(keys.SESSIONS, 0, -1)]

@@ -41,11 +41,13 @@ define('pa_create_session', function(args)
 end)
 
 -- pa_update_session(at, S, request, allowed statuses (comma-separated),
--- status or '', time field or '', client flag or '', worker flag or '')
--- -> {'OK', record}: a compare-and-set, FAILED_PRECONDITION unless the
--- session's status is allowed. A session that stops running (paused,
--- cancelled, closed, purged, deleted) leaves the queues in the same step:
--- no agent takes one of its tasks after the change (lib_graph's ready_status).
+-- status or '', time field or '', client flag or '', worker flag or '',
+-- follow-up flag or '') -> {'OK', record}: a compare-and-set,
+-- FAILED_PRECONDITION unless the session's status is allowed. A session
+-- that stops running (paused, cancelled, closed, purged, deleted) leaves
+-- the queues in the same step: no agent takes one of its tasks after the
+-- change (lib_graph's ready_status). With the follow-up flag, the session
+-- is `settling` (scored `at`) until pa_settled: its tasks follow in steps.
 define('pa_update_session', function(args)
   local session = args[2]
   return once(request_key(session, args[3]), function()
@@ -67,8 +69,30 @@ define('pa_update_session', function(args)
     if args[8] ~= '' then fields[#fields + 1] = 'worker'; fields[#fields + 1] = args[8] end
     if #fields > 0 then redis.call('HSET', k_session(session), unpack(fields)) end
     if args[5] ~= '' and args[5] ~= SS.RUNNING then unqueue_session(session) end
+    if args[9] == '1' then redis.call('ZADD', k_settling(), args[1], session) end
     return {'OK', redis.call('HGETALL', k_session(session))}
   end)
+end)
+
+-- pa_settled(at, S, since) -> {'OK', 1 when it was settling since then}:
+-- the follow-up of the session's change at `since` is done; a later change
+-- (scored otherwise) stays settling.
+define('pa_settled', function(args)
+  local score = redis.call('ZSCORE', k_settling(), args[2])
+  if not score or tonumber(score) ~= tonumber(args[3]) then return {'OK', 0} end
+  return {'OK', redis.call('ZREM', k_settling(), args[2])}
+end)
+
+-- pa_unsettled(at, before, limit) -> {'OK', S...}: up to `limit` sessions
+-- settling since before `before`, whose follow-up was cut short; each is
+-- settling since `at` from now on, taken by this caller.
+define('pa_unsettled', function(args)
+  local reply = {'OK'}
+  for _, session in ipairs(redis.call('ZRANGEBYSCORE', k_settling(), '-inf', args[2], 'LIMIT', 0, tonumber(args[3]))) do
+    redis.call('ZADD', k_settling(), args[1], session)
+    reply[#reply + 1] = session
+  end
+  return reply
 end)
 
 -- Deletes up to `limit` of the session's tasks (their partitions' counts
@@ -310,10 +334,13 @@ end, false, true)
 -- pa_move_session_tasks(at, S, from, to, limit) -> {'OK', examined, moved task ids...}
 -- Pause (SUBMITTED -> PAUSED: the session's queued entries leave the
 -- queues first) or resume (PAUSED -> SUBMITTED, queued again), up to
--- `limit` tasks a step.
+-- `limit` tasks a step, while the session is PAUSED (resp. RUNNING).
 define('pa_move_session_tasks', function(args)
   local session, from, to, limit = args[2], args[3], args[4], tonumber(args[5])
-  if not session_status(session) then return missing_session(session) end
+  local status = session_status(session)
+  if not status then return missing_session(session) end
+  -- a step of a pause or resume that another change overtook moves nothing
+  if status ~= (to == TS.PAUSED and SS.PAUSED or SS.RUNNING) then return {'OK', 0} end
   if to == TS.PAUSED then unqueue_session(session) end
   local statuses = k_task_statuses(session)
   local ids = redis.call('ZRANGEBYSCORE', statuses, from, from, 'LIMIT', 0, limit)
