@@ -20,7 +20,7 @@ from pathlib import Path
 from pyarmonik.core import errors
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
-from pyarmonik.lifecycle import results
+from pyarmonik.lifecycle import object_keys
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 
@@ -78,7 +78,7 @@ async def complete(
     """
     completions = list(commit.completions)
     for result_id, path in files.items():
-        key = results.object_key(result_id)
+        key = object_keys.new_key(result_id)
         size = await grid.objects.put_file(key, path)  # moved, not copied, where the store allows
         completions.append(ports.Completion(result_id, size, key.encode()))
     final = ports.TaskCommit(commit.new_results, completions, commit.children)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pyarmonik.core import errors, filters, ids, limits
 from pyarmonik.core.models import Session, TaskOptions
 from pyarmonik.core.statuses import SessionStatus
+from pyarmonik.lifecycle import object_keys
 from pyarmonik.lifecycle.grid import Grid
 
 ANY = frozenset(SessionStatus)
@@ -120,7 +121,7 @@ async def purge(grid: Grid, session_id: str) -> Session:
     session = await grid.state.update_session(session_id, allowed_from=_PURGEABLE, status=SessionStatus.PURGED, at=at)
     results = await grid.state.session_results(session_id)
     deleted = await grid.state.delete_results_data(session_id, [r.result_id for r in results], at=at)
-    await grid.objects.delete([r.opaque_id.decode() for r in deleted if r.opaque_id])
+    await grid.objects.delete(object_keys.owned(deleted))
     return session
 
 
@@ -132,7 +133,7 @@ async def delete(grid: Grid, session_id: str) -> Session:
     )
     results = await grid.state.session_results(session_id)
     await grid.state.delete_session(session_id)
-    await grid.objects.delete([r.opaque_id.decode() for r in results if r.opaque_id and not r.manual_deletion])
+    await grid.objects.delete(object_keys.owned(r for r in results if not r.manual_deletion))
     return session
 
 

@@ -72,6 +72,16 @@ class TieredObjectStore:
         size = await self._small.size(key)
         return size if size is not None else await self._large.size(key)
 
+    async def copy(self, source: str, target: str) -> int | None:
+        """In the tier that holds ``source`` (the small one shadows the large)."""
+        size = await self._small.copy(source, target)
+        if size is not None:
+            return size
+        size = await self._large.copy(source, target)
+        if size is not None:
+            await self._small.delete([target])  # the small tier would shadow the copy
+        return size
+
     async def delete(self, keys: Sequence[str]) -> None:
         await self._small.delete(keys)
         await self._large.delete(keys)

@@ -58,6 +58,14 @@ class RedisObjectStore:
             exists, length = await pipe.execute()
         return int(length) if exists else None
 
+    async def copy(self, source: str, target: str) -> int | None:
+        """Redis' COPY (6.2+), inside the server."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.copy(keys.object_key(source), keys.object_key(target), replace=True)
+            pipe.strlen(keys.object_key(target))
+            copied, length = await pipe.execute()
+        return int(length) if copied else None
+
     async def delete(self, keys_: Sequence[str]) -> None:
         if keys_:
             await self._redis.delete(*(keys.object_key(k) for k in keys_))
