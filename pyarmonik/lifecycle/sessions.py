@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from pyarmonik.core import errors, filters, ids, limits
+from pyarmonik.core import errors, filters, ids, limits, ranges
 from pyarmonik.core.models import Session, TaskOptions
 from pyarmonik.core.statuses import SessionStatus
 from pyarmonik.lifecycle import object_keys
@@ -27,25 +27,11 @@ _CLOSABLE = frozenset({SessionStatus.RUNNING, SessionStatus.PAUSED})
 _PURGEABLE = frozenset({SessionStatus.CLOSED, SessionStatus.CANCELLED})
 _DELETABLE = ANY - {SessionStatus.DELETED}
 
-MIN_PRIORITY, MAX_PRIORITY = 1, 99
-
-
-def validate_default_options(options: TaskOptions) -> None:
-    """ArmoniK requires usable defaults, since every task may fall back on them."""
-    if options.max_retries < 1:
-        raise errors.InvalidArgument(f"default task options: max_retries must be >= 1, got {options.max_retries}")
-    if not MIN_PRIORITY <= options.priority <= MAX_PRIORITY:
-        raise errors.InvalidArgument(
-            f"default task options: priority must be in {MIN_PRIORITY}..{MAX_PRIORITY}, got {options.priority}"
-        )
-    if not options.max_duration or options.max_duration <= 0:
-        raise errors.InvalidArgument("default task options: max_duration must be set and positive")
-
 
 async def create(grid: Grid, *, options: TaskOptions | None, partition_ids: list[str]) -> Session:
     if options is None:
         raise errors.InvalidArgument("default_task_option is required")
-    validate_default_options(options)
+    ranges.check_session_defaults(options)
     names = [*partition_ids, *limits.option_names(options)]
     limits.check_ids(grid.limits.id_length, names, what="partition id or task option")
     partitions = list(dict.fromkeys(partition_ids)) or [options.partition_id or grid.default_partition]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pyarmonik.core import errors, filters, ids, limits
+from pyarmonik.core import errors, filters, ids, limits, ranges
 from pyarmonik.core.models import Application, NewTask, Session, Task, TaskOptions
 
 __all__ = ["NewTask"]  # re-exported: the input of ``submit``
@@ -45,6 +45,9 @@ def build_tasks(
     """Domain tasks for a batch, validated; raises before anything is written."""
     if not submitter.may_submit(session):
         raise errors.FailedPrecondition(f"Submission for the session {session.session_id} is closed")
+    ranges.check_task_options(batch_options, field="task_options")
+    for index, item in enumerate(new):
+        ranges.check_task_options(item.options, field=f"task_creations[{index}].task_options")
     defaults = batch_options.merged_over(session.options) if batch_options else session.options
     parents = [*submitter.parent.parent_task_ids, submitter.parent.task_id] if submitter.parent else []
     tasks = []
