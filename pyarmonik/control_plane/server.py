@@ -1,9 +1,10 @@
 """The control plane's gRPC server: every ArmoniK service of one grid.
 
-Registers the servicers behind four interceptors, outermost first: RPC
+Registers the servicers behind five interceptors, outermost first: RPC
 metrics (it sees the status the error interceptor chose), errors
 (every error becomes its status), authentication and authorization (who
-calls, and may they), transport limits (message size, open streams); plus
+calls, and may they), transport limits (message size, open streams),
+request bodies that do not parse (INVALID_ARGUMENT, ``protocol.bodies``); plus
 the standard ``grpc.health.v1`` service (SERVING for "" and each service
 while up, NOT_SERVING once a shutdown starts, so load balancers drain it
 first). Served over TLS (mTLS with a client CA) when given certificates.
@@ -56,6 +57,7 @@ from pyarmonik.control_plane.limits_interceptor import LimitsInterceptor, transp
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.lifecycle.isolation import IsolatedState
 from pyarmonik.protocol import serving
+from pyarmonik.protocol.bodies import BodyInterceptor
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
 from pyarmonik.settings import LimitSettings, SecuritySettings
@@ -115,6 +117,7 @@ class ControlPlane:
             LimitsInterceptor(
                 max_message_size=limits.max_message_size, max_streams=limits.max_event_streams_per_client
             ),
+            BodyInterceptor(),
         ]
         self._credentials = None
         if security.tls_cert_file is not None and security.tls_key_file is not None:
