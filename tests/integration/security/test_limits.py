@@ -138,28 +138,34 @@ def test_an_endless_upload_is_refused_once_past_the_limit_without_being_read_to_
     assert sent < 10_000  # read up to the limit (and gRPC's flow-control window), not forever
 
 
-def test_event_streams_beyond_the_limit_per_client_are_refused(
-    channel: grpc.Channel, session_id: str, limited_grid: SecureGrid
-) -> None:
+def test_event_streams_beyond_the_limit_per_client_are_refused(channel: grpc.Channel, session_id: str) -> None:
     stub = EventsStub(channel)
+    ArmoniKResults(channel).create_results({"replayed": b"x"}, session_id)  # a stream's first event: it is open
     request = events_common_pb2.EventSubscriptionRequest(session_id=session_id)
-    subscribers = lambda: limited_grid.subscriber_count(session_id)  # noqa: E731
-    open_streams = [stub.GetEvents(request), stub.GetEvents(request)]
-    try:
-        wait_for(lambda: subscribers() == 2)
 
+    def opened() -> Iterator[object] | None:
+        stream = stub.GetEvents(request)
+        try:
+            next(stream)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+            return None
+        return stream
+
+    open_streams = [opened(), opened()]
+    try:
+        assert None not in open_streams
         code, message = refusal(lambda: next(stub.GetEvents(request)))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "--max-event-streams-per-client" in message and "host" in message
 
-        open_streams.pop().cancel()
-        # The control plane, another process, unsubscribes in Redis once it sees the cancel.
-        wait_for(lambda: subscribers() == 1, timeout=40)
-        open_streams.append(stub.GetEvents(request))
-        wait_for(lambda: subscribers() == 2)
+        open_streams.pop().cancel()  # type: ignore[union-attr]
+        # The control plane, another process, frees the place once it sees the cancel.
+        open_streams.append(wait_for(opened, timeout=40))  # type: ignore[arg-type]
     finally:
         for stream in open_streams:
-            stream.cancel()
+            if stream is not None:
+                stream.cancel()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("where", ["result name", "payload id", "partition id"])
