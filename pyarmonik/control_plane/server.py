@@ -115,7 +115,9 @@ class ControlPlane:
             ErrorInterceptor(),
             AuthInterceptor(auth, trusted_proxy_headers=security.trusted_proxy_headers),
             LimitsInterceptor(
-                max_message_size=limits.max_message_size, max_streams=limits.max_event_streams_per_client
+                max_message_size=limits.max_message_size,
+                max_streams=limits.max_event_streams_per_client,
+                max_upload_idle=limits.max_upload_idle_seconds,
             ),
             BodyInterceptor(),
         ]

@@ -34,6 +34,7 @@ async def create(grid: Grid, *, options: TaskOptions | None, partition_ids: list
     ranges.check_session_defaults(options)
     names = [*partition_ids, *limits.option_names(options)]
     limits.check_ids(grid.limits.id_length, names, what="partition id or task option")
+    limits.check_options_size(grid.limits.task_options_size, options, what="default_task_option")
     partitions = list(dict.fromkeys(partition_ids)) or [options.partition_id or grid.default_partition]
     for partition_id in partitions:
         await grid.state.get_partition(partition_id)
