@@ -183,6 +183,15 @@ class LimitSettings(BaseSettings):
     max_id_length: int = Field(
         1024, gt=0, description="longest id or name a request may carry (result names, ids, task option names)"
     )
+    max_task_options_size: int = Field(
+        16 * 1024,
+        gt=0,
+        description="largest task options one task carries, in bytes of its names and values (session defaults "
+        "merged), which the grid stores with each task",
+    )
+    max_upload_idle_seconds: float = Field(
+        60.0, gt=0, description="longest wait for the next message of an upload (UploadResultData) before it is refused"
+    )
 
     def limits(self) -> limits.Limits:
         """The limits the use cases check, each naming the setting that raises it."""
@@ -195,6 +204,7 @@ class LimitSettings(BaseSettings):
             results_per_request=limit("max_results_per_request"),
             result_data_size=limit("max_result_data_size"),
             id_length=limit("max_id_length"),
+            task_options_size=limit("max_task_options_size"),
         )
 
 

@@ -62,8 +62,9 @@ class GridThread:
         return self.local.redis_url
 
     def subscriber_count(self, session_id: str) -> int:
-        """Event streams of the session the control plane holds (Redis
-        subscribers of its channel: the control plane is another process)."""
+        """Processes following the session's events (Redis subscribers of its
+        channel; the control plane is another process): 1 while the control
+        plane holds any stream of the session, however many (they share it)."""
         with redis.Redis.from_url(self.redis_url) as client:
             [(_, count)] = client.pubsub_numsub(keys.session_events(session_id))
         return int(count)

@@ -25,6 +25,7 @@ from pyarmonik.core.models import Result
 from pyarmonik.metrics import Metrics
 from pyarmonik.protocol import client_streams, serving
 from pyarmonik.protocol import tasks as protocol_tasks
+from pyarmonik.protocol.bodies import BodyInterceptor
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.options import optional_task_options, timestamp
 from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
@@ -37,7 +38,7 @@ async def serve(servicer: AgentServicer, address: str, *, metrics: Metrics | Non
     its calls are timed in ``metrics`` when given."""
     timing = [MetricsInterceptor(metrics)] if metrics is not None else []
     server = grpc.aio.server(
-        interceptors=[*timing, ErrorInterceptor()],
+        interceptors=[*timing, ErrorInterceptor(), BodyInterceptor()],
         options=[
             *serving.SERVER_OPTIONS,
             ("grpc.max_receive_message_length", _MAX_MESSAGE),

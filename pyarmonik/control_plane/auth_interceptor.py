@@ -11,7 +11,8 @@ fingerprint of the certificate the TLS layer verified) or, only when
 ``X-Certificate-Client-Fingerprint`` headers of the ingress that terminated
 TLS (ArmoniK's nginx). Anyone able to reach the API directly could forge
 those headers: that is why they are ignored unless asked for, and why the
-peer's certificate is then ignored (it is the ingress').
+peer's certificate is then ignored (it is the ingress'). A request carrying
+either header twice is refused (the ingress must replace a client's copy).
 
 An unknown caller is UNAUTHENTICATED; a known one lacking the permission
 PERMISSION_DENIED, naming it. The caller's ``Identity`` is then the
@@ -58,6 +59,21 @@ def _first(values: Any, key: str) -> bytes | None:
     return found[0] if found else None
 
 
+def _identity_headers(context: aio.ServicerContext) -> tuple[str | None, str | None]:
+    """The ingress' CN and fingerprint headers. Either one sent twice is
+    UNAUTHENTICATED: the ingress replaces a client's copy, so two of them
+    mean a forged one got through (which one gRPC kept would decide who calls)."""
+    found: dict[str, list[str]] = {CN_HEADER: [], FINGERPRINT_HEADER: []}
+    for key, value in context.invocation_metadata() or ():
+        if key in found:
+            found[key].append(value if isinstance(value, str) else value.decode(errors="replace"))
+    for key, values in found.items():
+        if len(values) > 1:
+            raise errors.Unauthenticated(f"the certificate header {key} was sent {len(values)} times: expected once")
+    cn, fingerprint = found[CN_HEADER], found[FINGERPRINT_HEADER]
+    return cn[0] if cn else None, fingerprint[0] if fingerprint else None
+
+
 class AuthInterceptor(handlers.WrappingInterceptor):
     def __init__(self, config: AuthConfig | None, *, trusted_proxy_headers: bool = False) -> None:
         super().__init__()
@@ -91,8 +107,7 @@ class AuthInterceptor(handlers.WrappingInterceptor):
 
     def _identify(self, config: AuthConfig, context: aio.ServicerContext) -> identity.Identity:
         if self._trusted_proxy_headers:
-            headers = dict(context.invocation_metadata() or ())
-            cn, fingerprint = headers.get(CN_HEADER), headers.get(FINGERPRINT_HEADER)
+            cn, fingerprint = _identity_headers(context)
             if not cn or not fingerprint:
                 raise errors.Unauthenticated(
                     "missing certificate headers X-Certificate-Client-CN and X-Certificate-Client-Fingerprint"

@@ -1,4 +1,5 @@
-"""Transport limits of the API: message size and concurrent event streams.
+"""Transport limits of the API: message size, concurrent event streams and
+idle uploads.
 
 gRPC refuses a message above its own limit with a message of its own that
 names no setting; so gRPC's hard limit is set to twice ``max_message_size``
@@ -6,6 +7,9 @@ names no setting; so gRPC's hard limit is set to twice ``max_message_size``
 the setting that raises the limit. Event streams (GetEvents and
 WatchResults) hold a subscription each for as long as the client wants:
 each user (each host without authentication) may keep a bounded number open.
+Any other client stream (an upload) holds what it writes to (a temporary
+file, one of the S3 store's few upload threads): a client that sends
+nothing for ``max_upload_idle_seconds`` is refused, and nothing is stored.
 
 The limits on what a request carries (tasks, results, data, name lengths)
 are the use cases' (``core.limits``), whatever the transport.
@@ -13,6 +17,7 @@ are the use cases' (``core.limits``), whatever the transport.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections import Counter
@@ -54,10 +59,11 @@ def client_of(context: aio.ServicerContext) -> str:
 
 
 class LimitsInterceptor(handlers.WrappingInterceptor):
-    def __init__(self, *, max_message_size: int, max_streams: int) -> None:
+    def __init__(self, *, max_message_size: int, max_streams: int, max_upload_idle: float | None = None) -> None:
         super().__init__()
         self._max_message_size = max_message_size
         self._max_streams = max_streams
+        self._max_upload_idle = max_upload_idle
         self._open: Counter[str] = Counter()
 
     def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
@@ -78,8 +84,20 @@ class LimitsInterceptor(handlers.WrappingInterceptor):
             f"bytes (raise it with {_setting('max_message_size')})"
         )
 
-    async def _checked(self, method: str, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        async for request in requests:
+    async def _checked(self, method: str, requests: AsyncIterator[Any], idle: float | None) -> AsyncIterator[Any]:
+        """``requests``, each checked for its size and, with ``idle``, awaited
+        for that long at most."""
+        iterator = aiter(requests)
+        while True:
+            try:
+                request = await (anext(iterator) if idle is None else asyncio.wait_for(anext(iterator), idle))
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise errors.ResourceExhausted(
+                    f"{method}: no message for {idle:g} s: the limit is {idle:g} s between two messages of an "
+                    f"upload (raise it with {_setting('max_upload_idle_seconds')})"
+                ) from None
             if isinstance(request, _TooLarge):
                 raise self._refuse(method, request)
             yield request
@@ -90,7 +108,8 @@ class LimitsInterceptor(handlers.WrappingInterceptor):
     ) -> AsyncIterator[Any]:
         if isinstance(request, _TooLarge):
             raise self._refuse(method, request)
-        guarded = self._checked(method, request) if streaming else request
+        idle = None if counted else self._max_upload_idle
+        guarded = self._checked(method, request, idle) if streaming else request
         if not counted:
             yield guarded
             return

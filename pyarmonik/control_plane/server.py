@@ -3,8 +3,9 @@
 Registers the servicers behind five interceptors, outermost first: RPC
 metrics (it sees the status the error interceptor chose), errors
 (every error becomes its status), authentication and authorization (who
-calls, and may they), transport limits (message size, open streams), and
-the open event streams, which a stop ends first (``open_streams``); plus
+calls, and may they), transport limits (message size, open streams),
+request bodies that do not parse (INVALID_ARGUMENT, ``protocol.bodies``),
+and the open event streams, which a stop ends first (``open_streams``); plus
 the standard ``grpc.health.v1`` service (SERVING for "" and each service
 while up, NOT_SERVING once a shutdown starts, so load balancers drain it
 first). Served over TLS (mTLS with a client CA) when given certificates.
@@ -58,6 +59,7 @@ from pyarmonik.control_plane.open_streams import OpenStreams
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.lifecycle.isolation import IsolatedState
 from pyarmonik.protocol import handlers, serving
+from pyarmonik.protocol.bodies import BodyInterceptor
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
 from pyarmonik.settings import LimitSettings, SecuritySettings
@@ -137,8 +139,11 @@ class ControlPlane:
             ErrorInterceptor(),
             AuthInterceptor(auth, trusted_proxy_headers=security.trusted_proxy_headers),
             LimitsInterceptor(
-                max_message_size=limits.max_message_size, max_streams=limits.max_event_streams_per_client
+                max_message_size=limits.max_message_size,
+                max_streams=limits.max_event_streams_per_client,
+                max_upload_idle=limits.max_upload_idle_seconds,
             ),
+            BodyInterceptor(),
             self._streams,
         ]
         files = _tls(security)

@@ -35,6 +35,7 @@ class Limits:
     results_per_request: Limit = field(default_factory=Limit)
     result_data_size: Limit = field(default_factory=Limit)
     id_length: Limit = field(default_factory=Limit)
+    task_options_size: Limit = field(default_factory=Limit)
 
 
 def check_count(limit: Limit, count: int, *, what: str) -> None:
@@ -70,6 +71,26 @@ def option_names(options: TaskOptions | None) -> list[str]:
         options.engine_type,
         *options.options,
     ]
+
+
+def options_size(options: TaskOptions) -> int:
+    """Bytes of the names and values of ``options``: what the grid stores
+    with each task (and copies into each task of a batch)."""
+    texts = [*option_names(options), *options.options.values()]
+    return sum(len(text.encode(errors="replace")) for text in texts)
+
+
+def check_options_size(limit: Limit, options: TaskOptions | None, *, what: str) -> None:
+    """The task options of ``what`` (e.g. "the default options of the
+    session") fit the limit; INVALID_ARGUMENT, as a name too long."""
+    if limit.value is None or options is None:
+        return
+    size = options_size(options)
+    if size > limit.value:
+        raise errors.InvalidArgument(
+            f"{what}: task options of {size} bytes (names and values): the limit is {limit.value} bytes "
+            f"({limit._raise_with()})"
+        )
 
 
 def _too_large(limit: Limit, size: int, what: str) -> errors.ResourceExhausted:

@@ -127,6 +127,7 @@ class IsolatedState:
         status: SessionStatus | None = None,
         client_submission: bool | None = None,
         worker_submission: bool | None = None,
+        follow_up: bool = False,
         at: float,
     ) -> Session:
         await self._check_session(session_id)
@@ -136,8 +137,17 @@ class IsolatedState:
             status=status,
             client_submission=client_submission,
             worker_submission=worker_submission,
+            follow_up=follow_up,
             at=at,
         )
+
+    async def settled(self, session_id: str, *, since: float) -> None:
+        await self._check_session(session_id)
+        await self._inner.settled(session_id, since=since)
+
+    async def follow_up_pending(self, session_id: str) -> bool:
+        await self._check_session(session_id)
+        return await self._inner.follow_up_pending(session_id)
 
     async def list_sessions(self, *, query: filters.ListQuery) -> filters.Page[Session]:
         caller = _restricted_caller()

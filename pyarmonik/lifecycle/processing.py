@@ -21,7 +21,7 @@ from pathlib import Path
 from pyarmonik.core import errors
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import TaskStatus
-from pyarmonik.lifecycle import results
+from pyarmonik.lifecycle import object_keys
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 
@@ -87,7 +87,7 @@ async def complete(
     completions = list(commit.completions)
     uploaded: list[str] = []
     for result_id, path in files.items():
-        key = results.object_key(result_id)
+        key = object_keys.new_key(result_id)
         size = path.stat().st_size
         if grid.inline_limit > 0 and size <= grid.inline_limit:
             completions.append(ports.Completion(result_id, size, key.encode(), path.read_bytes()))

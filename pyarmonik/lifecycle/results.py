@@ -7,13 +7,13 @@ completion are queued right after.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from pyarmonik.core import errors, filters, ids, limits
 from pyarmonik.core.models import Result, Session
 from pyarmonik.core.statuses import ResultStatus, SessionStatus
+from pyarmonik.lifecycle import object_keys
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 
@@ -32,12 +32,6 @@ async def _open_session(grid: Grid, session_id: str) -> Session:
     if session.status in _ENDED:
         raise errors.FailedPrecondition(f"session {session_id} is {session.status.name}")
     return session
-
-
-def object_key(result_id: str) -> str:
-    """A fresh key for each write of a result's data: two writers of the same
-    result (a late agent and its retry) never overwrite each other."""
-    return f"{result_id}.{secrets.token_hex(6)}"
 
 
 async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, created_by: str = "") -> list[Result]:
@@ -61,7 +55,7 @@ async def create(grid: Grid, session_id: str, new: Sequence[NewResult], *, creat
             manual_deletion=item.manual_deletion,
         )
         if item.data is not None:
-            key = object_key(result.result_id)
+            key = object_keys.new_key(result.result_id)
             if len(item.data) <= grid.inline_limit:
                 small[result.result_id] = item.data  # kept with the record
             else:
@@ -82,7 +76,7 @@ async def upload(grid: Grid, session_id: str, result_id: str, chunks: AsyncItera
     [result] = await grid.state.get_results([result_id], session_id=session_id)
     if result.status is not ResultStatus.CREATED:
         raise errors.FailedPrecondition(f"result {result_id} is {result.status.name}, not waiting for data")
-    key = object_key(result_id)
+    key = object_keys.new_key(result_id)
     bounded = limits.bounded(grid.limits.result_data_size, chunks, what=f"the data of result {result_id}")
     small, size = await _store(grid, key, bounded)
     completion = ports.Completion(result_id, size, key.encode(), small)
@@ -137,29 +131,59 @@ async def _chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 
 async def delete_data(grid: Grid, session_id: str, result_ids: Sequence[str]) -> list[str]:
-    """Results -> DELETED and their data removed, except ``manual_deletion`` ones."""
+    """Results -> DELETED and the objects the grid wrote for them removed,
+    except ``manual_deletion`` ones (an imported operator's object stays)."""
     await grid.state.get_session(session_id)
     deleted = await grid.state.delete_results_data(session_id, result_ids, at=grid.clock())
-    await grid.objects.delete([opaque.decode() for opaque in deleted.values() if opaque])
+    await grid.objects.delete(object_keys.owned(deleted))
     return list(deleted)
 
 
 async def import_data(grid: Grid, session_id: str, opaque_ids: Sequence[tuple[str, bytes]]) -> list[Result]:
-    """Completes CREATED results with objects already in the store."""
+    """Completes CREATED results with objects already in the store: an
+    operator's object is referred to, a grid's is copied (``object_keys``)."""
     await _open_session(grid, session_id)
     results = await grid.state.get_results([rid for rid, _ in opaque_ids], session_id=session_id)
     not_created = [r.result_id for r in results if r.status is not ResultStatus.CREATED]
     if not_created:
         raise errors.FailedPrecondition(f"results are not CREATED: {', '.join(not_created)}")
-    completions = []
-    for result_id, opaque_id in opaque_ids:
-        key = _decode_key(opaque_id)
-        size = await grid.objects.size(key)
-        if size is None:
-            raise errors.NotFound(f"object {key!r} (for result {result_id}) is not in the object store")
-        completions.append(ports.Completion(result_id, size, key.encode()))
-    await complete(grid, session_id, completions, completed_by="")
+    copies: list[str] = []
+    try:
+        completions = [await _imported(grid, rid, _decode_key(opaque_id), copies) for rid, opaque_id in opaque_ids]
+        await complete(grid, session_id, completions, completed_by="")
+    except BaseException:
+        await grid.objects.delete(copies)
+        raise
     return await grid.state.get_results([rid for rid, _ in opaque_ids])
+
+
+async def _imported(grid: Grid, result_id: str, key: str, copies: list[str]) -> ports.Completion:
+    """The data ``result_id`` gets from the object ``key``; a copy made is
+    added to ``copies``. Whatever stops an import (no such object, a result
+    the caller may not read) is the same NOT_FOUND: it tells nothing more."""
+    writer, stored, size = object_keys.written_for(key), key, None
+    if writer is None:
+        size = await grid.objects.size(key)
+    elif (source := await _readable(grid, writer, key)) is not None:
+        stored = object_keys.new_key(result_id)
+        if source.data is not None:  # small data lives with its result's record, not in the object store
+            return ports.Completion(result_id, len(source.data), stored.encode(), source.data)
+        copies.append(stored)
+        size = await grid.objects.copy(key, stored)
+    if size is None:
+        raise errors.NotFound(f"object {key!r} (for result {result_id}) is not in the object store")
+    return ports.Completion(result_id, size, stored.encode())
+
+
+async def _readable(grid: Grid, result_id: str, key: str) -> ports.ResultData | None:
+    """The data of ``result_id`` if the caller may download it and it is ``key``."""
+    try:
+        [result] = await grid.state.get_results([result_id])
+    except errors.NotFound:
+        return None
+    if result.status is not ResultStatus.COMPLETED or object_keys.key_of(result) != key:
+        return None
+    return await grid.state.result_data(result.session_id, result_id)
 
 
 def _decode_key(opaque_id: bytes) -> str:

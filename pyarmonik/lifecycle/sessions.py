@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
-from pyarmonik.core import errors, filters, ids, limits
+from pyarmonik.core import errors, filters, ids, limits, ranges
 from pyarmonik.core.models import Session, TaskOptions
 from pyarmonik.core.statuses import SessionStatus
+from pyarmonik.lifecycle import object_keys
 from pyarmonik.lifecycle.grid import Grid
 
 ANY = frozenset(SessionStatus)
@@ -30,27 +31,14 @@ _CLOSABLE = frozenset({SessionStatus.RUNNING, SessionStatus.PAUSED})
 _PURGEABLE = frozenset({SessionStatus.CLOSED, SessionStatus.CANCELLED})
 _DELETABLE = ANY - {SessionStatus.DELETED}
 
-MIN_PRIORITY, MAX_PRIORITY = 1, 99
-
-
-def validate_default_options(options: TaskOptions) -> None:
-    """ArmoniK requires usable defaults, since every task may fall back on them."""
-    if options.max_retries < 1:
-        raise errors.InvalidArgument(f"default task options: max_retries must be >= 1, got {options.max_retries}")
-    if not MIN_PRIORITY <= options.priority <= MAX_PRIORITY:
-        raise errors.InvalidArgument(
-            f"default task options: priority must be in {MIN_PRIORITY}..{MAX_PRIORITY}, got {options.priority}"
-        )
-    if not options.max_duration or options.max_duration <= 0:
-        raise errors.InvalidArgument("default task options: max_duration must be set and positive")
-
 
 async def create(grid: Grid, *, options: TaskOptions | None, partition_ids: list[str]) -> Session:
     if options is None:
         raise errors.InvalidArgument("default_task_option is required")
-    validate_default_options(options)
+    ranges.check_session_defaults(options)
     names = [*partition_ids, *limits.option_names(options)]
     limits.check_ids(grid.limits.id_length, names, what="partition id or task option")
+    limits.check_options_size(grid.limits.task_options_size, options, what="default_task_option")
     partitions = list(dict.fromkeys(partition_ids)) or [options.partition_id or grid.default_partition]
     for partition_id in partitions:
         await grid.state.get_partition(partition_id)
@@ -172,7 +160,7 @@ async def purge(grid: Grid, session_id: str) -> Session:
     session = await grid.state.update_session(session_id, allowed_from=_PURGEABLE, status=SessionStatus.PURGED, at=at)
     results = await grid.state.session_results(session_id)
     deleted = await grid.state.delete_results_data(session_id, [r.result_id for r in results], at=at)
-    await grid.objects.delete([opaque.decode() for opaque in deleted.values() if opaque])
+    await grid.objects.delete(object_keys.owned(deleted))
     return session
 
 
@@ -184,7 +172,7 @@ async def delete(grid: Grid, session_id: str) -> Session:
     )
     results = await grid.state.session_results(session_id)
     await grid.state.delete_session(session_id)
-    await grid.objects.delete([r.opaque_id.decode() for r in results if r.opaque_id and not r.manual_deletion])
+    await grid.objects.delete(object_keys.owned({r.result_id: r.opaque_id for r in results if not r.manual_deletion}))
     return session
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pyarmonik.core import errors, filters, ids, limits
+from pyarmonik.core import errors, filters, ids, limits, ranges
 from pyarmonik.core.models import Application, NewTask, Session, Task, TaskOptions
 
 __all__ = ["NewTask"]  # re-exported: the input of ``submit``
@@ -45,6 +45,9 @@ def build_tasks(
     """Domain tasks for a batch, validated; raises before anything is written."""
     if not submitter.may_submit(session):
         raise errors.FailedPrecondition(f"Submission for the session {session.session_id} is closed")
+    ranges.check_task_options(batch_options, field="task_options")
+    for index, item in enumerate(new):
+        ranges.check_task_options(item.options, field=f"task_creations[{index}].task_options")
     defaults = batch_options.merged_over(session.options) if batch_options else session.options
     parents = [*submitter.parent.parent_task_ids, submitter.parent.task_id] if submitter.parent else []
     tasks = []
@@ -83,6 +86,7 @@ async def submit(
     session = await grid.state.get_session(session_id)
     at = grid.clock()
     tasks = build_tasks(session, new, batch_options=batch_options, submitter=CLIENT, at=at)
+    _check_options_sizes(grid.limits, tasks)
     await require_partitions(grid, tasks)
     existing = await _already_submitted(grid, session_id, tasks)
     fresh = [t for t in tasks if t.task_id not in existing]
@@ -97,6 +101,17 @@ def _check_limits(grid_limits: limits.Limits, new: Sequence[NewTask], batch_opti
     limits.check_ids(grid_limits.id_length, names, what="result id")
     options = [batch_options, *(t.options for t in new)]
     limits.check_ids(grid_limits.id_length, [n for o in options for n in limits.option_names(o)], what="task option")
+
+
+def _check_options_sizes(grid_limits: limits.Limits, tasks: Sequence[Task]) -> None:
+    """The options each task stores, session defaults merged (tasks without
+    options of their own share one object: measured once)."""
+    measured: set[int] = set()
+    for index, task in enumerate(tasks):
+        if id(task.options) not in measured:
+            measured.add(id(task.options))
+            what = f"task creation {index} (with the batch's and the session's defaults)"
+            limits.check_options_size(grid_limits.task_options_size, task.options, what=what)
 
 
 async def require_partitions(grid: Grid, tasks: Sequence[Task]) -> None:

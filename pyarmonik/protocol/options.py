@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pyarmonik.core import errors
 from pyarmonik.core.models import TaskOptions
+from pyarmonik.core.ranges import MAX_DURATION_SECONDS
 
 _NANOS = 1_000_000_000
 
@@ -33,10 +34,6 @@ def duration(seconds: float | None) -> Duration | None:
     message = Duration()
     message.FromNanoseconds(round(seconds * _NANOS))
     return message
-
-
-#: The range of google.protobuf.Duration (about 10,000 years), as its proto documents it.
-MAX_DURATION_SECONDS = 315_576_000_000
 
 
 def seconds(message: Timestamp | Duration, *, what: str = "time") -> float:

@@ -449,6 +449,12 @@ class ObjectStore(Protocol):
         """Size of the object, ``None`` when it does not exist."""
         ...
 
+    async def copy(self, source: str, target: str) -> int | None:
+        """Stores a copy of the object ``source`` under the new key ``target``
+        (inside the store: no byte goes through the caller); returns its size,
+        ``None`` when ``source`` does not exist. Deleting either leaves the other."""
+        ...
+
     async def delete(self, keys: Sequence[str]) -> None:
         """Deletes objects; missing keys are ignored."""
         ...

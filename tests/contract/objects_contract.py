@@ -53,6 +53,11 @@ async def assert_key_rejected_everywhere(store: ObjectStore, key: str) -> None:
         await store.size(key)
     with pytest.raises(errors.InvalidArgument):
         await store.delete([key])
+    with pytest.raises(errors.InvalidArgument):
+        await store.copy(key, "copy")
+    await store.put_bytes("source", b"x")
+    with pytest.raises(errors.InvalidArgument):
+        await store.copy("source", key)
 
 
 class ObjectStoreContract:
@@ -120,6 +125,31 @@ class ObjectStoreContract:
         await object_store.put_bytes("b", b"2")
         await object_store.delete(["a"])
         assert await read(object_store, "b") == b"2"
+
+    async def test_a_copy_reads_as_its_source_and_outlives_it(self, object_store: ObjectStore) -> None:
+        for key, data in (("small", b"tiny"), ("large", os.urandom(64 * 1024)), ("empty", b"")):
+            await object_store.put_bytes(key, data)
+            assert await object_store.copy(key, f"copies/{key}") == len(data)
+            await object_store.delete([key])
+            assert await read(object_store, f"copies/{key}") == data
+            assert await object_store.size(f"copies/{key}") == len(data)
+
+    async def test_deleting_a_copy_leaves_its_source(self, object_store: ObjectStore) -> None:
+        await object_store.put_bytes("source", b"kept")
+        await object_store.copy("source", "copy")
+        await object_store.delete(["copy"])
+        assert await read(object_store, "source") == b"kept"
+        assert await object_store.size("copy") is None
+
+    async def test_overwriting_a_copy_leaves_its_source(self, object_store: ObjectStore) -> None:
+        await object_store.put_bytes("source", b"original")
+        await object_store.copy("source", "copy")
+        await object_store.put("copy", stream(b"new"))
+        assert await read(object_store, "source") == b"original"
+
+    async def test_copying_a_missing_object_is_none_and_writes_nothing(self, object_store: ObjectStore) -> None:
+        assert await object_store.copy("missing", "copy") is None
+        assert await object_store.size("copy") is None
 
     async def test_overwriting_replaces_the_whole_object(self, object_store: ObjectStore) -> None:
         await object_store.put_bytes("k", b"a much longer first version")

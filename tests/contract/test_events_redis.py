@@ -6,12 +6,14 @@ status only)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 
 import pytest
 import redis.asyncio
 
+from pyarmonik.core import errors
 from pyarmonik.core.models import Event, Result, Task, TaskOptions
 from pyarmonik.core.statuses import EventKind, ResultStatus, TaskStatus
 from pyarmonik.storage import ports
@@ -82,12 +84,42 @@ class TestRedisEventBus(EventBusContract):
     async def test_entering_subscribes_and_exiting_unsubscribes(
         self, event_bus: RedisEventBus, redis_client: redis.asyncio.Redis
     ) -> None:
+        """The subscriptions of one bus share Redis' subscription of their
+        channel: one subscriber in Redis, until the last of them exits."""
         async with event_bus.subscribe("s"):
             assert await channel_subscribers(redis_client, "s") == 1
             async with event_bus.subscribe("s"):
-                assert await channel_subscribers(redis_client, "s") == 2
-            await subscribers_become(redis_client, "s", 1)
+                assert await channel_subscribers(redis_client, "s") == 1
+            assert await channel_subscribers(redis_client, "s") == 1
         await subscribers_become(redis_client, "s", 0)
+        assert event_bus.subscribed_sessions == 0
+
+    async def test_any_number_of_subscriptions_holds_one_connection(self, redis_server: str) -> None:
+        """Each subscription took a pooled connection: a burst of event
+        streams exhausted the pool every other call of the process needs."""
+        client = redis.asyncio.Redis.from_url(redis_server, max_connections=4)
+        bus = RedisEventBus(client)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for i in range(300):
+                    await stack.enter_async_context(bus.subscribe(f"s{i % 30}"))
+                assert await client.ping()  # the pool still serves the other calls
+                assert bus.subscribed_sessions == 30
+            assert bus.subscribed_sessions == 0
+        finally:
+            await bus.close()
+            await client.aclose()
+
+    async def test_a_subscription_on_a_closed_bus_fails_and_open_ones_end_unavailable(
+        self, event_bus: RedisEventBus
+    ) -> None:
+        async with event_bus.subscribe("s") as events:
+            await event_bus.close()
+            with pytest.raises(errors.Unavailable):
+                await receive(events, 1)
+        with pytest.raises(errors.Unavailable):
+            async with event_bus.subscribe("s"):
+                pass
 
     async def test_exiting_on_an_error_still_unsubscribes(
         self, event_bus: RedisEventBus, redis_client: redis.asyncio.Redis

@@ -228,13 +228,6 @@ async def test_extreme_priorities_keep_their_order_and_their_sessions_in_turn(
         assert {t[0] for t in chunk[:2]} == {t[0] for t in chunk[2:]} == {"a", "b"}, taken
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="no bound on a task's priority: lua/lib_queue.lua says core/limits.py keeps |priority| < 4096 (beyond, "
-    "the rotation's scores lose the virtual time and sessions of that priority are no longer served in turn), "
-    "but submission accepts any priority",
-)
 async def test_a_task_priority_beyond_what_the_queue_keeps_exact_is_refused_at_submission(
     redis_client: redis.asyncio.Redis, tmp_path: pathlib.Path
 ) -> None:

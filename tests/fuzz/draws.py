@@ -9,7 +9,7 @@ from typing import Any
 from google.protobuf.message import Message
 from hypothesis import strategies as st
 
-from tests.fuzz import messages, rpcs
+from tests.fuzz import bodies, messages, rpcs
 
 MAX_STREAM = 5
 
@@ -40,6 +40,17 @@ def mutated_requests(data: st.DataObject, rpc: rpcs.Rpc, valid: Sequence[Message
     elif change == "swap":
         other = data.draw(st.integers(0, len(requests) - 1), label="swapped with")
         requests[at], requests[other] = requests[other], requests[at]
+    return requests
+
+
+def malformed_requests(data: st.DataObject, rpc: rpcs.Rpc, valid: Sequence[Message]) -> list[bytes]:
+    """The bodies of ``valid`` with one replaced by a body that does not
+    parse (a client stream: the first, or one after valid messages)."""
+    requests = [request.SerializeToString() for request in valid] or [b""]
+    last = len(requests) - 1 if rpc.method.client_streaming else 0
+    index = data.draw(st.integers(0, last), label="malformed message")
+    strategy = bodies.bodies(rpc.request, requests[index]).filter(lambda body: bodies.malformed(body, rpc.request))
+    requests[index] = data.draw(strategy, label="malformed")
     return requests
 
 

@@ -117,14 +117,21 @@ class Target:
 
 
 def exercise(
-    target: Target, rpc: rpcs.Rpc, requests: Sequence[Message], *, cut: bool = False, read: int | None = None
+    target: Target,
+    rpc: rpcs.Rpc,
+    requests: Sequence[Message | bytes],
+    *,
+    cut: bool = False,
+    read: int | None = None,
+    raw: bool = False,
 ) -> rpcs.Outcome:
-    """Calls ``rpc`` and checks the invariants; raises AssertionError naming the breach."""
+    """Calls ``rpc`` and checks the invariants; raises AssertionError naming
+    the breach. With ``raw``, ``requests`` are bodies sent as they are."""
     with TALLY.timed("checks"):
         before = snapshot(target.grid), target.extra_state()
     with TALLY.timed("calls"):
-        outcome = rpcs.call(target.channel, rpc, requests, cut=cut, read=read)
-    TALLY.count(rpc.name, outcome.label)
+        outcome = rpcs.call(target.channel, rpc, requests, cut=cut, read=read, raw=raw)
+    TALLY.count(f"{rpc.name} (malformed)" if raw else rpc.name, outcome.label)
     shown = f"{rpc.name} -> {outcome.code.name}: {outcome.details}"
     assert outcome.code not in IMPRECISE, f"imprecise status: {shown}"
     assert not outcome.details.startswith(TRANSPORT), f"gRPC's own status, not the grid's: {shown}"

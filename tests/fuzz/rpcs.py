@@ -38,6 +38,7 @@ from armonik.protogen.client import (
     versions_service_pb2_grpc,
 )
 from armonik.protogen.worker import agent_service_pb2, agent_service_pb2_grpc
+from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, MethodDescriptor
 from google.protobuf.message import Message
 
@@ -121,25 +122,41 @@ class _HeldOpen:
     """A request iterator that yields its messages, then stays open until
     released: the server sees neither the end of the stream nor more data."""
 
-    def __init__(self, requests: Sequence[Message]) -> None:
+    def __init__(self, requests: Sequence[Message | bytes]) -> None:
         self._requests = list(requests)
         self.sent = threading.Event()
         self.release = threading.Event()
 
-    def __iter__(self) -> Iterator[Message]:
+    def __iter__(self) -> Iterator[Message | bytes]:
         yield from self._requests
         self.sent.set()
         self.release.wait(CALL_TIMEOUT)
 
 
+def _raw_method(channel: grpc.Channel, rpc: Rpc) -> Any:
+    """``rpc`` sending bodies as given: bytes, valid protobuf or not."""
+    shape = ("stream" if rpc.method.client_streaming else "unary") + "_"
+    shape += "stream" if rpc.method.server_streaming else "unary"
+    response = message_factory.GetMessageClass(rpc.method.output_type)
+    path = f"/{rpc.method.containing_service.full_name}/{rpc.method.name}"
+    return getattr(channel, shape)(path, request_serializer=None, response_deserializer=response.FromString)
+
+
 def call(
-    channel: grpc.Channel, rpc: Rpc, requests: Sequence[Message], *, cut: bool = False, read: int | None = None
+    channel: grpc.Channel,
+    rpc: Rpc,
+    requests: Sequence[Message | bytes],
+    *,
+    cut: bool = False,
+    read: int | None = None,
+    raw: bool = False,
 ) -> Outcome:
     """Calls ``rpc`` with ``requests`` (one for a unary request; any number,
     possibly none, for a client stream); ``cut`` cancels a client stream
     after its messages were sent, before it ends; ``read`` closes a waiting
-    stream after that many responses (else after ``OPEN_FOR``)."""
-    method = getattr(rpc.stub_class(channel), rpc.method.name)
+    stream after that many responses (else after ``OPEN_FOR``). With
+    ``raw``, ``requests`` are bodies sent as they are."""
+    method = _raw_method(channel, rpc) if raw else getattr(rpc.stub_class(channel), rpc.method.name)
     streaming_in, streaming_out = rpc.method.client_streaming, rpc.method.server_streaming
     if not streaming_in:
         [request] = requests

@@ -1,5 +1,6 @@
 """Every RPC of the client API, called with random and with mutated valid
-requests: a precise status, a live server, nothing created by a failure."""
+requests, and with bodies that are not protobuf: a precise status, a live
+server, nothing created by a failure."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz import draws, invariants, messages, rpcs
+from tests.fuzz import bodies, draws, invariants, messages, rpcs
 from tests.fuzz.world import VALID, World
 
 pytestmark = pytest.mark.fuzz
@@ -46,3 +47,17 @@ def test_mutated_valid_requests_get_a_precise_status(
         valid = valid_requests(world, rpc)
     requests = draws.mutated_requests(data, rpc, valid, world.ids())
     invariants.exercise(control_plane, rpc, requests, **draws.call_options(data, rpc))
+
+
+@pytest.mark.parametrize("rpc", CLIENT_RPCS, ids=str)
+@given(data=st.data())
+def test_malformed_bodies_are_invalid_argument(
+    control_plane: invariants.Target, world: World, rpc: rpcs.Rpc, data: st.DataObject
+) -> None:
+    with invariants.TALLY.timed("setup"):
+        world.ensure()
+        valid = valid_requests(world, rpc)
+    requests = draws.malformed_requests(data, rpc, valid)
+    outcome = invariants.exercise(control_plane, rpc, requests, raw=True)
+    if bodies.malformed(requests[0], rpc.request):
+        assert bodies.refused(rpc, outcome), f"{rpc.name}: {outcome.code.name} {outcome.details}"

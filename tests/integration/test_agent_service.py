@@ -335,3 +335,50 @@ async def test_notify_naming_one_result_without_its_file_notifies_none(agent: Ag
 
     assert await _code(stub.NotifyResultData(request)) is grpc.StatusCode.NOT_FOUND
     assert ctx.files == {}
+
+
+async def test_submit_tasks_with_a_priority_out_of_range_is_invalid_argument_and_buffers_nothing(
+    agent: Agent, running: Running
+) -> None:
+    """The queue orders priorities in -4095..4095 only (core/ranges.py):
+    a child out of it would be committed and never queued."""
+    stub, ctx = agent.stub, running.ctx
+    request = pb.SubmitTasksRequest(
+        communication_token=ctx.token,
+        session_id=ctx.session_id,
+        task_creations=[
+            pb.SubmitTasksRequest.TaskCreation(
+                payload_id=running.known["done"],
+                expected_output_keys=[running.known["output"]],
+                task_options=objects_pb2.TaskOptions(priority=4096),
+            )
+        ],
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.SubmitTasks(request)
+
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "task_creations[0].task_options.priority is 4096" in str(refused.value.details())
+    assert ctx.children == []
+
+
+async def test_a_legacy_create_task_with_negative_retries_is_invalid_argument_and_buffers_nothing(
+    agent: Agent, running: Running
+) -> None:
+    stub, ctx, token = agent.stub, running.ctx, running.ctx.token
+    header = objects_pb2.TaskRequestHeader(expected_output_keys=[running.known["output"]])
+    init = pb.CreateTaskRequest.InitRequest(task_options=objects_pb2.TaskOptions(max_retries=-3))
+    messages = [
+        pb.CreateTaskRequest(communication_token=token, init_request=init),
+        pb.CreateTaskRequest(communication_token=token, init_task=objects_pb2.InitTaskRequest(header=header)),
+        pb.CreateTaskRequest(communication_token=token, task_payload=objects_pb2.DataChunk(data_complete=True)),
+        pb.CreateTaskRequest(communication_token=token, init_task=objects_pb2.InitTaskRequest(last_task=True)),
+    ]
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.CreateTask(iter(messages))
+
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "task_options.max_retries is -3" in str(refused.value.details())
+    assert ctx.new_results == {} and ctx.files == {} and ctx.children == []

@@ -24,6 +24,17 @@ def test_counts_and_lengths_above_their_limit_are_invalid_arguments_naming_the_s
         limits.check_ids(LIMITS.id_length, ["ok", "toolong"[:5]], what="name")
 
 
+def test_task_options_count_every_name_and_value_in_utf8_bytes() -> None:
+    options = TaskOptions(partition_id="p", application_name="app", options={"k": "é" * 10})
+    size_limit = settings.LimitSettings.model_construct(max_task_options_size=25).limits().task_options_size
+
+    assert limits.options_size(options) == 1 + 3 + 1 + 20
+    limits.check_options_size(size_limit, options, what="t")
+    options.options["k2"] = ""
+    with pytest.raises(errors.InvalidArgument, match=r"27 bytes.*--max-task-options-size"):
+        limits.check_options_size(size_limit, options, what="t")
+
+
 async def test_a_stream_is_refused_as_soon_as_its_total_passes_the_limit() -> None:
     pulled = 0
 

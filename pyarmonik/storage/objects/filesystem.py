@@ -22,6 +22,8 @@ import contextlib
 import errno
 import os
 import pathlib
+import secrets
+import shutil
 import stat
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
@@ -30,6 +32,8 @@ from pyarmonik.core import errors
 from pyarmonik.storage.objects import files
 
 _TEMP_SUFFIX = ".part"
+#: ``os.link`` failures that mean "no hard links here": the file is copied instead.
+_NO_LINKS = frozenset({errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP})
 _THREAD_THRESHOLD = 1 << 20  # put_bytes of more than 1 MiB is written from a thread
 #: Longest file name and path (bytes) Linux and macOS filesystems take (NAME_MAX, PATH_MAX).
 _NAME_MAX, _PATH_MAX = 255, 4096
@@ -137,9 +141,40 @@ class FileSystemObjectStore:
             return await files.put_by_reading(self, key, path)
         return size
 
-    def _open_temp(self, key: str, path: pathlib.Path) -> tuple[int, str]:
+    async def copy(self, source: str, target: str) -> int | None:
+        """A hard link: no byte is copied, and either name outlives the other
+        (a copy of the file where the filesystem has no links)."""
+        origin = self.path_of(source)
+        if await self.size(source) is None:
+            return None
+        path = self.path_of(target, writing=True)
+        self._make_parent(target, path)
+        temp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+        try:
+            try:
+                os.link(origin, temp)
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                await asyncio.to_thread(shutil.copyfile, origin, temp)
+            self._replace(target, temp, path)
+        except FileNotFoundError:  # the source went meanwhile
+            _unlink_quietly(temp)
+            return None
+        except BaseException:
+            _unlink_quietly(temp)
+            raise
+        return path.stat().st_size
+
+    def _make_parent(self, key: str, path: pathlib.Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise errors.InvalidArgument(f"invalid object key {key!r}: a parent is an object") from exc
+
+    def _open_temp(self, key: str, path: pathlib.Path) -> tuple[int, str]:
+        self._make_parent(key, path)
+        try:
             return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
         except (FileExistsError, NotADirectoryError) as exc:
             raise errors.InvalidArgument(f"invalid object key {key!r}: a parent is an object") from exc

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 import certifi
 import minio
 import urllib3
-from minio import deleteobjects, helpers
+from minio import commonconfig, deleteobjects, helpers
 from minio import error as minio_error
 
 from pyarmonik.core import errors
@@ -233,6 +233,22 @@ class S3ObjectStore:
                 return None
             raise
         return info.size or 0, info.etag or ""
+
+    async def copy(self, source: str, target: str) -> int | None:
+        """A server-side copy (CopyObject; a multipart copy beyond 5 GiB)."""
+        check_key(source)
+        check_key(target)
+        return await self._call(self._copy, source, target)
+
+    def _copy(self, source: str, target: str) -> int | None:
+        try:
+            self._client.copy_object(self._bucket, target, commonconfig.CopySource(self._bucket, source))
+        except minio_error.S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                return None
+            raise
+        info = self._stat(target)
+        return None if info is None else info[0]
 
     async def delete(self, keys: Sequence[str]) -> None:
         for key in keys:  # validate all before deleting any

@@ -151,8 +151,8 @@ def test_a_permitted_user_runs_a_session(channels: dict[str, grpc.Channel]) -> N
 class _Headers(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Adds headers to every call, as an ingress (or a forger) would."""
 
-    def __init__(self, headers: dict[str, str]) -> None:
-        self._headers = list(headers.items())
+    def __init__(self, headers: dict[str, str] | list[tuple[str, str]]) -> None:
+        self._headers = list(headers.items()) if isinstance(headers, dict) else list(headers)
 
     def _details(self, details: Any) -> Any:
         return details._replace(metadata=[*(details.metadata or []), *self._headers])
@@ -200,6 +200,23 @@ def test_trusted_headers_naming_an_unknown_certificate_are_unauthenticated(proxi
         stranger = with_headers(channel, "stranger", "00" * 20)
 
         assert grpc_code(lambda: current_user(stranger)) == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("repeated", ["x-certificate-client-cn", "x-certificate-client-fingerprint"])
+def test_an_identity_header_sent_twice_is_unauthenticated(proxied_grid: SecureGrid, pki: Pki, repeated: str) -> None:
+    """The ingress must replace a client's copy: a request carrying two is
+    refused, whichever of them gRPC would have read (it took the last)."""
+    values = {
+        "x-certificate-client-cn": ["alice", "admin"],
+        "x-certificate-client-fingerprint": [pki.client("alice").sha1, pki.client("admin").sha1],
+    }
+    headers = [(name, value) for name, both in values.items() for value in (both if name == repeated else both[-1:])]
+    with proxied_grid.connect() as channel:
+        forged = grpc.intercept_channel(channel, _Headers(headers))
+        error = _error(lambda: current_user(forged))
+
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+    assert repeated in error.details().lower()  # type: ignore[attr-defined]
 
 
 def test_without_the_headers_a_proxied_grid_is_unauthenticated(proxied_grid: SecureGrid) -> None:

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from armonik.client import ArmoniKEvents, ArmoniKResults, ArmoniKTasks
 from armonik.common import EventTypes, Result, Task, TaskDefinition, TaskStatus
 from armonik.protogen.client.sessions_service_pb2_grpc import SessionsStub
 from armonik.protogen.client.tasks_service_pb2_grpc import TasksStub
-from armonik.protogen.common import sessions_common_pb2, tasks_common_pb2
+from armonik.protogen.common import results_common_pb2, sessions_common_pb2, tasks_common_pb2
 
 from tests.helpers import wait_for
 
@@ -108,3 +110,33 @@ def test_list_flags_for_options_and_errors_are_accepted_and_change_nothing(
 
     assert sessions[0] == sessions[1] and sessions[0].sessions[0].options.max_retries == 2
     assert listed[0] == listed[1]
+
+
+def _raw(channel: grpc.Channel, path: str, *, streaming: bool = False) -> Any:
+    shape = channel.stream_unary if streaming else channel.unary_unary
+    return shape(path, request_serializer=None, response_deserializer=None)
+
+
+def test_a_body_that_is_not_protobuf_is_invalid_argument(channel: grpc.Channel) -> None:
+    """It was UNKNOWN (INTERNAL in a stream): gRPC's parser raised before any handler."""
+    get_session = _raw(channel, "/armonik.api.grpc.v1.sessions.Sessions/GetSession")
+    bad_utf8 = b"\x0a\x03a\xffc"  # session_id = "a\xffc"
+
+    for body in (b"\xff\xff\xff", bad_utf8):
+        code, details = refusal(lambda body=body: get_session(body, timeout=10))
+        assert code is grpc.StatusCode.INVALID_ARGUMENT and "GetSession" in details
+
+
+def test_a_stream_message_that_is_not_protobuf_is_invalid_argument(
+    channel: grpc.Channel, results: ArmoniKResults, session_id: str
+) -> None:
+    upload = _raw(channel, "/armonik.api.grpc.v1.results.Results/UploadResultData", streaming=True)
+    result_id = results.create_results_metadata(["r"], session_id)["r"].result_id
+    first = results_common_pb2.UploadResultDataRequest(
+        id=results_common_pb2.UploadResultDataRequest.ResultIdentifier(session_id=session_id, result_id=result_id)
+    ).SerializeToString()
+
+    code, details = refusal(lambda: upload(iter([first, b"\x12\x05ab"]), timeout=10))  # data cut short
+
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and "UploadResultData" in details
+    assert results.get_result(result_id).status.name == "CREATED"

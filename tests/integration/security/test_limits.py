@@ -4,6 +4,7 @@ names the setting that raises it, and leaves nothing half-done."""
 from __future__ import annotations
 
 import pathlib
+import threading
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -21,6 +22,8 @@ from .conftest import Pki, SecureGrid, start
 
 MESSAGE = 64 * 1024
 DATA = 1000
+OPTIONS = 200
+IDLE = 5.0  # long enough that a busy machine never looks like an idle client
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,8 @@ def limited_grid(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator
         max_result_data_size=DATA,
         max_event_streams_per_client=2,
         max_id_length=64,
+        max_task_options_size=OPTIONS,
+        max_upload_idle_seconds=IDLE,
     )
     try:
         yield grid
@@ -138,28 +143,83 @@ def test_an_endless_upload_is_refused_once_past_the_limit_without_being_read_to_
     assert sent < 10_000  # read up to the limit (and gRPC's flow-control window), not forever
 
 
-def test_event_streams_beyond_the_limit_per_client_are_refused(
-    channel: grpc.Channel, session_id: str, limited_grid: SecureGrid
-) -> None:
+def test_event_streams_beyond_the_limit_per_client_are_refused(channel: grpc.Channel, session_id: str) -> None:
     stub = EventsStub(channel)
+    ArmoniKResults(channel).create_results({"replayed": b"x"}, session_id)  # a stream's first event: it is open
     request = events_common_pb2.EventSubscriptionRequest(session_id=session_id)
-    subscribers = lambda: limited_grid.subscriber_count(session_id)  # noqa: E731
-    open_streams = [stub.GetEvents(request), stub.GetEvents(request)]
-    try:
-        wait_for(lambda: subscribers() == 2)
 
+    def opened() -> Iterator[object] | None:
+        stream = stub.GetEvents(request)
+        try:
+            next(stream)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+            return None
+        return stream
+
+    open_streams = [opened(), opened()]
+    try:
+        assert None not in open_streams
         code, message = refusal(lambda: next(stub.GetEvents(request)))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "--max-event-streams-per-client" in message and "host" in message
 
-        open_streams.pop().cancel()
-        # The control plane, another process, unsubscribes in Redis once it sees the cancel.
-        wait_for(lambda: subscribers() == 1, timeout=40)
-        open_streams.append(stub.GetEvents(request))
-        wait_for(lambda: subscribers() == 2)
+        open_streams.pop().cancel()  # type: ignore[union-attr]
+        # The control plane, another process, frees the place once it sees the cancel.
+        open_streams.append(wait_for(opened, timeout=40))  # type: ignore[arg-type]
     finally:
         for stream in open_streams:
-            stream.cancel()
+            if stream is not None:
+                stream.cancel()  # type: ignore[attr-defined]
+
+
+def test_an_idle_upload_is_refused_naming_the_setting_and_stores_nothing(
+    channel: grpc.Channel, session_id: str, limited_grid: SecureGrid
+) -> None:
+    """An upload holds a temporary file or one of S3's few upload threads
+    for as long as its client keeps it open."""
+    result = ArmoniKResults(channel).create_results_metadata(["r"], session_id)["r"]
+    release = threading.Event()
+
+    def stalled() -> Iterator[results_common_pb2.UploadResultDataRequest]:
+        identifier = results_common_pb2.UploadResultDataRequest.ResultIdentifier
+        yield results_common_pb2.UploadResultDataRequest(
+            id=identifier(session_id=session_id, result_id=result.result_id)
+        )
+        yield results_common_pb2.UploadResultDataRequest(data_chunk=b"x" * 10)
+        release.wait(30)  # then nothing: a client gone silent
+
+    try:
+        code, message = refusal(lambda: ResultsStub(channel).UploadResultData(stalled(), timeout=30))
+    finally:
+        release.set()
+
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "--max-upload-idle-seconds" in message
+    assert ArmoniKResults(channel).get_result(result.result_id).status == ResultStatus.CREATED
+    assert not [path for path in (limited_grid.options.data_dir / "objects").rglob(f"{result.result_id}*")]
+
+
+def test_task_options_above_the_size_limit_are_refused_naming_the_setting(
+    channel: grpc.Channel, session_id: str
+) -> None:
+    """Option values were capped by the message size alone, and a session's
+    defaults are copied into each of its tasks."""
+    big = {"options": {"k": "v" * OPTIONS}}
+    results, tasks = ArmoniKResults(channel), ArmoniKTasks(channel)
+    payload = results.create_results({"p": b"p"}, session_id)["p"].result_id
+    output = results.create_results_metadata(["o"], session_id)["o"].result_id
+    task = TaskDefinition(payload_id=payload, expected_output_ids=[output], options=default_options(**big))
+
+    code, message = refusal(lambda: ArmoniKSessions(channel).create_session(default_options(**big), ["default"]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "--max-task-options-size" in message
+
+    code, message = refusal(lambda: tasks.submit_tasks(session_id, [task]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "--max-task-options-size" in message
+    assert tasks.list_tasks(Task.session_id == session_id)[0] == 0
+
+    small = default_options(options={"k": "v"})
+    small_task = TaskDefinition(payload_id=payload, expected_output_ids=[output], options=small)
+    assert len(tasks.submit_tasks(session_id, [small_task])) == 1
 
 
 @pytest.mark.parametrize("where", ["result name", "payload id", "partition id"])
