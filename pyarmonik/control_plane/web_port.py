@@ -8,14 +8,27 @@ from pyarmonik import settings
 from pyarmonik.control_plane import gui, versions_service
 from pyarmonik.control_plane import tls as tls_files
 from pyarmonik.core import limits
+from pyarmonik.protocol.web import server
 from pyarmonik.protocol.web.asgi import GrpcWebApp
 from pyarmonik.protocol.web.cors import Cors
 from pyarmonik.protocol.web.methods import Methods
-from pyarmonik.protocol.web.server import HttpServer
+
+WHAT = "gRPC-Web and the GUI"
 
 
 def _setting(model: type[settings.BaseSettings], name: str) -> str:
     return f"{settings.flag_of(name)} or {settings.env_of(model, name)}"
+
+
+def _hint() -> str:
+    return f"choose another port with {_setting(settings.WebSettings, 'http_port')}, or 'off'"
+
+
+def check_port(host: str, web: settings.WebSettings) -> None:
+    """A busy HTTP port, refused in one line before anything starts (``local``
+    checks it before it starts its Redis and its processes)."""
+    if web.http_port:
+        server.check_free(host, web.http_port, what=WHAT, hint=_hint())
 
 
 def http_server(
@@ -25,7 +38,7 @@ def http_server(
     web: settings.WebSettings,
     security: settings.SecuritySettings,
     max_message_size: int,
-) -> HttpServer:
+) -> server.HttpServer:
     """The server of ``web.http_port`` (which is set); ``ValueError`` in one
     line for a GUI folder or configuration file that cannot be served."""
     assert web.http_port is not None
@@ -51,11 +64,4 @@ def http_server(
     if security.tls_cert_file is not None and security.tls_key_file is not None:
         files_ = tls_files.TlsFiles(security.tls_cert_file, security.tls_key_file, security.tls_client_ca_file)
         context = tls_files.ssl_context(files_)
-    return HttpServer(
-        app,
-        host=host,
-        port=web.http_port,
-        ssl_context=context,
-        what="gRPC-Web and the GUI",
-        hint=f"choose another port with {_setting(settings.WebSettings, 'http_port')}, or 'off'",
-    )
+    return server.HttpServer(app, host=host, port=web.http_port, ssl_context=context, what=WHAT, hint=_hint())

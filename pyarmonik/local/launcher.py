@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from pyarmonik import metrics
+from pyarmonik.control_plane import web_port
 from pyarmonik.core import ids
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.local import children, redis_server
@@ -146,6 +147,7 @@ class LocalGrid:
 
     async def __aenter__(self) -> LocalGrid:
         try:
+            web_port.check_port(self.settings.host, self.settings)  # first: nothing started yet
             if self.settings.metrics_port is not None:  # first: a port in use is refused before anything starts
                 self.metrics = ProbeServer(
                     {}, pages={"/metrics": self._scrape}, host=self.settings.host, port=self.settings.metrics_port,

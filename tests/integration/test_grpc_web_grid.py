@@ -92,15 +92,22 @@ def native_error(call: object, request: object) -> tuple[grpc.StatusCode, str]:
 def test_the_grids_servicers_answer_grpc_web_as_they_answer_grpc(
     channel: grpc.Channel, web: str, client: httpx.Client, content_type: str
 ) -> None:
+    versions, partitions = "/armonik.api.grpc.v1.versions.Versions/", "/armonik.api.grpc.v1.partitions.Partitions/"
+    health = "/armonik.api.grpc.v1.health_checks.HealthChecksService/"
     calls = [
-        ("/armonik.api.grpc.v1.versions.Versions/ListVersions", VersionsStub(channel).ListVersions, versions_pb.ListVersionsRequest(), versions_pb.ListVersionsResponse),
-        ("/armonik.api.grpc.v1.partitions.Partitions/GetPartition", PartitionsStub(channel).GetPartition, partitions_pb.GetPartitionRequest(id="default"), partitions_pb.GetPartitionResponse),
-        ("/armonik.api.grpc.v1.health_checks.HealthChecksService/CheckHealth", HealthChecksServiceStub(channel).CheckHealth, health_pb.CheckHealthRequest(), health_pb.CheckHealthResponse),
-    ]  # fmt: skip
-    for path, native, request, kind in calls:
+        (versions + "ListVersions", VersionsStub(channel).ListVersions, versions_pb.ListVersionsRequest()),
+        (
+            partitions + "GetPartition",
+            PartitionsStub(channel).GetPartition,
+            partitions_pb.GetPartitionRequest(id="default"),
+        ),
+        (health + "CheckHealth", HealthChecksServiceStub(channel).CheckHealth, health_pb.CheckHealthRequest()),
+    ]
+    for path, native, request in calls:
         answer = grpc_web.call(client, web, path, request, content_type=content_type)
+        expected = native(request)
         assert answer.code == grpc.StatusCode.OK, (path, answer.details)
-        assert answer.messages(kind) == [native(request)], path
+        assert answer.messages(type(expected)) == [expected], path
 
 
 def test_an_error_status_is_the_one_native_grpc_gives(channel: grpc.Channel, web: str, client: httpx.Client) -> None:

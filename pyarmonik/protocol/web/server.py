@@ -51,6 +51,12 @@ def _bind(host: str, port: int, what: str, hint: str) -> socket.socket:
     return sock
 
 
+def check_free(host: str, port: int, *, what: str, hint: str) -> None:
+    """Refuses a busy port as ``HttpServer.start`` would, without serving it:
+    a launcher checks it before starting anything else."""
+    _bind(host, port, what, hint).close()
+
+
 def peer_auth(ssl_object: ssl.SSLObject | None) -> Mapping[str, Sequence[bytes]]:
     """The verified client certificate of a TLS connection, under gRPC's ``auth_context`` keys."""
     if ssl_object is None:
