@@ -46,7 +46,10 @@ def build_tasks(
     if not submitter.may_submit(session):
         raise errors.FailedPrecondition(f"Submission for the session {session.session_id} is closed")
     defaults = batch_options.merged_over(session.options) if batch_options else session.options
-    parents = [*submitter.parent.parent_task_ids, submitter.parent.task_id] if submitter.parent else []
+    # As ArmoniK.Core: a client's tasks descend from their session, a worker's
+    # children from the ancestors of their parent, then the parent.
+    parent = submitter.parent
+    parents = [*parent.parent_task_ids, parent.task_id] if parent else [session.session_id]
     tasks = []
     for index, item in enumerate(new):
         if not item.payload_id:
