@@ -1,6 +1,6 @@
 // Headless Chromium (Debian's, through playwright-core; Playwright's own
 // browser download is not used) loading a page, with a screenshot:
-//   node browser.mjs URL SCREENSHOT.png [WAIT_SELECTOR] [SECONDS]
+//   node browser.mjs URL SCREENSHOT.png [WAIT_SELECTOR] [SECONDS] [SETTLE_SECONDS]
 // Prints one JSON line: window.results (when the page sets it), the page's
 // console errors and failed requests.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [url, screenshot, selector = 'body[data-done]', seconds = '60'] = process.argv.slice(2);
+const [url, screenshot, selector = 'body[data-done]', seconds = '60', settle = '0'] = process.argv.slice(2);
 const profile = mkdtempSync(join(tmpdir(), 'pyarmonik-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -29,6 +29,7 @@ try {
   });
   await page.goto(url);
   await page.waitForSelector(selector, { timeout: Number(seconds) * 1000 });
+  await page.waitForTimeout(Number(settle) * 1000); // animations (the GUI's graphs) come to rest
   await page.screenshot({ path: screenshot, fullPage: false });
   const results = await page.evaluate(() => window.results ?? null);
   console.log(JSON.stringify({ url: page.url(), results, errors }));
