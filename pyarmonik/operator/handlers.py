@@ -223,7 +223,7 @@ def _without_secret(url: str) -> str:
 # -- shared ------------------------------------------------------------------
 #: Kinds a spec change may make unnecessary (networkPolicy.enabled: false):
 #: their owned objects that the builders no longer return are deleted.
-PRUNED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
+PRUNED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"))
 
 
 async def _apply_owned(

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyarmonik.operator.builders import common, control_plane, network, object_storage, rbac, redis
+from pyarmonik.operator.builders import common, control_plane, gui, network, object_storage, rbac, redis
 
 
 def build_cluster_children(cluster_body: common.Body, *, secrets: dict[str, str]) -> list[dict[str, Any]]:
     """The grid's ServiceAccount, Role and RoleBinding; its NetworkPolicies,
     before the pods they protect, so that no pod starts unprotected; the
     managed Redis and MinIO (Secret first) when the spec asks for them; then
-    the control plane.
+    the control plane, and the Admin GUI when asked for.
 
     ``secrets`` holds the MinIO root credentials (``accessKey``,
     ``secretKey``): those of the existing ``<cluster>-minio-credentials``
@@ -42,5 +42,6 @@ def build_cluster_children(cluster_body: common.Body, *, secrets: dict[str, str]
         control_plane.build_control_plane_service(cluster_body),
         control_plane.build_control_plane_deployment(cluster_body),
         control_plane.build_control_plane_pdb(cluster_body),
+        *gui.build_gui_children(cluster_body),
     ]
     return children

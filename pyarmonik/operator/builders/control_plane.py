@@ -13,7 +13,7 @@ from typing import Any
 
 from pyarmonik import settings
 from pyarmonik.operator import env
-from pyarmonik.operator.builders import common, object_storage, redis, security
+from pyarmonik.operator.builders import common, gui, object_storage, redis, security
 
 COMPONENT = "control-plane"
 #: Local data (nothing the grid depends on) goes to a volume: the root
@@ -36,6 +36,7 @@ def control_plane_env(cluster_body: common.Body) -> list[dict[str, Any]]:
         host="0.0.0.0",
         port=plane["port"],
         metrics_port=plane["metricsPort"],
+        http_port=gui.http_port(cluster_body),  # None: "off"
         partitions=[plane["defaultPartition"]],
         lease_seconds=spec["lease"]["leaseSeconds"],
         log_level=spec["logging"]["level"],
@@ -60,6 +61,7 @@ def build_control_plane_deployment(cluster_body: common.Body) -> dict[str, Any]:
         "ports": [
             {"name": "grpc", "containerPort": plane["port"]},
             {"name": "metrics", "containerPort": plane["metricsPort"]},
+            *gui.control_plane_container_ports(cluster_body),
         ],
         "env": control_plane_env(cluster_body),
         "resources": common.resources_of(plane.get("resources")),
@@ -103,6 +105,7 @@ def build_control_plane_service(cluster_body: common.Body) -> dict[str, Any]:
     ports = [
         {"name": "grpc", "port": service["port"], "targetPort": "grpc", "appProtocol": "grpc"},
         {"name": "metrics", "port": plane["metricsPort"], "targetPort": "metrics", "appProtocol": "http"},
+        *gui.control_plane_service_ports(cluster_body),
     ]
     built = common.service(
         common.control_plane_name(cluster),

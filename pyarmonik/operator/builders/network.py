@@ -10,6 +10,9 @@ One policy per component, named after it, selecting its pods only:
 - the managed Redis: from the control plane, the agents and the operator
   (which declares partitions and reads queues there);
 - the managed MinIO: from the control plane and the agents;
+- with ``gui.enabled``, the control plane's gRPC-Web port and the GUI's
+  port: from the API's peers (with ``auth.trustedProxyHeaders``, the
+  Ingress named in ``networkPolicy.ingressFrom`` alone);
 - each partition (built with the partition's children): the agent's probe
   port, which also serves ``/metrics`` and the state the autoscaler reads,
   from the operator and the monitoring namespaces. Nothing else: the agent
@@ -32,7 +35,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from pyarmonik.operator.builders import common, control_plane, object_storage, redis
+from pyarmonik.operator.builders import common, control_plane, gui, object_storage, redis
 
 API_VERSION = "networking.k8s.io/v1"
 KIND = "NetworkPolicy"
@@ -52,6 +55,8 @@ def build_cluster_policies(cluster_body: common.Body) -> list[dict[str, Any]]:
         policies.append(build_redis_policy(cluster_body))
     if spec["objectStorage"]["mode"] == "managed":
         policies.append(build_minio_policy(cluster_body))
+    if gui.enabled(cluster_body):
+        policies.append(build_gui_policy(cluster_body))
     return policies
 
 
@@ -62,16 +67,23 @@ def build_partition_policies(partition_body: common.Body, cluster_body: common.B
     return [build_partition_policy(partition_body, cluster_body)]
 
 
+def _api_peers(cluster_body: common.Body) -> list[dict[str, Any]]:
+    """Who may call the API (and, with the GUI, its gRPC-Web port and the GUI)."""
+    spec = common.cluster_spec(cluster_body)
+    given = spec["networkPolicy"].get("ingressFrom")
+    if (spec.get("auth") or {}).get("trustedProxyHeaders"):
+        return list(given or [])
+    return [_agents(cluster_body), *(given if given is not None else [{"podSelector": {}}])]
+
+
 def build_control_plane_policy(cluster_body: common.Body) -> dict[str, Any]:
     spec = common.cluster_spec(cluster_body)
-    plane, policy = spec["controlPlane"], spec["networkPolicy"]
-    trusts_headers = bool((spec.get("auth") or {}).get("trustedProxyHeaders"))
-    given = policy.get("ingressFrom")
-    if trusts_headers:
-        api_peers = list(given or [])
-    else:
-        api_peers = [_agents(cluster_body), *(given if given is not None else [{"podSelector": {}}])]
+    plane = spec["controlPlane"]
+    api_peers = _api_peers(cluster_body)
     ingress = _rule("from", api_peers, plane["port"]) + _rule("from", _monitoring(spec), plane["metricsPort"])
+    http_port = gui.http_port(cluster_body)
+    if http_port is not None:
+        ingress += _rule("from", api_peers, http_port)
     egress = None
     if spec["redis"]["mode"] == "managed" and spec["objectStorage"]["mode"] == "managed":
         cluster = common.name_of(cluster_body)
@@ -81,6 +93,12 @@ def build_control_plane_policy(cluster_body: common.Body) -> dict[str, Any]:
             *_rule("to", [_pods(cluster, object_storage.COMPONENT)], object_storage.API_PORT),
         ]
     return _policy(cluster_body, control_plane.COMPONENT, common.control_plane_name, ingress, egress)
+
+
+def build_gui_policy(cluster_body: common.Body) -> dict[str, Any]:
+    """The GUI's port from the API's peers (the Ingress controller among
+    them); no egress but DNS: nginx serves files, the browser calls the API."""
+    return _policy(cluster_body, gui.COMPONENT, gui.name, _rule("from", _api_peers(cluster_body), gui.PORT), [DNS])
 
 
 def build_redis_policy(cluster_body: common.Body) -> dict[str, Any]:
