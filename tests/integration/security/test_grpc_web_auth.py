@@ -5,7 +5,6 @@ of their TLS connection (mTLS on the HTTP port) or by the ingress' headers."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 
 import grpc
 import httpx
@@ -18,7 +17,7 @@ from armonik.protogen.common import sessions_common_pb2 as sessions_pb
 from tests import grpc_web
 
 from ..conftest import default_options
-from .conftest import Pki, SecureGrid, start, write_auth_config
+from .conftest import Pki, SecureGrid
 
 CURRENT_USER = "/armonik.api.grpc.v1.auth.Authentication/GetCurrentUser"
 SESSIONS = "/armonik.api.grpc.v1.sessions.Sessions/"
@@ -77,16 +76,6 @@ def test_a_grpc_web_caller_sees_only_its_own_sessions(mtls_grid: SecureGrid, pki
 def test_without_a_client_certificate_the_tls_handshake_is_refused(mtls_grid: SecureGrid, pki: Pki) -> None:
     with web_client(pki, None) as client, pytest.raises(httpx.HTTPError):
         current_user(client, web_url(mtls_grid))
-
-
-@pytest.fixture(scope="module")
-def proxied_grid(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureGrid]:
-    root = tmp_path_factory.mktemp("proxied-web-grid")
-    grid = start(root, pki, auth_config_file=write_auth_config(root, pki), trusted_proxy_headers=True)
-    try:
-        yield grid
-    finally:
-        grid.stop()
 
 
 def test_behind_an_ingress_the_certificate_headers_name_the_grpc_web_caller(proxied_grid: SecureGrid, pki: Pki) -> None:
