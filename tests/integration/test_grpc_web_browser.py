@@ -45,7 +45,7 @@ def test_a_page_served_by_gui_calls_the_grid_through_grpc_web_in_chromium(tmp_pa
 
         loaded = web_clients.run("browser.mjs", url, str(screenshot))
 
-        wait_for(lambda: grid.subscriber_count(session_id) == 0)  # the page's stream, cancelled once read
+        wait_for(lambda: grid.subscriber_count(session_id) == 0, timeout=30)  # the page's stream, cancelled once read
     finally:
         grid.stop()
     assert loaded["errors"] == []
