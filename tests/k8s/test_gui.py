@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.k8s import controlplane, operator_process
+from tests import servers
+from tests.k8s import chart, controlplane, operator_process
 from tests.k8s.test_operator import CONVERGE, crds, exists, external_cluster, get, operator, owner_kinds
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
@@ -60,3 +61,17 @@ def test_the_gui_runs_beside_the_control_plane_behind_one_ingress_and_goes_when_
     assert not exists(k8s, namespace, "networkpolicy", "grid-gui")
     ports = {p["name"] for p in get(k8s, namespace, "service", "grid-control-plane")["spec"]["ports"]}
     assert "http" not in ports
+
+
+def test_the_readmes_helm_command_gives_the_cluster_its_gui() -> None:
+    helm = chart.helm_binary()
+    if helm is None:
+        servers.skip_or_fail("no helm: build the test bed (python -m tests.k8s.testbed build) or put helm on PATH")
+    objects = chart.render(
+        helm,
+        *("--set", "cluster.enabled=true", "--set", "cluster.spec.gui.enabled=true"),
+        *("--set", "cluster.spec.gui.ingress.host=grid.example.com"),
+    )
+    [cluster] = [o for o in objects if o["kind"] == "ArmoniKCluster"]
+
+    assert cluster["spec"]["gui"] == {"enabled": True, "ingress": {"host": "grid.example.com"}}
