@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, StringConstraints, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +24,8 @@ import pyarmonik
 from pyarmonik.core import limits
 
 DEFAULT_PORT = 5001
+#: ArmoniK's ingress serves its HTTP (gRPC-Web, GUI) port beside gRPC's.
+DEFAULT_HTTP_PORT = 5000
 SocketType = Literal["unixdomainsocket", "tcp"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 #: Partition ids become Kubernetes label values and Redis key parts: keep them
@@ -31,6 +33,20 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 PARTITION_ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
 PartitionId = Annotated[str, StringConstraints(pattern=PARTITION_ID_PATTERN)]
 Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+def _off_is_none(value: object) -> object:
+    return None if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
+
+
+#: A port that ``off`` turns off (flag and environment alike).
+PortOrOff = Annotated[Port | None, BeforeValidator(_off_is_none)]
+
+
+def accepts_off(info: FieldInfo) -> bool:
+    """Whether the setting takes ``off`` (a ``PortOrOff``)."""
+    return any(getattr(item, "func", None) is _off_is_none for item in info.metadata)
+
 
 _CONFIG = SettingsConfigDict(env_prefix="PYARMONIK_", extra="ignore", populate_by_name=True)
 
@@ -115,6 +131,37 @@ class MetricsSettings(BaseSettings):
         description="serve Prometheus /metrics on this port, on --host (0: any free port); in local, one endpoint "
         "for the control plane and every agent",
         json_schema_extra={"shown": "off"},
+    )
+
+
+class WebSettings(BaseSettings):
+    """The HTTP port beside the gRPC one: gRPC-Web for browsers (ArmoniK's
+    Admin GUI) on HTTP/1.1 and HTTP/2, TLS as the gRPC port, and the GUI's
+    own files when given (docs/gui.md)."""
+
+    model_config = _CONFIG
+
+    http_port: PortOrOff = Field(
+        DEFAULT_HTTP_PORT,
+        description="serve gRPC-Web (and --gui) on this port, on --host, with the TLS of the API; "
+        "off: no HTTP port (0: any free port)",
+    )
+    gui: Path | None = Field(
+        None,
+        description="folder of a built ArmoniK Admin GUI to serve on --http-port (its index.html files say where)",
+        json_schema_extra={"shown": "none: gRPC-Web only"},
+    )
+    gui_configuration: Path | None = Field(
+        None,
+        description="JSON file the GUI reads as /static/gui_configuration (its settings page exports one)",
+        json_schema_extra={"shown": "none: 404, the GUI's defaults"},
+    )
+    gui_name: str = Field("PyArmoniK", description="name of this grid in the GUI's environment chip")
+    gui_color: str = Field("#1e88e5", description="CSS colour of the GUI's environment chip")
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="other origins whose pages may call the API through gRPC-Web (* for any; repeat the flag)",
+        json_schema_extra={"shown": "none: same origin only"},
     )
 
 
@@ -263,7 +310,14 @@ class AgentProbeSettings(BaseSettings):
 
 
 class ControlPlaneSettings(
-    LoggingSettings, StorageSettings, MetricsSettings, ServerSettings, SecuritySettings, LimitSettings, LeaseSettings
+    LoggingSettings,
+    StorageSettings,
+    MetricsSettings,
+    ServerSettings,
+    WebSettings,
+    SecuritySettings,
+    LimitSettings,
+    LeaseSettings,
 ):
     """``pyarmonik control-plane``."""
 

@@ -32,6 +32,7 @@ S = TypeVar("S", bound=BaseSettings)
 GROUPS: dict[type[BaseSettings], str] = {
     settings.ServerSettings: "API",
     settings.MetricsSettings: "API",
+    settings.WebSettings: "gRPC-Web and GUI",
     settings.SecuritySettings: "security",
     settings.LimitSettings: "limits",
     settings.StorageSettings: "storage",
@@ -109,6 +110,8 @@ def add_flags(parser: argparse.ArgumentParser, model: type[BaseSettings]) -> Non
         else:
             choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
             metavar = "{" + ",".join(choices) + "}" if choices else _METAVARS.get(kind, "VALUE")
+            if settings.accepts_off(info):  # a number or "off": pydantic tells them apart
+                kind, metavar = str, f"{metavar}|off"
             group.add_argument(
                 flag_of(name), dest=name, metavar=metavar, type=kind if kind in _METAVARS else str, help=text
             )

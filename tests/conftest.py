@@ -14,6 +14,11 @@ from pyarmonik.storage.objects.s3 import S3Config
 
 from . import redis_stores, servers
 
+# Tests bind port 0: grids they start serve gRPC-Web on a free port too, never
+# on the default 5000 that another grid of the machine may hold (a test of the
+# default removes this with monkeypatch.delenv).
+os.environ.setdefault("PYARMONIK_HTTP_PORT", "0")
+
 # -- opt-in tests ---------------------------------------------------------------
 #: Set to 1 to run the soak tests along with the rest (or select them: -m soak).
 SOAK_VARIABLE = "PYARMONIK_SOAK"

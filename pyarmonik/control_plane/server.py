@@ -10,6 +10,11 @@ the standard ``grpc.health.v1`` service (SERVING for "" and each service
 while up, NOT_SERVING once a shutdown starts, so load balancers drain it
 first). Served over TLS (mTLS with a client CA) when given certificates.
 
+With an HTTP port (``web.http_port``), the same servicer instances are
+served through gRPC-Web too (``web_port``), found through the same
+interceptor instances: a browser's call is authenticated, limited, counted
+and answered with its status exactly as a native one.
+
 The servicers see the grid through this server's view of it: the client
 API's limits set and, with authentication on, each caller's reach cut to
 its own sessions (``lifecycle.isolation``). Agents and the reaper keep the
@@ -18,6 +23,7 @@ grid itself.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
@@ -51,6 +57,7 @@ from pyarmonik.control_plane import (
     submitter_service,
     tasks_service,
     versions_service,
+    web_port,
 )
 from pyarmonik.control_plane import tls as tls_files
 from pyarmonik.control_plane.auth_interceptor import AuthInterceptor
@@ -62,7 +69,9 @@ from pyarmonik.protocol import handlers, serving
 from pyarmonik.protocol.bodies import BodyInterceptor
 from pyarmonik.protocol.interceptor import ErrorInterceptor
 from pyarmonik.protocol.rpc_metrics import MetricsInterceptor
-from pyarmonik.settings import LimitSettings, SecuritySettings
+from pyarmonik.protocol.web.methods import Methods
+from pyarmonik.protocol.web.server import HttpServer
+from pyarmonik.settings import LimitSettings, SecuritySettings, WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +123,9 @@ def _tls(security: SecuritySettings) -> tls_files.TlsFiles | None:
 class ControlPlane:
     """One grpc.aio server for one grid. ``port=0`` binds a free port;
     ``port`` gives the bound one once started. Without ``security`` and
-    ``limits``, their defaults (plaintext, no authentication); files they
-    name are read here, so a bad one fails before anything is served."""
+    ``limits``, their defaults (plaintext, no authentication); without
+    ``web``, no HTTP port. Files they name are read here, so a bad one fails
+    before anything is served."""
 
     def __init__(
         self,
@@ -125,6 +135,7 @@ class ControlPlane:
         port: int = 5001,
         security: SecuritySettings | None = None,
         limits: LimitSettings | None = None,
+        web: WebSettings | None = None,
         extra_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         security = security if security is not None else SecuritySettings.model_construct()
@@ -158,6 +169,12 @@ class ControlPlane:
         self._server: aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
         self._port = 0
+        self._methods = Methods(self._interceptors)
+        self._http: HttpServer | None = None
+        if web is not None and web.http_port is not None:
+            self._http = web_port.http_server(
+                self._methods, host=host, web=web, security=security, max_message_size=limits.max_message_size
+            )
         log.info(
             "ArmoniK API: %s, authentication %s",
             "mTLS" if security.tls_client_ca_file else "TLS" if self._credentials else "plaintext",
@@ -170,13 +187,23 @@ class ControlPlane:
             raise RuntimeError("the control plane is not started")
         return self._port
 
+    @property
+    def http_port(self) -> int | None:
+        """The bound HTTP (gRPC-Web) port, ``None`` when there is none."""
+        return self._http.port if self._http is not None else None
+
     async def start(self) -> int:
         server = aio.server(interceptors=self._interceptors, options=self._options)
-        for register, servicer in _registrations(self._grid):
-            register(servicer, server)
         self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        for register, servicer in [
+            *_registrations(self._grid),
+            (health_pb2_grpc.add_HealthServicer_to_server, self._health),
+        ]:
+            register(servicer, server)
+            register(servicer, self._methods)  # the same instance, for gRPC-Web
         self._port = serving.bind(server, self._address, what="the ArmoniK API", credentials=self._credentials)
+        if self._http is not None:
+            await self._http.start()  # a busy port fails here, before anything is served
         await server.start()
         self._server = server
         for name in ["", *api.service_names()]:
@@ -195,7 +222,8 @@ class ControlPlane:
         ended = self._streams.end_all()
         if ended:
             log.info("control plane stopping: %d event stream(s) ended", ended)
-        await self._server.stop(grace)
+        stops = [self._server.stop(grace), *([self._http.stop(grace)] if self._http is not None else [])]
+        await asyncio.gather(*stops)
         self._server = None
         log.info("control plane stopped")
 

@@ -19,8 +19,13 @@ def api_version() -> str:
         return "unknown"
 
 
+def core_version() -> str:
+    """This grid's version, which the Admin GUI shows when it is numbers only (``0.1.0``)."""
+    return pyarmonik.__version__
+
+
 class VersionsServicer(versions_service_pb2_grpc.VersionsServicer):
     async def ListVersions(
         self, request: pb.ListVersionsRequest, context: aio.ServicerContext
     ) -> pb.ListVersionsResponse:
-        return pb.ListVersionsResponse(core=pyarmonik.__version__, api=api_version())
+        return pb.ListVersionsResponse(core=core_version(), api=api_version())

@@ -49,7 +49,10 @@ def build_tasks(
     for index, item in enumerate(new):
         ranges.check_task_options(item.options, field=f"task_creations[{index}].task_options")
     defaults = batch_options.merged_over(session.options) if batch_options else session.options
-    parents = [*submitter.parent.parent_task_ids, submitter.parent.task_id] if submitter.parent else []
+    # As ArmoniK.Core: a client's tasks descend from their session, a worker's
+    # children from the ancestors of their parent, then the parent.
+    parent = submitter.parent
+    parents = [*parent.parent_task_ids, parent.task_id] if parent else [session.session_id]
     tasks = []
     for index, item in enumerate(new):
         if not item.payload_id:

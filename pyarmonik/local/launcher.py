@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from pyarmonik import metrics
+from pyarmonik.control_plane import web_port
 from pyarmonik.core import ids
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.local import children, redis_server
@@ -121,6 +122,12 @@ class LocalGrid:
         return port
 
     @property
+    def http_port(self) -> int | None:
+        """The control plane's HTTP port (gRPC-Web, the GUI), ``None`` when off."""
+        assert self.control_plane is not None
+        return self.control_plane.ports.get("http_port")
+
+    @property
     def metrics_port(self) -> int | None:
         """The port of the grid's one /metrics endpoint, ``None`` when off."""
         return self.metrics.port if self.metrics is not None else None
@@ -143,6 +150,7 @@ class LocalGrid:
             # First: a port in use, a missing file or a data dir that cannot be written is refused
             # before anything starts.
             control_plane_process.preflight(self.settings)
+            web_port.check_port(self.settings.host, self.settings)
             wiring.check_data_dir(self.settings.data_dir)
             if self.settings.metrics_port is not None:
                 self.metrics = ProbeServer(
@@ -305,12 +313,22 @@ async def while_serving(grid: LocalGrid, work: Awaitable[T]) -> T:
     return job.result()
 
 
+def web_line(settings: LocalSettings, port: int) -> str:
+    """Where browsers reach the grid."""
+    scheme = "https" if settings.tls_cert_file else "http"
+    if settings.gui is not None:
+        return f"ArmoniK Admin GUI at {scheme}://{settings.host}:{port}/ (gRPC-Web on the same port)"
+    return f"gRPC-Web at {scheme}://{settings.host}:{port} (add --gui DIR for the Admin GUI: docs/gui.md)"
+
+
 async def serve(settings: LocalSettings, console: Console, stop: asyncio.Event) -> int:
     async with LocalGrid(settings) as grid:
         console.print(
             f"[bold green]PyArmoniK grid serving on {settings.host}:{grid.port}[/] "
             f"(partitions {', '.join(settings.partitions)}; {grid.agent_count} agent(s); data in {settings.data_dir})"
         )
+        if grid.http_port is not None:
+            console.print(web_line(settings, grid.http_port))
         if grid.metrics_port is not None:
             console.print(f"Prometheus metrics of the whole grid at http://{settings.host}:{grid.metrics_port}/metrics")
         if not grid.commands:

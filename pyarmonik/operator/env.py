@@ -49,12 +49,13 @@ def settings_env(model: type[BaseSettings], **values: Any) -> list[dict[str, Any
     """``[{"name": ..., "value": ...}]`` for the settings ``values`` of
     ``model``, in the order given; a :class:`SecretRef` value becomes a
     ``valueFrom.secretKeyRef``. ``None`` renders nothing (the setting keeps
-    its default). Raises :class:`InvalidSetting` for an unknown setting or a
-    value the model refuses."""
+    its default), but ``off`` for a setting that takes it (``PortOrOff``).
+    Raises :class:`InvalidSetting` for an unknown setting or a value the
+    model refuses."""
     unknown = sorted(set(values) - set(model.model_fields))
     if unknown:
         raise InvalidSetting(f"{model.__name__} has no setting {', '.join(unknown)}")
-    values = {name: value for name, value in values.items() if value is not None}
+    values = {name: value for name, value in values.items() if value is not None or _turned_off(model, name)}
     plain = {name: value for name, value in values.items() if not isinstance(value, SecretRef)}
     try:
         validated = _isolated(model)(**plain).model_dump(mode="json", include=set(plain))
@@ -67,7 +68,14 @@ def settings_env(model: type[BaseSettings], **values: Any) -> list[dict[str, Any
             env.append({"name": env_name(model, name), "valueFrom": ref})
         elif validated[name] is not None:
             env.append({"name": env_name(model, name), "value": _text(validated[name])})
+        else:  # a setting on by default that None turns off (an HTTP port)
+            env.append({"name": env_name(model, name), "value": "off"})
     return env
+
+
+def _turned_off(model: type[BaseSettings], name: str) -> bool:
+    info = model.model_fields.get(name)
+    return info is not None and settings.accepts_off(info)
 
 
 def merged(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -166,6 +166,23 @@ class Auth(SpecModel):
     trusted_proxy_headers: bool
 
 
+class GuiIngress(SpecModel):
+    enabled: bool
+    class_name: str | None = None
+    host: str | None = None
+    tls_secret_name: str | None = None
+    annotations: dict[str, str]
+
+
+class Gui(SpecModel):
+    enabled: bool
+    image: Image
+    replicas: int
+    resources: dict[str, Any] | None = None
+    http_port: int
+    ingress: GuiIngress
+
+
 class ClusterSpec(SpecModel):
     image: Image
     image_pull_secrets: list[LocalRef] | None = None
@@ -176,6 +193,7 @@ class ClusterSpec(SpecModel):
     persistence: Persistence
     lease: Lease
     network_policy: NetworkPolicy
+    gui: Gui
     tls: Tls | None = None
     auth: Auth | None = None
 

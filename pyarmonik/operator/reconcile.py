@@ -44,7 +44,7 @@ RETRY_SECONDS = 5.0
 GRID_WAIT_SECONDS = 1.0
 #: Kinds a spec change may make unnecessary (networkPolicy.enabled: false):
 #: their owned objects that the builders no longer return are deleted.
-PRUNED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"),)
+PRUNED_KINDS = (("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"))
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,49 @@ _LEASE_RENEWAL_RULE = (
     "less often lets it expire under a running task, which is then retried",
 )
 
+#: ArmoniK's Admin GUI image (nginx serving the GUI at /admin/ on port 1080).
+GUI_IMAGE, GUI_TAG = "dockerhubaneo/armonik_admin_app", "0.15.0"
+
+
+def _gui_spec() -> s.Schema:
+    ingress = s.obj(
+        {
+            "enabled": s.boolean("build the Ingress (off: route to the two Services yourself)", default=True),
+            "className": s.string("ingressClassName (none: the cluster's default class)", nullable=True),
+            "host": s.string("host the Ingress answers (none: any)", nullable=True),
+            "tlsSecretName": s.string("Secret of the certificate the Ingress serves (none: plaintext)", nullable=True),
+            "annotations": s.string_map("annotations of the Ingress (its controller's settings)", default={}),
+        },
+        "one entry point: the ArmoniK services' paths (gRPC-Web) and /static to the control plane, the rest to "
+        "the GUI (at /admin/)",
+        default={},
+    )
+    return s.obj(
+        {
+            "enabled": s.boolean("deploy ArmoniK's Admin GUI beside the control plane", default=False),
+            "image": s.obj(
+                {
+                    "repository": s.string(default=GUI_IMAGE),
+                    "tag": s.string(default=GUI_TAG),
+                    "pullPolicy": s.enum(PULL_POLICIES, "IfNotPresent"),
+                },
+                "ArmoniK's Admin GUI image",
+                default={},
+            ),
+            "replicas": s.integer(default=1, minimum=1, maximum=10),
+            "resources": s.resources(),
+            "httpPort": s.integer(
+                "the control plane's HTTP port, which serves gRPC-Web to the GUI",
+                default=settings.DEFAULT_HTTP_PORT,
+                minimum=1,
+                maximum=65535,
+            ),
+            "ingress": ingress,
+        },
+        "ArmoniK's Admin GUI (docs/gui.md); off, the control plane serves no HTTP port",
+        default={},
+    )
+
 
 def cluster_spec_schema() -> s.Schema:
     return s.obj(
@@ -327,6 +370,7 @@ def cluster_spec_schema() -> s.Schema:
                 rules=[_LEASE_RENEWAL_RULE],
             ),
             "networkPolicy": _network_policy_spec(),
+            "gui": _gui_spec(),
             "tls": _tls_spec(),
             "auth": _auth_spec(),
         },

@@ -48,7 +48,9 @@ class ControlPlaneService:
 
     def __init__(self, grid: Grid, settings: ControlPlaneSettings) -> None:
         self.grid, self.settings = grid, settings
-        self.server = ControlPlane(grid, host=settings.host, port=settings.port, security=settings, limits=settings)
+        self.server = ControlPlane(
+            grid, host=settings.host, port=settings.port, security=settings, limits=settings, web=settings
+        )
         self.metrics = metrics_server(grid, host=settings.host, port=settings.metrics_port)
         self._stop_reaper = asyncio.Event()
         self._reaper: asyncio.Future[None] | None = None
@@ -117,7 +119,7 @@ async def run_control_plane(settings: ControlPlaneSettings, stop: asyncio.Event)
     async with open_grid(settings, default_partition=settings.partitions[0]) as grid:
         service = ControlPlaneService(grid, settings)
         await service.start()
-        supervised.announce(port=service.port, metrics_port=service.metrics_port)
+        supervised.announce(port=service.port, metrics_port=service.metrics_port, http_port=service.server.http_port)
         try:
             await stop.wait()
         finally:

@@ -240,7 +240,8 @@ async def test_legacy_create_task_stream_submits_children_with_inline_payloads(a
     [status] = reply.creation_status_list.creation_statuses
     assert list(status.task_info.expected_output_keys) == [output]
     [child] = ctx.children
-    assert child.expected_output_ids == [output] and child.parent_task_ids == [ctx.task.task_id]
+    assert child.expected_output_ids == [output]
+    assert child.parent_task_ids == [*ctx.task.parent_task_ids, ctx.task.task_id]
     assert (ctx.data_folder / child.payload_id).read_bytes() == b"part1-part2"
 
 

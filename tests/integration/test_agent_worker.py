@@ -132,7 +132,7 @@ def test_worker_protocol_diagram_results_notify_and_child_that_takes_over_the_ou
     owner = client.results.get_owner_task_id([output], client.session_id)[output]
     assert owner != task.id  # delegated to the child
     child = client.task(owner)
-    assert child.parent_task_ids == [task.id] and len(child.data_dependencies) == 2
+    assert child.parent_task_ids == [client.session_id, task.id] and len(child.data_dependencies) == 2
     assert client.task(task.id).status == TaskStatus.COMPLETED
 
 

@@ -71,6 +71,9 @@ def test_a_task_with_its_payload_ready_is_submitted_and_queued(
     assert task.options.partition_id == "default" and task.options.max_duration == timedelta(seconds=60)
     assert task.initial_task_id == task.id and task.submitted_at is not None
     assert running_grid.run(running_grid.grid.queue.depth("default")) == 1  # type: ignore[union-attr]
+    # ArmoniK.Core's root tasks descend from their session (the Admin GUI's
+    # session graph links each payload to its last parent).
+    assert task.parent_task_ids == [batch.session_id]
 
 
 def test_task_options_take_the_priority_from_the_task_and_the_rest_from_defaults(

@@ -215,6 +215,7 @@ def test_the_cluster_role_grants_exactly_what_the_operator_needs(helm: str) -> N
         ("rbac.authorization.k8s.io", "roles"): write,
         ("rbac.authorization.k8s.io", "rolebindings"): write,
         ("networking.k8s.io", "networkpolicies"): write,
+        ("networking.k8s.io", "ingresses"): write,
         ("keda.sh", "scaledobjects"): write,
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     }

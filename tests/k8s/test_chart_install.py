@@ -115,6 +115,7 @@ def test_the_operator_account_may_do_its_job_and_no_more(
         ("update", "armonikpartitions.pyarmonik.io", "--subresource=scale", "-n", namespace),
         ("create", "roles.rbac.authorization.k8s.io", "-n", namespace),
         ("patch", "networkpolicies.networking.k8s.io", "-n", namespace),
+        ("create", "ingresses.networking.k8s.io", "-n", namespace),
         ("patch", "pods", "-n", namespace),
         ("create", "events", "-n", namespace),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),

@@ -181,9 +181,9 @@ it runs standalone). Cluster-scoped CRD reading is in its own rule set
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# Each grid's and partition's NetworkPolicies (ArmoniKCluster spec.networkPolicy).
+# Each grid's and partition's NetworkPolicies (ArmoniKCluster spec.networkPolicy), the GUI's Ingress (spec.gui).
 - apiGroups: ["networking.k8s.io"]
-  resources: ["networkpolicies"]
+  resources: ["networkpolicies", "ingresses"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # Partitions with autoscaling.engine: keda (only where KEDA is installed).
 - apiGroups: ["keda.sh"]

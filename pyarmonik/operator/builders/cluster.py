@@ -13,14 +13,14 @@ import copy
 from typing import Any
 
 from pyarmonik.operator import model
-from pyarmonik.operator.builders import control_plane, network, object_storage, rbac, redis
+from pyarmonik.operator.builders import control_plane, gui, network, object_storage, rbac, redis
 
 
 def build_cluster_children(cluster: model.Cluster, *, secrets: dict[str, str]) -> list[dict[str, Any]]:
     """The grid's ServiceAccount, Role and RoleBinding; its NetworkPolicies,
     before the pods they protect, so that no pod starts unprotected; the
     managed Redis and MinIO (Secret first) when the spec asks for them; then
-    the control plane.
+    the control plane, and the Admin GUI when asked for.
 
     ``secrets`` holds the MinIO root credentials (``accessKey``,
     ``secretKey``): those of the existing ``<cluster>-minio-credentials``
@@ -46,5 +46,6 @@ def build_cluster_children(cluster: model.Cluster, *, secrets: dict[str, str]) -
         control_plane.build_control_plane_service(cluster),
         control_plane.build_control_plane_deployment(cluster),
         control_plane.build_control_plane_pdb(cluster),
+        *gui.build_gui_children(cluster),
     ]
     return copy.deepcopy(children)  # no dict shared with the parsed resource

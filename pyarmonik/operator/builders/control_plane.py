@@ -13,7 +13,7 @@ from typing import Any
 
 from pyarmonik import settings
 from pyarmonik.operator import env, model
-from pyarmonik.operator.builders import common, object_storage, redis, security
+from pyarmonik.operator.builders import common, gui, object_storage, redis, security
 
 COMPONENT = "control-plane"
 #: Local data (nothing the grid depends on) goes to a volume: the root
@@ -35,6 +35,7 @@ def control_plane_env(cluster: model.Cluster) -> list[dict[str, Any]]:
         host="0.0.0.0",
         port=plane.port,
         metrics_port=plane.metrics_port,
+        http_port=gui.http_port(cluster),  # None: "off"
         partitions=[plane.default_partition],
         lease_seconds=spec.lease.lease_seconds,
         log_level=spec.logging.level,
@@ -58,6 +59,7 @@ def build_control_plane_deployment(cluster: model.Cluster) -> dict[str, Any]:
         "ports": [
             {"name": "grpc", "containerPort": plane.port},
             {"name": "metrics", "containerPort": plane.metrics_port},
+            *gui.control_plane_container_ports(cluster),
         ],
         "env": control_plane_env(cluster),
         "resources": common.resources_of(plane.resources),
@@ -100,6 +102,7 @@ def build_control_plane_service(cluster: model.Cluster) -> dict[str, Any]:
     ports = [
         {"name": "grpc", "port": service.port, "targetPort": "grpc", "appProtocol": "grpc"},
         {"name": "metrics", "port": plane.metrics_port, "targetPort": "metrics", "appProtocol": "http"},
+        *gui.control_plane_service_ports(cluster),
     ]
     built = common.service(
         common.control_plane_name(cluster.name),

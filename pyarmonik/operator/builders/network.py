@@ -10,6 +10,9 @@ One policy per component, named after it, selecting its pods only:
 - the managed Redis: from the control plane, the agents and the operator
   (which declares partitions and reads queues there);
 - the managed MinIO: from the control plane and the agents;
+- with ``gui.enabled``, the control plane's gRPC-Web port and the GUI's
+  port: from the API's peers (with ``auth.trustedProxyHeaders``, the
+  Ingress named in ``networkPolicy.ingressFrom`` alone);
 - each partition (built with the partition's children): the agent's probe
   port, which also serves ``/metrics`` and the state the autoscaler reads,
   from the operator and the monitoring namespaces. Nothing else: the agent
@@ -33,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyarmonik.operator import model
-from pyarmonik.operator.builders import common, control_plane, object_storage, redis
+from pyarmonik.operator.builders import common, control_plane, gui, object_storage, redis
 
 API_VERSION = "networking.k8s.io/v1"
 KIND = "NetworkPolicy"
@@ -53,6 +56,8 @@ def build_cluster_policies(cluster: model.Cluster) -> list[dict[str, Any]]:
         policies.append(build_redis_policy(cluster))
     if spec.object_storage.mode == "managed":
         policies.append(build_minio_policy(cluster))
+    if spec.gui.enabled:
+        policies.append(build_gui_policy(cluster))
     return policies
 
 
@@ -63,16 +68,23 @@ def build_partition_policies(part: model.Partition, cluster: model.Cluster) -> l
     return [build_partition_policy(part, cluster)]
 
 
+def _api_peers(cluster: model.Cluster) -> list[dict[str, Any]]:
+    """Who may call the API (and, with the GUI, its gRPC-Web port and the GUI)."""
+    spec = cluster.spec
+    given = spec.network_policy.ingress_from
+    if spec.auth and spec.auth.trusted_proxy_headers:
+        return list(given or [])
+    return [_agents(cluster), *(given if given is not None else [{"podSelector": {}}])]
+
+
 def build_control_plane_policy(cluster: model.Cluster) -> dict[str, Any]:
     spec = cluster.spec
-    plane, policy = spec.control_plane, spec.network_policy
-    trusts_headers = bool(spec.auth and spec.auth.trusted_proxy_headers)
-    given = policy.ingress_from
-    if trusts_headers:
-        api_peers = list(given or [])
-    else:
-        api_peers = [_agents(cluster), *(given if given is not None else [{"podSelector": {}}])]
+    plane = spec.control_plane
+    api_peers = _api_peers(cluster)
     ingress = _rule("from", api_peers, plane.port) + _rule("from", _monitoring(spec), plane.metrics_port)
+    http_port = gui.http_port(cluster)
+    if http_port is not None:
+        ingress += _rule("from", api_peers, http_port)
     egress = None
     if spec.redis.mode == "managed" and spec.object_storage.mode == "managed":
         egress = [
@@ -81,6 +93,12 @@ def build_control_plane_policy(cluster: model.Cluster) -> dict[str, Any]:
             *_rule("to", [_pods(cluster.name, object_storage.COMPONENT)], object_storage.API_PORT),
         ]
     return _policy(cluster, control_plane.COMPONENT, common.control_plane_name, ingress, egress)
+
+
+def build_gui_policy(cluster: model.Cluster) -> dict[str, Any]:
+    """The GUI's port from the API's peers (the Ingress controller among
+    them); no egress but DNS: nginx serves files, the browser calls the API."""
+    return _policy(cluster, gui.COMPONENT, gui.name, _rule("from", _api_peers(cluster), gui.PORT), [DNS])
 
 
 def build_redis_policy(cluster: model.Cluster) -> dict[str, Any]:

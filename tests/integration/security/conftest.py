@@ -152,3 +152,14 @@ def channels(mtls_grid: SecureGrid) -> Iterator[dict[str, grpc.Channel]]:
     yield Lazy()
     for channel in opened.values():
         channel.close()
+
+
+@pytest.fixture(scope="module")
+def proxied_grid(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureGrid]:
+    """Behind an ingress terminating TLS: plaintext, identified by headers."""
+    root = tmp_path_factory.mktemp("proxied-grid")
+    grid = start(root, pki, auth_config_file=write_auth_config(root, pki), trusted_proxy_headers=True)
+    try:
+        yield grid
+    finally:
+        grid.stop()

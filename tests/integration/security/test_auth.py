@@ -5,7 +5,7 @@ ingress certificate headers trusted only when told to."""
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -28,7 +28,7 @@ from armonik.protogen.common import applications_common_pb2, auth_common_pb2
 from tests.helpers import grpc_code
 
 from ..conftest import default_options
-from .conftest import CLIENT_ROLE, SERVICES, Pki, SecureGrid, start, write_auth_config
+from .conftest import CLIENT_ROLE, SERVICES, Pki, SecureGrid
 
 
 def _error(call: Callable[[], object]) -> grpc.RpcError:
@@ -174,17 +174,6 @@ def test_certificate_headers_are_ignored_unless_trusted(mtls_grid: SecureGrid, p
 
     assert current_user(forged).username == "nobody"
     assert grpc_code(lambda: ArmoniKSessions(forged).list_sessions()) == grpc.StatusCode.PERMISSION_DENIED
-
-
-@pytest.fixture(scope="module")
-def proxied_grid(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[SecureGrid]:
-    """Behind an ingress terminating TLS: plaintext, identified by headers."""
-    root = tmp_path_factory.mktemp("proxied-grid")
-    grid = start(root, pki, auth_config_file=write_auth_config(root, pki), trusted_proxy_headers=True)
-    try:
-        yield grid
-    finally:
-        grid.stop()
 
 
 def test_trusted_headers_identify_the_user_the_ingress_names(proxied_grid: SecureGrid, pki: Pki) -> None:
