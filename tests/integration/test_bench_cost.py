@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -30,7 +31,7 @@ PROCESSES = {"control plane", "agent", "SDK worker", "redis-server", "client"}
 def test_cpu_per_task_prints_every_process_and_the_agents_scripts(tmp_path: pathlib.Path) -> None:
     output = tmp_path / "cost.json"
     command = ["bash", "bench/cpu_per_task.sh", "30", "--warm-up", "5", "--json", str(output), "--timeout", "150"]
-    done = run_command(command, cwd=ROOT, timeout=200)
+    done = run_command(command, cwd=ROOT, timeout=200, env={**os.environ, "PYTHON": sys.executable})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     lines = done.stdout.splitlines()
