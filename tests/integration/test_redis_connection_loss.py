@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.core import errors
 from pyarmonik.core.models import Event
 from pyarmonik.core.statuses import EventKind, TaskStatus
@@ -271,6 +272,10 @@ async def test_a_claim_waiting_longer_than_redis_pys_default_read_timeout_ends_e
         assert await asyncio.wait_for(waiting, LONG_WAIT + WAIT) == []
     finally:
         await client.aclose()
+
+
+def test_an_idle_agents_wait_for_a_push_is_shorter_than_the_clients_read_timeout(tmp_path: pathlib.Path) -> None:
+    assert AgentConfig("default", tmp_path).pop_timeout < connection.SOCKET_TIMEOUT
 
 
 async def test_a_call_made_while_redis_restarts_waits_the_restart_out(redis_process: servers.RedisServer) -> None:
