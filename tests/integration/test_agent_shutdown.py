@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import re
 import threading
 
 import grpc
@@ -18,14 +19,17 @@ from tests.helpers import wait_for
 from .test_agent_worker import WORKER_COMMAND, Client, grid_options
 
 POLLSTER_LOG = "pyarmonik.agent.pollster"
+#: The agent's own lines about its stop ("agent A stopping: ...", "agent A stopped: ..."), not a
+#: task's line that happens to mention the stop.
+STOP_LINE = re.compile(r"^agent \S+ stopp(ing|ed): ")
 
 
 def _stop_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The pollster's INFO lines about stopping, in order."""
+    """The pollster's INFO lines announcing the agent's stop, in order."""
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == POLLSTER_LOG and r.levelno == logging.INFO and " stopp" in r.getMessage()
+        if r.name == POLLSTER_LOG and r.levelno == logging.INFO and STOP_LINE.match(r.getMessage())
     ]
 
 

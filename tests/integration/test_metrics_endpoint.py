@@ -91,13 +91,13 @@ def test_metrics_follow_the_tasks_while_they_run_and_match_the_store_after(
     queued = ECHOES + 1
 
     def running() -> Samples | None:
+        """A scrape that sees both tasks held, in the store and by the agents: a claim starts the task
+        in the store before its agent says it is busy."""
         _, samples = scrape(grid)
         held = sample(samples, "pyarmonik_grid_tasks", partition="default", status="PROCESSING")
-        return (
-            samples
-            if held == AGENTS and sample(samples, "pyarmonik_queue_tasks", partition="default", state="leased")
-            else None
-        )
+        busy = sample(samples, "pyarmonik_partition_agents", partition="default", state="busy")
+        leased = sample(samples, "pyarmonik_queue_tasks", partition="default", state="leased")
+        return samples if held == busy == AGENTS and leased else None
 
     samples: Samples = wait_for(running, timeout=60)  # type: ignore[assignment]
     counts = tasks.count_tasks_by_status()

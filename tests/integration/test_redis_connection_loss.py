@@ -7,6 +7,8 @@
   outcome written, the control plane's calls by their request id). A proxy
   between client and Redis drops one reply.
 - A command sent while Redis restarts (a few seconds down) waits it out.
+- A claim blocked waiting for a push longer than redis-py's default read
+  timeout (5 s since redis-py 8) is not cut short as a broken connection.
 - An event subscription whose connection breaks must end, even though
   redis-py reconnects and subscribes again by itself: the events published
   in between are lost and only a new subscription (with its replay) makes
@@ -23,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from pyarmonik.agent.pollster import AgentConfig
 from pyarmonik.core import errors
 from pyarmonik.core.models import Event
 from pyarmonik.core.statuses import EventKind, TaskStatus
@@ -245,6 +248,28 @@ async def test_an_event_subscription_cut_by_a_redis_restart_ends_instead_of_miss
         await client.aclose()
         if restarted is not None:
             servers.stop_redis(restarted)
+
+
+LONG_WAIT = 6.0  # seconds: more than redis-py 8's default read timeout (5 s)
+
+
+async def test_a_claim_waiting_longer_than_redis_pys_default_read_timeout_ends_empty_at_its_timeout(
+    redis_process: servers.RedisServer,
+) -> None:
+    client = await connection.connect_redis(redis_process.url)
+    try:
+        dispatch = RedisDispatch(client)
+        waiting = dispatch.claim(
+            "idle", agent_id=AGENT, hostname="h", lease_seconds=60, count=1, start_first=True, timeout=LONG_WAIT
+        )
+        # Cut at 5 s, the wait was sent again (and again) until the retries ran out, then raised TimeoutError.
+        assert await asyncio.wait_for(waiting, LONG_WAIT + WAIT) == []
+    finally:
+        await client.aclose()
+
+
+def test_an_idle_agents_wait_for_a_push_is_shorter_than_the_clients_read_timeout(tmp_path: pathlib.Path) -> None:
+    assert AgentConfig("default", tmp_path).pop_timeout < connection.SOCKET_TIMEOUT
 
 
 async def test_a_call_made_while_redis_restarts_waits_the_restart_out(redis_process: servers.RedisServer) -> None:

@@ -45,6 +45,14 @@ def tls_options(url: str, ca_file: Path | None) -> dict[str, Any]:
 #: (down, then loading its AOF) is waited out rather than an error.
 RETRIES = 14
 RETRY_BACKOFF = ExponentialBackoff(cap=1.0, base=0.05)
+#: Seconds a reply may take before its connection is deemed broken (and the
+#: command sent again, see ``RETRIES``). Longer than any wait the adapters
+#: block Redis for: a claim waits for a push up to the agent's
+#: ``pop_timeout`` (10 s). redis-py >= 8 cuts reads at 5 s by default, which
+#: made an idle agent's wait time out and be sent again until the retries
+#: ran out, then reported as a storage outage (and after a real outage, the
+#: agent never said that storage was back while it stayed idle).
+SOCKET_TIMEOUT = 30.0
 
 
 async def connect_redis(url: str, *, ca_file: Path | None = None) -> redis.asyncio.Redis:
@@ -58,6 +66,7 @@ async def connect_redis(url: str, *, ca_file: Path | None = None) -> redis.async
         client = redis.asyncio.Redis.from_url(
             url,
             socket_connect_timeout=5,
+            socket_timeout=SOCKET_TIMEOUT,
             health_check_interval=30,
             retry=retry,
             retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
