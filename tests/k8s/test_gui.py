@@ -11,10 +11,10 @@ import pytest
 
 from tests import servers
 from tests.k8s import chart, controlplane, operator_process
-from tests.k8s.test_operator import CONVERGE, crds, exists, external_cluster, get, operator, owner_kinds
+from tests.k8s.test_operator import CONVERGE, exists, external_cluster, get, operator, owner_kinds
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
-__all__ = ["crds", "operator"]  # module fixtures of test_operator, used here too
+__all__ = ["operator"]  # a module fixture of test_operator, used here too (crds is conftest's)
 
 
 def with_gui(redis_url: str, enabled: bool = True) -> dict[str, Any]:
