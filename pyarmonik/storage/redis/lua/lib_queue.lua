@@ -1,32 +1,59 @@
 -- lib_queue: the partition queues (after lib_core). The one implementation
--- of push, pop, leases and wake-ups: every function that makes a task
--- ready, takes one or gives one back goes through these.
+-- of push, pop, fair share, caps, leases and wake-ups: every function that
+-- makes a task ready, takes one or gives one back goes through these.
 --
--- Layout (storage/redis/keys.py): per partition P, one rotation (a ZSET)
--- of "L\tS" for each priority L and session S with ready tasks at L, and
--- per (L, S) a FIFO list of task ids (`ready`). A member's score is
--- -L * 2^40 + its virtual time: the lowest score is the highest priority
--- first, then, inside a priority, the session served least so far.
+-- The rule is pyarmonik/core/fair_queue.py's (its docstring states it and
+-- its guarantee; tests compare the two): priorities strict; inside a
+-- priority, fairness keys share the partition's agents by weight (stride
+-- scheduling: a dispatch serves the entry of smallest virtual time and
+-- advances it by 1 / weight); a capped key leaves the rotation at its cap
+-- until one of its tasks ends; FIFO mode orders by arrival instead.
 --
--- Dispatch (pop_next): the rotation's first member; its list gives the
--- task, and its virtual time advances by one (equal weights): sessions of
--- one priority share a partition's agents in turn instead of first come,
--- first served (a 20-task session is not queued behind a million-task
--- one), and priorities stay strict. A session that joins a priority's
--- rotation starts at that priority's smallest virtual time, so it is served
--- within a round, never ahead of the sessions already waiting by more than
--- that. Scores stay exact doubles while |L| < 4096 and a session's virtual
--- time < 2^40 (core/limits.py bounds priorities).
+-- Layout (storage/redis/keys.py), per partition P: one rotation (ZSET) of
+-- entries scored -L * BAND + virtual time; per (L, S) a FIFO list of task
+-- ids (`ready`). An entry is
+--   "L\tS"                              session S, weight 1, no cap: the
+--                                       default, and the cheapest pop;
+--   "L\t\1" kind stride "," cap "\t" K  kind s: session K weighted or
+--                                       capped; a/u: application/user K,
+--                                       whose sessions (`key_sessions`, a
+--                                       list) are served in turn; f: FIFO
+--                                       session K, scored by arrival time.
+-- A session's QUEUED hash maps "P\tL" to the entry serving its list there:
+-- its presence says the session joined (an entry never changes while
+-- queued), and unqueue_session reads it to remove everything at once.
+--
+-- Cost of a pop (calls): a plain session 3 (ZRANGE, LPOP, ZINCRBY), as
+-- without fair share; a weighted session the same; an application's or
+-- user's 4 (+ LMOVE: its sessions in turn); a capped key +1 (HINCRBY),
+-- +2 when it reaches its cap (park); FIFO 2, +2 when a run begins. Pushes
+-- read the partition's configuration only when a session joins.
 --
 -- Runnable depth is the partition's SUBMITTED count (lib_core's
 -- bookkeeping), not list entries: a task cancelled while queued stops
 -- counting at once, and its stale entry is dropped when a claim reaches it.
--- Pausing or cancelling a session removes its entries from the rotation at
--- once (unqueue_session). A pop costs three calls: ZRANGE, LPOP, ZINCRBY.
+-- Pausing or cancelling a session removes its entries at once
+-- (unqueue_session).
 
 -- Most wake-up tokens a partition keeps (waiters woken at once by a push).
 local WAKE_CAP = 128
-local LEVEL = 1099511627776 -- 2^40: the score of priority L starts at -L * LEVEL
+local BAND = 4294967296 -- 2^32: the scores of priority L start at -L * BAND
+local HALF = 2147483648 -- a priority whose virtual times pass this is renormalised
+local MAX_LEVEL = 1048576 -- priorities beyond +-2^20 share the extreme band (scores stay exact)
+local FIFO_EPOCH = 1700000000 -- FIFO entries are scored by seconds since this
+local POP_ROUNDS = 64 -- most entries one pop looks at (each removes or parks one)
+local MARK = 1 -- first byte of an entry that is not a plain session, and of a FIFO run's header
+local COUNTED = {['3'] = true, ['9'] = true, ['7'] = true} -- held by an agent: counted against a cap
+local KINDS = {application = 'a', user = 'u'}
+
+-- A double as exact text (Lua's own number to text keeps 14 digits).
+local function num(x) return string.format('%.17g', x) end
+
+local function band(priority)
+  local level = tonumber(priority) or 0
+  if level > MAX_LEVEL then level = MAX_LEVEL elseif level < -MAX_LEVEL then level = -MAX_LEVEL end
+  return -level * BAND
+end
 
 -- Buffers `id` to be queued at the tail (or head, for a task given back) of
 -- its session's list; flush_queue() writes one RPUSH/LPUSH per list.
@@ -58,15 +85,89 @@ local function add_wake_tokens(partition, count)
   redis.call('LTRIM', wake, -WAKE_CAP, -1)
 end
 
--- Puts (priority, session) in the partition's rotation, at the priority's
--- smallest virtual time (its base when it is empty), unless it is there.
-local function join_rotation(partition, priority, session)
-  local rotation, member = k_rotation(partition), priority .. TAB .. session
-  if redis.call('ZSCORE', rotation, member) then return end
-  local base = -tonumber(priority) * LEVEL
-  local first = redis.call('ZRANGEBYSCORE', rotation, base, '(' .. (base + LEVEL), 'WITHSCORES', 'LIMIT', 0, 1)
-  redis.call('ZADD', rotation, first[2] or base, member)
-  redis.call('SADD', k_queued(session), partition .. TAB .. priority)
+-- -- fair-share configuration -------------------------------------------------------------
+-- The session's status (nil when it does not exist) and what its key is
+-- made of (owner, application name, its own weight), cached per call: a
+-- call nearly always handles the tasks of one session.
+local function read_session(session)
+  if call.session ~= session then
+    local v = redis.call('HMGET', k_session(session), 'status', 'owner', 'app', 'weight')
+    call.session, call.session_status, call.session_owner, call.session_app, call.session_weight =
+      session, v[1], v[2], v[3], v[4]
+  end
+end
+
+-- The partition's configuration (records.fair_share_fields; no hash: the
+-- defaults), read once per call, and only when a session joins.
+local function fair_config(partition)
+  local configs = bucket('fair')
+  local config = configs[partition]
+  if not config then
+    local v = redis.call('HMGET', k_fair(partition), 'mode', 'key', 'weight', 'cap', 'keyed')
+    config = {fifo = v[1] == 'fifo', kind = KINDS[v[2]] or 's', weight = tonumber(v[3]) or 1, cap = v[4] or '',
+      keyed = v[5] == '1'}
+    configs[partition] = config
+  end
+  return config
+end
+
+-- The entry a session joining (partition, priority) gets, with its kind,
+-- key and cap ('' for none).
+local function entry_for(partition, priority, session)
+  local config = fair_config(partition)
+  if config.fifo then return priority .. '\t\1f,\t' .. session, 'f', session, '' end
+  read_session(session)
+  local kind, key = config.kind, session
+  if kind == 'a' then key = call.session_app or '' elseif kind == 'u' then key = call.session_owner or '' end
+  local weight, cap = config.weight, config.cap
+  if config.keyed then
+    local v = redis.call('HMGET', k_fair(partition), 'w:' .. key, 'c:' .. key)
+    weight, cap = tonumber(v[1]) or weight, v[2] or cap
+  end
+  if kind == 's' and call.session_weight then weight = tonumber(call.session_weight) or weight end
+  local stride = weight == 1 and '' or num(1 / weight)
+  if kind == 's' and stride == '' and cap == '' then return priority .. TAB .. session, kind, key, cap end
+  return priority .. '\t\1' .. kind .. stride .. ',' .. cap .. TAB .. key, kind, key, cap
+end
+
+-- -- the rotation --------------------------------------------------------------------------
+-- The smallest score of the band starting at `base`, or `base` when it is empty.
+local function band_min(rotation, base)
+  local first = redis.call('ZRANGEBYSCORE', rotation, num(base), '(' .. num(base + BAND), 'WITHSCORES', 'LIMIT', 0, 1)
+  return first[2] or num(base)
+end
+
+-- Puts `member` into the rotation at its priority's smallest virtual time;
+-- a key at its cap (`counted`: its running counter) waits parked instead.
+local function join_rotation(partition, priority, member, counted, cap)
+  if cap ~= '' and tonumber(redis.call('HGET', k_running(partition), counted) or 0) >= tonumber(cap) then
+    redis.call('SADD', k_parked(partition, counted), member)
+    return
+  end
+  local rotation = k_rotation(partition)
+  redis.call('ZADD', rotation, band_min(rotation, band(priority)), member)
+end
+
+-- A session's first ready tasks at (partition, priority): its entry (or its
+-- key's, whose sessions take turns) joins the rotation; the entry is kept
+-- in the session's QUEUED hash.
+local function enter(partition, priority, session, queued, field)
+  local member, kind, key, cap = entry_for(partition, priority, session)
+  if kind == 'a' or kind == 'u' then
+    local counted, entries = kind .. key, k_key_entries(partition)
+    local kfield = priority .. TAB .. counted
+    if redis.call('RPUSH', k_key_sessions(partition, priority, counted), session) == 1 then
+      redis.call('HSET', entries, kfield, member)
+      join_rotation(partition, priority, member, counted, cap)
+    else
+      member = redis.call('HGET', entries, kfield) or member
+    end
+  elseif kind == 'f' then
+    redis.call('ZADD', k_rotation(partition), num(band(priority) + (tonumber(call.at) - FIFO_EPOCH)), member)
+  else
+    join_rotation(partition, priority, member, kind .. key, cap)
+  end
+  redis.call('HSET', queued, field, member)
 end
 
 flush_queue = function()
@@ -76,12 +177,18 @@ flush_queue = function()
   for _, group in ipairs(call.push_keys) do
     local partition, priority, session, side = string.match(group, '^(.-)%z(.-)%z(.-)%z(.)$')
     local ids = pushes[group]
-    local list = k_ready(partition, priority, session)
+    local list, queued, field = k_ready(partition, priority, session), k_queued(session), partition .. TAB .. priority
+    local member = redis.call('HGET', queued, field)
+    if not member then
+      enter(partition, priority, session, queued, field)
+    elseif side == 't' and string.find(member, '\t\1f', 1, true) then
+      -- a FIFO run: its arrival time, read when the pops reach it
+      redis.call('RPUSH', list, '\1' .. num(tonumber(call.at) - FIFO_EPOCH))
+    end
     local command = side == 'h' and 'LPUSH' or 'RPUSH'
     for first = 1, #ids, CHUNK do
       redis.call(command, list, unpack(ids, first, math.min(first + CHUNK - 1, #ids)))
     end
-    join_rotation(partition, priority, session)
     if not woken[partition] then
       woken[partition] = 0
       redis.call('SADD', k_queues(), partition)
@@ -92,35 +199,153 @@ flush_queue = function()
   call.pushes, call.last_push = nil, nil
 end
 
--- The next queued task of the partition: (task id, session) or nil; its
--- entry leaves the queue. The entry may be stale (the task cancelled or
--- taken since): the caller admits what it pops. A session whose list ran
--- dry leaves the rotation when a pop finds it empty (no LLEN per pop).
+-- -- caps ----------------------------------------------------------------------------------
+local function count_running(partition, counted, by)
+  local running = k_running(partition)
+  local n = redis.call('HINCRBY', running, counted, by)
+  if n <= 0 then redis.call('HDEL', running, counted) end
+  return n
+end
+
+-- One task of a capped key (`counted`) stopped running: its count drops and
+-- its parked entries rejoin the rotation (one still at its cap is parked
+-- again when a pop reaches it).
+local function uncount(partition, counted)
+  count_running(partition, counted, -1)
+  local parked = k_parked(partition, counted)
+  local members = redis.call('SMEMBERS', parked)
+  if #members == 0 then return end
+  redis.call('DEL', parked)
+  local rotation = k_rotation(partition)
+  for _, member in ipairs(members) do
+    redis.call('ZADD', rotation, band_min(rotation, band(string.match(member, '^(.-)\t'))), member)
+  end
+  add_wake_tokens(partition, #members)
+end
+
+local function park(partition, rotation, member, counted)
+  redis.call('ZREM', rotation, member)
+  redis.call('SADD', k_parked(partition, counted), member)
+end
+
+-- -- pops ----------------------------------------------------------------------------------
+-- Moves the band starting at `base` back so that its smallest virtual time
+-- is 0 (its times passed HALF): rare, O(entries of the priority).
+local function renormalise(rotation, base)
+  local found = redis.call('ZRANGEBYSCORE', rotation, num(base), '(' .. num(base + BAND), 'WITHSCORES')
+  local shift, args = tonumber(found[2]) - base, {}
+  for i = 1, #found, 2 do
+    args[#args + 1] = num(tonumber(found[i + 1]) - shift)
+    args[#args + 1] = found[i]
+  end
+  for first = 1, #args, CHUNK do redis.call('ZADD', rotation, unpack(args, first, math.min(first + CHUNK - 1, #args))) end
+end
+
+local function advance(rotation, member, priority, stride)
+  local base = band(priority)
+  if tonumber(redis.call('ZINCRBY', rotation, stride, member)) - base > HALF then renormalise(rotation, base) end
+end
+
+-- `session`'s list at (partition, priority) ran dry: it leaves its key's
+-- turns, and the entry leaves the rotation when no session is left in it.
+local function leave(partition, rotation, priority, session, member, kind, key)
+  redis.call('HDEL', k_queued(session), partition .. TAB .. priority)
+  if kind == 'a' or kind == 'u' then
+    local counted = kind .. key
+    local sessions = k_key_sessions(partition, priority, counted)
+    redis.call('LREM', sessions, -1, session)
+    if redis.call('LLEN', sessions) > 0 then return end
+    redis.call('HDEL', k_key_entries(partition), priority .. TAB .. counted)
+  end
+  redis.call('ZREM', rotation, member)
+end
+
+-- A pop on an entry that is not a plain session: (id, session, counted) or nil.
+local function pop_entry(partition, rotation, member, priority, rest)
+  local kind, stride, cap, key = string.match(rest, '^\1(.)([^,]*),([^\t]*)\t(.*)$')
+  local session, counted, running = key, nil, nil
+  if kind == 'a' or kind == 'u' then
+    local sessions = k_key_sessions(partition, priority, kind .. key)
+    session = redis.call('LMOVE', sessions, sessions, 'LEFT', 'RIGHT')
+    if not session then -- no session left (the last to leave removes the entry: not expected)
+      redis.call('ZREM', rotation, member)
+      redis.call('HDEL', k_key_entries(partition), priority .. TAB .. kind .. key)
+      return nil
+    end
+  end
+  if cap ~= '' then
+    counted = kind .. key
+    running = count_running(partition, counted, 1)
+    if running > tonumber(cap) then
+      count_running(partition, counted, -1)
+      park(partition, rotation, member, counted)
+      return nil
+    end
+  end
+  local id = redis.call('LPOP', k_ready(partition, priority, session))
+  if id and string.byte(id) == MARK then -- a FIFO run begins: its arrival time orders it
+    redis.call('ZADD', rotation, 'XX', num(band(priority) + tonumber(string.sub(id, 2))), member)
+    return nil
+  end
+  if not id then
+    if counted then count_running(partition, counted, -1) end
+    leave(partition, rotation, priority, session, member, kind, key)
+    return nil
+  end
+  if kind ~= 'f' then advance(rotation, member, priority, stride == '' and '1' or stride) end
+  if counted and running >= tonumber(cap) then park(partition, rotation, member, counted) end
+  return id, session, counted
+end
+
+-- The next queued task of the partition: (task id, session, the running
+-- counter it holds or nil), its entry out of the queue; or nil and true
+-- when the rotation is empty (nil and false: nothing found in POP_ROUNDS
+-- entries). The entry may be stale (the task cancelled or taken since):
+-- the caller admits what it pops, and `uncount`s a counter it does not
+-- run. An entry whose list ran dry leaves when a pop finds it empty (no
+-- LLEN per pop).
 local function pop_next(partition, rotation)
-  for _ = 1, 64 do -- bounded: each empty round removes a rotation entry
+  for _ = 1, POP_ROUNDS do
     local first = redis.call('ZRANGE', rotation, 0, 0)
     local member = first[1]
-    if not member then return nil end
-    local priority, session = string.match(member, '^(.-)\t(.*)$')
-    local id = redis.call('LPOP', k_ready(partition, priority, session))
-    if id then
-      redis.call('ZINCRBY', rotation, 1, member)
-      return id, session
+    if not member then return nil, true end
+    local priority, rest = string.match(member, '^(.-)\t(.*)$')
+    if string.byte(rest) ~= MARK then -- a plain session: weight 1, no cap
+      local id = redis.call('LPOP', k_ready(partition, priority, rest))
+      if id then
+        advance(rotation, member, priority, '1')
+        return id, rest
+      end
+      leave(partition, rotation, priority, rest, member)
+    else
+      local id, session, counted = pop_entry(partition, rotation, member, priority, rest)
+      if id then return id, session, counted end
     end
-    redis.call('ZREM', rotation, member)
-    redis.call('SREM', k_queued(session), partition .. TAB .. priority)
   end
-  return nil
+  return nil, false
 end
 
 -- Removes every queued entry of a session (pause, cancel, delete): its
--- lists, and its places in the rotations.
+-- lists, its places in its keys' turns and the entries only it kept.
 local function unqueue_session(session)
   local queued = k_queued(session)
-  for _, entry in ipairs(redis.call('SMEMBERS', queued)) do
-    local partition, priority = string.match(entry, '^(.-)\t(.*)$')
+  local entries = redis.call('HGETALL', queued)
+  for i = 1, #entries, 2 do
+    local partition, priority = string.match(entries[i], '^(.-)\t(.*)$')
+    local member, rotation = entries[i + 1], k_rotation(partition)
     redis.call('DEL', k_ready(partition, priority, session))
-    redis.call('ZREM', k_rotation(partition), priority .. TAB .. session)
+    local kind, _, cap, key = string.match(string.sub(member, #priority + 2), '^\1(.)([^,]*),([^\t]*)\t(.*)$')
+    local only = true
+    if kind == 'a' or kind == 'u' then
+      local sessions = k_key_sessions(partition, priority, kind .. key)
+      redis.call('LREM', sessions, 0, session)
+      only = redis.call('LLEN', sessions) == 0
+      if only then redis.call('HDEL', k_key_entries(partition), priority .. TAB .. kind .. key) end
+    end
+    if only then
+      redis.call('ZREM', rotation, member)
+      if kind and cap ~= '' then redis.call('SREM', k_parked(partition, kind .. key), member) end
+    end
   end
   redis.call('DEL', queued)
 end
