@@ -31,6 +31,7 @@ S = TypeVar("S", bound=BaseSettings)
 GROUPS: dict[type[BaseSettings], str] = {
     settings.ServerSettings: "API",
     settings.MetricsSettings: "API",
+    settings.FairShareSettings: "fair share",
     settings.SecuritySettings: "security",
     settings.LimitSettings: "limits",
     settings.StorageSettings: "storage",

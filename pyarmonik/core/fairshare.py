@@ -89,23 +89,36 @@ class FairShare:
 DEFAULT = FairShare()
 
 
+@dataclass(frozen=True, slots=True)
+class KeyLoad:
+    """The tasks of one fairness key of a partition, for metrics: queued
+    (waiting in its entries, at every priority), running (held by agents),
+    and whether it waits at its cap."""
+
+    key: str
+    queued: int
+    running: int
+    capped: bool = False
+
+
 def fair_share(
     *,
     mode: str = "fair",
     key: str = "session",
     weights: Mapping[str, object] | None = None,
     caps: Mapping[str, object] | None = None,
-    what: str = "fair share",
+    where: tuple[str, str, str, str] = ("mode", "key", "weight", "cap"),
 ) -> FairShare:
     """A validated configuration; ``weights`` and ``caps`` map keys (``*``:
-    every other key) to numbers. Raises ``ValueError`` naming the bad value,
-    prefixed with ``what`` (the setting or field that gave it)."""
+    every other key) to numbers. Raises ``ValueError`` naming the bad value
+    by ``where``: the names of the mode, the key, the weights and the caps
+    (the settings' flags, the resource's fields)."""
     if mode not in MODES:
-        raise ValueError(f"{what}: mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise ValueError(f"{where[0]} must be one of {', '.join(MODES)}, got {mode!r}")
     if key not in KEYS:
-        raise ValueError(f"{what}: key must be one of {', '.join(KEYS)}, got {key!r}")
-    named_weights = {str(k): weight(v, what=f"{what}: weight of {k!r}") for k, v in (weights or {}).items()}
-    named_caps = {str(k): cap(v, what=f"{what}: cap of {k!r}") for k, v in (caps or {}).items()}
+        raise ValueError(f"{where[1]} must be one of {', '.join(KEYS)}, got {key!r}")
+    named_weights = {str(k): weight(v, what=f"{where[2]} {k}") for k, v in (weights or {}).items()}
+    named_caps = {str(k): cap(v, what=f"{where[3]} {k}") for k, v in (caps or {}).items()}
     return FairShare(
         mode=mode,
         key=key,

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from pyarmonik.core import errors, filters, ids, limits
+from pyarmonik.core import errors, fairshare, filters, ids, limits
 from pyarmonik.core.models import Session, TaskOptions
 from pyarmonik.core.statuses import SessionStatus
 from pyarmonik.lifecycle.grid import Grid
@@ -39,6 +39,10 @@ def validate_default_options(options: TaskOptions) -> None:
         )
     if not options.max_duration or options.max_duration <= 0:
         raise errors.InvalidArgument("default task options: max_duration must be set and positive")
+    try:
+        fairshare.session_weight(options.options)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"default task options: {exc}") from None
 
 
 async def create(grid: Grid, *, options: TaskOptions | None, partition_ids: list[str]) -> Session:

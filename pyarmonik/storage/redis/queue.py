@@ -10,6 +10,8 @@ a claim (``dispatch``); the layout and the dispatch order are
 - depth: the partition's runnable tasks, its SUBMITTED count (the
   functions keep each partition's tasks by status as statuses change), so
   cancelled or paused work never counts; leased: the tasks agents hold;
+  key loads: queued and running tasks per fairness key (``pa_fair_load``:
+  a walk of the partition's entries, for metrics);
 - waiting: a claim that finds nothing blocks (``BLPOP``) on the partition's
   wake-up list, which the functions that queue tasks fill. A wake-up only
   means "try again": a lost or stale one costs latency, never a task, and
@@ -27,6 +29,7 @@ from collections.abc import Callable, Sequence
 
 from redis.asyncio import Redis
 
+from pyarmonik.core.fairshare import KeyLoad
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys
@@ -83,6 +86,14 @@ class RedisTaskQueue:
 
     async def leased(self, partition_id: str) -> int:
         return int(await self._redis.zcard(keys.LEASES(partition_id)))
+
+    async def key_loads(self, partition_id: str) -> list[KeyLoad]:
+        reply = await self._library.call("pa_fair_load", [partition_id])
+        loads = []
+        for counted, queued, running, capped in zip(reply[::4], reply[1::4], reply[2::4], reply[3::4]):
+            key = text(counted)[1:]  # after its kind: the session, application or user
+            loads.append(KeyLoad(key, int(queued), int(running), int(capped) == 1))  # type: ignore[call-overload]
+        return loads
 
 
 async def wait_for_push(redis: Redis, library: Library, partition_id: str, seconds: float) -> None:

@@ -350,6 +350,68 @@ local function unqueue_session(session)
   redis.call('DEL', queued)
 end
 
+-- -- load, for metrics --------------------------------------------------------------------
+-- The key (kind + key) an entry's tasks count for, and the sessions whose lists it serves.
+local function entry_lists(partition, member)
+  local priority, rest = string.match(member, '^(.-)\t(.*)$')
+  if string.byte(rest) ~= MARK then return 's' .. rest, priority, {rest} end
+  local kind, _, _, key = string.match(rest, '^\1(.)([^,]*),([^\t]*)\t(.*)$')
+  if kind == 'a' or kind == 'u' then
+    return kind .. key, priority, redis.call('LRANGE', k_key_sessions(partition, priority, kind .. key), 0, -1)
+  end
+  return 's' .. key, priority, {key}
+end
+
+-- pa_fair_load(at, P) -> {'OK', key (kind + key), queued, running, capped (1/0), ...}
+-- Every key with queued or running tasks in the partition: queued counts
+-- the entries of its lists (in the rotation or parked), running the leases
+-- of its sessions (their key under the partition's configuration). Reads
+-- every entry: O(sessions queued), for a scrape, never for a dispatch.
+define('pa_fair_load', function(args)
+  local partition = args[2]
+  local loads, order = {}, {}
+  local function load_of(counted)
+    local load = loads[counted]
+    if not load then
+      load = {0, 0, 0}
+      loads[counted] = load
+      order[#order + 1] = counted
+    end
+    return load
+  end
+  local function add(member, parked)
+    local counted, priority, sessions = entry_lists(partition, member)
+    local load = load_of(counted)
+    for _, session in ipairs(sessions) do load[1] = load[1] + redis.call('LLEN', k_ready(partition, priority, session)) end
+    if parked then load[3] = 1 end
+  end
+  for _, member in ipairs(redis.call('ZRANGE', k_rotation(partition), 0, -1)) do add(member, false) end
+  for _, counted in ipairs(redis.call('HKEYS', k_running(partition))) do
+    for _, member in ipairs(redis.call('SMEMBERS', k_parked(partition, counted))) do add(member, true) end
+  end
+  local config, keys_of = fair_config(partition), {}
+  for _, lease in ipairs(redis.call('ZRANGE', k_leases(partition), 0, -1)) do
+    local session = string.match(lease, '^(.-)\t')
+    local counted = keys_of[session]
+    if not counted then
+      counted = 's' .. session
+      if not config.fifo and config.kind ~= 's' then
+        read_session(session)
+        counted = config.kind .. ((config.kind == 'a' and call.session_app or call.session_owner) or '')
+      end
+      keys_of[session] = counted
+    end
+    local load = load_of(counted)
+    load[2] = load[2] + 1
+  end
+  local reply = {'OK'}
+  for _, counted in ipairs(order) do
+    local load = loads[counted]
+    for _, value in ipairs({counted, load[1], load[2], load[3]}) do reply[#reply + 1] = value end
+  end
+  return reply
+end, true)
+
 -- -- leases ------------------------------------------------------------------------------
 -- A lease is the member "S\tT" of its partition's `leases`, scored by its
 -- expiry; the task's hash holds the agent (`owner`).
