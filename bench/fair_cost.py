@@ -25,7 +25,6 @@ RESULTS.md compares before and after on one machine.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
