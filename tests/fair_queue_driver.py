@@ -67,7 +67,7 @@ class Driver:
         options = TaskOptions(max_duration=60.0, max_retries=2, priority=priority, partition_id=PARTITION)
         payload = f"{name}-payload"
         new = [
-            Task(i, name, TaskStatus.CREATING, options, at, payload_id=payload, expected_output_ids=[o.result_id])
+            Task(i, name, TaskStatus.CREATING, options, at, payload, [], [o.result_id], initial_task_id=i)
             for i, o in zip(ids, outputs)
         ]
         await self.state.create_tasks(name, new, at=at)
