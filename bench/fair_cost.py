@@ -38,6 +38,7 @@ import redis
 import redis.asyncio
 
 from bench import cli, machine, servers
+from bench.proc_cpu import CpuMeter
 from pyarmonik.core.models import Partition, Result, Session, Task, TaskOptions
 from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.storage.redis.dispatch import RedisDispatch
@@ -118,12 +119,14 @@ def measure(root: Path, layout: str, sessions: int, tasks: int, count: int) -> d
         filled = time.monotonic() - started
         queued = int(sync.hget(f"pyarmonik:queue:{{{PARTITION}}}:counts", "2") or 0)
         memory = int(sync.info("memory")["used_memory"])
-        before = commandstats(sync)
+        before, meter = commandstats(sync), CpuMeter({"redis": [server.pid]})
+        meter.start()
         ran = asyncio.run(claim_and_close(redis.asyncio.Redis.from_url(server.url), count))
+        cpu = meter.stop()["redis"]
         window = delta(before, commandstats(sync))
         fcall_calls, fcall_usec = window.pop("fcall", (0, 0))
         inner = {name: calls / max(fcall_calls, 1) for name, (calls, _) in sorted(window.items())}
-        load = scrape(sync)
+        load = scrape(server.url, sync)
         sync.close()
     return {
         "layout": layout,
@@ -134,6 +137,7 @@ def measure(root: Path, layout: str, sessions: int, tasks: int, count: int) -> d
         "claims": fcall_calls,
         "ran": ran,
         "us_per_claim": round(fcall_usec / max(fcall_calls, 1), 1),
+        "cpu_us_per_claim": round(cpu * 1e6 / max(fcall_calls, 1), 1),
         "commands_per_claim": round(sum(inner.values()), 2),
         "commands": {k: round(v, 2) for k, v in inner.items()},
         "scrape_ms": load,
@@ -154,16 +158,27 @@ async def claim_and_close(client: redis.asyncio.Redis, count: int) -> int:
         await client.aclose()
 
 
-def scrape(sync: redis.Redis) -> float | None:
-    """Redis ms of one metrics scrape's walk of the partition's keys (None:
-    a checkout before fair share has none)."""
-    before = commandstats(sync)
-    try:
-        sync.fcall("pa_fair_load", 0, "0.0", PARTITION)
-    except redis.ResponseError:
+def scrape(url: str, sync: redis.Redis) -> dict[str, float] | None:
+    """Redis ms of one metrics scrape's walk of the partition's keys, in all
+    and of its longest step (None: a checkout before fair share has none)."""
+    from pyarmonik.storage.redis import queue
+
+    if not hasattr(queue.RedisTaskQueue, "key_loads"):
         return None
-    calls, usec = delta(before, commandstats(sync)).get("fcall", (1, 0))
-    return round(usec / calls / 1000, 2)
+    sync.config_set("slowlog-log-slower-than", 0)
+    sync.slowlog_reset()
+
+    async def walk() -> None:
+        client = redis.asyncio.Redis.from_url(url)
+        try:
+            await queue.RedisTaskQueue(client).key_loads(PARTITION)
+        finally:
+            await client.aclose()
+
+    asyncio.run(walk())
+    steps = [e["duration"] for e in sync.slowlog_get(-1) if b"pa_fair_load" in e["command"]]
+    sync.config_set("slowlog-log-slower-than", 10000)
+    return {"ms": round(sum(steps) / 1000, 2), "steps": len(steps), "longest_step_ms": round(max(steps) / 1000, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{layout:>8} {sessions:>6} sessions {row['queued']:>9,} queued: {row['us_per_claim']:7.1f} µs/claim,"
                 f" {row['commands_per_claim']:5.2f} commands/claim, {row['bytes_per_queued_task']:,} B/queued task,"
-                f" scrape {row['scrape_ms']} ms (filled in {row['fill_seconds']} s; load {os.getloadavg()[0]:.1f})",
+                f" Redis CPU {row['cpu_us_per_claim']:6.1f} µs/claim; scrape {row['scrape_ms']}"
+                f" (filled in {row['fill_seconds']} s; load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
     if args.json:

@@ -12,7 +12,7 @@ import redis.asyncio
 from pyarmonik.core import fair_queue, fairshare
 from pyarmonik.core.fair_queue import SessionInfo
 from pyarmonik.core.fairshare import KeyLoad
-from pyarmonik.storage.redis import keys
+from pyarmonik.storage.redis import keys, queue
 from pyarmonik.storage.redis.queue import RedisTaskQueue
 from tests.fair_queue_driver import PARTITION, Driver
 
@@ -116,17 +116,20 @@ async def test_a_task_given_back_and_a_paused_session_leave_both_in_step(redis_c
     assert await redis_client.exists(keys.QUEUED("b")) == 0
 
 
+@pytest.mark.parametrize("step", [1000, 1])
 async def test_key_loads_count_queued_and_running_tasks_per_key_parked_ones_included(
-    redis_client: redis.asyncio.Redis,
+    redis_client: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch, step: int
 ) -> None:
+    monkeypatch.setattr(queue, "FAIR_LOAD_STEP", step)  # the walk in steps adds up to the same
     d = await driver(redis_client, fairshare.fair_share(key="user", caps={"alice": 1}))
-    for name, owner in (("a", "alice"), ("b", "alice"), ("c", "carol")):
+    for name, owner in (("a", "alice"), ("b", "alice"), ("c", "carol"), ("d", "dave"), ("e", "dave")):
         await d.session(name, SessionInfo(owner=owner))
         await d.push(name, 1, 3)
     same(await d.pop(3, finish=False))
     loads = {load.key: load for load in await RedisTaskQueue(redis_client).key_loads(PARTITION)}
     assert loads == {
         "alice": KeyLoad("alice", queued=5, running=1, capped=True),
-        "carol": KeyLoad("carol", queued=1, running=2),
+        "carol": KeyLoad("carol", queued=2, running=1),
+        "dave": KeyLoad("dave", queued=5, running=1),
     }
     assert await RedisTaskQueue(redis_client).key_loads("nowhere") == []

@@ -38,6 +38,8 @@ from pyarmonik.storage.redis.records import time_text
 
 #: The most leases one reap call removes; bigger backlogs take several calls.
 REAP_BATCH = 500
+#: Rotation entries one step of a key-load walk reads (a few ms of Redis).
+FAIR_LOAD_STEP = 1000
 #: ``BLPOP`` takes 0 as "forever": shorter waits are rounded up to this.
 MIN_BLOCK_SECONDS = 0.001
 #: Bound on passing on a wake-up token when a waiting claim is cancelled.
@@ -88,13 +90,19 @@ class RedisTaskQueue:
         return int(await self._redis.zcard(keys.LEASES(partition_id)))
 
     async def key_loads(self, partition_id: str) -> list[KeyLoad]:
-        reply = await self._library.call("pa_fair_load", [partition_id])
-        loads = []
-        for counted, queued, running, capped in zip(reply[::4], reply[1::4], reply[2::4], reply[3::4]):
-            key = text(counted)[1:]  # after its kind: the session, application or user
-            loads.append(KeyLoad(key, int(queued), int(running), int(capped) == 1))  # type: ignore[call-overload]
-        return loads
-
+        found: dict[str, KeyLoad] = {}
+        start = 0
+        while True:  # in steps: Redis serves the others between them
+            next_start, *reply = await self._library.call("pa_fair_load", [partition_id, start, FAIR_LOAD_STEP])
+            for counted, queued, running, capped in zip(reply[::4], reply[1::4], reply[2::4], reply[3::4]):
+                key = text(counted)[1:]  # after its kind: the session, application or user
+                seen = found.get(key, KeyLoad(key, 0, 0))
+                found[key] = KeyLoad(
+                    key, seen.queued + int(queued), seen.running + int(running), seen.capped or int(capped) == 1  # type: ignore[call-overload]
+                )
+            start = int(next_start)  # type: ignore[call-overload]
+            if start == 0:
+                return list(found.values())
 
 async def wait_for_push(redis: Redis, library: Library, partition_id: str, seconds: float) -> None:
     """Waits up to ``seconds`` for a wake-up token of the partition: tasks

@@ -362,13 +362,16 @@ local function entry_lists(partition, member)
   return 's' .. key, priority, {key}
 end
 
--- pa_fair_load(at, P) -> {'OK', key (kind + key), queued, running, capped (1/0), ...}
--- Every key with queued or running tasks in the partition: queued counts
--- the entries of its lists (in the rotation or parked), running the leases
--- of its sessions (their key under the partition's configuration). Reads
--- every entry: O(sessions queued), for a scrape, never for a dispatch.
+-- pa_fair_load(at, P, start, count) -> {'OK', next start (0: done), key
+-- (kind + key), queued, running, capped (1/0), ...}: the keys of `count`
+-- rotation entries from rank `start` (queued: the entries of their lists);
+-- the first step (start 0) adds the parked entries and the running tasks
+-- (the leases, by their session's key under the partition's
+-- configuration). For metrics: a caller walks the rotation in steps (a
+-- step of 1,000 sessions is a few ms of Redis) and adds the steps up; the
+-- rotation may move meanwhile (an approximate count, never a dispatch).
 define('pa_fair_load', function(args)
-  local partition = args[2]
+  local partition, start, count = args[2], tonumber(args[3]), tonumber(args[4])
   local loads, order = {}, {}
   local function load_of(counted)
     local load = loads[counted]
@@ -385,26 +388,29 @@ define('pa_fair_load', function(args)
     for _, session in ipairs(sessions) do load[1] = load[1] + redis.call('LLEN', k_ready(partition, priority, session)) end
     if parked then load[3] = 1 end
   end
-  for _, member in ipairs(redis.call('ZRANGE', k_rotation(partition), 0, -1)) do add(member, false) end
-  for _, counted in ipairs(redis.call('HKEYS', k_running(partition))) do
-    for _, member in ipairs(redis.call('SMEMBERS', k_parked(partition, counted))) do add(member, true) end
-  end
-  local config, keys_of = fair_config(partition), {}
-  for _, lease in ipairs(redis.call('ZRANGE', k_leases(partition), 0, -1)) do
-    local session = string.match(lease, '^(.-)\t')
-    local counted = keys_of[session]
-    if not counted then
-      counted = 's' .. session
-      if not config.fifo and config.kind ~= 's' then
-        read_session(session)
-        counted = config.kind .. ((config.kind == 'a' and call.session_app or call.session_owner) or '')
-      end
-      keys_of[session] = counted
+  local entries = redis.call('ZRANGE', k_rotation(partition), start, start + count - 1)
+  for _, member in ipairs(entries) do add(member, false) end
+  if start == 0 then
+    for _, counted in ipairs(redis.call('HKEYS', k_running(partition))) do
+      for _, member in ipairs(redis.call('SMEMBERS', k_parked(partition, counted))) do add(member, true) end
     end
-    local load = load_of(counted)
-    load[2] = load[2] + 1
+    local config, keys_of = fair_config(partition), {}
+    for _, lease in ipairs(redis.call('ZRANGE', k_leases(partition), 0, -1)) do
+      local session = string.match(lease, '^(.-)\t')
+      local counted = keys_of[session]
+      if not counted then
+        counted = 's' .. session
+        if not config.fifo and config.kind ~= 's' then
+          read_session(session)
+          counted = config.kind .. ((config.kind == 'a' and call.session_app or call.session_owner) or '')
+        end
+        keys_of[session] = counted
+      end
+      local load = load_of(counted)
+      load[2] = load[2] + 1
+    end
   end
-  local reply = {'OK'}
+  local reply = {'OK', #entries == count and start + count or 0}
   for _, counted in ipairs(order) do
     local load = loads[counted]
     for _, value in ipairs({counted, load[1], load[2], load[3]}) do reply[#reply + 1] = value end
