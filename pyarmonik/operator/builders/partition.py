@@ -29,7 +29,7 @@ from typing import Any
 
 from pyarmonik import settings
 from pyarmonik.core import models
-from pyarmonik.operator import env
+from pyarmonik.operator import env, fair_share
 from pyarmonik.operator.builders import common, network, object_storage, redis
 
 COMPONENT = common.PARTITION_COMPONENT
@@ -65,6 +65,7 @@ def partition_record(partition_body: common.Body) -> models.Partition:
         pod_max=spec["podMax"],
         preemption_percentage=spec["preemptionPercentage"],
         priority=spec["priority"],
+        fair_share=fair_share.from_spec(spec),
     )
 
 
