@@ -165,6 +165,7 @@ def scrape(url: str, sync: redis.Redis) -> dict[str, float] | None:
 
     if not hasattr(queue.RedisTaskQueue, "key_loads"):
         return None
+    sync.config_set("slowlog-max-len", 1_000_000)  # the walk's own commands are logged too
     sync.config_set("slowlog-log-slower-than", 0)
     sync.slowlog_reset()
 
