@@ -133,3 +133,21 @@ async def test_key_loads_count_queued_and_running_tasks_per_key_parked_ones_incl
         "dave": KeyLoad("dave", queued=5, running=1),
     }
     assert await RedisTaskQueue(redis_client).key_loads("nowhere") == []
+
+
+@pytest.mark.parametrize("weight", [None, 2.0])
+async def test_virtual_times_past_half_a_band_move_back_without_changing_the_order(
+    redis_client: redis.asyncio.Redis, weight: float | None
+) -> None:
+    d = await driver(redis_client)
+    for name in ("a", "b"):
+        await d.session(name, SessionInfo(weight=weight))
+        await d.push(name, 1, 30)
+    base = fair_queue.band(1)
+    for offset, member in enumerate(sorted(d.model.rotation)):  # both near the top of their band
+        score = base + fair_queue.HALF - 3 + offset
+        d.model.rotation[member] = score
+        await redis_client.zadd(keys.ROTATION(PARTITION), {member: score})
+    same(await d.pop(30))
+    scores = [s for _, s in await redis_client.zrange(keys.ROTATION(PARTITION), 0, -1, withscores=True)]
+    assert all(base <= s < base + 100 for s in scores), scores  # moved back near the band's start
