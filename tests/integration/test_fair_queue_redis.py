@@ -12,6 +12,7 @@ import redis.asyncio
 from pyarmonik.core import fair_queue, fairshare
 from pyarmonik.core.fair_queue import SessionInfo
 from pyarmonik.core.fairshare import KeyLoad
+from pyarmonik.core.statuses import SessionStatus
 from pyarmonik.storage.redis import keys, queue
 from pyarmonik.storage.redis.queue import RedisTaskQueue
 from tests.fair_queue_driver import PARTITION, Driver
@@ -151,3 +152,27 @@ async def test_virtual_times_past_half_a_band_move_back_without_changing_the_ord
     same(await d.pop(30))
     scores = [s for _, s in await redis_client.zrange(keys.ROTATION(PARTITION), 0, -1, withscores=True)]
     assert all(base <= s < base + 100 for s in scores), scores  # moved back near the band's start
+
+
+async def test_a_paused_session_leaves_its_key_at_once_and_comes_back_on_resume(
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    d = await driver(redis_client, fairshare.fair_share(key="user"))
+    for name in ("a", "b"):
+        await d.session(name, SessionInfo(owner="alice"))
+        await d.push(name, 1, 3)
+    sessions = keys.KEY_SESSIONS(PARTITION, "1", "ualice")
+    every = frozenset(SessionStatus)
+    await d.state.update_session("a", allowed_from=every, status=SessionStatus.PAUSED, at=2.0)
+    await d.state.pause_session_tasks("a", at=2.0)
+    assert await redis_client.lrange(sessions, 0, -1) == [b"b"]  # alice's entry stays: b is queued
+    await d.state.update_session("b", allowed_from=every, status=SessionStatus.CANCELLED, at=2.0)
+    assert await redis_client.zcard(keys.ROTATION(PARTITION)) == 0  # no session left in it: gone
+    assert await redis_client.exists(sessions, keys.KEY_ENTRIES(PARTITION), keys.QUEUED("a")) == 0
+    await d.state.update_session("a", allowed_from=every, status=SessionStatus.RUNNING, at=3.0)
+    await d.state.resume_session_tasks("a", at=3.0)
+    assert await redis_client.lrange(sessions, 0, -1) == [b"a"]
+    claims = await d.dispatch.claim(
+        PARTITION, agent_id="agent", hostname="h", lease_seconds=5, count=5, start_first=True, timeout=0
+    )
+    assert sorted(c.task_id for c in claims) == ["a0", "a1", "a2"]

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis.asyncio
 
-from pyarmonik.core import fairshare
+from pyarmonik.core import fairshare, models
 from pyarmonik.core.fair_queue import SessionInfo
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.lifecycle import reaper
@@ -134,3 +134,24 @@ async def test_a_partition_without_caps_keeps_no_running_count(redis_client: red
     held, _ = await d.pop(2, finish=False)
     assert len(held) == 2 and await running(redis_client) == {}
     assert await redis_client.hget(keys.TASK("a", held[0]), "capped") is None
+
+
+async def test_a_child_task_joins_its_session_s_key(redis_client: redis.asyncio.Redis) -> None:
+    d = Driver(redis_client, fairshare.fair_share(key="user"))
+    await d.start()
+    await d.session("a", SessionInfo(owner="alice"))
+    [parent] = await d.push("a", 1, 1)
+    [held], _ = await d.pop(1, finish=False)
+    claim = claim_of(d, held)
+    assert claim.task is not None
+    child = models.clone(claim.task)
+    child.task_id, child.status, child.initial_task_id = "a-child", TaskStatus.CREATING, "a-child"
+    child.parent_task_ids, child.expected_output_ids = [parent], []
+    await d.dispatch.commit(claim.task, claim.lease, agent_id=AGENT, commit=ports.TaskCommit(children=[child]), at=2.0)
+    entries = await redis_client.hgetall(keys.QUEUED("a"))
+    assert list(entries.values()) == [b"1\t\x01u,\talice"]  # alice's entry: the user key of its session
+    assert await redis_client.lrange(keys.KEY_SESSIONS(PARTITION, "1", "ualice"), 0, -1) == [b"a"]
+    [again] = await d.dispatch.claim(
+        PARTITION, agent_id=AGENT, hostname="h", lease_seconds=5, count=1, start_first=True, timeout=0
+    )
+    assert again.task_id == "a-child"

@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import pytest
 import redis.asyncio
-from armonik.client import ArmoniKResults, ArmoniKSessions, ArmoniKTasks
+from armonik.client import ArmoniKPartitions, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Task, TaskDefinition, TaskOptions, TaskStatus
 
 from pyarmonik.core import fairshare
@@ -210,3 +210,23 @@ def test_a_capped_application_never_runs_more_than_its_cap_under_load(grid: Fair
     wait_for(sample, timeout=DONE_TIMEOUT, interval=0.05)
     assert most["capped"] <= 1, most
     assert most["free"] >= 2, most  # the other agents were busy meanwhile: the cap held under load
+
+
+def test_local_s_fair_share_settings_are_its_partitions_and_shown_by_get_partition(tmp_path: pathlib.Path) -> None:
+    settings = LocalSettings(
+        port=0, data_dir=tmp_path, agents=0, fair_share_key="user", fair_share_weight=["bob=2"],
+        fair_share_cap=["*=3"],
+    )  # fmt: skip
+    running = GridThread(settings).start()
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            shown = ArmoniKPartitions(channel).get_partition(PARTITION).pod_configuration
+    finally:
+        running.stop()
+    assert {k: v for k, v in shown.items() if k.startswith("pyarmonik.io/")} == {
+        "pyarmonik.io/fair-share-mode": "fair",
+        "pyarmonik.io/fair-share-key": "user",
+        "pyarmonik.io/fair-share-default-weight": "1",
+        "pyarmonik.io/fair-share-weights": '{"bob":2.0}',
+        "pyarmonik.io/fair-share-default-cap": "3",
+    }
