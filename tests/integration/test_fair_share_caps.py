@@ -15,7 +15,7 @@ import redis.asyncio
 from pyarmonik.core import fairshare, models
 from pyarmonik.core.fair_queue import SessionInfo
 from pyarmonik.core.statuses import TaskStatus
-from pyarmonik.lifecycle import reaper
+from pyarmonik.lifecycle import observed, reaper
 from pyarmonik.lifecycle.grid import Grid
 from pyarmonik.storage import ports
 from pyarmonik.storage.objects.filesystem import FileSystemObjectStore
@@ -23,6 +23,7 @@ from pyarmonik.storage.redis import keys
 from pyarmonik.storage.redis.events import RedisEventBus
 from pyarmonik.storage.redis.queue import RedisTaskQueue
 from tests.fair_queue_driver import AGENT, PARTITION, Driver
+from tests.helpers import scraped
 
 pytestmark = pytest.mark.integration
 CAPPED = fairshare.fair_share(key="user", caps={"alice": 1})
@@ -155,3 +156,30 @@ async def test_a_child_task_joins_its_session_s_key(redis_client: redis.asyncio.
         PARTITION, agent_id=AGENT, hostname="h", lease_seconds=5, count=1, start_first=True, timeout=0
     )
     assert again.task_id == "a-child"
+
+
+async def test_a_scrape_reports_each_key_s_queued_and_running_tasks_and_its_settings(
+    redis_client: redis.asyncio.Redis, tmp_path: pathlib.Path
+) -> None:
+    d = await capped_driver(redis_client)  # alice: cap 1, 3 tasks
+    await d.session("c", SessionInfo(owner="carol"))
+    await d.push("c", 1, 2)
+    await d.pop(2, finish=False)
+    grid = Grid(
+        state=d.state, queue=RedisTaskQueue(redis_client), objects=FileSystemObjectStore(tmp_path),
+        events=RedisEventBus(redis_client),
+    )  # fmt: skip
+    observed.report_store(grid)
+    samples = await scraped(grid.metrics)
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted({"partition": PARTITION, **labels}.items())))]
+
+    assert value("pyarmonik_fair_share_info", mode="fair", key="user") == 1
+    assert value("pyarmonik_fair_share_cap_tasks", key="alice") == 1
+    assert value("pyarmonik_fair_share_weight_ratio", key="*") == 1
+    assert value("pyarmonik_fair_share_tasks", key="alice", state="running") == 1
+    assert value("pyarmonik_fair_share_tasks", key="alice", state="queued") == 2
+    assert value("pyarmonik_fair_share_tasks", key="carol", state="running") == 1
+    assert value("pyarmonik_fair_share_keys", state="capped") == 1
+    assert value("pyarmonik_fair_share_other_tasks", state="queued") == 0
