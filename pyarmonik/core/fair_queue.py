@@ -16,8 +16,9 @@ The rule, per partition:
   dispatch serves the entry with the smallest one (equal times: the smaller
   entry name, as Redis orders equal scores) and advances it by its stride,
   ``1 / weight``. An entry that joins starts at the smallest virtual time of
-  its priority, so it gets no credit for the time it was absent and waits
-  at most one round. The guarantee: over any window in which a set of keys
+  its priority (rounded down for a plain session, whose scores stay whole
+  numbers), so it gets no credit for the time it was absent and waits at
+  most one round. The guarantee: over any window in which a set of keys
   stays queued, each key's dispatches differ from ``window * weight /
   sum of weights`` by less than one dispatch of each other key, i.e. the
   shares match the weights up to a round (``tests/unit``: 1:2:4).
@@ -37,12 +38,14 @@ The rule, per partition:
 Scores are ``-priority * BAND + virtual time`` (one sorted set per
 partition in Redis): exact doubles for priorities within ``MAX_LEVEL`` and
 virtual times below ``BAND``. A priority whose virtual times pass ``HALF``
-has them all moved back by the smallest (rare: 2^31 dispatches of one key).
+has them all moved back by the whole part of the smallest (rare: 2^31
+dispatches of one key).
 """
 
 from __future__ import annotations
 
 import collections
+import math
 from dataclasses import dataclass
 
 from pyarmonik.core.fairshare import DEFAULT, FairShare
@@ -196,7 +199,8 @@ class FairQueue:
         if entry.cap is not None and self.running[entry.counted] >= entry.cap:
             self.parked[entry.counted].add(entry.name)
             return
-        self.rotation[entry.name] = self._band_min(entry.priority)
+        score = self._band_min(entry.priority)
+        self.rotation[entry.name] = math.floor(score) if entry.kind == "" else score  # plain: whole scores
 
     def _band_min(self, priority: str) -> float:
         base = band(priority)
@@ -268,7 +272,7 @@ class FairQueue:
         base = band(entry.priority)
         if self.rotation[entry.name] - base > HALF:
             in_band = {n: s for n, s in self.rotation.items() if base <= s < base + BAND}
-            shift = min(in_band.values()) - base
+            shift = math.floor(min(in_band.values()) - base)  # whole: plain entries' scores stay whole
             for n, s in in_band.items():
                 self.rotation[n] = s - shift
 

@@ -176,3 +176,15 @@ async def test_a_paused_session_leaves_its_key_at_once_and_comes_back_on_resume(
         PARTITION, agent_id="agent", hostname="h", lease_seconds=5, count=5, start_first=True, timeout=0
     )
     assert sorted(c.task_id for c in claims) == ["a0", "a1", "a2"]
+
+
+async def test_a_plain_session_keeps_whole_scores_beside_a_weighted_one(redis_client: redis.asyncio.Redis) -> None:
+    d = await driver(redis_client)
+    await d.session("w", SessionInfo(weight=3.0))
+    await d.push("w", 1, 20)
+    same(await d.pop(4))  # w's virtual time is fractional now
+    await d.session("p")
+    await d.push("p", 1, 20)  # joins at the band's smallest time, rounded down
+    same(await d.pop(20))
+    scores = dict(await redis_client.zrange(keys.ROTATION(PARTITION), 0, -1, withscores=True))
+    assert scores[b"1\tp"] == int(scores[b"1\tp"])  # so that one pop in ten can look for an overflow

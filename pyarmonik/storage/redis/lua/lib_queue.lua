@@ -137,15 +137,19 @@ local function band_min(rotation, base)
   return first[2] or num(base)
 end
 
--- Puts `member` into the rotation at its priority's smallest virtual time;
--- a key at its cap (`counted`: its running counter) waits parked instead.
-local function join_rotation(partition, priority, member, counted, cap)
+-- Puts `member` into the rotation at its priority's smallest virtual time
+-- (rounded down for a plain session, whose scores stay whole numbers: see
+-- pop_next); a key at its cap (`counted`: its running counter) waits
+-- parked instead.
+local function join_rotation(partition, priority, member, counted, cap, plain)
   if cap ~= '' and tonumber(redis.call('HGET', k_running(partition), counted) or 0) >= tonumber(cap) then
     redis.call('SADD', k_parked(partition, counted), member)
     return
   end
   local rotation = k_rotation(partition)
-  redis.call('ZADD', rotation, band_min(rotation, band(priority)), member)
+  local score = band_min(rotation, band(priority))
+  if plain then score = num(math.floor(tonumber(score))) end
+  redis.call('ZADD', rotation, score, member)
 end
 
 -- A session's first ready tasks at (partition, priority): its entry (or its
@@ -165,7 +169,7 @@ local function enter(partition, priority, session, queued, field)
   elseif kind == 'f' then
     redis.call('ZADD', k_rotation(partition), num(band(priority) + (tonumber(call.at) - FIFO_EPOCH)), member)
   else
-    join_rotation(partition, priority, member, kind .. key, cap)
+    join_rotation(partition, priority, member, kind .. key, cap, string.byte(member, #priority + 2) ~= MARK)
   end
   redis.call('HSET', queued, field, member)
 end
@@ -229,11 +233,12 @@ local function park(partition, rotation, member, counted)
 end
 
 -- -- pops ----------------------------------------------------------------------------------
--- Moves the band starting at `base` back so that its smallest virtual time
--- is 0 (its times passed HALF): rare, O(entries of the priority).
+-- Moves the band starting at `base` back by the whole part of its smallest
+-- virtual time (its times passed HALF; whole, so that plain entries' scores
+-- stay whole): rare, O(entries of the priority).
 local function renormalise(rotation, base)
   local found = redis.call('ZRANGEBYSCORE', rotation, num(base), '(' .. num(base + BAND), 'WITHSCORES')
-  local shift, args = tonumber(found[2]) - base, {}
+  local shift, args = math.floor(tonumber(found[2]) - base), {}
   for i = 1, #found, 2 do
     args[#args + 1] = num(tonumber(found[i + 1]) - shift)
     args[#args + 1] = found[i]
@@ -315,8 +320,9 @@ local function pop_next(partition, rotation)
     if string.byte(rest) ~= MARK then -- a plain session: weight 1, no cap
       local id = redis.call('LPOP', k_ready(partition, priority, rest))
       if id then
-        -- Its score is a whole number: one pop in ten (a score ending in 0) looks
-        -- for virtual times past HALF, sparing the others a number conversion.
+        -- Its score is a whole number (it joins at one, moves by 1 and by whole
+        -- renormalisations): one pop in ten (a score ending in 0) looks for
+        -- virtual times past HALF, sparing the others a number conversion.
         local score = redis.call('ZINCRBY', rotation, '1', member)
         if string.byte(score, -1) == 48 and tonumber(score) % BAND > HALF then
           renormalise(rotation, band(priority))
