@@ -117,7 +117,7 @@ async def test_a_task_given_back_and_a_paused_session_leave_both_in_step(redis_c
     assert await redis_client.exists(keys.QUEUED("b")) == 0
 
 
-@pytest.mark.parametrize("step", [1000, 1])
+@pytest.mark.parametrize("step", [500, 1, 2, 3])
 async def test_key_loads_count_queued_and_running_tasks_per_key_parked_ones_included(
     redis_client: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch, step: int
 ) -> None:

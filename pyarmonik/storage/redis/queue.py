@@ -33,13 +33,13 @@ from pyarmonik.core.fairshare import KeyLoad
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys
-from pyarmonik.storage.redis.library import Library, text
+from pyarmonik.storage.redis.library import Arg, Library, text
 from pyarmonik.storage.redis.records import time_text
 
 #: The most leases one reap call removes; bigger backlogs take several calls.
 REAP_BATCH = 500
-#: Rotation entries one step of a key-load walk reads (a few ms of Redis).
-FAIR_LOAD_STEP = 1000
+#: Sessions one step of a key-load walk reads (a few ms of Redis).
+FAIR_LOAD_STEP = 500
 #: ``BLPOP`` takes 0 as "forever": shorter waits are rounded up to this.
 MIN_BLOCK_SECONDS = 0.001
 #: Bound on passing on a wake-up token when a waiting claim is cancelled.
@@ -91,17 +91,17 @@ class RedisTaskQueue:
 
     async def key_loads(self, partition_id: str) -> list[KeyLoad]:
         found: dict[str, KeyLoad] = {}
-        start = 0
-        while True:  # in steps: Redis serves the others between them
-            next_start, *reply = await self._library.call("pa_fair_load", [partition_id, start, FAIR_LOAD_STEP])
-            for counted, queued, running, capped in zip(reply[::4], reply[1::4], reply[2::4], reply[3::4]):
+        cursor: list[Arg] = [0, 0, 0]
+        while True:  # in steps of FAIR_LOAD_STEP sessions: Redis serves the others between them
+            reply = await self._library.call("pa_fair_load", [partition_id, *cursor, FAIR_LOAD_STEP])
+            cursor, loads = [int(part) for part in reply[:3]], reply[3:]  # type: ignore[call-overload]
+            for counted, queued, running, capped in zip(loads[::4], loads[1::4], loads[2::4], loads[3::4]):
                 key = text(counted)[1:]  # after its kind: the session, application or user
                 seen = found.get(key, KeyLoad(key, 0, 0))
                 found[key] = KeyLoad(
                     key, seen.queued + int(queued), seen.running + int(running), seen.capped or int(capped) == 1  # type: ignore[call-overload]
                 )
-            start = int(next_start)  # type: ignore[call-overload]
-            if start == 0:
+            if cursor[0] == 2:
                 return list(found.values())
 
 async def wait_for_push(redis: Redis, library: Library, partition_id: str, seconds: float) -> None:

@@ -364,27 +364,49 @@ local function unqueue_session(session)
 end
 
 -- -- load, for metrics --------------------------------------------------------------------
--- The key (kind + key) an entry's tasks count for, and the sessions whose lists it serves.
-local function entry_lists(partition, member)
-  local priority, rest = string.match(member, '^(.-)\t(.*)$')
-  if string.byte(rest) ~= MARK then return 's' .. rest, priority, {rest} end
-  local kind, _, _, key = string.match(rest, '^\1(.)([^,]*),([^\t]*)\t(.*)$')
-  if kind == 'a' or kind == 'u' then
-    return kind .. key, priority, redis.call('LRANGE', k_key_sessions(partition, priority, kind .. key), 0, -1)
+-- pa_fair_load(at, P, phase, index, offset, budget) -> {'OK', next phase,
+-- index, offset, then key (kind + key), queued, running, capped (1/0), ...}
+-- One step of a walk of the partition's keys for metrics, reading at most
+-- `budget` sessions' lists (a few ms of Redis): the caller starts at (0, 0,
+-- 0), calls again with the cursor returned until its phase is 2, and adds
+-- the steps up. Phase 0 walks the rotation from rank `index` (and, in its
+-- first step, counts the running tasks: the leases, by their session's key
+-- under the partition's configuration), phase 1 the parked entries (in
+-- name order); `offset` is the next session of an application's or
+-- user's entry whose sessions were not all read. Queued counts the
+-- entries of the lists; the rotation may move between steps: an
+-- approximate count, never a dispatch.
+local function parked_members(partition)
+  local members = {}
+  for _, counted in ipairs(redis.call('HKEYS', k_running(partition))) do
+    for _, member in ipairs(redis.call('SMEMBERS', k_parked(partition, counted))) do members[#members + 1] = member end
   end
-  return 's' .. key, priority, {key}
+  table.sort(members)
+  return members
 end
 
--- pa_fair_load(at, P, start, count) -> {'OK', next start (0: done), key
--- (kind + key), queued, running, capped (1/0), ...}: the keys of `count`
--- rotation entries from rank `start` (queued: the entries of their lists);
--- the first step (start 0) adds the parked entries and the running tasks
--- (the leases, by their session's key under the partition's
--- configuration). For metrics: a caller walks the rotation in steps (a
--- step of 1,000 sessions is a few ms of Redis) and adds the steps up; the
--- rotation may move meanwhile (an approximate count, never a dispatch).
+-- The running tasks of the partition, by the key of their session, into `load_of`.
+local function count_leases(partition, load_of)
+  local config, keys_of = fair_config(partition), {}
+  for _, lease in ipairs(redis.call('ZRANGE', k_leases(partition), 0, -1)) do
+    local session = string.match(lease, '^(.-)\t')
+    local counted = keys_of[session]
+    if not counted then
+      counted = 's' .. session
+      if not config.fifo and config.kind ~= 's' then
+        read_session(session)
+        counted = config.kind .. ((config.kind == 'a' and call.session_app or call.session_owner) or '')
+      end
+      keys_of[session] = counted
+    end
+    local load = load_of(counted)
+    load[2] = load[2] + 1
+  end
+end
+
 define('pa_fair_load', function(args)
-  local partition, start, count = args[2], tonumber(args[3]), tonumber(args[4])
+  local partition, phase, index, offset, budget =
+    args[2], tonumber(args[3]), tonumber(args[4]), tonumber(args[5]), tonumber(args[6])
   local loads, order = {}, {}
   local function load_of(counted)
     local load = loads[counted]
@@ -395,35 +417,42 @@ define('pa_fair_load', function(args)
     end
     return load
   end
-  local function add(member, parked)
-    local counted, priority, sessions = entry_lists(partition, member)
-    local load = load_of(counted)
+  local members, asked = nil, budget
+  if phase == 0 then
+    if index == 0 and offset == 0 then count_leases(partition, load_of) end
+    members = redis.call('ZRANGE', k_rotation(partition), index, index + asked - 1)
+  else
+    members = parked_members(partition)
+    for i = 1, index do table.remove(members, 1) end
+  end
+  local cursor = nil
+  for i, member in ipairs(members) do
+    local priority, rest = string.match(member, '^(.-)\t(.*)$')
+    local kind, key, sessions = 's', rest, nil
+    if string.byte(rest) == MARK then
+      local found_kind, _, _, found_key = string.match(rest, '^\1(.)([^,]*),([^\t]*)\t(.*)$')
+      kind, key = found_kind, found_key
+    end
+    if kind == 'a' or kind == 'u' then
+      sessions = redis.call('LRANGE', k_key_sessions(partition, priority, kind .. key), offset, offset + budget - 1)
+    else
+      kind, sessions = 's', {key}
+    end
+    local load = load_of(kind .. key)
     for _, session in ipairs(sessions) do load[1] = load[1] + redis.call('LLEN', k_ready(partition, priority, session)) end
-    if parked then load[3] = 1 end
-  end
-  local entries = redis.call('ZRANGE', k_rotation(partition), start, start + count - 1)
-  for _, member in ipairs(entries) do add(member, false) end
-  if start == 0 then
-    for _, counted in ipairs(redis.call('HKEYS', k_running(partition))) do
-      for _, member in ipairs(redis.call('SMEMBERS', k_parked(partition, counted))) do add(member, true) end
+    if phase == 1 then load[3] = 1 end
+    budget = budget - #sessions
+    if budget <= 0 then
+      -- this entry's sessions may go on: the next step starts where this one stopped
+      cursor = #sessions > 0 and (kind == 'a' or kind == 'u') and {phase, index + i - 1, offset + #sessions}
+        or {phase, index + i, 0}
+      break
     end
-    local config, keys_of = fair_config(partition), {}
-    for _, lease in ipairs(redis.call('ZRANGE', k_leases(partition), 0, -1)) do
-      local session = string.match(lease, '^(.-)\t')
-      local counted = keys_of[session]
-      if not counted then
-        counted = 's' .. session
-        if not config.fifo and config.kind ~= 's' then
-          read_session(session)
-          counted = config.kind .. ((config.kind == 'a' and call.session_app or call.session_owner) or '')
-        end
-        keys_of[session] = counted
-      end
-      local load = load_of(counted)
-      load[2] = load[2] + 1
-    end
+    offset = 0
   end
-  local reply = {'OK', #entries == count and start + count or 0}
+  if not cursor and phase == 0 and #members == asked then cursor = {0, index + #members, 0} end -- more entries
+  cursor = cursor or (phase == 0 and {1, 0, 0} or {2, 0, 0})
+  local reply = {'OK', cursor[1], cursor[2], cursor[3]}
   for _, counted in ipairs(order) do
     local load = loads[counted]
     for _, value in ipairs({counted, load[1], load[2], load[3]}) do reply[#reply + 1] = value end
