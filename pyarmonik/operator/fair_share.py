@@ -15,6 +15,10 @@ from pyarmonik.core import fairshare
 from pyarmonik.operator import schema as s
 
 FIELD = "fairShare"
+#: The API server checks a whole number against a fractional ``minimum`` as
+#: if it were whole (0 passes ``minimum: 0.01``): the rule checks it as a double.
+WEIGHTS_RULE = f"self.all(k, double(self[k]) >= {fairshare.MIN_WEIGHT})"
+WEIGHTS_MESSAGE = f"weights must be from {fairshare.MIN_WEIGHT:g} to {fairshare.MAX_WEIGHT:g}"
 
 
 def spec_schema() -> s.Schema:
@@ -26,7 +30,8 @@ def spec_schema() -> s.Schema:
             "key": s.enum(
                 list(fairshare.KEYS), "session", "what shares: each session, application name, or user (owner)"
             ),
-            "weights": _map(weight, f"weight of a key ({fairshare.EVERY_KEY}: every other key; default 1)"),
+            "weights": _map(weight, f"weight of a key ({fairshare.EVERY_KEY}: every other key; default 1)")
+            | {"x-kubernetes-validations": [{"rule": WEIGHTS_RULE, "message": WEIGHTS_MESSAGE}]},
             "caps": _map(cap, f"most running tasks of a key ({fairshare.EVERY_KEY}: every key not named)"),
         },
         "how the partition shares its agents between the sessions of one priority (docs/fair-share.md)",

@@ -41,7 +41,8 @@ def operator(
 @pytest.mark.parametrize(
     ("fair_share", "message"),
     [
-        ({"weights": {"alice": 0}}, "spec.fairShare.weights.alice"),
+        ({"weights": {"alice": 0}}, "weights must be from 0.01 to 100"),  # a whole 0: the rule, not the bounds
+        ({"weights": {"alice": 0.001}}, "spec.fairShare.weights.alice"),
         ({"caps": {"*": 0}}, "spec.fairShare.caps.*"),
         ({"mode": "random"}, "spec.fairShare.mode"),
         ({"key": "team"}, "spec.fairShare.key"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import celpy
 import jsonschema
 import pytest
 
@@ -49,3 +50,11 @@ def test_the_schema_refuses_what_the_grid_would(given: dict[str, Any]) -> None:
         jsonschema.validate(given, FAIR_SHARE)
     with pytest.raises(ValueError, match=r"^spec\.fairShare\."):
         fair_share.from_spec({"fairShare": given})
+
+
+@pytest.mark.parametrize(("weights", "valid"), [({"alice": 0}, False), ({"alice": 0.5, "b": 2}, True), ({}, True)])
+def test_the_weights_rule_checks_a_whole_number_as_a_double(weights: dict[str, Any], valid: bool) -> None:
+    # The API server's bounds let a whole 0 through ``minimum: 0.01`` (tests/k8s/test_fair_share.py).
+    environment = celpy.Environment()
+    program = environment.program(environment.compile(fair_share.WEIGHTS_RULE))
+    assert bool(program.evaluate({"self": celpy.json_to_cel(weights)})) is valid
