@@ -38,7 +38,7 @@ from pyarmonik.storage.redis.records import time_text
 
 #: The most leases one reap call removes; bigger backlogs take several calls.
 REAP_BATCH = 500
-#: Sessions one step of a key-load walk reads (a few ms of Redis).
+#: Leases or sessions one step of a key-load walk reads (a few ms of Redis).
 FAIR_LOAD_STEP = 500
 #: ``BLPOP`` takes 0 as "forever": shorter waits are rounded up to this.
 MIN_BLOCK_SECONDS = 0.001
@@ -92,7 +92,7 @@ class RedisTaskQueue:
     async def key_loads(self, partition_id: str) -> list[KeyLoad]:
         found: dict[str, KeyLoad] = {}
         cursor: list[Arg] = [0, 0, 0]
-        while True:  # in steps of FAIR_LOAD_STEP sessions: Redis serves the others between them
+        while True:  # in steps of FAIR_LOAD_STEP leases or sessions: Redis serves others between them
             reply = await self._library.call("pa_fair_load", [partition_id, *cursor, FAIR_LOAD_STEP])
             cursor, loads = [int(part) for part in reply[:3]], reply[3:]  # type: ignore[call-overload]
             for counted, queued, running, capped in zip(loads[::4], loads[1::4], loads[2::4], loads[3::4]):
@@ -101,7 +101,7 @@ class RedisTaskQueue:
                 found[key] = KeyLoad(
                     key, seen.queued + int(queued), seen.running + int(running), seen.capped or int(capped) == 1  # type: ignore[call-overload]
                 )
-            if cursor[0] == 2:
+            if cursor[0] == 3:
                 return list(found.values())
 
 async def wait_for_push(redis: Redis, library: Library, partition_id: str, seconds: float) -> None:

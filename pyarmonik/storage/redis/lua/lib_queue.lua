@@ -367,15 +367,15 @@ end
 -- pa_fair_load(at, P, phase, index, offset, budget) -> {'OK', next phase,
 -- index, offset, then key (kind + key), queued, running, capped (1/0), ...}
 -- One step of a walk of the partition's keys for metrics, reading at most
--- `budget` sessions' lists (a few ms of Redis): the caller starts at (0, 0,
--- 0), calls again with the cursor returned until its phase is 2, and adds
--- the steps up. Phase 0 walks the rotation from rank `index` (and, in its
--- first step, counts the running tasks: the leases, by their session's key
--- under the partition's configuration), phase 1 the parked entries (in
--- name order); `offset` is the next session of an application's or
--- user's entry whose sessions were not all read. Queued counts the
--- entries of the lists; the rotation may move between steps: an
--- approximate count, never a dispatch.
+-- `budget` leases or sessions' lists (a few ms of Redis): the caller starts
+-- at (0, 0, 0), calls again with the cursor returned until its phase is 3,
+-- and adds the steps up. Phase 0 counts the running tasks (the leases from
+-- rank `index`, by their session's key under the partition's
+-- configuration), phase 1 the queued ones of the rotation's entries from
+-- rank `index`, phase 2 those of the parked entries (in name order);
+-- `offset` is the next session of an application's or user's entry whose
+-- sessions were not all read. Queued counts the entries of the lists; the
+-- queues may move between steps: an approximate count, never a dispatch.
 local function parked_members(partition)
   local members = {}
   for _, counted in ipairs(redis.call('HKEYS', k_running(partition))) do
@@ -385,10 +385,12 @@ local function parked_members(partition)
   return members
 end
 
--- The running tasks of the partition, by the key of their session, into `load_of`.
-local function count_leases(partition, load_of)
+-- Up to `budget` leases of the partition from rank `index` counted as
+-- running tasks of their session's key, into `load_of`; whether more remain.
+local function count_leases(partition, index, budget, load_of)
   local config, keys_of = fair_config(partition), {}
-  for _, lease in ipairs(redis.call('ZRANGE', k_leases(partition), 0, -1)) do
+  local leases = redis.call('ZRANGE', k_leases(partition), index, index + budget - 1)
+  for _, lease in ipairs(leases) do
     local session = string.match(lease, '^(.-)\t')
     local counted = keys_of[session]
     if not counted then
@@ -402,6 +404,7 @@ local function count_leases(partition, load_of)
     local load = load_of(counted)
     load[2] = load[2] + 1
   end
+  return #leases == budget
 end
 
 define('pa_fair_load', function(args)
@@ -417,13 +420,23 @@ define('pa_fair_load', function(args)
     end
     return load
   end
-  local members, asked = nil, budget
+  local function reply_with(cursor)
+    local reply = {'OK', cursor[1], cursor[2], cursor[3]}
+    for _, counted in ipairs(order) do
+      local load = loads[counted]
+      for _, value in ipairs({counted, load[1], load[2], load[3]}) do reply[#reply + 1] = value end
+    end
+    return reply
+  end
   if phase == 0 then
-    if index == 0 and offset == 0 then count_leases(partition, load_of) end
+    return reply_with(count_leases(partition, index, budget, load_of) and {0, index + budget, 0} or {1, 0, 0})
+  end
+  local members, asked = nil, budget
+  if phase == 1 then
     members = redis.call('ZRANGE', k_rotation(partition), index, index + asked - 1)
   else
     members = parked_members(partition)
-    for i = 1, index do table.remove(members, 1) end
+    for _ = 1, index do table.remove(members, 1) end
   end
   local cursor = nil
   for i, member in ipairs(members) do
@@ -440,7 +453,7 @@ define('pa_fair_load', function(args)
     end
     local load = load_of(kind .. key)
     for _, session in ipairs(sessions) do load[1] = load[1] + redis.call('LLEN', k_ready(partition, priority, session)) end
-    if phase == 1 then load[3] = 1 end
+    if phase == 2 then load[3] = 1 end
     budget = budget - #sessions
     if budget <= 0 then
       -- this entry's sessions may go on: the next step starts where this one stopped
@@ -450,14 +463,8 @@ define('pa_fair_load', function(args)
     end
     offset = 0
   end
-  if not cursor and phase == 0 and #members == asked then cursor = {0, index + #members, 0} end -- more entries
-  cursor = cursor or (phase == 0 and {1, 0, 0} or {2, 0, 0})
-  local reply = {'OK', cursor[1], cursor[2], cursor[3]}
-  for _, counted in ipairs(order) do
-    local load = loads[counted]
-    for _, value in ipairs({counted, load[1], load[2], load[3]}) do reply[#reply + 1] = value end
-  end
-  return reply
+  if not cursor and phase == 1 and #members == asked then cursor = {1, index + #members, 0} end -- more entries
+  return reply_with(cursor or (phase == 1 and {2, 0, 0} or {3, 0, 0}))
 end, true)
 
 -- -- leases ------------------------------------------------------------------------------
