@@ -179,7 +179,9 @@ def scrape(url: str, sync: redis.Redis) -> dict[str, float] | None:
     asyncio.run(walk())
     steps = [e["duration"] for e in sync.slowlog_get(-1) if b"pa_fair_load" in e["command"]]
     sync.config_set("slowlog-log-slower-than", 10000)
-    return {"ms": round(sum(steps) / 1000, 2), "steps": len(steps), "longest_step_ms": round(max(steps) / 1000, 2)}
+    steps.sort()
+    return {"ms": round(sum(steps) / 1000, 2), "steps": len(steps), "longest_step_ms": round(max(steps) / 1000, 2),
+            "median_step_ms": round(steps[len(steps) // 2] / 1000, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
