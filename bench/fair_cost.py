@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from bench.proc_cpu import CpuMeter
 from pyarmonik.core.models import Partition, Result, Session, Task, TaskOptions
 from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.storage.redis.dispatch import RedisDispatch
+from pyarmonik.storage.redis.library import Library
 from pyarmonik.storage.redis.state import RedisStateStore
 
 PARTITION = "bench"
@@ -99,8 +101,12 @@ def delta(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]])
     }
 
 
-async def claims(client: redis.asyncio.Redis, count: int) -> int:
+async def claims(client: redis.asyncio.Redis, count: int, start: Callable[[], None]) -> int:
+    """``count`` claims; ``start`` opens the measured window once the
+    client has found the library (its own FCALL, left out)."""
     dispatch = RedisDispatch(client)
+    await Library.of(client).load()
+    start()
     ran = 0
     for _ in range(count):
         for claim in await dispatch.claim(
@@ -119,10 +125,14 @@ def measure(root: Path, layout: str, sessions: int, tasks: int, count: int) -> d
         filled = time.monotonic() - started
         queued = int(sync.hget(f"pyarmonik:queue:{{{PARTITION}}}:counts", "2") or 0)
         memory = int(sync.info("memory")["used_memory"])
-        before, meter = commandstats(sync), CpuMeter({"redis": [server.pid]})
-        meter.start()
-        ran = asyncio.run(claim_and_close(redis.asyncio.Redis.from_url(server.url), count))
-        cpu = meter.stop()["redis"]
+        meter, opened = CpuMeter({"redis": [server.pid]}), {}
+
+        def start() -> None:
+            opened["stats"] = commandstats(sync)
+            meter.start()
+
+        ran = asyncio.run(claim_and_close(redis.asyncio.Redis.from_url(server.url), count, start))
+        cpu, before = meter.stop()["redis"], opened["stats"]
         window = delta(before, commandstats(sync))
         fcall_calls, fcall_usec = window.pop("fcall", (0, 0))
         inner = {name: calls / max(fcall_calls, 1) for name, (calls, _) in sorted(window.items())}
@@ -151,9 +161,9 @@ async def fill_and_close(client: redis.asyncio.Redis, layout: str, sessions: int
         await client.aclose()
 
 
-async def claim_and_close(client: redis.asyncio.Redis, count: int) -> int:
+async def claim_and_close(client: redis.asyncio.Redis, count: int, start: Callable[[], None]) -> int:
     try:
-        return await claims(client, count)
+        return await claims(client, count, start)
     finally:
         await client.aclose()
 
