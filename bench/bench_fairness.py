@@ -163,12 +163,12 @@ def flood_scenario(channel: grpc.Channel, flood_tasks: int) -> dict[str, Any]:
     }
 
 
-async def write_fair_share(redis_url: str, config: fairshare.FairShare) -> None:
-    """The partition's fair share, written as the operator writes it."""
+async def write_fair_share(redis_url: str, config: fairshare.FairShare, *, partition_id: str = PARTITION) -> None:
+    """A partition's fair share, written as the operator writes it."""
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         state = RedisStateStore(client)
-        partition = await state.get_partition(PARTITION)
+        partition = await state.get_partition(partition_id)
         partition.fair_share = config
         await state.put_partitions([partition])
     finally:

@@ -21,13 +21,12 @@ from typing import Any
 
 import grpc
 import pytest
-import redis.asyncio
 from armonik.client import ArmoniKPartitions, ArmoniKResults, ArmoniKSessions, ArmoniKTasks
 from armonik.common import Task, TaskDefinition, TaskOptions, TaskStatus
 
+from bench import bench_fairness
 from pyarmonik.core import fairshare
 from pyarmonik.settings import LocalSettings
-from pyarmonik.storage.redis.state import RedisStateStore
 from tests import servers
 from tests.deployment import start_deployment
 from tests.grid_thread import GridThread
@@ -49,18 +48,7 @@ class FairGrid:
 
     def fair_share(self, config: fairshare.FairShare) -> None:
         """Writes the partition's fair share, as the operator does."""
-
-        async def write() -> None:
-            client = redis.asyncio.Redis.from_url(self.redis_url)
-            try:
-                state = RedisStateStore(client)
-                partition = await state.get_partition(PARTITION)
-                partition.fair_share = config
-                await state.put_partitions([partition])
-            finally:
-                await client.aclose()
-
-        asyncio.run(write())
+        asyncio.run(bench_fairness.write_fair_share(self.redis_url, config, partition_id=PARTITION))
 
 
 @pytest.fixture(scope="module", params=["local", "deployment"])
