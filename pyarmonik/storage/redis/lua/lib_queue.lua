@@ -24,10 +24,15 @@
 -- queued), and unqueue_session reads it to remove everything at once.
 --
 -- Cost of a pop (calls): a plain session 3 (ZRANGE, LPOP, ZINCRBY), as
--- without fair share; a weighted session the same; an application's or
--- user's 4 (+ LMOVE: its sessions in turn); a capped key +1 (HINCRBY),
--- +2 when it reaches its cap (park); FIFO 2, +2 when a run begins. Pushes
--- read the partition's configuration only when a session joins.
+-- without fair share, and no number conversion but one pop in ten (its
+-- scores are whole numbers); a weighted session the same calls; an
+-- application's or user's 4 (+ LMOVE: its sessions in turn); a capped key
+-- +1 (HINCRBY; the claim marks the task, +1), +2 when it reaches its cap
+-- (park); FIFO 2, +3 when a run begins. Pushes read the partition's
+-- configuration only when a session joins. bench/RESULTS.md ("Issue 19")
+-- has the instructions per claim, before and after.
+--
+-- Also here: pa_fair_load, the walk of a partition's keys for metrics.
 --
 -- Runnable depth is the partition's SUBMITTED count (lib_core's
 -- bookkeeping), not list entries: a task cancelled while queued stops
