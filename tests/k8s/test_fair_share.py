@@ -87,7 +87,8 @@ def test_spec_fair_share_is_the_partition_s_fair_share_and_follows_its_changes(
                 "mode": "fair", "key": "user", "default-weight": "0.5", "weights": '{"alice":2.0}', "default-cap": "4",
             }  # fmt: skip
 
-            patch = json.dumps({"spec": {"fairShare": {"mode": "fifo", "key": "session", "weights": None, "caps": None}}})
+            fifo = {"mode": "fifo", "key": "session", "weights": None, "caps": None}
+            patch = json.dumps({"spec": {"fairShare": fifo}})
             k8s.kubectl("patch", "-n", namespace, f"akp/{partition_id}", "--type=merge", "-p", patch)
             k8s.wait_for(lambda: shown().get("mode") == "fifo", timeout=CONVERGE)
             assert shown() == {"mode": "fifo", "key": "session", "default-weight": "1"}
