@@ -34,6 +34,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 import pyarmonik
+from pyarmonik.core.fairshare import EVERY_KEY, FairShare, KeyLoad
 from pyarmonik.core.models import Task
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
 
@@ -47,6 +48,11 @@ CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 TASK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 #: Unary RPCs take milliseconds; event streams last as long as their client listens.
 RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+#: Fairness keys reported one by one per partition (the most loaded); the
+#: others are summed: with 10,000 sessions, one series per key would be
+#: 10,000 series per scrape.
+TOP_KEYS = 10
 
 #: The statuses a store can hold (UNSPECIFIED and the like are never written).
 TASK_STATUSES = [s for s in TaskStatus if s not in (TaskStatus.UNSPECIFIED, TaskStatus.PROCESSED)]
@@ -104,6 +110,42 @@ class Metrics:
             "pyarmonik_queue_tasks",
             "Tasks of a partition's queue: state=queued waiting for an agent, state=leased held by one "
             "(dispatched or processing); their sum is the autoscaling signal",
+            ["partition", "state"],
+            registry=registry,
+        )
+        self.fair_share_info = Gauge(
+            "pyarmonik_fair_share_info",
+            "How a partition shares its agents: mode (fair, fifo) and key (session, application, user)",
+            ["partition", "mode", "key"],
+            registry=registry,
+        )
+        self.fair_share_weight = Gauge(
+            "pyarmonik_fair_share_weight_ratio",
+            "A partition's configured weights, per key (key * is every other key)",
+            ["partition", "key"],
+            registry=registry,
+        )
+        self.fair_share_cap = Gauge(
+            "pyarmonik_fair_share_cap_tasks",
+            "A partition's configured caps of running tasks, per key (key * is every key not named)",
+            ["partition", "key"],
+            registry=registry,
+        )
+        self.fair_share_tasks = Gauge(
+            "pyarmonik_fair_share_tasks",
+            f"Tasks of a partition's most loaded fairness keys (at most {TOP_KEYS}), queued or running",
+            ["partition", "key", "state"],
+            registry=registry,
+        )
+        self.fair_share_other_tasks = Gauge(
+            "pyarmonik_fair_share_other_tasks",
+            "Tasks of a partition's other fairness keys, summed, queued or running",
+            ["partition", "state"],
+            registry=registry,
+        )
+        self.fair_share_keys = Gauge(
+            "pyarmonik_fair_share_keys",
+            "Fairness keys of a partition with queued tasks, with running tasks, and waiting at their cap",
             ["partition", "state"],
             registry=registry,
         )
@@ -169,11 +211,42 @@ class Metrics:
             self.queue_tasks.labels(partition, "queued").set(queued)
             self.queue_tasks.labels(partition, "leased").set(leased)
 
+    def set_fair_share(self, shares: Mapping[str, tuple[FairShare, Sequence[KeyLoad]]]) -> None:
+        """Each partition's fair share and the load of its keys: the
+        ``TOP_KEYS`` most loaded one by one, the others summed."""
+        for gauge in self._fair_share_gauges:
+            gauge.clear()
+        for partition, (config, loads) in sorted(shares.items()):
+            self.fair_share_info.labels(partition, config.mode, config.key).set(1)
+            for key, weight in {EVERY_KEY: config.default_weight, **config.weights}.items():
+                self.fair_share_weight.labels(partition, key).set(weight)
+            caps = {EVERY_KEY: config.default_cap} if config.default_cap is not None else {}
+            for key, cap in {**caps, **config.caps}.items():
+                self.fair_share_cap.labels(partition, key).set(cap)
+            self._set_key_loads(partition, loads)
+
+    def _set_key_loads(self, partition: str, loads: Sequence[KeyLoad]) -> None:
+        ranked = sorted(loads, key=lambda load: (-(load.queued + load.running), load.key))
+        for load in ranked[:TOP_KEYS]:
+            self.fair_share_tasks.labels(partition, load.key, "queued").set(load.queued)
+            self.fair_share_tasks.labels(partition, load.key, "running").set(load.running)
+        rest = ranked[TOP_KEYS:]
+        self.fair_share_other_tasks.labels(partition, "queued").set(sum(load.queued for load in rest))
+        self.fair_share_other_tasks.labels(partition, "running").set(sum(load.running for load in rest))
+        self.fair_share_keys.labels(partition, "queued").set(sum(1 for load in loads if load.queued))
+        self.fair_share_keys.labels(partition, "running").set(sum(1 for load in loads if load.running))
+        self.fair_share_keys.labels(partition, "capped").set(sum(1 for load in loads if load.capped))
+
+    @property
+    def _fair_share_gauges(self) -> tuple[Gauge, ...]:
+        return (self.fair_share_info, self.fair_share_weight, self.fair_share_cap, self.fair_share_tasks,
+                self.fair_share_other_tasks, self.fair_share_keys)  # fmt: skip
+
     def store_unreadable(self) -> None:
         """This scrape could not read the store: its gauges are left out
         rather than reported stale."""
         self.scrape_errors.inc()
-        for gauge in (self.grid_tasks, self.grid_results, self.queue_tasks):
+        for gauge in (self.grid_tasks, self.grid_results, self.queue_tasks, *self._fair_share_gauges):
             gauge.clear()
 
     async def render(self) -> bytes:

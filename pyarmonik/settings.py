@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import pyarmonik
-from pyarmonik.core import limits
+from pyarmonik.core import fairshare, limits
 
 DEFAULT_PORT = 5001
 #: ArmoniK's ingress serves its HTTP (gRPC-Web, GUI) port beside gRPC's.
@@ -255,6 +255,60 @@ class LimitSettings(BaseSettings):
         )
 
 
+class FairShareSettings(BaseSettings):
+    """How the partitions a control plane declares share their agents
+    (docs/fair-share.md). Given, they are written to every declared
+    partition at start; none given, a partition keeps what it has (the
+    operator writes it from ``ArmoniKPartition.spec.fairShare``) and a new
+    one gets the default: fair by session, equal weights, no caps."""
+
+    model_config = _CONFIG
+
+    fair_share_mode: Literal["fair", "fifo"] | None = Field(
+        None,
+        description="fair: the keys of one priority share a partition's agents by weight; fifo: first come, "
+        "first served (fair share off)",
+        json_schema_extra={"shown": "fair"},
+    )
+    fair_share_key: Literal["session", "application", "user"] | None = Field(
+        None,
+        description="what shares: each session, each application name, or each user (a session's owner, "
+        "with authentication)",
+        json_schema_extra={"shown": "session"},
+    )
+    fair_share_weight: list[str] = Field(
+        default_factory=list,
+        description=f"KEY=WEIGHT ({fairshare.MIN_WEIGHT:g} to {fairshare.MAX_WEIGHT:g}): a key's share of a "
+        "priority's dispatches, relative to the others' (*=WEIGHT: every other key; default 1)",
+    )
+    fair_share_cap: list[str] = Field(
+        default_factory=list,
+        description="KEY=N: at most N running tasks of a key in a partition (*=N: every key)",
+    )
+
+    @model_validator(mode="after")
+    def _valid_fair_share(self) -> FairShareSettings:
+        self.fair_share()
+        return self
+
+    def fair_share(self) -> fairshare.FairShare | None:
+        """The configuration these settings give, ``None`` when none is given."""
+        if (
+            self.fair_share_mode is None
+            and self.fair_share_key is None
+            and not (self.fair_share_weight or self.fair_share_cap)
+        ):
+            return None
+        weights, caps = flag_of("fair_share_weight"), flag_of("fair_share_cap")
+        return fairshare.fair_share(
+            mode=self.fair_share_mode or "fair",
+            key=self.fair_share_key or "session",
+            weights=fairshare.pairs(self.fair_share_weight, what=weights),
+            caps=fairshare.pairs(self.fair_share_cap, what=caps),
+            where=(flag_of("fair_share_mode"), flag_of("fair_share_key"), weights, caps),
+        )
+
+
 class AgentRunSettings(StorageSettings, LeaseSettings):
     """How an agent runs its tasks, wherever it runs (alone or in ``local``)."""
 
@@ -315,6 +369,7 @@ class ControlPlaneSettings(
     MetricsSettings,
     ServerSettings,
     WebSettings,
+    FairShareSettings,
     SecuritySettings,
     LimitSettings,
     LeaseSettings,

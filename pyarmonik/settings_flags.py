@@ -33,6 +33,7 @@ GROUPS: dict[type[BaseSettings], str] = {
     settings.ServerSettings: "API",
     settings.MetricsSettings: "API",
     settings.WebSettings: "gRPC-Web and GUI",
+    settings.FairShareSettings: "fair share",
     settings.SecuritySettings: "security",
     settings.LimitSettings: "limits",
     settings.StorageSettings: "storage",

@@ -16,7 +16,8 @@ def partition_to_pb(partition: Partition) -> pb.PartitionRaw:
         parent_partition_ids=partition.parent_partition_ids,
         pod_reserved=partition.pod_reserved,
         pod_max=partition.pod_max,
-        pod_configuration=dict(partition.pod_configuration),
+        # ArmoniK's map of strings is where a partition shows how it shares its agents.
+        pod_configuration={**partition.pod_configuration, **partition.fair_share.pod_configuration()},
         preemption_percentage=partition.preemption_percentage,
         priority=partition.priority,
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pyarmonik.core import fairshare
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
 
 R = TypeVar("R")
@@ -173,6 +174,8 @@ class Partition:
     preemption_percentage: int = 0
     priority: int = 1
     pod_configuration: dict[str, str] = field(default_factory=dict)
+    #: How its agents are shared between sessions (``core.fairshare``).
+    fair_share: fairshare.FairShare = fairshare.DEFAULT
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyarmonik.core import errors
+from pyarmonik.core import errors, fairshare
 from pyarmonik.core.models import TaskOptions
 
 
@@ -67,9 +67,14 @@ def check_task_options(options: TaskOptions | None, *, field: str) -> None:
 
 def check_session_defaults(options: TaskOptions, *, field: str = "default_task_option") -> None:
     """A session's defaults, which every task may fall back on: usable, as
-    ArmoniK.Core requires (retries >= 1, priority 1..99, a time limit)."""
+    ArmoniK.Core requires (retries >= 1, priority 1..99, a time limit), and
+    a fair-share weight (``fairshare.WEIGHT_OPTION``) that is one."""
     _check(options.priority, SESSION_PRIORITY, f"{field}.priority")
     _check(options.max_retries, SESSION_MAX_RETRIES, f"{field}.max_retries")
     if not options.max_duration:
         raise errors.InvalidArgument(f"{field}.max_duration is required (at most {MAX_DURATION_SECONDS} s)")
     _check(options.max_duration, MAX_DURATION, f"{field}.max_duration", " s")
+    try:
+        fairshare.session_weight(options.options)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"{field}.options: {exc}") from None

@@ -2,7 +2,8 @@
 
 Cheap whatever the grid holds: the store answers from the counters its
 transitions keep (``StateStore.status_counts``) and the queue from its
-sizes, so a scrape reads no task and no result. A store that cannot be read
+sizes, so a scrape reads no task and no result; the load of each fairness
+key walks the queued sessions' lists (their lengths), not their tasks. A store that cannot be read
 does not fail the scrape: the store's gauges are left out of it, counted in
 ``pyarmonik_scrape_errors_total``, and the process's own metrics still go out.
 """
@@ -32,6 +33,7 @@ async def refresh(grid: Grid) -> None:
         declared = (await grid.state.list_partitions(query=_PARTITIONS)).items
         partitions = sorted({p.partition_id for p in declared} | {partition for partition, _ in counts.tasks})
         queues = {p: (await grid.queue.depth(p), await grid.queue.leased(p)) for p in partitions}
+        shares = {p.partition_id: (p.fair_share, await grid.queue.key_loads(p.partition_id)) for p in declared}
     except Exception as exc:  # a scrape answers whatever the store does
         grid.metrics.store_unreadable()
         if errors.is_transient(exc):
@@ -40,3 +42,4 @@ async def refresh(grid: Grid) -> None:
             log.exception("metrics: reading the store failed; the store's gauges are left out of this scrape")
         return
     grid.metrics.set_store(tasks=counts.tasks, results=counts.results, queues=queues)
+    grid.metrics.set_fair_share(shares)

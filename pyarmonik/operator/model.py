@@ -234,6 +234,15 @@ class Autoscaling(SpecModel):
     keda: Keda
 
 
+class FairShare(SpecModel):
+    """Read, not judged: ``fair_share.from_spec`` makes it the grid's configuration."""
+
+    mode: str
+    key: str
+    weights: dict[str, float] | None = None
+    caps: dict[str, int] | None = None
+
+
 class PartitionSpec(SpecModel):
     cluster_ref: LocalRef
     #: Always set after the parse: the resource's name when the spec gives none.
@@ -252,6 +261,7 @@ class PartitionSpec(SpecModel):
     preemption_percentage: int
     parent_partition_ids: list[str]
     autoscaling: Autoscaling
+    fair_share: FairShare
 
     @property
     def desired_replicas(self) -> int:

@@ -10,6 +10,7 @@ it.
 from __future__ import annotations
 
 from pyarmonik import settings
+from pyarmonik.operator import fair_share
 from pyarmonik.operator import schema as s
 
 PHASES = ["Pending", "Progressing", "Ready", "Degraded", "Failed"]
@@ -477,6 +478,7 @@ def partition_spec_schema() -> s.Schema:
             "preemptionPercentage": s.integer(default=50, minimum=0, maximum=100),
             "parentPartitionIds": s.array(s.string(pattern=PARTITION_ID_PATTERN), default=[]),
             "autoscaling": autoscaling,
+            fair_share.FIELD: fair_share.spec_schema(),
         },
         required=["clusterRef", "worker"],
         rules=[("self.podMax >= self.podReserved", "podMax must be >= podReserved")],

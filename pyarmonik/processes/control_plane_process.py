@@ -16,6 +16,7 @@ import logging
 from pyarmonik.control_plane import server
 from pyarmonik.control_plane.server import ControlPlane
 from pyarmonik.core import errors
+from pyarmonik.core.fairshare import FairShare
 from pyarmonik.core.models import Partition
 from pyarmonik.lifecycle import observed, reaper
 from pyarmonik.lifecycle.grid import Grid
@@ -29,17 +30,25 @@ from pyarmonik.settings import ControlPlaneSettings
 log = logging.getLogger(__name__)
 
 
-async def declare_partitions(grid: Grid, partition_ids: list[str]) -> None:
+async def declare_partitions(grid: Grid, partition_ids: list[str], fair_share: FairShare | None = None) -> None:
     """Adds the partitions that do not exist yet. Existing ones keep their
     fields: the operator may have written them from ArmoniKPartitions, and
-    a control plane restarting must not reset them."""
-    missing = []
+    a control plane restarting must not reset them; only a ``fair_share``
+    given (by this control plane's settings) replaces theirs."""
+    changed = []
     for partition_id in partition_ids:
         try:
-            await grid.state.get_partition(partition_id)
+            partition = await grid.state.get_partition(partition_id)
         except errors.NotFound:
-            missing.append(Partition(partition_id))
-    await grid.state.put_partitions(missing)
+            partition = Partition(partition_id)
+        else:
+            if fair_share is None or partition.fair_share == fair_share:
+                continue
+        if fair_share is not None:
+            partition.fair_share = fair_share
+        log.info("partition %s: %s", partition_id, partition.fair_share.describe())
+        changed.append(partition)
+    await grid.state.put_partitions(changed)
 
 
 class ControlPlaneService:
@@ -65,7 +74,7 @@ class ControlPlaneService:
         return self.metrics.port if self.metrics is not None else None
 
     async def start(self) -> None:
-        await declare_partitions(self.grid, self.settings.partitions)
+        await declare_partitions(self.grid, self.settings.partitions, self.settings.fair_share())
         observed.report_store(self.grid)
         await self.server.start()
         if self.metrics is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pyarmonik.core import filters
+from pyarmonik.core.fairshare import KeyLoad
 from pyarmonik.core.models import Application, Event, Partition, Result, Session, Task
 from pyarmonik.core.statuses import EventKind, ResultStatus, SessionStatus, TaskStatus
 
@@ -310,7 +311,8 @@ REAP_RETRY_SECONDS = 60.0
 class TaskQueue(Protocol):
     """The upkeep of per-partition queues. Tasks enter them in the state's
     transitions that make them ready and leave them through ``Dispatch``
-    (higher priority first, sessions of one priority in turn); a claimed
+    (higher priority first, the fairness keys of one priority by weight,
+    ``core.fair_queue``); a claimed
     task is leased: at-least-once, it comes back through ``reap_expired``
     if its agent stops renewing it."""
 
@@ -344,6 +346,12 @@ class TaskQueue(Protocol):
         """Tasks of the partition leased to agents (claimed, outcome not
         written yet): the tasks its agents are running. With ``depth``, the
         load an autoscaler sizes the partition for."""
+        ...
+
+    async def key_loads(self, partition_id: str) -> list[KeyLoad]:
+        """Queued and running tasks of every fairness key with either in the
+        partition (keys of its fair share: sessions, applications or users),
+        for metrics: a walk of its queued sessions, never a read of tasks."""
         ...
 
 

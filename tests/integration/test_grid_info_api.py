@@ -36,6 +36,12 @@ def test_a_partition_is_read_by_id_and_an_unknown_one_is_not_found(channel: grpc
     partition = partitions.get_partition("default")
 
     assert (partition.id, partition.pod_reserved, partition.pod_max, partition.priority) == ("default", 1, 1, 1)
+    # how it shares its agents: the default, fair by session
+    assert partition.pod_configuration == {
+        "pyarmonik.io/fair-share-mode": "fair",
+        "pyarmonik.io/fair-share-key": "session",
+        "pyarmonik.io/fair-share-default-weight": "1",
+    }
     assert grpc_code(lambda: partitions.get_partition("nowhere")) == grpc.StatusCode.NOT_FOUND
 
 

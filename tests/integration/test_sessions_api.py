@@ -123,6 +123,7 @@ def test_an_invalid_session_transition_is_a_failed_precondition(
         default_options(max_retries=0),
         default_options(priority=0),
         default_options(priority=100),
+        *(default_options(options={"pyarmonik.io/weight": w}) for w in ("heavy", "0", "1000", "nan", "")),
     ],
 )
 def test_a_session_with_unusable_defaults_is_an_invalid_argument(

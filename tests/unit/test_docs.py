@@ -25,6 +25,7 @@ import re
 import runpy
 import shlex
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -61,8 +62,8 @@ def blocks(kinds: set[str]) -> Iterator[tuple[str, int, str]]:
             if fence and kind is None:
                 kind, start, body = fence.group(1) or "text", number + 1, []
             elif line.strip() == "```" and kind is not None:
-                if kind in kinds:
-                    yield page.relative_to(ROOT).as_posix(), start, "\n".join(body)
+                if kind in kinds:  # a block inside a list item is indented with it
+                    yield page.relative_to(ROOT).as_posix(), start, textwrap.dedent("\n".join(body))
                 kind = None
             elif kind is not None:
                 body.append(line)

@@ -8,13 +8,15 @@ import pathlib
 import re
 
 from pyarmonik import metrics as metrics_module
+from pyarmonik.core import fairshare
+from pyarmonik.core.fairshare import KeyLoad
 from pyarmonik.core.models import Task, TaskOptions
 from pyarmonik.core.statuses import ResultStatus, TaskStatus
 from pyarmonik.metrics import Metrics
 from pyarmonik.protocol import rpc_metrics
 from tests.helpers import scraped
 
-NAME = re.compile(r"^pyarmonik_[a-z_]+_(total|seconds|tasks|results|agents|info)$")
+NAME = re.compile(r"^pyarmonik_[a-z_]+_(total|seconds|tasks|results|agents|keys|ratio|info)$")
 METRICS_PAGE = (pathlib.Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
 
 
@@ -35,7 +37,7 @@ def task_on(partition: str) -> Task:
 
 def test_every_metric_is_named_pyarmonik_noun_unit() -> None:
     names = metrics_module.names(Metrics())
-    assert len(names) == 10
+    assert len(names) == 16
     for name in names:
         assert NAME.match(name), name
 
@@ -106,3 +108,26 @@ def test_an_rpc_method_is_split_into_its_service_and_method() -> None:
         "armonik.api.grpc.v1.tasks.Tasks",
         "SubmitTasks",
     )
+
+
+async def test_fair_share_reports_the_most_loaded_keys_one_by_one_and_sums_the_others() -> None:
+    metrics = Metrics()
+    loads = [KeyLoad(f"s{i:02}", queued=i, running=0) for i in range(30)]
+    loads.append(KeyLoad("capped", queued=50, running=4, capped=True))
+    config = fairshare.fair_share(key="user", weights={"bob": 2}, caps={"*": 4})
+    metrics.set_fair_share({"p": (config, loads)})
+    page = await scraped(metrics)
+
+    def value(name: str, **labels: str) -> float:
+        return page[(name, tuple(sorted({"partition": "p", **labels}.items())))]
+
+    top = {f"s{i}" for i in range(21, 30)} | {"capped"}
+    assert {dict(labels)["key"] for name, labels in page if name == "pyarmonik_fair_share_tasks"} == top
+    assert value("pyarmonik_fair_share_tasks", key="capped", state="running") == 4
+    queued_rest = sum(load.queued for load in loads if load.key not in top)
+    assert value("pyarmonik_fair_share_other_tasks", state="queued") == queued_rest
+    assert value("pyarmonik_fair_share_keys", state="capped") == 1
+    assert value("pyarmonik_fair_share_keys", state="queued") == 30
+    assert value("pyarmonik_fair_share_info", mode="fair", key="user") == 1
+    assert value("pyarmonik_fair_share_weight_ratio", key="bob") == 2
+    assert value("pyarmonik_fair_share_cap_tasks", key="*") == 4

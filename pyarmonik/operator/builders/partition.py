@@ -37,7 +37,7 @@ from typing import Any
 
 from pyarmonik import settings
 from pyarmonik.core import models
-from pyarmonik.operator import env, model
+from pyarmonik.operator import env, fair_share, model
 from pyarmonik.operator.builders import common, network, object_storage, redis, worker_supervisor
 
 COMPONENT = common.PARTITION_COMPONENT
@@ -71,6 +71,7 @@ def partition_record(part: model.Partition) -> models.Partition:
         pod_max=spec.pod_max,
         preemption_percentage=spec.preemption_percentage,
         priority=spec.priority,
+        fair_share=fair_share.from_spec(spec.fair_share.model_dump(exclude_none=True)),
     )
 
 

@@ -33,14 +33,21 @@ task id, ``R`` a result id)::
     pyarmonik:session:{S}:task-ids        ZSET  T, score 0: the tasks in id order (list pages)
     pyarmonik:session:{S}:task-created    ZSET  T by created_at
     pyarmonik:session:{S}:result-ids      ZSET  R, score 0: the results in id order
-    pyarmonik:session:{S}:queued          SET   "P\\tL": the ready lists holding its tasks
+    pyarmonik:session:{S}:queued          HASH  "P\\tL" -> the rotation entry serving its ready list there
     pyarmonik:session:{S}:apps            HASH  application -> its tasks in the session
     pyarmonik:session:{S}:events          pub/sub channel of the session's events (``codec``)
     pyarmonik:session:{S}:reply:<id>      STR   the reply of one call, kept 30 s (``library``)
 
-    pyarmonik:queue:{P}:rotation          ZSET  "L\\tS" per priority L and session S with ready tasks,
-                                                by -L * 2^40 + virtual time (lua/lib_queue.lua)
+    pyarmonik:queue:{P}:rotation          ZSET  one entry per priority L and fairness key with ready tasks,
+                                                by -L * 2^32 + virtual time (lua/lib_queue.lua): "L\\tS" for
+                                                a plain session, "L\\t\\1<kind><stride>,<cap>\\t<key>" else
     pyarmonik:queue:{P}:ready:L:S         LIST  ready task ids of session S at priority L, FIFO
+    pyarmonik:queue:{P}:fair              HASH  the partition's fair share: mode, key, weight, cap, keyed,
+                                                w:<key>, c:<key> (records.fair_share_fields); none: defaults
+    pyarmonik:queue:{P}:sessions:L:K      LIST  the sessions of key K (kind + key) at L, served in turn
+    pyarmonik:queue:{P}:key-entries       HASH  "L\\tK" -> the rotation entry of key K at L
+    pyarmonik:queue:{P}:running           HASH  K -> running tasks of a capped key K
+    pyarmonik:queue:{P}:parked:K          SET   the rotation entries of key K, out of it while K is at its cap
     pyarmonik:queue:{P}:counts            HASH  TaskStatus -> tasks of the partition (SUBMITTED: its runnable depth)
     pyarmonik:queue:{P}:leases            ZSET  "S\\tT" by lease expiry (UNIX seconds)
     pyarmonik:queue:{P}:wake              LIST  wake-up tokens that waiting claims BLPOP on
@@ -142,6 +149,11 @@ SESSION_REPLY = _t("session_reply", "@:session:{{{session}}}:reply:{request}")
 # -- one partition queue --------------------------------------------------------
 ROTATION = _t("rotation", "@:queue:{{{partition}}}:rotation")
 READY = _t("ready", "@:queue:{{{partition}}}:ready:{level}:{session}")
+FAIR = _t("fair", "@:queue:{{{partition}}}:fair")
+KEY_SESSIONS = _t("key_sessions", "@:queue:{{{partition}}}:sessions:{level}:{key}")
+KEY_ENTRIES = _t("key_entries", "@:queue:{{{partition}}}:key-entries")
+RUNNING = _t("running", "@:queue:{{{partition}}}:running")
+PARKED = _t("parked", "@:queue:{{{partition}}}:parked:{key}")
 COUNTS = _t("counts", "@:queue:{{{partition}}}:counts")
 LEASES = _t("leases", "@:queue:{{{partition}}}:leases")
 REAPED = _t("reaped", "@:queue:{{{partition}}}:reaped")

@@ -12,6 +12,8 @@ a claim (``dispatch``); the layout and the dispatch order are
 - depth: the partition's runnable tasks, its SUBMITTED count (the
   functions keep each partition's tasks by status as statuses change), so
   cancelled or paused work never counts; leased: the tasks agents hold;
+  key loads: queued and running tasks per fairness key (``pa_fair_load``:
+  a walk of the partition's entries, for metrics);
 - waiting: a claim that finds nothing blocks (``BLPOP``) on the partition's
   wake-up list, which the functions that queue tasks fill. A wake-up only
   means "try again": a lost or stale one costs latency, never a task, and
@@ -30,14 +32,17 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from pyarmonik.core.fairshare import KeyLoad
 from pyarmonik.core.statuses import TaskStatus
 from pyarmonik.storage import ports
 from pyarmonik.storage.redis import keys
-from pyarmonik.storage.redis.library import Library, request_id, text
+from pyarmonik.storage.redis.library import Arg, Library, request_id, text
 from pyarmonik.storage.redis.records import time_text
 
 #: The most leases one reap call removes; bigger backlogs take several calls.
 REAP_BATCH = 500
+#: Leases or sessions one step of a key-load walk reads (a few ms of Redis).
+FAIR_LOAD_STEP = 500
 #: ``BLPOP`` takes 0 as "forever": shorter waits are rounded up to this.
 MIN_BLOCK_SECONDS = 0.001
 #: Bound on passing on a wake-up token when a waiting claim is cancelled.
@@ -97,6 +102,24 @@ class RedisTaskQueue:
 
     async def leased(self, partition_id: str) -> int:
         return int(await self._redis.zcard(keys.LEASES(partition_id)))
+
+    async def key_loads(self, partition_id: str) -> list[KeyLoad]:
+        found: dict[str, KeyLoad] = {}
+        cursor: list[Arg] = [0, 0, 0]
+        while True:  # in steps of FAIR_LOAD_STEP leases or sessions: Redis serves others between them
+            reply = await self._library.call("pa_fair_load", [partition_id, *cursor, FAIR_LOAD_STEP])
+            cursor, loads = [int(part) for part in reply[:3]], reply[3:]  # type: ignore[call-overload]
+            for counted, queued, running, capped in zip(loads[::4], loads[1::4], loads[2::4], loads[3::4]):
+                key = text(counted)[1:]  # after its kind: the session, application or user
+                seen = found.get(key, KeyLoad(key, 0, 0))
+                found[key] = KeyLoad(
+                    key,
+                    seen.queued + int(queued),
+                    seen.running + int(running),
+                    seen.capped or int(capped) == 1,  # type: ignore[call-overload]
+                )
+            if cursor[0] == 3:
+                return list(found.values())
 
 
 async def wait_for_push(

@@ -29,8 +29,16 @@ looks no wait up), data (small data, ``Grid.inline_limit``: kept here, not
 in the object store, so that a claim, a commit and a download carry it
 without another round trip; lists never read it).
 Session hash fields: status, client, worker ('1'/'0': submission flags),
-json (the rest: options, partition ids, created_at, owner) and the
-``*_at`` time of each status it entered.
+json (the rest: options, partition ids, created_at, owner), the ``*_at``
+time of each status it entered, and what its queue entries read (its
+fairness key is made of them: ``core.fair_queue``): owner, app (its default
+application name), weight (its own weight, ``fairshare.WEIGHT_OPTION``),
+each only when set.
+
+A partition's fair share is a hash of its queue (``keys.FAIR``, read by
+``lib_queue.lua`` when a session joins): mode, key, weight, cap (the
+defaults), keyed ('1' when some key has its own), w:<key>, c:<key>; no
+hash is the default configuration.
 
 Received and fetched times are the acquired and started ones (ArmoniK sets
 them together). Ids are not stored in their own records: the key holds them.
@@ -42,6 +50,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pyarmonik.core import fairshare
 from pyarmonik.core.models import Partition, Result, Session, Task, TaskOptions
 from pyarmonik.core.statuses import ResultStatus, SessionStatus, TaskStatus
 from pyarmonik.storage.ports import Completion
@@ -271,6 +280,17 @@ def session_fields(session: Session) -> list[str]:
     ]
 
 
+def session_queue_fields(session: Session) -> list[str]:
+    """The plain fields (name, value, ...) its queue entries read, the set ones only."""
+    weight = fairshare.session_weight(session.options.options)
+    fields = {
+        "owner": session.owner,
+        "app": session.options.application_name,
+        "weight": "" if weight is None else repr(weight),
+    }
+    return [part for name, value in fields.items() if value for part in (name, value)]
+
+
 def decode_session(session_id: str, fields: Fields) -> Session:
     rest = json.loads(fields[b"json"])
     return Session(
@@ -312,4 +332,37 @@ def decode_partition(data: str | bytes) -> Partition:
         preemption_percentage=int(fields.get("preemption_percentage", 0)),
         priority=int(fields.get("priority", 1)),
         pod_configuration={str(k): str(v) for k, v in (fields.get("pod_configuration") or {}).items()},
+    )
+
+
+# -- fair share -------------------------------------------------------------------------
+def fair_share_fields(config: fairshare.FairShare) -> dict[str, str]:
+    """The hash of a partition's fair share (``keys.FAIR``); ``{}`` for the default."""
+    if config == fairshare.DEFAULT:
+        return {}
+    fields = {"mode": config.mode, "key": config.key, "weight": repr(config.default_weight)}
+    if config.default_cap is not None:
+        fields["cap"] = str(config.default_cap)
+    for key, weight in config.weights.items():
+        fields[f"w:{key}"] = repr(weight)
+    for key, cap in config.caps.items():
+        fields[f"c:{key}"] = str(cap)
+    if config.weights or config.caps:
+        fields["keyed"] = "1"
+    return fields
+
+
+def decode_fair_share(fields: Fields) -> fairshare.FairShare:
+    if not fields:
+        return fairshare.DEFAULT
+    text = {k.decode(): v.decode() for k, v in fields.items()}
+    weights = {k[2:]: float(v) for k, v in text.items() if k.startswith("w:")}
+    caps = {k[2:]: int(v) for k, v in text.items() if k.startswith("c:")}
+    return fairshare.FairShare(
+        mode=text.get("mode", "fair"),
+        key=text.get("key", "session"),
+        default_weight=float(text.get("weight", 1.0)),
+        weights=weights,
+        default_cap=int(text["cap"]) if "cap" in text else None,
+        caps=caps,
     )

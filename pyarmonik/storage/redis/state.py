@@ -44,32 +44,54 @@ class RedisStateStore(Reads):
         self._redis = redis
 
     # -- partitions ---------------------------------------------------------
+    # A partition is its JSON record and its fair share's hash, which the
+    # queue functions read (``records.fair_share_fields``): written together.
     async def put_partitions(self, partitions: Sequence[Partition]) -> None:
-        if partitions:
-            await self._redis.hset(
-                keys.PARTITIONS, mapping={p.partition_id: records.encode_partition(p) for p in partitions}
-            )
+        if not partitions:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.PARTITIONS, mapping={p.partition_id: records.encode_partition(p) for p in partitions})
+            for partition in partitions:
+                fair = keys.FAIR(partition.partition_id)
+                pipe.delete(fair)
+                fields = records.fair_share_fields(partition.fair_share)
+                if fields:
+                    pipe.hset(fair, mapping={name: value for name, value in fields.items()})
+            await pipe.execute()
 
     async def get_partition(self, partition_id: str) -> Partition:
-        raw = await self._redis.hget(keys.PARTITIONS, partition_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.PARTITIONS, partition_id)
+            pipe.hgetall(keys.FAIR(partition_id))
+            raw, fair = await pipe.execute()
         if raw is None:
             raise errors.missing("partition", [partition_id])
-        return records.decode_partition(raw)
+        return _with_fair_share(raw, fair)
 
     async def list_partitions(self, *, query: filters.ListQuery) -> filters.Page[Partition]:
-        stored = await self._redis.hvals(keys.PARTITIONS)
-        return filters.apply(map(records.decode_partition, stored), query)
+        stored = await self._redis.hgetall(keys.PARTITIONS)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for partition_id in stored:
+                pipe.hgetall(keys.FAIR(text(partition_id)))
+            fair = await pipe.execute()
+        return filters.apply(map(_with_fair_share, stored.values(), fair), query)
 
     async def delete_partition(self, partition_id: str) -> bool:
-        return bool(await self._redis.hdel(keys.PARTITIONS, partition_id))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.PARTITIONS, partition_id)
+            pipe.delete(keys.FAIR(partition_id))
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
 
     # -- sessions -----------------------------------------------------------
     async def create_session(self, session: Session) -> None:
         if not keys.is_taggable(session.session_id):
             raise errors.InvalidArgument(f"session id {session.session_id!r} may not contain braces")
         fields = records.session_fields(session)
+        queue_fields = records.session_queue_fields(session)
         await self._library.call(
-            "pa_create_session", [session.session_id, request_id(), *fields, records.time_text(session.created_at)]
+            "pa_create_session",
+            [session.session_id, request_id(), *fields, records.time_text(session.created_at), *queue_fields],
         )
 
     async def get_session(self, session_id: str) -> Session:
@@ -288,3 +310,9 @@ class RedisStateStore(Reads):
             )
             if int(examined) < RUN_LIMIT:  # type: ignore[call-overload]
                 break
+
+
+def _with_fair_share(raw: str | bytes, fair: records.Fields) -> Partition:
+    partition = records.decode_partition(raw)
+    partition.fair_share = records.decode_fair_share(fair)
+    return partition

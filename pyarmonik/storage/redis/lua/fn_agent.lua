@@ -74,7 +74,7 @@ end
 -- for a wake-up token)); the partition is `partition`. Appends the items
 -- to `reply` and flushes.
 -- Takes up to n runnable tasks of the partition, highest priority first and
--- sessions in turn (lib_queue): each run one DISPATCHED and leased (the
+-- fairness keys by weight (lib_queue): each run one DISPATCHED and leased (the
 -- first PROCESSING at once when asked), an item as append_run writes it;
 -- an entry not run leaves the queue with its outcome written, as the three
 -- items admission, task id, session. A caller woken by a token passes one
@@ -95,9 +95,9 @@ local function claim_into(reply, partition, args, i)
   local rotation, leases = k_rotation(partition), k_leases(partition)
   local claimed, examined, empty = {}, 0, false
   while #claimed < wanted and examined < limit do
-    local id, session = pop_next(partition, rotation)
+    local id, session, counted = pop_next(partition, rotation)
     if not id then
-      empty = true
+      empty = session
       break
     end
     examined = examined + 1
@@ -116,10 +116,13 @@ local function claim_into(reply, partition, args, i)
         task_moved(session, id, partition, TS.SUBMITTED, TS.DISPATCHED, true)
         event(session, dispatched)
       end
+      -- a capped key's task holds its running count until it stops running (lib_graph's set_task_status)
+      if counted then redis.call('HSET', key, 'capped', counted) end
       redis.call('ZADD', leases, expires, lease_member(session, id))
       claimed[#claimed + 1] = session .. TAB .. id
       append_run(reply, session, id, v[2], v[3], v[4] or '')
     else
+      if counted then uncount(partition, counted) end
       local n = #reply
       reply[n + 1], reply[n + 2], reply[n + 3] = not_run(session, id), id, session
     end

@@ -29,12 +29,15 @@ local function task_records(list)
   return reply
 end
 
--- pa_create_session(at, S, request, status, client, worker, json, created_at)
+-- pa_create_session(at, S, request, status, client, worker, json, created_at,
+-- field, value...): the trailing pairs are the plain fields its queue
+-- entries read (owner, app, weight: records.session_fields).
 define('pa_create_session', function(args)
   local session = args[2]
   return once(request_key(session, args[3]), function()
     if session_exists(session) then return error_reply('ALREADY_EXISTS', 'session ' .. session .. ' already exists') end
-    redis.call('HSET', k_session(session), 'status', args[4], 'client', args[5], 'worker', args[6], 'json', args[7])
+    redis.call('HSET', k_session(session), 'status', args[4], 'client', args[5], 'worker', args[6], 'json', args[7],
+      unpack(args, 9))
     redis.call('ZADD', k_sessions(), args[8], session)
     return {'OK'}
   end)
@@ -103,8 +106,9 @@ local function delete_some(session, limit)
   local names = {}
   for _, id in ipairs(task_ids) do
     local key = k_task(session, id)
-    local v = redis.call('HMGET', key, 'partition', 'status')
+    local v = redis.call('HMGET', key, 'partition', 'status', 'capped')
     if v[1] then delta(k_counts(v[1]), v[2], -1) end
+    if v[3] then uncount(v[1], v[3]) end -- running in a capped key: the key may run another
     names[#names + 1] = key
   end
   for _, id in ipairs(result_ids) do

@@ -8,29 +8,27 @@
 -- owner, created_by}, cached per call. Writes HSET the changed fields only.
 
 -- -- sessions --------------------------------------------------------------------------
--- The session's status, or nil when it does not exist; cached per call.
+-- The session's status, or nil when it does not exist; cached per call
+-- with what its queue entries need (lib_queue's read_session).
 local function session_status(session)
-  -- One cached session: a call nearly always handles the tasks of one.
-  if call.session ~= session then
-    call.session = session
-    call.session_status = redis.call('HGET', k_session(session), 'status')
-  end
+  read_session(session)
   return call.session_status or nil
 end
 
 -- -- tasks ---------------------------------------------------------------------------------
-local TASK_VIEW = {'status', 'partition', 'priority', 'owner', 'left'}
+local TASK_VIEW = {'status', 'partition', 'priority', 'owner', 'left', 'capped'}
 -- The view and what a claim returns of the task.
-local TASK_RUN_VIEW = {'status', 'partition', 'priority', 'owner', 'left', 'spec', 'inputs', 'outputs'}
+local TASK_RUN_VIEW = {'status', 'partition', 'priority', 'owner', 'left', 'capped', 'spec', 'inputs', 'outputs'}
 
--- A task's view {id, session, status, partition, priority, owner, left}
+-- A task's view {id, session, status, partition, priority, owner, left,
+-- capped (the running counter of its capped key while it runs, else false)}
 -- (and spec, inputs, outputs when `for_run`), or nil when it does not exist.
 local function get_task(session, id, for_run)
   local v = redis.call('HMGET', k_task(session, id), unpack(for_run and TASK_RUN_VIEW or TASK_VIEW))
   if not v[1] then return nil end
   local task = {id = id, session = session, status = v[1], partition = v[2] or '', priority = v[3] or '0',
-    owner = v[4] or '', left = tonumber(v[5]) or 0}
-  if for_run then task.spec, task.inputs, task.outputs = v[6] or '{}', v[7] or '', v[8] or '' end
+    owner = v[4] or '', left = tonumber(v[5]) or 0, capped = v[6]}
+  if for_run then task.spec, task.inputs, task.outputs = v[7] or '{}', v[8] or '', v[9] or '' end
   return task
 end
 
@@ -48,6 +46,11 @@ end
 -- with it; a final status stamps ended_at and drops the task's waits.
 local function set_task_status(task, status, ...)
   local before, key = task.status, k_task(task.session, task.id)
+  if task.capped and not COUNTED[status] then -- it stops running: its capped key may run another
+    uncount(task.partition, task.capped)
+    redis.call('HDEL', key, 'capped')
+    task.capped = false
+  end
   if FINAL[status] then
     if task.left > 0 then
       forget_dependencies(task)

@@ -1,0 +1,96 @@
+"""``ArmoniKPartition.spec.fairShare`` against a real API server and the
+operator: refused when the grid would refuse it, written to the grid when
+applied and when changed, and shown by GetPartition (its
+``pod_configuration``) of a control plane on the same Redis."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from armonik.client import ArmoniKPartitions
+
+from pyarmonik.settings import LocalSettings
+from tests.grid_thread import GridThread
+from tests.k8s import controlplane, operator_process
+from tests.k8s.test_operator import CONVERGE, CRDS, exists, external_cluster, partition
+
+pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
+PREFIX = "pyarmonik.io/fair-share-"
+
+
+@pytest.fixture(scope="module")
+def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
+    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    k8s.kubectl("wait", "--for=condition=Established", "crd/armonikpartitions.pyarmonik.io", "--timeout=30s")
+    return k8s
+
+
+@pytest.fixture(scope="module")
+def operator(
+    crds: controlplane.ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[operator_process.Operator]:
+    with operator_process.running(crds, tmp_path_factory.mktemp("operator")) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("fair_share", "message"),
+    [
+        ({"weights": {"alice": 0}}, "weights must be from 0.01 to 100"),  # a whole 0: the rule, not the bounds
+        ({"weights": {"alice": 0.001}}, "spec.fairShare.weights.alice"),
+        ({"caps": {"*": 0}}, "spec.fairShare.caps.*"),
+        ({"mode": "random"}, "spec.fairShare.mode"),
+        ({"key": "team"}, "spec.fairShare.key"),
+    ],
+)
+def test_a_fair_share_the_grid_would_refuse_is_refused_by_the_api_server(
+    crds: controlplane.ControlPlane, namespace: str, fair_share: dict[str, Any], message: str
+) -> None:
+    body = partition("default", fairShare=fair_share)
+    result = crds.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not exists(crds, namespace, "akp/default")
+
+
+def test_spec_fair_share_is_the_partition_s_fair_share_and_follows_its_changes(
+    k8s: controlplane.ControlPlane,
+    operator: operator_process.Operator,
+    redis_server: str,
+    namespace: str,
+    tmp_path: pathlib.Path,
+) -> None:
+    partition_id = f"shared-{namespace[-8:]}"
+    k8s.apply(external_cluster(redis_server), namespace=namespace)
+    fair_share = {"key": "user", "weights": {"alice": 2, "*": 0.5}, "caps": {"*": 4}}
+    k8s.apply(partition(partition_id, podReserved=0, fairShare=fair_share), namespace=namespace)
+    # A control plane on the same Redis as the operator, as the cluster's pods would be.
+    grid = GridThread(LocalSettings(port=0, data_dir=tmp_path, redis_url=redis_server, agents=0)).start()
+    try:
+        with grpc.insecure_channel(grid.address) as channel:
+            partitions = ArmoniKPartitions(channel)
+
+            def shown() -> dict[str, str]:
+                try:
+                    configuration = partitions.get_partition(partition_id).pod_configuration
+                except grpc.RpcError:
+                    return {}
+                return {k.removeprefix(PREFIX): v for k, v in configuration.items() if k.startswith(PREFIX)}
+
+            k8s.wait_for(lambda: shown().get("key") == "user", timeout=CONVERGE)
+            assert shown() == {
+                "mode": "fair", "key": "user", "default-weight": "0.5", "weights": '{"alice":2.0}', "default-cap": "4",
+            }  # fmt: skip
+
+            fifo = {"mode": "fifo", "key": "session", "weights": None, "caps": None}
+            patch = json.dumps({"spec": {"fairShare": fifo}})
+            k8s.kubectl("patch", "-n", namespace, f"akp/{partition_id}", "--type=merge", "-p", patch)
+            k8s.wait_for(lambda: shown().get("mode") == "fifo", timeout=CONVERGE)
+            assert shown() == {"mode": "fifo", "key": "session", "default-weight": "1"}
+    finally:
+        grid.stop()
