@@ -34,8 +34,8 @@ class Range:
         return f"{self.low}..{self.high}"
 
 
-#: A task's priority, higher first. The queue orders a score of
-#: ``-priority * 2**40 + sequence``, exact in a double while |priority| < 4096.
+#: A task's priority, higher first. The queue gives each priority a band of
+#: 2**32 scores (``lib_queue.lua``), far inside a double's exact integers here.
 PRIORITY = Range(-4095, 4095)
 #: A session's default priority, as ArmoniK.Core requires of session defaults.
 SESSION_PRIORITY = Range(1, 99)
