@@ -17,17 +17,10 @@ from armonik.client import ArmoniKPartitions
 from pyarmonik.settings import LocalSettings
 from tests.grid_thread import GridThread
 from tests.k8s import controlplane, operator_process
-from tests.k8s.test_operator import CONVERGE, CRDS, exists, external_cluster, partition
+from tests.k8s.test_operator import CONVERGE, exists, external_cluster, partition
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
 PREFIX = "pyarmonik.io/fair-share-"
-
-
-@pytest.fixture(scope="module")
-def crds(k8s: controlplane.ControlPlane) -> controlplane.ControlPlane:
-    k8s.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    k8s.kubectl("wait", "--for=condition=Established", "crd/armonikpartitions.pyarmonik.io", "--timeout=30s")
-    return k8s
 
 
 @pytest.fixture(scope="module")
