@@ -106,7 +106,10 @@ def start_control_plane(
     its address once it answers, and its process."""
     (port,) = servers.free_ports(1)
     address = f"127.0.0.1:{port}"
-    plane = servers.spawn([grid_python, "-m", "pyarmonik", "control-plane", "--port", str(port)], log, env)
+    # The benchmarks measure the gRPC API; with the HTTP port off, several
+    # control planes share a machine (the cluster benchmark runs two).
+    command = [grid_python, "-m", "pyarmonik", "control-plane", "--port", str(port), "--http-port", "off"]
+    plane = servers.spawn(command, log, env)
     stack.callback(servers.stop, plane)
     servers.wait_until("pyarmonik control-plane", lambda: answers(address), plane, log)
     return address, plane
