@@ -29,7 +29,7 @@ from pyarmonik.settings import StorageSettings
 
 RESULT = b"r" * 8
 LEASE_SECONDS = 15.0
-#: Connections beyond one per agent: its claim and finish calls, the reaper.
+#: Connections beyond two per agent: the reaper, the grid's own reads.
 SPARE_CONNECTIONS = 100
 
 
@@ -38,11 +38,12 @@ async def no_op(task: TaskHandler) -> None:
 
 
 def pooled(redis_url: str, agents: int) -> str:
-    """The URL with a connection pool for ``agents``: each idle agent holds a
-    connection in its blocking wait for a push, and redis-py's asyncio pool
-    stops at 100 by default ("Too many connections")."""
+    """The URL with a connection pool for ``agents``: each agent may hold two
+    connections at once (its wait for a push or its commit, and its lease
+    renewal); a pool too small fails commits ("Too many connections") and
+    leaves their tasks to the reaper."""
     separator = "&" if urlsplit(redis_url).query else "?"
-    return f"{redis_url}{separator}max_connections={agents + SPARE_CONNECTIONS}"
+    return f"{redis_url}{separator}max_connections={2 * agents + SPARE_CONNECTIONS}"
 
 
 async def run(agents: int, redis_url: str, partition: str, data_dir: Path, prefix: str) -> None:

@@ -268,6 +268,27 @@ async def test_a_claim_waiting_longer_than_redis_pys_default_read_timeout_ends_e
         await client.aclose()
 
 
+async def test_more_concurrent_calls_than_redis_pys_default_pool_all_get_a_connection(
+    redis_process: servers.RedisServer,
+) -> None:
+    # redis-py's asyncio pool stops at 100 connections and fails the next
+    # command "Too many connections": the 101st concurrent call of a control
+    # plane, or a commit of an agent among 250 in one process, failed as if
+    # Redis were down.
+    client = await connection.connect_redis(redis_process.url)
+    try:
+        dispatch = RedisDispatch(client)
+        waits = [
+            dispatch.claim(
+                "idle", agent_id=f"a{i}", hostname="h", lease_seconds=60, count=1, start_first=True, timeout=1
+            )
+            for i in range(150)
+        ]
+        assert await asyncio.gather(*waits) == [[]] * 150
+    finally:
+        await client.aclose()
+
+
 def test_an_idle_agents_wait_for_a_push_is_shorter_than_the_clients_read_timeout(tmp_path: pathlib.Path) -> None:
     assert AgentConfig("default", tmp_path).pop_timeout < connection.SOCKET_TIMEOUT
 

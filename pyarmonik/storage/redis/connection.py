@@ -53,6 +53,14 @@ RETRY_BACKOFF = ExponentialBackoff(cap=1.0, base=0.05)
 #: ran out, then reported as a storage outage (and after a real outage, the
 #: agent never said that storage was back while it stayed idle).
 SOCKET_TIMEOUT = 30.0
+#: Connections one process may open (lazily, as concurrent commands need
+#: them). redis-py's asyncio pool stops at 100 and fails the next command
+#: "Too many connections", which the adapters take for a storage outage: a
+#: control plane serving more than 100 calls at once answered UNAVAILABLE,
+#: and 250 agents in one process (bench.cluster) each holding a wait and a
+#: lease renewal lost commits, their tasks waiting for their leases to
+#: expire. A URL's own ``max_connections`` wins.
+MAX_CONNECTIONS = 10_000
 
 
 async def connect_redis(url: str, *, ca_file: Path | None = None) -> redis.asyncio.Redis:
@@ -68,6 +76,7 @@ async def connect_redis(url: str, *, ca_file: Path | None = None) -> redis.async
             socket_connect_timeout=5,
             socket_timeout=SOCKET_TIMEOUT,
             health_check_interval=30,
+            max_connections=MAX_CONNECTIONS,
             retry=retry,
             retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
             **options,
