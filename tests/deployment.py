@@ -99,6 +99,10 @@ class Deployment:
             "PYARMONIK_S3_BUCKET": "deployment",
             "PYARMONIK_PARTITIONS": '["default"]',
             "GRPC_VERBOSITY": "NONE",
+            # Several control planes on one machine: each its own HTTP port
+            # (gRPC-Web, GUI), not all the default 5000 (the tests' conftest
+            # sets the same; the fault campaign runs without it).
+            "PYARMONIK_HTTP_PORT": os.environ.get("PYARMONIK_HTTP_PORT", "0"),
         }
 
     # -- processes ----------------------------------------------------------
