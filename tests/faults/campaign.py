@@ -120,7 +120,8 @@ def run(root: pathlib.Path, seed: int, profile: Profile) -> dict:
         anomalies = checks.Anomalies()
         breaks = {m.index: [i.wall for i in injector.done if i.breaks_streams_of(m.index)] for m in monitors}
         counts = checks.check(graph, submitted, store, values, monitors, anomalies, breaks)
-        counts |= checks.check_timeouts(timeouts, anomalies)
+        kills = [i.wall for i in injector.done if i.fault.kind in (faults.Kind.WORKER, faults.Kind.AGENT)]
+        counts |= checks.check_timeouts(timeouts, anomalies, kills)
         _add_process_anomalies(anomalies, injector, calls, done)
         times["check"] = time.monotonic() - checked_at
         times["total"] = time.monotonic() - began
@@ -294,7 +295,8 @@ def summary(report: dict) -> str:
         f"{t['tasks_in_store']} in the store, {t['retried']} RETRIED ({t['tasks_retried_at_least_once']} tasks "
         f"retried, at most {t['most_attempts']} attempts)",
         f"retry causes: {t['retry_causes']}",
-        f"timeouts: {t.get('timeouts_timed_out', 0)} of {t.get('timeouts_submitted', 0)} timed out",
+        f"timeouts: {t.get('timeouts_timed_out', 0)} of {t.get('timeouts_submitted', 0)} timed out "
+        f"({t.get('timeouts_killed', 0)} attempts retried after a worker or agent kill)",
         f"client retried calls: {report['client']['retried_calls']}",
         f"seconds: {report['seconds']}",
     ]

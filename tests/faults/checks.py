@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -283,7 +283,7 @@ def _check_streams_end_at_breaks(m: monitor.Monitor, breaks: list[float], anomal
             anomalies.add("stream_outlived_break", f"{m.address}: cut at {cut:.3f}, ended at {ended:.3f}")
 
 
-def check_timeouts(timeouts: workload.Timeouts, anomalies: Anomalies) -> dict[str, object]:
+def check_timeouts(timeouts: workload.Timeouts, anomalies: Anomalies, kills: Sequence[float] = ()) -> dict[str, object]:
     """Reads the timeout faults' session and checks it (``judge_timeouts``)."""
     client, session = timeouts.client, timeouts.session_id
     if not timeouts.submitted:
@@ -292,17 +292,32 @@ def check_timeouts(timeouts: workload.Timeouts, anomalies: Anomalies) -> dict[st
     results = _all(
         client, "ListResults", lambda c, page: ArmoniKResults(c).list_results(Result.session_id == session, page=page)
     )
-    return judge_timeouts(timeouts.submitted, tasks, results, anomalies)
+    return judge_timeouts(timeouts.submitted, tasks, results, anomalies, kills)
+
+
+#: Seconds around an attempt's run within which a kill explains its failure
+#: (the task's times and the injector's are read from one machine's clock).
+KILL_MARGIN = 1.0
 
 
 def judge_timeouts(
-    submitted: list[tuple[str, str]], tasks: list[Task], results: list[Result], anomalies: Anomalies
+    submitted: list[tuple[str, str]],
+    tasks: list[Task],
+    results: list[Result],
+    anomalies: Anomalies,
+    kills: Sequence[float] = (),
 ) -> dict[str, object]:
     """Each timeout fault's task (id, output id) ended TIMEOUT, without a
-    retry, its output ABORTED; returns the counts seen."""
+    retry, its output ABORTED; returns the counts seen. An attempt RETRIED
+    while a worker or agent was killed (``kills``: their wall times) is the
+    kill's doing, not the timeout's: its next attempt is the one judged."""
     by_id, outputs = {t.id: t for t in tasks}, {r.result_id: r for r in results}
+    next_attempt = {t.retry_of_ids[-1]: t for t in tasks if t.retry_of_ids}
+    killed = {t.id for t in tasks if TaskStatus(t.status) == TaskStatus.RETRIED and _killed_while_running(t, kills)}
     for task_id, output_id in submitted:
         task = by_id.get(task_id)
+        while task is not None and task.id in killed:
+            task = next_attempt.get(task.id)
         if task is None or TaskStatus(task.status) != TaskStatus.TIMEOUT:
             status = TaskStatus(task.status).name if task else "missing"
             anomalies.add("timeout_not_timed_out", f"{task_id} is {status}: {task.status_message if task else ''}")
@@ -311,9 +326,19 @@ def judge_timeouts(
             status = ResultStatus(result.status).name if result else "missing"
             anomalies.add("timeout_output_not_aborted", f"output {output_id} of {task_id} is {status}")
     for task in tasks:
-        if task.retry_of_ids:
+        if task.retry_of_ids and task.retry_of_ids[-1] not in killed:
             anomalies.add("timeout_retried", f"{task.id} retries {task.retry_of_ids}")
     return {
+        "timeouts_killed": len(killed),
         "timeouts_submitted": len(submitted),
         "timeouts_timed_out": sum(1 for t in tasks if TaskStatus(t.status) == TaskStatus.TIMEOUT),
     }
+
+
+def _killed_while_running(task: Task, kills: Sequence[float]) -> bool:
+    began = task.started_at or task.created_at
+    ended = task.ended_at
+    if began is None or ended is None:
+        return False
+    start, end = began.timestamp() - KILL_MARGIN, ended.timestamp() + KILL_MARGIN
+    return any(start <= kill <= end for kill in kills)

@@ -144,11 +144,11 @@ def test_a_stream_that_outlives_a_break_is_found() -> None:
     assert _anomalies(_clean(), monitors=[deaf], breaks={0: [NOW - 5]}) == {"stream_outlived_break": 1}
 
 
-def _timeouts(*tasks: Task, aborted: bool = True) -> dict[str, int]:
+def _timeouts(*tasks: Task, aborted: bool = True, kills: tuple[float, ...] = ()) -> dict[str, int]:
     status = ResultStatus.ABORTED if aborted else ResultStatus.COMPLETED
     found = checks.Anomalies()
     results = [Result(result_id="x0", status=status)]
-    checks.judge_timeouts([("x", "x0")], list(tasks), results, found)
+    checks.judge_timeouts([("x", "x0")], list(tasks), results, found, kills)
     return dict(found.counts)
 
 
@@ -162,6 +162,22 @@ def test_a_timeout_fault_that_did_not_time_out_or_was_retried_is_found() -> None
     }  # fmt: skip
     assert _timeouts(_task("x", "x0", TaskStatus.RETRIED), _task("x###1", "x0", TaskStatus.TIMEOUT)) == {
         "timeout_not_timed_out": 1, "timeout_retried": 1,
+    }  # fmt: skip
+
+
+def test_a_timeout_faults_attempt_retried_because_its_worker_was_killed_is_judged_by_its_next_attempt() -> None:
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(seconds, UTC)
+
+    killed = _task("x", "x0", TaskStatus.RETRIED, started_at=at(NOW), ended_at=at(NOW + 0.4))
+    retry = _task("x###1", "x0", TaskStatus.TIMEOUT, started_at=at(NOW + 1), ended_at=at(NOW + 2))
+    assert _timeouts(killed, retry, kills=(NOW + 0.3,)) == {}
+    # a kill long before or after the attempt explains nothing
+    assert _timeouts(killed, retry, kills=(NOW - 30, NOW + 30)) == {"timeout_not_timed_out": 1, "timeout_retried": 1}
+    # the next attempt must still time out
+    completed = _task("x###1", "x0", TaskStatus.COMPLETED, started_at=at(NOW + 1), ended_at=at(NOW + 2))
+    assert _timeouts(killed, completed, aborted=False, kills=(NOW + 0.3,)) == {
+        "timeout_not_timed_out": 1, "timeout_output_not_aborted": 1,
     }  # fmt: skip
 
 

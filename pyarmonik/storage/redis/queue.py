@@ -108,7 +108,8 @@ class RedisTaskQueue:
         cursor: list[Arg] = [0, 0, 0]
         while True:  # in steps of FAIR_LOAD_STEP leases or sessions: Redis serves others between them
             reply = await self._library.call("pa_fair_load", [partition_id, *cursor, FAIR_LOAD_STEP])
-            cursor, loads = [int(part) for part in reply[:3]], reply[3:]  # type: ignore[call-overload]
+            cursor = [int(part) for part in reply[:3]]  # type: ignore[call-overload]
+            loads: list[Any] = reply[3:]  # key, queued, running, capped: texts of whole numbers
             for counted, queued, running, capped in zip(loads[::4], loads[1::4], loads[2::4], loads[3::4]):
                 key = text(counted)[1:]  # after its kind: the session, application or user
                 seen = found.get(key, KeyLoad(key, 0, 0))
@@ -116,7 +117,7 @@ class RedisTaskQueue:
                     key,
                     seen.queued + int(queued),
                     seen.running + int(running),
-                    seen.capped or int(capped) == 1,  # type: ignore[call-overload]
+                    seen.capped or int(capped) == 1,
                 )
             if cursor[0] == 3:
                 return list(found.values())
