@@ -1,14 +1,14 @@
 """``ArmoniKPartition.spec.fairShare`` against a real API server and the
-operator: refused when the grid would refuse it, written to the grid when
-applied and when changed, and shown by GetPartition (its
-``pod_configuration``) of a control plane on the same Redis."""
+operator: written to the grid when applied and when changed, and shown by
+GetPartition (its ``pod_configuration``) of a control plane on the same
+Redis. A fair share the grid would refuse is refused by the API server:
+``test_operator``'s invalid partitions."""
 
 from __future__ import annotations
 
 import json
 import pathlib
 from collections.abc import Iterator
-from typing import Any
 
 import grpc
 import pytest
@@ -17,7 +17,7 @@ from armonik.client import ArmoniKPartitions
 from pyarmonik.settings import LocalSettings
 from tests.grid_thread import GridThread
 from tests.k8s import controlplane, operator_process
-from tests.k8s.test_operator import CONVERGE, exists, external_cluster, partition
+from tests.k8s.test_operator import CONVERGE, external_cluster, partition
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
 PREFIX = "pyarmonik.io/fair-share-"
@@ -29,26 +29,6 @@ def operator(
 ) -> Iterator[operator_process.Operator]:
     with operator_process.running(crds, tmp_path_factory.mktemp("operator")) as running:
         yield running
-
-
-@pytest.mark.parametrize(
-    ("fair_share", "message"),
-    [
-        ({"weights": {"alice": 0}}, "weights must be from 0.01 to 100"),  # a whole 0: the rule, not the bounds
-        ({"weights": {"alice": 0.001}}, "spec.fairShare.weights.alice"),
-        ({"caps": {"*": 0}}, "spec.fairShare.caps.*"),
-        ({"mode": "random"}, "spec.fairShare.mode"),
-        ({"key": "team"}, "spec.fairShare.key"),
-    ],
-)
-def test_a_fair_share_the_grid_would_refuse_is_refused_by_the_api_server(
-    crds: controlplane.ControlPlane, namespace: str, fair_share: dict[str, Any], message: str
-) -> None:
-    body = partition("default", fairShare=fair_share)
-    result = crds.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=False)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert not exists(crds, namespace, "akp/default")
 
 
 def test_spec_fair_share_is_the_partition_s_fair_share_and_follows_its_changes(

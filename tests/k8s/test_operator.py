@@ -333,6 +333,12 @@ def test_an_operator_killed_mid_way_converges_on_restart_without_duplicating_any
         ({"podReserved": 5, "podMax": 2}, "podMax must be >= podReserved"),
         ({"replicas": -1}, "spec.replicas"),
         ({"podMaximum": 3}, 'unknown field "spec.podMaximum"'),
+        # spec.fairShare: refused where the grid would refuse it (tests/k8s/test_fair_share.py has the rest)
+        ({"fairShare": {"weights": {"alice": 0}}}, "weights must be from 0.01 to 100"),  # a whole 0: the CEL rule
+        ({"fairShare": {"weights": {"alice": 0.001}}}, "spec.fairShare.weights.alice"),
+        ({"fairShare": {"caps": {"*": 0}}}, "spec.fairShare.caps.*"),
+        ({"fairShare": {"mode": "random"}}, "spec.fairShare.mode"),
+        ({"fairShare": {"key": "team"}}, "spec.fairShare.key"),
     ],
 )
 def test_an_invalid_partition_is_refused_by_the_api_server_with_a_readable_message(
