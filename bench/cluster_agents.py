@@ -19,7 +19,6 @@ import logging
 import signal
 import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pyarmonik.agent.inprocess_worker import InProcessWorker, TaskHandler
 from pyarmonik.agent.pollster import AgentConfig, Pollster
@@ -29,21 +28,10 @@ from pyarmonik.settings import StorageSettings
 
 RESULT = b"r" * 8
 LEASE_SECONDS = 15.0
-#: Connections beyond two per agent: the reaper, the grid's own reads.
-SPARE_CONNECTIONS = 100
 
 
 async def no_op(task: TaskHandler) -> None:
     task.send_results({task.expected_results[0]: RESULT})
-
-
-def pooled(redis_url: str, agents: int) -> str:
-    """The URL with a connection pool for ``agents``: each agent may hold two
-    connections at once (its wait for a push or its commit, and its lease
-    renewal); a pool too small fails commits ("Too many connections") and
-    leaves their tasks to the reaper."""
-    separator = "&" if urlsplit(redis_url).query else "?"
-    return f"{redis_url}{separator}max_connections={2 * agents + SPARE_CONNECTIONS}"
 
 
 async def run(agents: int, redis_url: str, partition: str, data_dir: Path, prefix: str) -> None:
@@ -51,7 +39,10 @@ async def run(agents: int, redis_url: str, partition: str, data_dir: Path, prefi
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    settings = StorageSettings(redis_url=pooled(redis_url, agents), data_dir=data_dir)
+    # Each agent may hold two connections at once (its wait or commit, and
+    # its lease renewal): within connection.MAX_CONNECTIONS for the hundreds
+    # of agents one process hosts here.
+    settings = StorageSettings(redis_url=redis_url, data_dir=data_dir)
     async with wiring.open_grid(settings, default_partition=partition) as grid:
         await grid.state.get_partition(partition)  # NotFound names an undeclared partition
         worker = InProcessWorker(no_op)
